@@ -1,0 +1,42 @@
+# Treuepunkt: `make run` starts the product with demo data, `make test` runs the tests.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint bench messages clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@set -e; python=$$(scripts/find-python.sh); \
+	  [ -x $(PY) ] || "$$python" -m venv $(VENV); \
+	  $(PY) -m pip install -q --upgrade pip; \
+	  $(PY) -m pip install -q -c requirements.lock -r <($(PY) scripts/deps.py dev)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Translations: edit locale/*/LC_MESSAGES/django.po, then `make messages` (the .mo files are committed).
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l de -l en --ignore=.venv --ignore=var --no-obsolete
+	$(PY) manage.py compilemessages --ignore=.venv
+
+run: install
+	@mkdir -p var/broker/queue var/broker/control var/mail
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py seed_demo
+	@echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops all three."
+	$(VENV)/bin/honcho start -f Procfile
+
+test: install
+	@scripts/system-deps.sh
+	$(PY) scripts/testdb.py -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf var/db.sqlite3 var/broker var/cache var/mail

@@ -1,0 +1,50 @@
+"""The Celery app.
+
+Tasks are queued only after the surrounding transaction commits (`enqueue` below, or
+`task.delay_on_commit`), so a rolled-back change never sends work to the broker.
+Late acks with reject-on-worker-lost mean a killed worker's task is redelivered: every
+task must therefore be idempotent (they take ids and load fresh rows).
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local")
+
+app = Celery("loyalty_site")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _ensure_filesystem_broker_folders() -> None:
+    """kombu's filesystem transport expects its folders to exist."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        for key in ("data_folder_in", "data_folder_out", "control_folder"):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
+
+
+@app.on_after_configure.connect
+def _on_configure(sender, **kwargs) -> None:
+    _ensure_filesystem_broker_folders()
+
+
+def enqueue(task, *args, **kwargs) -> None:
+    """Queue `task` when the current transaction commits (at once outside a transaction)."""
+    task.delay_on_commit(*args, **kwargs)
+
+
+@app.task(name="loyalty_site.heartbeat", ignore_result=True)
+def heartbeat() -> None:
+    """Beat sends this every few seconds; the worker stamps the cache so /healthz can see both."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    cache.set("loyalty:heartbeat", timezone.now().timestamp(), timeout=None)

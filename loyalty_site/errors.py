@@ -1,0 +1,68 @@
+"""One exception hierarchy for the domain, mapped in one place to API errors and admin messages.
+
+Each error carries a stable `code` for API clients and a translated message for people.
+"""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyError(Exception):
+    code = "loyalty_error"
+    default_message = _("The request could not be carried out.")
+    http_status = 400
+
+    def __init__(self, message=None, **params):
+        self.params = params
+        self.message = message or self.default_message
+        super().__init__(str(self.message))
+
+    def __str__(self) -> str:
+        return str(self.message) % self.params if self.params else str(self.message)
+
+
+class InsufficientPoints(LoyaltyError):
+    code = "insufficient_points"
+    default_message = _("Not enough points: %(available)s available, %(requested)s needed.")
+    http_status = 422
+
+
+class MemberNotActive(LoyaltyError):
+    code = "member_not_active"
+    default_message = _("The member is not active (status: %(status)s).")
+    http_status = 422
+
+
+class DuplicateMember(LoyaltyError):
+    code = "duplicate_member"
+    default_message = _("A member with this %(field)s already exists.")
+    http_status = 409
+
+
+class InvalidPurchase(LoyaltyError):
+    code = "invalid_purchase"
+    default_message = _("The purchase is not valid: %(detail)s")
+
+
+class InvalidReturn(LoyaltyError):
+    code = "invalid_return"
+    default_message = _("The return is not valid: %(detail)s")
+    http_status = 422
+
+
+class ReferenceConflict(LoyaltyError):
+    code = "reference_conflict"
+    default_message = _("The reference %(reference)s is already used for something else.")
+    http_status = 409
+
+
+class InvalidMerge(LoyaltyError):
+    code = "invalid_merge"
+    default_message = _("These members cannot be merged: %(detail)s")
+    http_status = 422
+
+
+class ReasonRequired(LoyaltyError):
+    code = "reason_required"
+    default_message = _("Please give a reason.")

@@ -1,0 +1,31 @@
+"""The beat schedule, kept in django-celery-beat's tables so staff can see and change it.
+
+`ensure_periodic_tasks` runs after every `migrate`: it creates missing schedules and leaves
+ones staff have edited alone. Later features add their jobs to PERIODIC_TASKS.
+"""
+
+from __future__ import annotations
+
+PERIODIC_TASKS = [
+    # (name, task, interval seconds or a crontab dict)
+    ("Heartbeat (health check)", "loyalty_site.heartbeat", 15),
+    ("Release pending points", "rewards.tasks.release_pending_points", 900),
+    ("Expire points", "rewards.tasks.expire_points", {"minute": "15", "hour": "2"}),
+    ("End granted tiers", "members.tasks.end_tier_grants", {"minute": "30", "hour": "2"}),
+    ("Yearly tier review", "members.tasks.review_tiers", {"minute": "0", "hour": "3", "day_of_month": "1",
+                                                          "month_of_year": "1"}),
+]
+
+
+def ensure_periodic_tasks(**kwargs) -> None:
+    from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+    for name, task, when in PERIODIC_TASKS:
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        if isinstance(when, int):
+            interval, _ = IntervalSchedule.objects.get_or_create(every=when, period=IntervalSchedule.SECONDS)
+            PeriodicTask.objects.create(name=name, task=task, interval=interval)
+        else:
+            crontab, _ = CrontabSchedule.objects.get_or_create(timezone="Europe/Berlin", **when)
+            PeriodicTask.objects.create(name=name, task=task, crontab=crontab)

@@ -1,0 +1,285 @@
+"""Members, tiers, consents.
+
+`Member.points_balance` (available points) and `points_pending` (points held for the return
+window) are caches of the ledger in `rewards`; only `rewards.services` writes them, with the
+member row locked, in the transaction that writes the ledger.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+
+class TranslatedFieldsMixin:
+    """`obj.name` shows `name_de` or `name_en` by the active language (German when empty)."""
+
+    def _translated(self, field: str) -> str:
+        lang = (get_language() or "de")[:2]
+        value = getattr(self, f"{field}_{lang}", "") if lang in ("de", "en") else ""
+        return value or getattr(self, f"{field}_de")
+
+
+class Tier(TranslatedFieldsMixin, models.Model):
+    name_de = models.CharField(_("name (German)"), max_length=80)
+    name_en = models.CharField(_("name (English)"), max_length=80, blank=True)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True, help_text=_("0 is the entry tier."))
+    threshold_points = models.PositiveIntegerField(
+        _("qualifying points"), default=0, help_text=_("Points earned in the last 12 months to reach this tier.")
+    )
+    earn_multiplier = models.DecimalField(_("earn multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"))
+    discount_percent = models.DecimalField(
+        _("member discount (%)"), max_digits=4, decimal_places=2, default=Decimal("0.00")
+    )
+    benefits_de = models.TextField(_("benefits (German)"), blank=True)
+    benefits_en = models.TextField(_("benefits (English)"), blank=True)
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        constraints = [
+            models.CheckConstraint(condition=Q(earn_multiplier__gte=1), name="tier_multiplier_at_least_one"),
+            models.CheckConstraint(
+                condition=Q(discount_percent__gte=0, discount_percent__lte=100), name="tier_discount_is_percent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return self._translated("name")
+
+    @property
+    def benefits(self) -> str:
+        return self._translated("benefits")
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def generate_card_number() -> str:
+    """16 digits: issuer prefix 9276, 11 random digits, a Luhn check digit (what tills expect)."""
+    body = "9276" + "".join(secrets.choice("0123456789") for _ in range(11))
+    return body + luhn_check_digit(body)
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def generate_customer_number() -> str:
+    return "K" + "".join(secrets.choice("0123456789") for _ in range(9))
+
+
+class MemberQuerySet(models.QuerySet):
+    def active(self) -> MemberQuerySet:
+        return self.filter(status=Member.Status.ACTIVE)
+
+    def find(self, identifier: str) -> MemberQuerySet:
+        """A member by card number, customer number or e-mail (what a till or shop has)."""
+        identifier = identifier.strip()
+        return self.filter(
+            Q(card_number=identifier) | Q(customer_number=identifier) | Q(email__iexact=identifier)
+        )
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        BLOCKED = "blocked", _("blocked")
+        CLOSED = "closed", _("closed")
+        MERGED = "merged", _("merged")
+        ERASED = "erased", _("erased")
+
+    class Salutation(models.TextChoices):
+        NONE = "", _("none")
+        MS = "ms", _("Ms")
+        MR = "mr", _("Mr")
+        DIVERSE = "diverse", _("diverse")
+
+    class Language(models.TextChoices):
+        GERMAN = "de", _("German")
+        ENGLISH = "en", _("English")
+
+    customer_number = models.CharField(_("customer number"), max_length=40, unique=True, default=generate_customer_number)
+    card_number = models.CharField(_("card number"), max_length=32, unique=True, default=generate_card_number)
+    email = models.EmailField(_("e-mail"), blank=True)
+    salutation = models.CharField(_("salutation"), max_length=10, choices=Salutation.choices, blank=True)
+    first_name = models.CharField(_("first name"), max_length=100, blank=True)
+    last_name = models.CharField(_("last name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    street = models.CharField(_("street"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="DE", help_text=_("ISO 3166 code, e.g. DE, AT, CH."))
+    language = models.CharField(_("language"), max_length=2, choices=Language.choices, default=Language.GERMAN)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    joined_at = models.DateTimeField(_("joined at"), default=timezone.now)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("portal account"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="member",
+    )
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="members")
+    tier_granted_until = models.DateField(
+        _("tier granted until"), null=True, blank=True,
+        help_text=_("A granted tier (paid or invitation-only) falls back to the earned tier after this day."),
+    )
+    points_balance = models.BigIntegerField(_("available points"), default=0, editable=False)
+    points_pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
+    # Purchase statistics for segmentation, kept by the purchase service (spend in EUR equivalent).
+    last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True, editable=False)
+    purchases_12m = models.PositiveIntegerField(_("purchases (12 months)"), default=0, editable=False)
+    spend_12m = models.DecimalField(_("spend (12 months, EUR)"), max_digits=14, decimal_places=2,
+                                    default=Decimal("0"), editable=False)
+    lifetime_spend = models.DecimalField(_("lifetime spend (EUR)"), max_digits=14, decimal_places=2,
+                                         default=Decimal("0"), editable=False)
+    merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True,
+                                    on_delete=models.PROTECT, related_name="merged_members", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MemberQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+        ordering = ["-joined_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_balance_not_negative"),
+            models.CheckConstraint(condition=Q(points_pending__gte=0), name="member_pending_not_negative"),
+            models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="member_email_unique_ci"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-joined_at"], name="member_status_joined"),
+            models.Index(fields=["tier", "-joined_at"], name="member_tier_joined"),
+            models.Index(fields=["country", "-joined_at"], name="member_country_joined"),
+            models.Index(fields=["last_purchase_at"], name="member_last_purchase"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name or self.email or '-'} ({self.customer_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class TierHistory(models.Model):
+    class Cause(models.TextChoices):
+        ENROLMENT = "enrolment", _("enrolment")
+        EARNED = "earned", _("earned")
+        REVIEW = "review", _("yearly review")
+        STAFF = "staff", _("staff override")
+        GRANT = "grant", _("granted for a period")
+        GRANT_ENDED = "grant_ended", _("grant ended")
+        MERGE = "merge", _("merge")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_history")
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    cause = models.CharField(_("cause"), max_length=20, choices=Cause.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    qualifying_points = models.BigIntegerField(_("qualifying points"), null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier history")
+
+
+class ConsentRecord(models.Model):
+    """Append-only proof (Art. 7 DSGVO): the latest record per purpose is the member's consent."""
+
+    class Purpose(models.TextChoices):
+        EMAIL = "email", _("marketing e-mail")
+        SMS = "sms", _("marketing SMS")
+        PERSONALISED = "personalised", _("personalised offers")
+
+    class Source(models.TextChoices):
+        PORTAL = "portal", _("portal")
+        IMPORT = "import", _("import")
+        API = "api", _("API")
+        STAFF = "staff", _("staff")
+        UNSUBSCRIBE = "unsubscribe", _("unsubscribe link")
+
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents")
+    purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
+    granted = models.BooleanField(_("granted"))
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    text_version = models.CharField(_("text version"), max_length=40, blank=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    confirmed_at = models.DateTimeField(_("double opt-in confirmed"), null=True, blank=True)
+    confirmation_token = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        indexes = [models.Index(fields=["member", "purpose", "-created_at"], name="consent_latest")]
+
+    def __str__(self) -> str:
+        state = _("granted") if self.granted else _("withdrawn")
+        return f"{self.get_purpose_display()}: {state}"
+
+    @property
+    def is_effective(self) -> bool:
+        """E-mail marketing counts only after double opt-in; other purposes at once."""
+        if not self.granted:
+            return False
+        return self.purpose != self.Purpose.EMAIL or self.confirmed_at is not None
+
+
+class MemberMerge(models.Model):
+    """The record of a merge: which duplicate went into which survivor, what moved, who did it."""
+
+    survivor = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="merges_received")
+    duplicate = models.OneToOneField(Member, on_delete=models.PROTECT, related_name="merge_record")
+    points_moved = models.BigIntegerField(_("points moved"))
+    pending_moved = models.BigIntegerField(_("pending points moved"))
+    purchases_moved = models.PositiveIntegerField(_("purchases moved"))
+    reason = models.TextField(_("reason"), blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("member merge")
+        verbose_name_plural = _("member merges")

@@ -1,0 +1,273 @@
+"""Members: enrolment, status, tiers, consents and merging duplicates.
+
+Tier rules (DESIGN.md): an upgrade happens at once when a member earns enough; a downgrade
+only at the yearly review and one level at a time; a tier granted for a period falls back to
+the earned tier when the period ends; staff can override with a reason. Every change is a
+`TierHistory` row with its cause.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loyalty_site.errors import DuplicateMember, InvalidMerge, ReasonRequired
+
+from .models import ConsentRecord, Member, MemberMerge, Tier, TierHistory
+
+# --- Enrolment and status ------------------------------------------------------------------
+
+ENROL_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", "street", "postal_code", "city",
+                "country", "language")
+
+
+@transaction.atomic
+def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None, **fields) -> Member:
+    """Create a member on the entry tier. E-mail and customer number must be new."""
+    unknown = set(fields) - set(ENROL_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown member fields: {sorted(unknown)}")
+    email = email.strip()
+    if email and Member.objects.filter(email__iexact=email).exists():
+        raise DuplicateMember(field=_("e-mail"))
+    if customer_number and Member.objects.filter(customer_number=customer_number).exists():
+        raise DuplicateMember(field=_("customer number"))
+    member = Member(email=email, tier=entry_tier(), **fields)
+    if customer_number:
+        member.customer_number = customer_number
+    if joined_at:
+        member.joined_at = joined_at
+    try:
+        with transaction.atomic():
+            member.save(force_insert=True)
+    except IntegrityError as error:  # a concurrent enrolment with the same e-mail or number
+        raise DuplicateMember(field=_("e-mail or customer number")) from error
+    if member.tier is not None:
+        TierHistory.objects.create(member=member, to_tier=member.tier, cause=TierHistory.Cause.ENROLMENT)
+    return member
+
+
+def entry_tier() -> Tier | None:
+    return Tier.objects.order_by("rank").first()
+
+
+@transaction.atomic
+def member_set_status(*, member_id: int, status: str, staff_user: AbstractBaseUser | None = None) -> Member:
+    """Block or unblock (or close) a member. Merged and erased members stay as they are."""
+    member = Member.objects.select_for_update().get(pk=member_id)
+    if member.status in (Member.Status.MERGED, Member.Status.ERASED):
+        raise InvalidMerge(detail=_("the member was merged or erased"))
+    member.status = status
+    member.save(update_fields=["status", "updated_at"])
+    return member
+
+
+# --- Tiers ---------------------------------------------------------------------------------
+
+def _tier_for_points(points: int, tiers: list[Tier]) -> Tier | None:
+    eligible = [tier for tier in tiers if tier.threshold_points <= points]
+    return max(eligible, key=lambda tier: tier.rank) if eligible else None
+
+
+def _grant_active(member: Member, today: date) -> bool:
+    return member.tier_granted_until is not None and member.tier_granted_until >= today
+
+
+def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str = "", points: int | None = None,
+                 staff_user: AbstractBaseUser | None = None) -> None:
+    if tier == member.tier:
+        return
+    TierHistory.objects.create(member=member, from_tier=member.tier, to_tier=tier, cause=cause, reason=reason,
+                               qualifying_points=points, created_by=staff_user)
+    member.tier = tier
+    Member.objects.filter(pk=member.pk).update(tier=tier)
+
+
+def tier_evaluate(*, member: Member) -> None:
+    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
+    from rewards.services import qualifying_points
+
+    tiers = list(Tier.objects.all())
+    points = qualifying_points(member.pk)
+    target = _tier_for_points(points, tiers)
+    current_rank = member.tier.rank if member.tier else -1
+    if target is not None and target.rank > current_rank:
+        _change_tier(member, target, cause=TierHistory.Cause.EARNED, points=points)
+
+
+@transaction.atomic
+def tier_review_member(*, member_id: int, today: date | None = None) -> None:
+    """The yearly review for one member: up to what they earned, down at most one level."""
+    from rewards.services import qualifying_points
+
+    today = today or timezone.localdate()
+    member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+    tiers = list(Tier.objects.order_by("rank"))
+    points = qualifying_points(member.pk)
+    target = _tier_for_points(points, tiers)
+    current = member.tier
+    if target is None or current is None or target.rank == current.rank:
+        return
+    if target.rank > current.rank:
+        _change_tier(member, target, cause=TierHistory.Cause.REVIEW, points=points)
+    elif not _grant_active(member, today):
+        one_down = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
+        _change_tier(member, one_down, cause=TierHistory.Cause.REVIEW, points=points)
+
+
+def tier_review_all(*, today: date | None = None) -> int:
+    """The yearly beat job. Returns the number of members reviewed."""
+    reviewed = 0
+    for member_id in Member.objects.active().values_list("pk", flat=True).iterator():
+        tier_review_member(member_id=member_id, today=today)
+        reviewed += 1
+    return reviewed
+
+
+@transaction.atomic
+def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: AbstractBaseUser | None,
+                  until: date | None = None) -> Member:
+    """Staff set a tier with a reason; with `until` it is a grant for a period (paid or VIP)."""
+    if not reason.strip():
+        raise ReasonRequired()
+    member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+    cause = TierHistory.Cause.GRANT if until else TierHistory.Cause.STAFF
+    member.tier_granted_until = until
+    Member.objects.filter(pk=member.pk).update(tier_granted_until=until)
+    if tier == member.tier:
+        TierHistory.objects.create(member=member, from_tier=tier, to_tier=tier, cause=cause, reason=reason.strip(),
+                                   created_by=staff_user)
+    else:
+        _change_tier(member, tier, cause=cause, reason=reason.strip(), staff_user=staff_user)
+    return member
+
+
+def tier_end_grants(*, today: date | None = None) -> int:
+    """Daily: members whose granted tier has ended fall back to the tier they earned."""
+    from rewards.services import qualifying_points
+
+    today = today or timezone.localdate()
+    ended = 0
+    tiers = list(Tier.objects.order_by("rank"))
+    for member_id in Member.objects.filter(tier_granted_until__lt=today).values_list("pk", flat=True):
+        with transaction.atomic():
+            member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+            if member.tier_granted_until is None or member.tier_granted_until >= today:
+                continue
+            points = qualifying_points(member.pk)
+            earned = _tier_for_points(points, tiers) or (tiers[0] if tiers else None)
+            Member.objects.filter(pk=member.pk).update(tier_granted_until=None)
+            _change_tier(member, earned, cause=TierHistory.Cause.GRANT_ENDED, points=points)
+            ended += 1
+    return ended
+
+
+# --- Consents ------------------------------------------------------------------------------
+
+def consent_current(member: Member) -> dict[str, ConsentRecord | None]:
+    """The latest record per purpose (None: never asked)."""
+    current: dict[str, ConsentRecord | None] = {purpose: None for purpose in ConsentRecord.Purpose.values}
+    for record in member.consents.order_by("purpose", "-created_at", "-id"):
+        if current[record.purpose] is None:
+            current[record.purpose] = record
+    return current
+
+
+def consent_given(member: Member, purpose: str) -> bool:
+    record = consent_current(member)[purpose]
+    return record is not None and record.is_effective
+
+
+@transaction.atomic
+def consent_record(
+    *, member: Member, purpose: str, granted: bool, source: str, text_version: str = "", ip_address: str | None = None,
+    confirmed_at=None, staff_user: AbstractBaseUser | None = None,
+) -> ConsentRecord:
+    """Append a consent or withdrawal. E-mail consent without proof of confirmation waits for
+    the double opt-in: the record carries a token that `consent_confirm` redeems."""
+    needs_opt_in = granted and purpose == ConsentRecord.Purpose.EMAIL and confirmed_at is None
+    return ConsentRecord.objects.create(
+        member=member, purpose=purpose, granted=granted, source=source, text_version=text_version,
+        ip_address=ip_address, confirmed_at=confirmed_at, created_by=staff_user,
+        confirmation_token=secrets.token_urlsafe(32) if needs_opt_in else "",
+    )
+
+
+@transaction.atomic
+def consent_confirm(*, token: str, ip_address: str | None = None) -> ConsentRecord | None:
+    """Double opt-in: confirming appends a confirmed record, if the pending one is still the latest."""
+    pending = ConsentRecord.objects.filter(confirmation_token=token, confirmed_at__isnull=True).first()
+    if not token or pending is None:
+        return None
+    latest = consent_current(pending.member)[pending.purpose]
+    if latest is None or latest.pk != pending.pk:
+        return None  # withdrawn or superseded since
+    return ConsentRecord.objects.create(
+        member=pending.member, purpose=pending.purpose, granted=True, source=pending.source,
+        text_version=pending.text_version, ip_address=ip_address, confirmed_at=timezone.now(),
+    )
+
+
+# --- Merging duplicates ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    merge: MemberMerge
+    survivor: Member
+
+
+@transaction.atomic
+def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
+                 staff_user: AbstractBaseUser | None = None) -> MergeOutcome:
+    """Fold a duplicate into the survivor. Its balance moves as a pair of transfer entries (the
+    ledger is never edited); purchases and consents are re-pointed; the duplicate stays readable
+    as "merged into" the survivor."""
+    from rewards.models import PointEntry, Purchase
+    from rewards.services import _post_entry, members_lock
+
+    if survivor_id == duplicate_id:
+        raise InvalidMerge(detail=_("a member cannot be merged into itself"))
+    locked = members_lock([survivor_id, duplicate_id])
+    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
+    for member in (survivor, duplicate):
+        if member.status in (Member.Status.MERGED, Member.Status.ERASED):
+            raise InvalidMerge(detail=_("%(member)s was already merged or erased") % {"member": member})
+
+    points = duplicate.points_balance
+    if points > 0:
+        label = _("Merged %(duplicate)s into %(survivor)s") % {
+            "duplicate": duplicate.customer_number, "survivor": survivor.customer_number}
+        _post_entry(duplicate, kind=PointEntry.Kind.TRANSFER, points=-points, reason=label)
+        _post_entry(survivor, kind=PointEntry.Kind.TRANSFER, points=points, reason=label)
+    pending = duplicate.points_pending
+    purchases_moved = Purchase.objects.filter(member=duplicate).update(member=survivor)
+    ConsentRecord.objects.filter(member=duplicate).update(member=survivor)
+    Member.objects.filter(pk=survivor.pk).update(
+        points_pending=F("points_pending") + pending,
+        lifetime_spend=F("lifetime_spend") + duplicate.lifetime_spend,
+        spend_12m=F("spend_12m") + duplicate.spend_12m,
+        purchases_12m=F("purchases_12m") + duplicate.purchases_12m,
+    )
+    if duplicate.last_purchase_at and (survivor.last_purchase_at is None
+                                       or duplicate.last_purchase_at > survivor.last_purchase_at):
+        Member.objects.filter(pk=survivor.pk).update(last_purchase_at=duplicate.last_purchase_at)
+    duplicate_user_id = duplicate.user_id
+    Member.objects.filter(pk=duplicate.pk).update(
+        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None,
+    )
+    if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
+        Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
+    merge = MemberMerge.objects.create(
+        survivor=survivor, duplicate=duplicate, points_moved=points, pending_moved=pending,
+        purchases_moved=purchases_moved, reason=reason, created_by=staff_user,
+    )
+    survivor.refresh_from_db()
+    tier_evaluate(member=survivor)
+    return MergeOutcome(merge=merge, survivor=survivor)

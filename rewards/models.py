@@ -1,0 +1,316 @@
+"""The points ledger, purchases and earning rules.
+
+Design in short (see shared/DESIGN.md):
+- `PointEntry` is append-only. On PostgreSQL a trigger refuses UPDATE and DELETE, so even raw
+  SQL cannot rewrite history; corrections are new entries.
+- `Member.points_balance` is the cached SUM of a member's entries, written only by
+  `rewards.services` in the same transaction, with the member row locked.
+- Points held for the return window are not ledger entries yet: they sit on the purchase
+  (`points_pending`) and in `Member.points_pending`, and become an `earn` entry when released.
+- Expiry needs no mutable lots: credits carry `expires_at`, and the amount due at T is
+  max(0, credits expiring by T - debits other than expiry) - already expired.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Member, Tier
+
+
+class Currency(models.TextChoices):
+    EUR = "EUR", "EUR"
+    CHF = "CHF", "CHF"
+
+
+class Partner(models.Model):
+    """A business connected through the API: a till system, a web shop, a CRM."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="stores")
+    code = models.CharField(_("store code"), max_length=40)
+    name = models.CharField(_("name"), max_length=120)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="DE")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        constraints = [models.UniqueConstraint(fields=["partner", "code"], name="store_code_unique_per_partner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Channel(models.TextChoices):
+    STORE = "store", _("store")
+    ONLINE = "online", _("online shop")
+    APP = "app", _("app")
+
+
+class Purchase(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="purchases")
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases")
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.STORE)
+    order_reference = models.CharField(_("order reference"), max_length=80)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR)
+    occurred_at = models.DateTimeField(_("purchased at"))
+    points_earned = models.BigIntegerField(_("points earned"), default=0)
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+    points_pending = models.BigIntegerField(
+        _("points pending"), default=0, help_text=_("Held until the return window ends.")
+    )
+    available_at = models.DateTimeField(_("points available from"), null=True, blank=True)
+    returned_amount = models.DecimalField(_("returned amount"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "order_reference"], name="purchase_reference_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="purchase_amount_positive"),
+            models.CheckConstraint(condition=Q(returned_amount__gte=0, returned_amount__lte=models.F("amount")),
+                                   name="purchase_returned_within_amount"),
+            models.CheckConstraint(condition=Q(points_pending__gte=0), name="purchase_pending_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member_time"),
+            models.Index(fields=["occurred_at"], name="purchase_time"),
+            models.Index(fields=["available_at"], condition=Q(points_pending__gt=0), name="purchase_pending_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_reference} ({self.amount} {self.currency})"
+
+
+class PurchaseLine(models.Model):
+    """A line of a purchase; a purchase posted without lines gets one line for its whole amount,
+    so returns always reverse per line at the points that line earned."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    points = models.BigIntegerField(_("points earned"), default=0)
+    returned_amount = models.DecimalField(_("returned amount"), max_digits=12, decimal_places=2, default=Decimal("0"))
+    points_reversed = models.BigIntegerField(_("points reversed"), default=0)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="line_amount_positive"),
+            models.CheckConstraint(condition=Q(returned_amount__gte=0, returned_amount__lte=models.F("amount")),
+                                   name="line_returned_within_amount"),
+        ]
+
+
+class PurchaseReturn(models.Model):
+    purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
+    reference = models.CharField(_("return reference"), max_length=80)
+    amount = models.DecimalField(_("amount returned"), max_digits=12, decimal_places=2)
+    points_reversed = models.BigIntegerField(_("points reversed"))
+    shortfall_points = models.BigIntegerField(
+        _("shortfall"), default=0,
+        help_text=_("Points the member had already spent: they could not be taken back."),
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("return")
+        verbose_name_plural = _("returns")
+        constraints = [
+            models.UniqueConstraint(fields=["purchase", "reference"], name="return_reference_unique"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="return_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["-created_at"], condition=Q(shortfall_points__gt=0), name="return_shortfall")]
+
+
+class PointEntryQuerySet(models.QuerySet):
+    def credits(self) -> PointEntryQuerySet:
+        return self.filter(points__gt=0)
+
+
+class PointEntry(models.Model):
+    class Kind(models.TextChoices):
+        EARN = "earn", _("earned")
+        BONUS = "bonus", _("bonus")
+        REDEEM = "redeem", _("redeemed")
+        REFUND = "refund", _("refund")
+        REVERSAL = "reversal", _("reversal (return)")
+        ADJUST = "adjust", _("adjustment")
+        EXPIRE = "expire", _("expired")
+        TRANSFER = "transfer", _("transfer (merge)")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="point_entries")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    points = models.BigIntegerField(_("points"))
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # What caused it: a purchase or return here; other apps name themselves in `source`
+    # ("redemption", "referral", "campaign", "survey") with their id in `reference`.
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    source = models.CharField(_("source"), max_length=20, blank=True)
+    reference = models.CharField(_("reference"), max_length=80, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("staff user"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+
+    objects = PointEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        constraints = [
+            models.CheckConstraint(condition=~Q(points=0), name="entry_points_not_zero"),
+            models.CheckConstraint(condition=Q(points__gt=0) | Q(expires_at__isnull=True),
+                                   name="entry_only_credits_expire"),
+            models.UniqueConstraint(fields=["source", "reference"], condition=~Q(reference=""),
+                                    name="entry_source_reference_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="entry_member_time"),
+            models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="entry_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.points:+d}"
+
+
+class EarningRuleQuerySet(models.QuerySet):
+    def in_force(self, at) -> EarningRuleQuerySet:
+        return self.filter(active=True).filter(Q(valid_from__isnull=True) | Q(valid_from__lte=at)).filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gte=at)
+        )
+
+
+class EarningRule(models.Model):
+    """One rule of the earning engine. Effects:
+    - base rate: points per currency unit (the highest-priority matching base rule applies);
+    - multiplier: extra points on the base of matching lines (category, store, date, weekday…);
+    - fixed bonus: a number of points per matching purchase.
+    """
+
+    class Effect(models.TextChoices):
+        BASE_RATE = "base", _("points per currency unit")
+        MULTIPLIER = "multiplier", _("multiplier")
+        FIXED_BONUS = "bonus", _("fixed bonus")
+
+    class CapPeriod(models.TextChoices):
+        DAY = "day", _("day")
+        MONTH = "month", _("month")
+        YEAR = "year", _("year")
+
+    name_de = models.CharField(_("name (German)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
+    active = models.BooleanField(_("active"), default=False)
+    priority = models.PositiveSmallIntegerField(_("priority"), default=100, help_text=_("Higher runs first."))
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    effect = models.CharField(_("effect"), max_length=12, choices=Effect.choices)
+    value = models.DecimalField(
+        _("value"), max_digits=10, decimal_places=2,
+        help_text=_("Points per unit, a multiplier such as 2.00, or the bonus points."),
+    )
+    stackable = models.BooleanField(
+        _("stackable"), default=True, help_text=_("An exclusive rule stops all lower-priority promotions.")
+    )
+    # Conditions: empty means "any".
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
+    min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
+    category = models.CharField(_("product category"), max_length=64, blank=True)
+    stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True)
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT)
+    weekdays = models.CharField(
+        _("weekdays"), max_length=20, blank=True, help_text=_("Comma-separated, 0 = Monday … 6 = Sunday.")
+    )
+    cap_points = models.PositiveIntegerField(_("cap (points per member)"), null=True, blank=True)
+    cap_period = models.CharField(_("cap period"), max_length=5, choices=CapPeriod.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EarningRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="rule_value_positive"),
+            models.CheckConstraint(condition=Q(cap_points__isnull=True) | ~Q(cap_period=""),
+                                   name="rule_cap_has_period"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        from django.utils.translation import get_language
+
+        if (get_language() or "de").startswith("en") and self.name_en:
+            return self.name_en
+        return self.name_de
+
+    @property
+    def weekday_set(self) -> set[int]:
+        return {int(day) for day in self.weekdays.split(",") if day.strip().isdigit()}
+
+
+class PurchasePoints(models.Model):
+    """The breakdown of a purchase's points: one row per component ("1 point per EUR = 42")."""
+
+    class Kind(models.TextChoices):
+        BASE = "base", _("base rate")
+        TIER = "tier", _("tier multiplier")
+        MULTIPLIER = "multiplier", _("promotion")
+        BONUS = "bonus", _("bonus")
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="breakdown")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
+    tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("points component")
+        verbose_name_plural = _("points breakdown")
+        indexes = [models.Index(fields=["rule", "purchase"], name="award_rule_purchase")]
+
+    def __str__(self) -> str:
+        return f"{self.describe()} = {self.points:+d}"
+
+    def describe(self) -> str:
+        """Shown to member and staff in their language, e.g. "Gold ×1.25"."""
+        if self.kind == self.Kind.TIER and self.tier is not None:
+            return _("%(tier)s tier ×%(factor)s") % {"tier": self.tier.name, "factor": self.tier.earn_multiplier}
+        return self.rule.name if self.rule is not None else self.get_kind_display()

@@ -1,0 +1,502 @@
+"""Every change to points goes through here.
+
+Lock, then check, then write: the member row is locked (`select_for_update`) before the
+balance is read, the entry is inserted and the cached balance updated with `F()` in the same
+transaction. Several members are locked in primary-key order so two requests can't deadlock.
+A purchase or return row is locked after its member, never before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from loyalty_site.errors import (
+    InsufficientPoints,
+    InvalidPurchase,
+    InvalidReturn,
+    MemberNotActive,
+    ReasonRequired,
+    ReferenceConflict,
+)
+from members.models import Member
+
+from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
+from .models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
+
+CENT = Decimal("0.01")
+
+
+# --- Locking and the one place that writes an entry -------------------------------------
+
+def member_lock(member_id: int) -> Member:
+    return Member.objects.select_for_update().get(pk=member_id)
+
+
+def members_lock(member_ids: Sequence[int]) -> dict[int, Member]:
+    """Lock several members in primary-key order (the deadlock-free order)."""
+    locked = Member.objects.select_for_update().filter(pk__in=set(member_ids)).order_by("pk")
+    return {member.pk: member for member in locked}
+
+
+def credit_expiry(at: datetime) -> datetime | None:
+    months = settings.LOYALTY_POINTS_EXPIRY_MONTHS
+    return at + relativedelta(months=months) if months > 0 else None
+
+
+def _post_entry(
+    member: Member,
+    *,
+    kind: str,
+    points: int,
+    reason: str = "",
+    purchase: Purchase | None = None,
+    source: str = "",
+    reference: str = "",
+    created_by: AbstractBaseUser | None = None,
+    at: datetime | None = None,
+) -> PointEntry:
+    """Insert one entry and move the cached balance. The caller holds the member's lock."""
+    assert points != 0, "a ledger entry moves points"
+    if member.points_balance + points < 0:
+        raise InsufficientPoints(available=member.points_balance, requested=-points)
+    at = at or timezone.now()
+    entry = PointEntry(
+        member=member, kind=kind, points=points, reason=reason[:255], purchase=purchase, source=source,
+        reference=reference, created_by=created_by, created_at=at,
+        expires_at=credit_expiry(at) if points > 0 else None,
+    )
+    if reference:  # only a referenced entry can collide: spare the savepoint otherwise
+        try:
+            with transaction.atomic():
+                entry.save(force_insert=True)
+        except IntegrityError as error:
+            raise ReferenceConflict(reference=f"{source}:{reference}") from error
+    else:
+        entry.save(force_insert=True)
+    Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") + points)
+    member.points_balance += points
+    return entry
+
+
+def _require_active(member: Member) -> None:
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive(status=member.get_status_display())
+
+
+def _existing_entry(source: str, reference: str) -> PointEntry | None:
+    if not reference:
+        return None
+    return PointEntry.objects.filter(source=source, reference=reference).first()
+
+
+# --- Credits and debits used by the other apps ----------------------------------------
+
+@transaction.atomic
+def points_credit(
+    *, member_id: int, points: int, kind: str = PointEntry.Kind.BONUS, reason: str,
+    source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
+) -> PointEntry:
+    """Give points (bonus, refund, goodwill). With a reference, a repeat returns the first entry."""
+    if points <= 0:
+        raise InvalidPurchase(detail=_("points must be positive"))
+    member = member_lock(member_id)
+    if existing := _existing_entry(source, reference):
+        return existing
+    entry = _post_entry(member, kind=kind, points=points, reason=reason, source=source, reference=reference,
+                        created_by=created_by)
+    if kind in QUALIFYING_KINDS:
+        _evaluate_tier(member)
+    return entry
+
+
+@transaction.atomic
+def points_debit(
+    *, member_id: int, points: int, kind: str = PointEntry.Kind.REDEEM, reason: str,
+    source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
+) -> PointEntry:
+    """Take points (a redemption). Checked after the lock: two debits can't both pass."""
+    if points <= 0:
+        raise InvalidPurchase(detail=_("points must be positive"))
+    member = member_lock(member_id)
+    if existing := _existing_entry(source, reference):
+        return existing
+    _require_active(member)
+    return _post_entry(member, kind=kind, points=-points, reason=reason, source=source, reference=reference,
+                       created_by=created_by)
+
+
+@transaction.atomic
+def points_adjust(*, member_id: int, points: int, reason: str, staff_user: AbstractBaseUser | None) -> PointEntry:
+    """A staff correction with a reason; it may not take the balance below zero."""
+    if not reason.strip():
+        raise ReasonRequired()
+    if points == 0:
+        raise InvalidPurchase(detail=_("an adjustment must change the balance"))
+    member = member_lock(member_id)
+    return _post_entry(member, kind=PointEntry.Kind.ADJUST, points=points, reason=reason.strip(),
+                       source="staff", created_by=staff_user)
+
+
+# --- Purchases ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LineData:
+    amount: Decimal
+    category: str = ""
+    sku: str = ""
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    purchase: Purchase
+    created: bool
+
+
+QUALIFYING_KINDS = (PointEntry.Kind.EARN, PointEntry.Kind.BONUS, PointEntry.Kind.REVERSAL)
+
+
+def to_eur(amount: Decimal, currency: str) -> Decimal:
+    rate = Decimal(str(settings.LOYALTY_CURRENCY_TO_EUR.get(currency, "1")))
+    return (amount * rate).quantize(CENT)
+
+
+def _validated_lines(amount: Decimal, lines: Sequence[LineData] | None) -> list[LineData]:
+    if amount <= 0:
+        raise InvalidPurchase(detail=_("the amount must be positive"))
+    if not lines:
+        return [LineData(amount=amount)]
+    if any(line.amount <= 0 for line in lines):
+        raise InvalidPurchase(detail=_("every line amount must be positive"))
+    if sum((line.amount for line in lines), Decimal(0)) != amount:
+        raise InvalidPurchase(detail=_("the lines must add up to the amount"))
+    return list(lines)
+
+
+def _cap_remaining_for(member: Member, occurred_at: datetime):
+    def remaining(rule: EarningRule) -> int | None:
+        if rule.cap_points is None:
+            return None
+        used = PurchasePoints.objects.filter(
+            rule=rule, purchase__member=member, purchase__occurred_at__gte=cap_period_start(rule.cap_period, occurred_at)
+        ).aggregate(total=Sum("points"))["total"] or 0
+        return rule.cap_points - used
+
+    return remaining
+
+
+def cap_period_start(period: str, at: datetime) -> datetime:
+    local = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == EarningRule.CapPeriod.MONTH:
+        local = local.replace(day=1)
+    elif period == EarningRule.CapPeriod.YEAR:
+        local = local.replace(month=1, day=1)
+    return local
+
+
+def rules_in_force(at: datetime) -> list[EarningRule]:
+    return list(EarningRule.objects.in_force(at).prefetch_related("stores").select_related("tier"))
+
+
+def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[EarningRule]):
+    return compute_points(
+        purchase_input, rules,
+        store_ids_of=lambda rule: {store.pk for store in rule.stores.all()},
+        cap_remaining=_cap_remaining_for(member, purchase_input.occurred_at),
+    )
+
+
+@transaction.atomic
+def purchase_record(
+    *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
+    occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
+    lines: Sequence[LineData] | None = None,
+) -> PurchaseOutcome:
+    """Record a purchase and earn its points. The same (partner, order reference) again returns
+    the first purchase and earns nothing: retries never double-credit."""
+    occurred_at = occurred_at or timezone.now()
+    lines = _validated_lines(amount, lines)
+    member = member_lock(member_id)
+    existing = Purchase.objects.filter(partner=partner, order_reference=order_reference).first()
+    if existing is not None:
+        if existing.member_id != member.pk:
+            raise ReferenceConflict(reference=order_reference)
+        return PurchaseOutcome(existing, created=False)
+    _require_active(member)
+    if store is not None and store.partner_id != partner.pk:
+        raise InvalidPurchase(detail=_("the store belongs to another partner"))
+
+    purchase_input = PurchaseInput(
+        amount=amount, currency=currency, channel=channel, store_id=store.pk if store else None,
+        occurred_at=occurred_at, tier=member.tier,
+        lines=[LineInput(amount=line.amount, category=line.category) for line in lines],
+    )
+    result = points_for(member, purchase_input, rules_in_force(occurred_at))
+    purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
+                                lines, result)
+    _update_purchase_stats(member, purchase)
+    if purchase.points_pending:
+        Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") + purchase.points_pending)
+        member.points_pending += purchase.points_pending
+    elif result.total > 0:
+        _post_entry(member, kind=PointEntry.Kind.EARN, points=result.total, purchase=purchase,
+                    reason=_("Purchase %(reference)s") % {"reference": order_reference})
+        _evaluate_tier(member)
+    return PurchaseOutcome(purchase, created=True)
+
+
+def _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at, lines,
+                     result) -> Purchase:
+    window = settings.LOYALTY_RETURN_WINDOW_DAYS
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            purchase = Purchase.objects.create(
+                member=member, partner=partner, store=store, channel=channel, order_reference=order_reference,
+                amount=amount, currency=currency, occurred_at=occurred_at, points_earned=result.total,
+                points_pending=result.total if window > 0 else 0,
+                available_at=now + timedelta(days=window) if window > 0 else now,
+            )
+    except IntegrityError as error:
+        raise ReferenceConflict(reference=order_reference) from error
+    PurchaseLine.objects.bulk_create(
+        PurchaseLine(purchase=purchase, sku=line.sku, category=line.category, quantity=line.quantity,
+                     amount=line.amount, points=points)
+        for line, points in zip(lines, result.line_points, strict=True)
+    )
+    PurchasePoints.objects.bulk_create(
+        PurchasePoints(purchase=purchase, kind=c.kind, rule=c.rule, tier=c.tier, points=c.points)
+        for c in result.components
+    )
+    return purchase
+
+
+def _update_purchase_stats(member: Member, purchase: Purchase) -> None:
+    eur = to_eur(purchase.amount, purchase.currency)
+    recent = purchase.occurred_at >= timezone.now() - timedelta(days=365)
+    last = member.last_purchase_at
+    Member.objects.filter(pk=member.pk).update(
+        lifetime_spend=F("lifetime_spend") + eur,
+        spend_12m=F("spend_12m") + (eur if recent else 0),
+        purchases_12m=F("purchases_12m") + (1 if recent else 0),
+        last_purchase_at=purchase.occurred_at if last is None or purchase.occurred_at > last else last,
+    )
+
+
+@transaction.atomic
+def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
+    """Make a purchase's held points available once its return window has passed."""
+    member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
+    member = member_lock(member_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+    if purchase.points_pending <= 0 or (purchase.available_at and purchase.available_at > timezone.now()):
+        return None
+    points = purchase.points_pending
+    Purchase.objects.filter(pk=purchase.pk).update(points_pending=0)
+    Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
+    member.points_pending -= points
+    entry = _post_entry(member, kind=PointEntry.Kind.EARN, points=points, purchase=purchase,
+                        reason=_("Purchase %(reference)s") % {"reference": purchase.order_reference})
+    _evaluate_tier(member)
+    return entry
+
+
+def release_due_pending_points(*, now: datetime | None = None) -> int:
+    """The beat job: release every purchase whose return window has ended. Returns how many."""
+    due = Purchase.objects.filter(points_pending__gt=0, available_at__lte=now or timezone.now())
+    released = 0
+    for purchase_id in due.values_list("pk", flat=True).iterator():
+        released += purchase_release_pending(purchase_id=purchase_id) is not None
+    return released
+
+
+# --- Returns -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReturnLine:
+    line_id: int
+    amount: Decimal
+
+
+@transaction.atomic
+def purchase_return(
+    *, purchase_id: int, reference: str, amount: Decimal | None = None, lines: Sequence[ReturnLine] | None = None,
+) -> PurchaseReturn:
+    """Reverse the points earned on what came back, at the purchase's original rate.
+
+    Give an amount (spread over the lines by what is left of them) or lines. If the member
+    already spent the points, the balance stops at zero and the shortfall is recorded."""
+    member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
+    member = member_lock(member_id)
+    purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+    if existing := purchase.returns.filter(reference=reference).first():
+        return existing
+    purchase_lines = list(purchase.lines.select_for_update().order_by("pk"))
+    amounts = _return_amounts(purchase_lines, amount, lines)
+    total_returned = sum(amounts, Decimal(0))
+
+    reversed_now = 0
+    for line, returned in zip(purchase_lines, amounts, strict=True):
+        if returned <= 0:
+            continue
+        line.returned_amount += returned
+        target = reversal_target(line.points, line.returned_amount, line.amount)
+        reversed_now += target - line.points_reversed
+        line.points_reversed = target
+    PurchaseLine.objects.bulk_update(purchase_lines, ["returned_amount", "points_reversed"])
+
+    shortfall = _take_back_points(member, purchase, reversed_now, reference)
+    Purchase.objects.filter(pk=purchase.pk).update(
+        returned_amount=F("returned_amount") + total_returned, points_reversed=F("points_reversed") + reversed_now
+    )
+    _reduce_purchase_stats(member, purchase, total_returned)
+    purchase_return_row = PurchaseReturn.objects.create(
+        purchase=purchase, reference=reference, amount=total_returned, points_reversed=reversed_now,
+        shortfall_points=shortfall,
+    )
+    return purchase_return_row
+
+
+def _return_amounts(purchase_lines: list[PurchaseLine], amount: Decimal | None,
+                    lines: Sequence[ReturnLine] | None) -> list[Decimal]:
+    remaining = [line.amount - line.returned_amount for line in purchase_lines]
+    if lines:
+        by_id = {line.pk: index for index, line in enumerate(purchase_lines)}
+        amounts = [Decimal(0)] * len(purchase_lines)
+        for item in lines:
+            if item.line_id not in by_id:
+                raise InvalidReturn(detail=_("line %(line)s is not part of this purchase") % {"line": item.line_id})
+            amounts[by_id[item.line_id]] += item.amount
+    elif amount is not None:
+        if amount > sum(remaining, Decimal(0)):
+            raise InvalidReturn(detail=_("more than the purchase's unreturned amount"))
+        cents = allocate(int(amount / CENT), remaining)
+        amounts = [Decimal(cent) * CENT for cent in cents]
+    else:
+        raise InvalidReturn(detail=_("give an amount or lines"))
+    if any(value < 0 for value in amounts) or sum(amounts, Decimal(0)) <= 0:
+        raise InvalidReturn(detail=_("the returned amount must be positive"))
+    if any(value > left for value, left in zip(amounts, remaining, strict=True)):
+        raise InvalidReturn(detail=_("more than the line's unreturned amount"))
+    return amounts
+
+
+def _take_back_points(member: Member, purchase: Purchase, points: int, reference: str) -> int:
+    """Returns the shortfall: points that were already spent and could not be taken back."""
+    if points <= 0:
+        return 0
+    if purchase.points_pending > 0:
+        # Still held for the return window: nothing was ever available, so nothing is short.
+        Purchase.objects.filter(pk=purchase.pk).update(points_pending=F("points_pending") - points)
+        Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
+        member.points_pending -= points
+        return 0
+    taken = min(points, member.points_balance)
+    if taken > 0:
+        _post_entry(member, kind=PointEntry.Kind.REVERSAL, points=-taken, purchase=purchase,
+                    reason=_("Return %(reference)s") % {"reference": reference})
+    return points - taken
+
+
+def _reduce_purchase_stats(member: Member, purchase: Purchase, returned: Decimal) -> None:
+    eur = to_eur(returned, purchase.currency)
+    recent = purchase.occurred_at >= timezone.now() - timedelta(days=365)
+    Member.objects.filter(pk=member.pk).update(
+        lifetime_spend=F("lifetime_spend") - eur,
+        spend_12m=F("spend_12m") - (eur if recent else 0),
+    )
+
+
+# --- Expiry --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExpiryReport:
+    members: int
+    points: int
+
+
+def _expiry_due_by_member(member_ids: Sequence[int], at: datetime) -> dict[int, int]:
+    """max(0, credits expiring by `at` - debits other than expiry) - already expired, per member."""
+    rows = (
+        PointEntry.objects.filter(member_id__in=member_ids)
+        .values("member_id")
+        .annotate(
+            credits_due=Sum("points", filter=Q(points__gt=0, expires_at__lte=at), default=0),
+            debits=Sum("points", filter=Q(points__lt=0) & ~Q(kind=PointEntry.Kind.EXPIRE), default=0),
+            expired=Sum("points", filter=Q(kind=PointEntry.Kind.EXPIRE), default=0),
+        )
+    )
+    return {
+        row["member_id"]: max(0, row["credits_due"] + row["debits"]) + row["expired"]  # debits/expired are negative
+        for row in rows
+    }
+
+
+def points_expiring_by(*, member_id: int, at: datetime) -> int:
+    """Points of this member that will have expired by `at` unless spent first."""
+    return max(0, _expiry_due_by_member([member_id], at).get(member_id, 0))
+
+
+def points_expire_due(*, now: datetime | None = None, since: datetime | None = None,
+                      batch_size: int = 1000) -> ExpiryReport:
+    """The expiry job: one set-based pass, in batches so no member stays locked long.
+
+    `since` limits the scan to members with credits that reached their expiry after it
+    (the formula is idempotent, so overlapping windows are harmless)."""
+    now = now or timezone.now()
+    candidates = PointEntry.objects.filter(expires_at__lte=now, points__gt=0)
+    if since is not None:
+        candidates = candidates.filter(expires_at__gt=since)
+    member_ids = sorted(set(candidates.values_list("member_id", flat=True)))
+    members = points = 0
+    for start in range(0, len(member_ids), batch_size):
+        batch_members, batch_points = _expire_batch(member_ids[start:start + batch_size], now)
+        members += batch_members
+        points += batch_points
+    return ExpiryReport(members=members, points=points)
+
+
+@transaction.atomic
+def _expire_batch(member_ids: Sequence[int], now: datetime) -> tuple[int, int]:
+    locked = members_lock(member_ids)
+    due = _expiry_due_by_member(list(locked), now)
+    entries, changed = [], []
+    for member_id, points in due.items():
+        member = locked[member_id]
+        points = min(points, member.points_balance)
+        if points <= 0:
+            continue
+        entries.append(PointEntry(member=member, kind=PointEntry.Kind.EXPIRE, points=-points, created_at=now,
+                                  reason=_("Points expired")))
+        member.points_balance -= points
+        changed.append(member)
+    PointEntry.objects.bulk_create(entries)
+    Member.objects.bulk_update(changed, ["points_balance"])  # rows are locked: absolute values are safe
+    return len(changed), sum(-entry.points for entry in entries)
+
+
+# --- Tiers (the ledger decides qualification) ----------------------------------------------
+
+def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
+    since = (at or timezone.now()) - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
+    # Entries of duplicates merged into this member count too: they are the same person.
+    return PointEntry.objects.filter(
+        Q(member_id=member_id) | Q(member__merged_into_id=member_id), kind__in=QUALIFYING_KINDS, created_at__gte=since
+    ).aggregate(total=Sum("points", default=0))["total"]
+
+
+def _evaluate_tier(member: Member) -> None:
+    from members.services import tier_evaluate
+
+    tier_evaluate(member=member)

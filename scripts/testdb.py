@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Run a command against a throwaway PostgreSQL 15 server.
+
+    python scripts/testdb.py -- pytest -q
+
+initdb into a temporary directory, start on a free port on 127.0.0.1, export DATABASE_URL,
+run the command, then stop the server and remove the directory, also when the command fails
+or is interrupted. Exits with the command's status. As root, the server runs as `postgres`
+(PostgreSQL refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_BIN_CANDIDATES = ["/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin"]
+
+
+def pg_bin() -> Path:
+    override = os.environ.get("PG_BIN")
+    for candidate in ([override] if override else []) + PG_BIN_CANDIDATES:
+        if candidate and (Path(candidate) / "initdb").exists():
+            return Path(candidate)
+    sys.exit("PostgreSQL server binaries not found (apt-get install postgresql-15, or set PG_BIN).")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def as_server_user(args: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+@contextmanager
+def throwaway_postgres(extra_settings: list[str] | None = None):
+    binaries = pg_bin()
+    base = Path(tempfile.mkdtemp(prefix="loyalty-pg-"))
+    data = base / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    options = ["-c listen_addresses=127.0.0.1", f"-p {port}", f"-k {data}", "-c fsync=off",
+               "-c synchronous_commit=off", "-c full_page_writes=off", "-c max_connections=200",
+               *(extra_settings or [])]
+    started = False
+    try:
+        subprocess.run(as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                                       "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
+                                       "-w", "-o", " ".join(options), "start"]), check=True, stdout=subprocess.DEVNULL)
+        started = True
+        yield {"url": f"postgres://postgres@127.0.0.1:{port}/loyalty", "port": port, "data": data,
+               "bin": binaries}
+    finally:
+        if started:
+            subprocess.run(as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1:]
+    if not argv:
+        print(__doc__)
+        return 2
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    with throwaway_postgres() as server:
+        env = {**os.environ, "DATABASE_URL": server["url"]}
+        process = subprocess.Popen(argv, env=env)
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

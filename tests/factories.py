@@ -1,0 +1,195 @@
+"""factory-boy factories for every model. Members are enrolled through the service, so they
+start on the entry tier exactly as in production."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from members import services as member_services
+from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
+from rewards.models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.Sequence(lambda n: f"user{n}@example.org")
+    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+
+
+class StaffUserFactory(UserFactory):
+    is_staff = True
+
+
+class TierFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tier
+        django_get_or_create = ("rank",)
+
+    name_de = factory.Sequence(lambda n: f"Stufe {n}")
+    name_en = factory.Sequence(lambda n: f"Tier {n}")
+    rank = factory.Sequence(lambda n: n)
+    threshold_points = factory.LazyAttribute(lambda o: o.rank * 1000)
+
+
+def tier_ladder() -> list[Tier]:
+    return [
+        TierFactory(rank=0, name_de="Basis", name_en="Basic", threshold_points=0),
+        TierFactory(rank=1, name_de="Silber", name_en="Silver", threshold_points=500, discount_percent=Decimal("2")),
+        TierFactory(rank=2, name_de="Gold", name_en="Gold", threshold_points=2000, earn_multiplier=Decimal("1.25"),
+                    discount_percent=Decimal("5")),
+        TierFactory(rank=3, name_de="Platin", name_en="Platinum", threshold_points=5000,
+                    earn_multiplier=Decimal("1.50"), discount_percent=Decimal("10")),
+    ]
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag{n}")
+
+
+class MemberFactory(factory.django.DjangoModelFactory):
+    """A bare member row; prefer `enrolled_member()` which goes through the service."""
+
+    class Meta:
+        model = Member
+
+    email = factory.Sequence(lambda n: f"member{n}@example.org")
+    first_name = factory.Faker("first_name", locale="de_DE")
+    last_name = factory.Faker("last_name", locale="de_DE")
+    city = factory.Faker("city", locale="de_DE")
+    postal_code = factory.Faker("postcode", locale="de_DE")
+    street = factory.Faker("street_address", locale="de_DE")
+    country = "DE"
+
+
+_member_seq = iter(range(1, 10**9))
+
+
+def enrolled_member(**fields) -> Member:
+    n = next(_member_seq)
+    fields.setdefault("email", f"enrolled{n}@example.org")
+    fields.setdefault("first_name", "Erika")
+    fields.setdefault("last_name", f"Mustermann{n}")
+    return member_services.member_enrol(**fields)
+
+
+class TierHistoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TierHistory
+
+    member = factory.SubFactory(MemberFactory)
+    to_tier = factory.SubFactory(TierFactory)
+    cause = TierHistory.Cause.STAFF
+
+
+class ConsentRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConsentRecord
+
+    member = factory.SubFactory(MemberFactory)
+    purpose = ConsentRecord.Purpose.EMAIL
+    granted = True
+    source = ConsentRecord.Source.PORTAL
+    text_version = "2026-01"
+    confirmed_at = factory.LazyFunction(timezone.now)
+
+
+class MemberMergeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = MemberMerge
+
+    survivor = factory.SubFactory(MemberFactory)
+    duplicate = factory.SubFactory(MemberFactory, status=Member.Status.MERGED)
+    points_moved = 0
+    pending_moved = 0
+    purchases_moved = 0
+
+
+class PartnerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Partner
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+
+
+class StoreFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Store
+
+    partner = factory.SubFactory(PartnerFactory)
+    code = factory.Sequence(lambda n: f"S{n:03d}")
+    name = factory.Sequence(lambda n: f"Filiale {n}")
+    city = "Berlin"
+
+
+class EarningRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EarningRule
+
+    name_de = factory.Sequence(lambda n: f"Regel {n}")
+    active = True
+    effect = EarningRule.Effect.BASE_RATE
+    value = Decimal("1")
+
+
+class PurchaseFactory(factory.django.DjangoModelFactory):
+    """A raw purchase row (no points); use rewards.services.purchase_record to earn."""
+
+    class Meta:
+        model = Purchase
+
+    member = factory.SubFactory(MemberFactory)
+    partner = factory.SubFactory(PartnerFactory)
+    order_reference = factory.Sequence(lambda n: f"ORD-{n}")
+    amount = Decimal("10.00")
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class PurchaseLineFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PurchaseLine
+
+    purchase = factory.SubFactory(PurchaseFactory)
+    amount = Decimal("10.00")
+
+
+class PurchasePointsFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PurchasePoints
+
+    purchase = factory.SubFactory(PurchaseFactory)
+    kind = PurchasePoints.Kind.BASE
+    points = 10
+
+
+class PurchaseReturnFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PurchaseReturn
+
+    purchase = factory.SubFactory(PurchaseFactory)
+    reference = factory.Sequence(lambda n: f"RET-{n}")
+    amount = Decimal("1.00")
+    points_reversed = 0
+
+
+class PointEntryFactory(factory.django.DjangoModelFactory):
+    """A raw ledger row, bypassing the balance: only for tests of the database's own guards."""
+
+    class Meta:
+        model = PointEntry
+
+    member = factory.SubFactory(MemberFactory)
+    kind = PointEntry.Kind.ADJUST
+    points = 1
