@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltySiteConfig(AppConfig):
+    """Cross-cutting infrastructure: partner API keys, idempotency, webhooks, dashboard figures."""
+
+    name = "loyalty_site"
+    label = "loyalty_site"
+    verbose_name = _("Platform")
