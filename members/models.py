@@ -129,7 +129,8 @@ class Member(models.Model):
         GERMAN = "de", _("German")
         ENGLISH = "en", _("English")
 
-    customer_number = models.CharField(_("customer number"), max_length=40, unique=True, default=generate_customer_number)
+    customer_number = models.CharField(_("customer number"), max_length=40, unique=True,
+                                       default=generate_customer_number)
     card_number = models.CharField(_("card number"), max_length=32, unique=True, default=generate_card_number)
     email = models.EmailField(_("e-mail"), blank=True)
     salutation = models.CharField(_("salutation"), max_length=10, choices=Salutation.choices, blank=True)
@@ -175,6 +176,12 @@ class Member(models.Model):
         verbose_name = _("member")
         verbose_name_plural = _("members")
         ordering = ["-joined_at", "-id"]
+        permissions = [
+            ("adjust_points", _("Can adjust a member's points")),
+            ("override_tier", _("Can override a member's tier")),
+            ("merge_members", _("Can merge duplicate members")),
+            ("block_member", _("Can block and unblock members")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_balance_not_negative"),
             models.CheckConstraint(condition=Q(points_pending__gte=0), name="member_pending_not_negative"),
@@ -219,6 +226,9 @@ class TierHistory(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name = _("tier change")
         verbose_name_plural = _("tier history")
+
+    def __str__(self) -> str:
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'} ({self.get_cause_display()})"
 
 
 class ConsentRecord(models.Model):
@@ -283,3 +293,6 @@ class MemberMerge(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("member merge")
         verbose_name_plural = _("member merges")
+
+    def __str__(self) -> str:
+        return f"{self.duplicate_id} → {self.survivor_id}"

@@ -173,7 +173,7 @@ def tier_end_grants(*, today: date | None = None) -> int:
 
 def consent_current(member: Member) -> dict[str, ConsentRecord | None]:
     """The latest record per purpose (None: never asked)."""
-    current: dict[str, ConsentRecord | None] = {purpose: None for purpose in ConsentRecord.Purpose.values}
+    current: dict[str, ConsentRecord | None] = dict.fromkeys(ConsentRecord.Purpose.values)
     for record in member.consents.order_by("purpose", "-created_at", "-id"):
         if current[record.purpose] is None:
             current[record.purpose] = record

@@ -148,7 +148,8 @@ def compute_points(
             points = max(0, min(points, remaining))
         if points <= 0:
             continue
-        kind = PurchasePoints.Kind.MULTIPLIER if rule.effect == EarningRule.Effect.MULTIPLIER else PurchasePoints.Kind.BONUS
+        is_multiplier = rule.effect == EarningRule.Effect.MULTIPLIER
+        kind = PurchasePoints.Kind.MULTIPLIER if is_multiplier else PurchasePoints.Kind.BONUS
         _add(result, Component(kind.value, points, rule=rule), raw)
         applied_promotion = True
         if not rule.stackable:

@@ -130,6 +130,9 @@ class PurchaseLine(models.Model):
                                    name="line_returned_within_amount"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.sku or self.category or '-'} {self.amount}"
+
 
 class PurchaseReturn(models.Model):
     purchase = models.ForeignKey(Purchase, on_delete=models.PROTECT, related_name="returns")
@@ -151,6 +154,9 @@ class PurchaseReturn(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="return_amount_positive"),
         ]
         indexes = [models.Index(fields=["-created_at"], condition=Q(shortfall_points__gt=0), name="return_shortfall")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.amount})"
 
 
 class PointEntryQuerySet(models.QuerySet):

@@ -1,0 +1,250 @@
+"""The operator console for members: the 360° view and the actions staff take on a member.
+
+Every change goes through members.services / rewards.services; balances and counters are
+read-only here, and the ledger is never editable.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, Subquery
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
+from unfold.decorators import action, display
+
+from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.errors import LoyaltyError
+
+from . import selectors, services
+from .forms_admin import AdjustPointsForm, MergeForm, TierOverrideForm
+from .models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
+
+
+class EmailConsentFilter(admin.SimpleListFilter):
+    title = _("e-mail marketing consent")
+    parameter_name = "email_consent"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("given and confirmed")), ("no", _("not given"))]
+
+    def queryset(self, request, queryset):
+        latest = ConsentRecord.objects.filter(member=OuterRef("pk"), purpose=ConsentRecord.Purpose.EMAIL).order_by(
+            "-created_at", "-id"
+        )
+        effective = Exists(
+            ConsentRecord.objects.filter(pk=Subquery(latest.values("pk")[:1]), granted=True, confirmed_at__isnull=False)
+        )
+        if self.value() == "yes":
+            return queryset.filter(effective)
+        if self.value() == "no":
+            return queryset.exclude(effective)
+        return queryset
+
+
+@admin.register(Member)
+class MemberAdmin(ModelAdmin):
+    list_display = ["customer_number", "display_name", "email", "tier", "status", "points_balance", "points_pending",
+                    "country", "joined_at"]
+    list_select_related = ["tier"]
+    list_filter = ["tier", "status", EmailConsentFilter, "country", ("joined_at", admin.DateFieldListFilter)]
+    search_fields = ["=customer_number", "=card_number", "email", "last_name", "first_name"]
+    search_help_text = _("Name, e-mail, customer number or card number")
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    list_per_page = 50
+    ordering = ["-joined_at", "-id"]
+    autocomplete_fields = ["tags"]
+    readonly_fields = ["customer_number", "card_number", "points_balance", "points_pending", "tier",
+                       "tier_granted_until", "status", "merged_into", "last_purchase_at", "purchases_12m", "spend_12m",
+                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["customer_number", "card_number", "status", "merged_into"]}),
+        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "phone", "birth_date",
+                                  "language", "tags"]}),
+        (_("Address"), {"fields": ["street", "postal_code", "city", "country"]}),
+        (_("Points and tier"), {"fields": ["points_balance", "points_pending", "tier", "tier_granted_until"]}),
+        (_("Purchases"), {"fields": ["last_purchase_at", "purchases_12m", "spend_12m", "lifetime_spend"]}),
+        (_("Account"), {"fields": ["joined_at", "user", "created_at", "updated_at"]}),
+    ]
+    change_form_after_template = "admin/members/member/overview.html"
+    actions_detail = ["adjust_points_action", "override_tier_action", "merge_action", "block_action",
+                      "unblock_action"]
+
+    def has_add_permission(self, request):
+        return False  # members enrol through the portal, a till, the API or an import
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # erasure is a GDPR flow that keeps the ledger consistent, not a delete
+
+    @display(description=_("name"), ordering="last_name")
+    def display_name(self, obj: Member) -> str:
+        return obj.full_name
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        member = self.get_object(request, object_id)
+        if member is not None:
+            extra_context["overview"] = selectors.member_overview(member)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- Actions on one member: each opens a form page and calls a service ---------------
+
+    def get_urls(self):
+        urls = [
+            path("<int:object_id>/adjust-points/", self.admin_site.admin_view(self.adjust_points_view),
+                 name="members_member_adjust_points"),
+            path("<int:object_id>/override-tier/", self.admin_site.admin_view(self.override_tier_view),
+                 name="members_member_override_tier"),
+            path("<int:object_id>/merge/", self.admin_site.admin_view(self.merge_view),
+                 name="members_member_merge"),
+        ]
+        return urls + super().get_urls()
+
+    def _change_url(self, member_id: int) -> str:
+        return reverse("admin:members_member_change", args=[member_id])
+
+    @action(description=_("Adjust points"), url_path="adjust-points-action", permissions=["adjust_points"])
+    def adjust_points_action(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:members_member_adjust_points", args=[object_id]))
+
+    @action(description=_("Override tier"), url_path="override-tier-action", permissions=["override_tier"])
+    def override_tier_action(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:members_member_override_tier", args=[object_id]))
+
+    @action(description=_("Merge a duplicate into this member"), url_path="merge-action", permissions=["merge"])
+    def merge_action(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:members_member_merge", args=[object_id]))
+
+    @action(description=_("Block"), url_path="block-action", permissions=["block"])
+    def block_action(self, request, object_id):
+        return self._set_status(request, object_id, Member.Status.BLOCKED)
+
+    @action(description=_("Unblock"), url_path="unblock-action", permissions=["block"])
+    def unblock_action(self, request, object_id):
+        return self._set_status(request, object_id, Member.Status.ACTIVE)
+
+    def has_adjust_points_permission(self, request, object_id=None):
+        return request.user.has_perm("members.adjust_points")
+
+    def has_override_tier_permission(self, request, object_id=None):
+        return request.user.has_perm("members.override_tier")
+
+    def has_merge_permission(self, request, object_id=None):
+        return request.user.has_perm("members.merge_members")
+
+    def has_block_permission(self, request, object_id=None):
+        return request.user.has_perm("members.block_member")
+
+    def _set_status(self, request, object_id, status):
+        try:
+            services.member_set_status(member_id=int(object_id), status=status, staff_user=request.user)
+            self.message_user(request, _("Status changed to %(status)s.") % {"status": Member.Status(status).label})
+        except LoyaltyError as error:
+            self.message_user(request, str(error), messages.ERROR)
+        return HttpResponseRedirect(self._change_url(object_id))
+
+    def _form_page(self, request, member, form, title, service_call):
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = service_call(form.cleaned_data)
+            except LoyaltyError as error:
+                form.add_error(None, str(error))
+            else:
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(self._change_url(member.pk))
+        context = {**self.admin_site.each_context(request), "title": title, "member": member, "form": form,
+                   "opts": self.model._meta, "original": member}
+        return TemplateResponse(request, "admin/members/member/action_form.html", context)
+
+    def adjust_points_view(self, request, object_id):
+        if not self.has_adjust_points_permission(request):
+            raise admin.exceptions.PermissionDenied
+        from rewards.services import points_adjust
+
+        member = get_object_or_404(Member, pk=object_id)
+        form = AdjustPointsForm(request.POST or None)
+
+        def adjust(data):
+            points_adjust(member_id=member.pk, points=data["points"], reason=data["reason"], staff_user=request.user)
+            return _("%(points)+d points booked.") % {"points": data["points"]}
+
+        return self._form_page(request, member, form, _("Adjust points"), adjust)
+
+    def override_tier_view(self, request, object_id):
+        if not self.has_override_tier_permission(request):
+            raise admin.exceptions.PermissionDenied
+        member = get_object_or_404(Member, pk=object_id)
+        form = TierOverrideForm(request.POST or None, initial={"tier": member.tier_id})
+
+        def override(data):
+            services.tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"],
+                                   staff_user=request.user, until=data["until"])
+            return _("Tier set to %(tier)s.") % {"tier": data["tier"]}
+
+        return self._form_page(request, member, form, _("Override tier"), override)
+
+    def merge_view(self, request, object_id):
+        if not self.has_merge_permission(request):
+            raise admin.exceptions.PermissionDenied
+        member = get_object_or_404(Member, pk=object_id)
+        form = MergeForm(request.POST or None, survivor=member)
+
+        def merge(data):
+            outcome = services.member_merge(survivor_id=member.pk, duplicate_id=data["duplicate"].pk,
+                                            reason=data["reason"], staff_user=request.user)
+            return _("%(duplicate)s merged into this member (%(points)s points moved).") % {
+                "duplicate": data["duplicate"], "points": outcome.merge.points_moved}
+
+        return self._form_page(request, member, form, _("Merge a duplicate"), merge)
+
+
+@admin.register(Tier)
+class TierAdmin(ModelAdmin):
+    list_display = ["name_de", "name_en", "rank", "threshold_points", "earn_multiplier", "discount_percent"]
+    ordering = ["rank"]
+
+
+@admin.register(Tag)
+class TagAdmin(ModelAdmin):
+    search_fields = ["name"]
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    """Proof records: staff read them, nobody edits or deletes them here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdmin):
+    list_display = ["member", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at"]
+    list_select_related = ["member"]
+    list_filter = ["purpose", "granted", "source"]
+    search_fields = ["=member__customer_number", "member__email"]
+    show_full_result_count = False
+
+
+@admin.register(TierHistory)
+class TierHistoryAdmin(ReadOnlyAdmin):
+    list_display = ["member", "from_tier", "to_tier", "cause", "reason", "created_by", "created_at"]
+    list_select_related = ["member", "from_tier", "to_tier", "created_by"]
+    list_filter = ["cause", "to_tier"]
+    search_fields = ["=member__customer_number"]
+    show_full_result_count = False
+
+
+@admin.register(MemberMerge)
+class MemberMergeAdmin(ReadOnlyAdmin):
+    list_display = ["survivor", "duplicate", "points_moved", "purchases_moved", "created_by", "created_at"]
+    list_select_related = ["survivor", "duplicate", "created_by"]

@@ -1,0 +1,157 @@
+"""The console for the ledger, purchases and earning rules.
+
+Ledger rows are never editable or deletable, not even for a superuser: corrections are
+new entries made through the member page's "adjust points" action.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
+
+from loyalty_site.admin_utils import EstimatedCountPaginator
+
+from . import services
+from .models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
+
+
+class NoWriteMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PointEntry)
+class PointEntryAdmin(NoWriteMixin, ModelAdmin):
+    list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
+                    "created_by"]
+    list_select_related = ["member", "created_by"]
+    list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["=member__customer_number", "=member__card_number", "=reference"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-created_at", "-id"]
+    raw_id_fields = ["member", "purchase"]
+
+
+class PurchaseLineInline(NoWriteMixin, TabularInline):
+    model = PurchaseLine
+    fields = ["sku", "category", "quantity", "amount", "points", "returned_amount", "points_reversed"]
+    readonly_fields = fields
+    extra = 0
+
+
+class PurchasePointsInline(NoWriteMixin, TabularInline):
+    model = PurchasePoints
+    fields = ["describe", "points"]
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("points breakdown")
+
+    @admin.display(description=_("component"))
+    def describe(self, obj):
+        return obj.describe()
+
+
+class PurchaseReturnInline(NoWriteMixin, TabularInline):
+    model = PurchaseReturn
+    fields = ["reference", "amount", "points_reversed", "shortfall_points", "created_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(NoWriteMixin, ModelAdmin):
+    list_display = ["occurred_at", "order_reference", "member", "partner", "store", "amount", "currency",
+                    "points_earned", "points_reversed", "points_pending"]
+    list_select_related = ["member", "partner", "store"]
+    list_filter = ["currency", "channel", "partner", ("occurred_at", admin.DateFieldListFilter)]
+    search_fields = ["=order_reference", "=member__customer_number", "=member__card_number"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-occurred_at", "-id"]
+    inlines = [PurchasePointsInline, PurchaseLineInline, PurchaseReturnInline]
+    raw_id_fields = ["member"]
+
+
+class ShortfallFilter(admin.SimpleListFilter):
+    title = _("shortfall")
+    parameter_name = "shortfall"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("points already spent"))]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(shortfall_points__gt=0) if self.value() == "yes" else queryset
+
+
+@admin.register(PurchaseReturn)
+class PurchaseReturnAdmin(NoWriteMixin, ModelAdmin):
+    """Returns; the shortfall filter is staff's report of points members had already spent."""
+
+    list_display = ["created_at", "reference", "purchase", "member", "amount", "points_reversed", "shortfall_points"]
+    list_select_related = ["purchase__member"]
+    list_filter = [ShortfallFilter]
+    search_fields = ["=reference", "=purchase__order_reference", "=purchase__member__customer_number"]
+    show_full_result_count = False
+
+    @admin.display(description=_("member"))
+    def member(self, obj):
+        return obj.purchase.member
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(ModelAdmin):
+    list_display = ["name_de", "effect", "value", "active", "priority", "stackable", "valid_from", "valid_until"]
+    list_filter = ["active", "effect"]
+    search_fields = ["name_de", "name_en"]
+    filter_horizontal = ["stores"]
+    fieldsets = [
+        (None, {"fields": ["name_de", "name_en", "active", "priority", "effect", "value", "stackable"]}),
+        (_("When"), {"fields": ["valid_from", "valid_until", "weekdays"]}),
+        (_("Conditions"), {"fields": ["currency", "min_amount", "channel", "category", "stores", "tier"]}),
+        (_("Cap"), {"fields": ["cap_points", "cap_period"]}),
+    ]
+    change_form_after_template = "admin/rewards/earningrule/simulation.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        rule = self.get_object(request, object_id)
+        if rule is not None:
+            days = _bounded_int(request.GET.get("simulate_days"), default=30, low=1, high=365)
+            extra_context["simulation"] = services.earning_rule_simulate(rule=rule, days=days)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
+    try:
+        return max(low, min(high, int(raw)))
+    except (TypeError, ValueError):
+        return default
+
+
+class StoreInline(TabularInline):
+    model = Store
+    extra = 0
+    fields = ["code", "name", "city", "country"]
+
+
+@admin.register(Partner)
+class PartnerAdmin(ModelAdmin):
+    list_display = ["name", "active", "created_at"]
+    search_fields = ["name"]
+    inlines = [StoreInline]
+
+
+@admin.register(Store)
+class StoreAdmin(ModelAdmin):
+    list_display = ["name", "code", "partner", "city", "country"]
+    list_select_related = ["partner"]
+    list_filter = ["partner", "country"]
+    search_fields = ["name", "code"]
