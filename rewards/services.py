@@ -222,10 +222,13 @@ def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[Ea
 def purchase_record(
     *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
     occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
-    lines: Sequence[LineData] | None = None,
+    lines: Sequence[LineData] | None = None, booked_at: datetime | None = None,
 ) -> PurchaseOutcome:
     """Record a purchase and earn its points. The same (partner, order reference) again returns
-    the first purchase and earns nothing: retries never double-credit."""
+    the first purchase and earns nothing: retries never double-credit.
+
+    `booked_at` is when the points enter the ledger (default now); imports of history and the
+    demo data book at the purchase time so expiry and tier windows run from then."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
     member = member_lock(member_id)
@@ -252,7 +255,7 @@ def purchase_record(
         member.points_pending += purchase.points_pending
     elif result.total > 0:
         _post_entry(member, kind=PointEntry.Kind.EARN, points=result.total, purchase=purchase,
-                    reason=_("Purchase %(reference)s") % {"reference": order_reference})
+                    reason=_("Purchase %(reference)s") % {"reference": order_reference}, at=booked_at)
         _evaluate_tier(member)
     return PurchaseOutcome(purchase, created=True)
 
