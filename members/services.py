@@ -94,7 +94,9 @@ def tier_evaluate(*, member: Member) -> None:
     """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
     from rewards.services import qualifying_points
 
-    tiers = list(Tier.objects.all())
+    from rewards.rule_cache import tier_ladder
+
+    tiers = tier_ladder()
     points = qualifying_points(member.pk)
     target = _tier_for_points(points, tiers)
     current_rank = member.tier.rank if member.tier else -1

@@ -5,3 +5,6 @@ from django.utils.translation import gettext_lazy as _
 class RewardsConfig(AppConfig):
     name = "rewards"
     verbose_name = _("Points and rewards")
+
+    def ready(self) -> None:
+        from . import rule_cache  # noqa: F401 - connects the invalidation signals

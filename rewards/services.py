@@ -31,6 +31,7 @@ from loyalty_site.errors import (
 )
 from members.models import Member
 
+from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
 from .models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
 
@@ -207,13 +208,18 @@ def cap_period_start(period: str, at: datetime) -> datetime:
 
 
 def rules_in_force(at: datetime) -> list[EarningRule]:
-    return list(EarningRule.objects.in_force(at).prefetch_related("stores").select_related("tier"))
+    return rule_cache.active_rules_at(at)
+
+
+def _store_ids_of(rule: EarningRule) -> set[int] | frozenset[int]:
+    cached = getattr(rule, "store_ids", None)  # set by rule_cache
+    return cached if cached is not None else {store.pk for store in rule.stores.all()}
 
 
 def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[EarningRule]):
     return compute_points(
         purchase_input, rules,
-        store_ids_of=lambda rule: {store.pk for store in rule.stores.all()},
+        store_ids_of=_store_ids_of,
         cap_remaining=_cap_remaining_for(member, purchase_input.occurred_at),
     )
 

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from members.demo import DEMO_PASSWORD, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Load believable demo data (idempotent) and print the demo logins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=2000, help="How many demo members (default 2000).")
+
+    def handle(self, *args, **options):
+        self.stdout.write(f"Seeding demo data ({options['members']} members) …")
+        result = seed_demo(members=options["members"], stdout=self.stdout)
+        self.stdout.write(self.style.SUCCESS(
+            f"Demo data ready: {result['members_created']} new members, {result['purchases']} purchases."))
+        self.stdout.write("")
+        self.stdout.write(f"  Operator console: http://127.0.0.1:8000/admin/  login {result['staff']} "
+                          f"(user 'admin') / {DEMO_PASSWORD}")
+        self.stdout.write(f"  Member portal:    http://127.0.0.1:8000/           login {result['member']} "
+                          f"/ {DEMO_PASSWORD}")
+        if result.get("api_key"):
+            self.stdout.write(f"  Partner API key:  {result['api_key']}")
+        self.stdout.write("")
