@@ -7,6 +7,7 @@ read-only here, and the ledger is never editable.
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -162,7 +163,7 @@ class MemberAdmin(ModelAdmin):
 
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
-            raise admin.exceptions.PermissionDenied
+            raise PermissionDenied
         from rewards.services import points_adjust
 
         member = get_object_or_404(Member, pk=object_id)
@@ -176,7 +177,7 @@ class MemberAdmin(ModelAdmin):
 
     def override_tier_view(self, request, object_id):
         if not self.has_override_tier_permission(request):
-            raise admin.exceptions.PermissionDenied
+            raise PermissionDenied
         member = get_object_or_404(Member, pk=object_id)
         form = TierOverrideForm(request.POST or None, initial={"tier": member.tier_id})
 
@@ -189,7 +190,7 @@ class MemberAdmin(ModelAdmin):
 
     def merge_view(self, request, object_id):
         if not self.has_merge_permission(request):
-            raise admin.exceptions.PermissionDenied
+            raise PermissionDenied
         member = get_object_or_404(Member, pk=object_id)
         form = MergeForm(request.POST or None, survivor=member)
 

@@ -110,7 +110,7 @@ def tier_review_member(*, member_id: int, today: date | None = None) -> None:
     from rewards.services import qualifying_points
 
     today = today or timezone.localdate()
-    member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
     tiers = list(Tier.objects.order_by("rank"))
     points = qualifying_points(member.pk)
     target = _tier_for_points(points, tiers)
@@ -139,7 +139,7 @@ def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: Abstra
     """Staff set a tier with a reason; with `until` it is a grant for a period (paid or VIP)."""
     if not reason.strip():
         raise ReasonRequired()
-    member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
     cause = TierHistory.Cause.GRANT if until else TierHistory.Cause.STAFF
     member.tier_granted_until = until
     Member.objects.filter(pk=member.pk).update(tier_granted_until=until)
@@ -160,7 +160,7 @@ def tier_end_grants(*, today: date | None = None) -> int:
     tiers = list(Tier.objects.order_by("rank"))
     for member_id in Member.objects.filter(tier_granted_until__lt=today).values_list("pk", flat=True):
         with transaction.atomic():
-            member = Member.objects.select_for_update().select_related("tier").get(pk=member_id)
+            member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
             if member.tier_granted_until is None or member.tier_granted_until >= today:
                 continue
             points = qualifying_points(member.pk)
