@@ -92,9 +92,8 @@ def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str =
 
 def tier_evaluate(*, member: Member) -> None:
     """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
-    from rewards.services import qualifying_points
-
     from rewards.rule_cache import tier_ladder
+    from rewards.services import qualifying_points
 
     tiers = tier_ladder()
     points = qualifying_points(member.pk)

@@ -11,7 +11,16 @@ from django.utils import timezone
 
 from members import services as member_services
 from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
-from rewards.models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
+from rewards.models import (
+    EarningRule,
+    Partner,
+    PointEntry,
+    Purchase,
+    PurchaseLine,
+    PurchasePoints,
+    PurchaseReturn,
+    Store,
+)
 
 
 class UserFactory(factory.django.DjangoModelFactory):

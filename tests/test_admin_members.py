@@ -92,7 +92,7 @@ def test_adjust_points_through_the_console_books_an_entry_with_reason(staff_clie
     shopper.refresh_from_db()
     assert shopper.points_balance == before - 10
     entry = PointEntry.objects.filter(member=shopper).first()
-    assert entry.kind == PointEntry.Kind.ADJUST and entry.reason == "Kulanz rückgängig" and entry.created_by == superuser
+    assert (entry.kind, entry.reason, entry.created_by) == (PointEntry.Kind.ADJUST, "Kulanz rückgängig", superuser)
 
 
 def test_adjust_points_refuses_going_below_zero_and_changes_nothing(staff_client, shopper):
@@ -117,7 +117,7 @@ def test_override_tier_with_a_reason_is_recorded(staff_client, shopper, tiers, s
     shopper.refresh_from_db()
     assert shopper.tier == tiers[3]
     change = TierHistory.objects.filter(member=shopper).first()
-    assert change.cause == TierHistory.Cause.GRANT and change.reason == "VIP-Einladung" and change.created_by == superuser
+    assert (change.cause, change.reason, change.created_by) == (TierHistory.Cause.GRANT, "VIP-Einladung", superuser)
 
 
 def test_merge_from_the_console_moves_the_balance(staff_client, shopper, partner):
