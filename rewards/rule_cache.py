@@ -45,8 +45,11 @@ def _refresh_if_stale() -> None:
 
 def active_rules_at(at: datetime) -> list[EarningRule]:
     _refresh_if_stale()
-    return [rule for rule in _local["rules"]
-            if (rule.valid_from is None or rule.valid_from <= at) and (rule.valid_until is None or rule.valid_until >= at)]
+    return [rule for rule in _local["rules"] if in_window(rule, at)]
+
+
+def in_window(rule: EarningRule, at: datetime) -> bool:
+    return (rule.valid_from is None or rule.valid_from <= at) and (rule.valid_until is None or rule.valid_until >= at)
 
 
 def tier_ladder() -> list[Tier]:

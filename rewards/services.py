@@ -546,7 +546,7 @@ def earning_rule_simulate(*, rule: EarningRule, days: int = 30, limit: int = 50_
             store_id=purchase.store_id, occurred_at=purchase.occurred_at, tier=purchase.member.tier,
             lines=[LineInput(amount=line.amount, category=line.category) for line in purchase.lines.all()],
         )
-        in_force = [other for other in others if _in_window(other, purchase.occurred_at)]
+        in_force = [other for other in others if rule_cache.in_window(other, purchase.occurred_at)]
 
         def stores_of(candidate, rule_stores=rule_stores):
             return rule_stores if candidate is rule else {store.pk for store in candidate.stores.all()}
@@ -560,6 +560,3 @@ def earning_rule_simulate(*, rule: EarningRule, days: int = 30, limit: int = 50_
     return RuleSimulation(days=days, purchases_seen=seen, purchases_affected=affected,
                           members_affected=len(members), extra_points=extra)
 
-
-def _in_window(rule: EarningRule, at: datetime) -> bool:
-    return (rule.valid_from is None or rule.valid_from <= at) and (rule.valid_until is None or rule.valid_until >= at)
