@@ -71,7 +71,7 @@ class MemberAdmin(ModelAdmin):
         (_("Purchases"), {"fields": ["last_purchase_at", "purchases_12m", "spend_12m", "lifetime_spend"]}),
         (_("Account"), {"fields": ["joined_at", "user", "created_at", "updated_at"]}),
     ]
-    change_form_after_template = "admin/members/member/overview.html"
+    change_form_before_template = "admin/members/member/overview.html"
     actions_detail = ["adjust_points_action", "override_tier_action", "merge_action", "block_action",
                       "unblock_action"]
 
