@@ -560,3 +560,37 @@ def earning_rule_simulate(*, rule: EarningRule, days: int = 30, limit: int = 50_
     return RuleSimulation(days=days, purchases_seen=seen, purchases_affected=affected,
                           members_affected=len(members), extra_points=extra)
 
+
+
+# --- Rolling purchase statistics ---------------------------------------------------------------
+
+def member_stats_refresh(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Nightly: recompute the rolling 12-month purchase figures that time (not purchases) changes.
+
+    The purchase service keeps them current as purchases and returns arrive; a purchase that
+    ages out of the window only leaves it here. Members are updated in id-range batches, each
+    its own short transaction, so no member row stays locked for long."""
+    from django.db.models import Case, Count, DecimalField, OuterRef, Subquery, Value, When
+    from django.db.models.functions import Coalesce
+
+    now = now or timezone.now()
+    since = now - timedelta(days=365)
+    recent = Purchase.objects.filter(member=OuterRef("pk"), occurred_at__gte=since).order_by().values("member")
+    eur_amount = Case(
+        *[When(currency=code, then=(F("amount") - F("returned_amount")) * Decimal(str(rate)))
+          for code, rate in settings.LOYALTY_CURRENCY_TO_EUR.items()],
+        default=F("amount") - F("returned_amount"), output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+    count = Subquery(recent.annotate(n=Count("pk")).values("n")[:1])
+    spend = Subquery(recent.annotate(total=Sum(eur_amount)).values("total")[:1])
+    money = DecimalField(max_digits=14, decimal_places=2)
+    candidates = Member.objects.filter(Q(purchases_12m__gt=0) | Q(last_purchase_at__gte=since))
+    ids = list(candidates.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        with transaction.atomic():
+            Member.objects.filter(pk__in=chunk).update(
+                purchases_12m=Coalesce(count, Value(0)),
+                spend_12m=Coalesce(spend, Value(Decimal("0")), output_field=money),
+            )
+    return len(ids)

@@ -22,3 +22,8 @@ def expire_points(full_scan: bool = False) -> dict:
     since = None if full_scan else timezone.now() - timedelta(days=2)
     report = services.points_expire_due(since=since)
     return {"members": report.members, "points": report.points}
+
+
+@shared_task(name="rewards.tasks.refresh_member_stats")
+def refresh_member_stats() -> int:
+    return services.member_stats_refresh()
