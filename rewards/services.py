@@ -16,8 +16,8 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Max, Min, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -458,42 +458,107 @@ def points_expiring_by(*, member_id: int, at: datetime) -> int:
     return max(0, _expiry_due_by_member([member_id], at).get(member_id, 0))
 
 
-def points_expire_due(*, now: datetime | None = None, since: datetime | None = None,
-                      batch_size: int = 1000) -> ExpiryReport:
-    """The expiry job: one set-based pass, in batches so no member stays locked long.
+def points_expire_due(*, now: datetime | None = None, batch_size: int = 10_000) -> ExpiryReport:
+    """The expiry job: one set-based pass over all members in id ranges of `batch_size`.
 
-    `since` limits the scan to members with credits that reached their expiry after it
-    (the formula is idempotent, so overlapping windows are harmless)."""
+    Each range is its own short transaction: lock the range's members, then (in a new
+    statement, so it sees every debit committed before the lock) compute what is due, insert
+    the expiry entries and lower the balances. No member stays locked for longer than one
+    range takes (a few hundred milliseconds at 10,000 members)."""
     now = now or timezone.now()
-    candidates = PointEntry.objects.filter(expires_at__lte=now, points__gt=0)
-    if since is not None:
-        candidates = candidates.filter(expires_at__gt=since)
-    member_ids = sorted(set(candidates.values_list("member_id", flat=True)))
+    bounds = Member.objects.aggregate(low=Min("pk"), high=Max("pk"))
+    if bounds["low"] is None:
+        return ExpiryReport(members=0, points=0)
     members = points = 0
-    for start in range(0, len(member_ids), batch_size):
-        batch_members, batch_points = _expire_batch(member_ids[start:start + batch_size], now)
+    for low in range(bounds["low"], bounds["high"] + 1, batch_size):
+        batch_members, batch_points = _expire_range(low, low + batch_size - 1, now)
         members += batch_members
         points += batch_points
     return ExpiryReport(members=members, points=points)
 
 
+_EXPIRE_RANGE_SQL = """
+    WITH sums AS (
+        SELECT member_id,
+               coalesce(sum(points) FILTER (WHERE points > 0 AND expires_at <= %(now)s), 0) AS credits_due,
+               coalesce(sum(points) FILTER (WHERE points < 0 AND kind <> 'expire'), 0) AS debits,
+               coalesce(sum(points) FILTER (WHERE kind = 'expire'), 0) AS expired
+        FROM rewards_pointentry
+        WHERE member_id BETWEEN %(low)s AND %(high)s
+        GROUP BY member_id
+    ), due AS (
+        SELECT m.id, least(greatest(0, s.credits_due + s.debits) + s.expired, m.points_balance) AS amount
+        FROM sums s JOIN members_member m ON m.id = s.member_id
+    ), entries AS (
+        INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source, reference)
+        SELECT id, 'expire', -amount, %(now)s, NULL, %(reason)s, '', '' FROM due WHERE amount > 0
+        RETURNING member_id, points
+    )
+    UPDATE members_member m SET points_balance = m.points_balance + e.points
+    FROM entries e WHERE m.id = e.member_id
+    RETURNING -e.points
+"""
+
+
 @transaction.atomic
+def _expire_range(low: int, high: int, now: datetime) -> tuple[int, int]:
+    if connection.vendor != "postgresql":
+        member_ids = list(Member.objects.filter(pk__gte=low, pk__lte=high).values_list("pk", flat=True))
+        return _expire_batch(member_ids, now) if member_ids else (0, 0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM members_member WHERE id BETWEEN %s AND %s ORDER BY id FOR UPDATE",
+                       [low, high])
+        cursor.execute(_EXPIRE_RANGE_SQL, {"low": low, "high": high, "now": now, "reason": _("Points expired")})
+        expired = [row[0] for row in cursor.fetchall()]
+    return len(expired), sum(expired)
+
+
 def _expire_batch(member_ids: Sequence[int], now: datetime) -> tuple[int, int]:
-    locked = members_lock(member_ids)
-    due = _expiry_due_by_member(list(locked), now)
-    entries, changed = [], []
-    for member_id, points in due.items():
-        member = locked[member_id]
-        points = min(points, member.points_balance)
-        if points <= 0:
-            continue
-        entries.append(PointEntry(member=member, kind=PointEntry.Kind.EXPIRE, points=-points, created_at=now,
-                                  reason=_("Points expired")))
-        member.points_balance -= points
-        changed.append(member)
-    PointEntry.objects.bulk_create(entries)
-    Member.objects.bulk_update(changed, ["points_balance"])  # rows are locked: absolute values are safe
-    return len(changed), sum(-entry.points for entry in entries)
+    """The same for databases without data-modifying CTEs (SQLite in local development)."""
+    balances = dict(
+        Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk").values_list("pk", "points_balance")
+    )
+    due = _expiry_due_by_member(list(balances), now)
+    debits = {member_id: -min(points, balances[member_id]) for member_id, points in due.items()
+              if min(points, balances[member_id]) > 0}
+    post_entries_bulk(debits, kind=PointEntry.Kind.EXPIRE, reason=_("Points expired"), at=now)
+    return len(debits), -sum(debits.values())
+
+
+def post_entries_bulk(points_by_member: dict[int, int], *, kind: str, reason: str, at: datetime,
+                      source: str = "") -> None:
+    """Many entries at once, one per member, for set-based jobs and imports.
+
+    The caller holds the members' row locks and has checked that no balance goes below zero
+    (the CHECK constraint would refuse it anyway). Same invariant as `_post_entry`: the entries
+    and the balance change commit together. On PostgreSQL it is one INSERT and one UPDATE per
+    call, whatever the batch size."""
+    if not points_by_member:
+        return
+    ids, points = list(points_by_member), list(points_by_member.values())
+    expiries = [credit_expiry(at) if value > 0 else None for value in points]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
+                                                   reference)
+                   SELECT v.member_id, %s, v.points, %s, v.expires_at, %s, %s, ''
+                   FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(member_id, points, expires_at)""",
+                [kind, at, reason[:255], source, ids, points, expiries],
+            )
+            cursor.execute(
+                """UPDATE members_member m SET points_balance = m.points_balance + v.points
+                   FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
+                [ids, points],
+            )
+        return
+    PointEntry.objects.bulk_create(
+        PointEntry(member_id=member_id, kind=kind, points=value, created_at=at, expires_at=expiry,
+                   reason=reason[:255], source=source)
+        for member_id, value, expiry in zip(ids, points, expiries, strict=True)
+    )
+    for member_id, value in points_by_member.items():
+        Member.objects.filter(pk=member_id).update(points_balance=F("points_balance") + value)
 
 
 # --- Tiers (the ledger decides qualification) ----------------------------------------------

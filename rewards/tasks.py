@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
-from django.utils import timezone
 
 from . import services
 
@@ -16,11 +13,9 @@ def release_pending_points() -> int:
 
 
 @shared_task(name="rewards.tasks.expire_points")
-def expire_points(full_scan: bool = False) -> dict:
-    # Only members whose credits crossed their expiry lately can owe anything new; the
-    # formula is idempotent, so the two-day overlap costs nothing and survives a missed night.
-    since = None if full_scan else timezone.now() - timedelta(days=2)
-    report = services.points_expire_due(since=since)
+def expire_points() -> dict:
+    # The formula is idempotent: a retried or doubled run expires nothing twice.
+    report = services.points_expire_due()
     return {"members": report.members, "points": report.points}
 
 

@@ -63,6 +63,9 @@ def throwaway_postgres(extra_settings: list[str] | None = None):
         subprocess.run(as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(data / "server.log"),
                                        "-w", "-o", " ".join(options), "start"]), check=True, stdout=subprocess.DEVNULL)
         started = True
+        # The database named in the URL, for commands run against the server (pytest makes its own).
+        subprocess.run([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "loyalty"],
+                       check=True)
         yield {"url": f"postgres://postgres@127.0.0.1:{port}/loyalty", "port": port, "data": data,
                "bin": binaries}
     finally:

@@ -1,0 +1,168 @@
+"""A large, reproducible dataset for the benchmarks (PostgreSQL only).
+
+    python manage.py seed_bench --members 1000000 --entries-per-member 20
+
+Rows are generated inside PostgreSQL (generate_series with a fixed setseed), which is much
+faster than sending them from Python; indexes and foreign-key triggers are switched off while
+loading and rebuilt afterwards. The result obeys the ledger's invariants (`verify_ledger`
+passes): balances are the sums of the entries, never negative, and the credits' expiry dates
+follow the configured months, so some members have points due for the expiry job.
+"""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection, transaction
+
+from members.demo import seed_catalogue_basics
+from members.models import Tier
+
+FIRST_NAMES = ["Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Lea", "Sarah", "Hannah", "Katharina", "Ursula",
+               "Monika", "Sabine", "Petra", "Claudia", "Andrea", "Lukas", "Leon", "Finn", "Jonas", "Paul", "Felix",
+               "Maximilian", "Elias", "Noah", "Thomas", "Michael", "Andreas", "Stefan", "Christian", "Markus", "Jürgen",
+               "Tobias", "Florian", "Matthias", "Sebastian", "Niklas", "Moritz", "Valentina", "Elif", "Mehmet", "Luca"]
+LAST_NAMES = ["Müller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz", "Hoffmann",
+              "Schäfer", "Koch", "Bauer", "Richter", "Klein", "Wolf", "Schröder", "Neumann", "Schwarz", "Zimmermann",
+              "Braun", "Krüger", "Hofmann", "Hartmann", "Lange", "Schmitt", "Werner", "Schmitz", "Krause", "Meier",
+              "Lehmann", "Schmid", "Schulze", "Maier", "Köhler", "Herrmann", "König", "Walter", "Mayer", "Huber",
+              "Kaiser", "Fuchs", "Peters", "Lang", "Scholz", "Möller", "Weiß", "Jung", "Hahn", "Gruber", "Steiner",
+              "Moser", "Brunner", "Keller", "Frei", "Baumann", "Gerber", "Widmer", "Yilmaz", "Kaya", "Nowak"]
+CITIES = [("Berlin", "DE"), ("Hamburg", "DE"), ("München", "DE"), ("Köln", "DE"), ("Frankfurt am Main", "DE"),
+          ("Stuttgart", "DE"), ("Leipzig", "DE"), ("Dresden", "DE"), ("Wien", "AT"), ("Graz", "AT"), ("Linz", "AT"),
+          ("Zürich", "CH"), ("Basel", "CH"), ("Bern", "CH")]
+
+
+def _array(values: list[str]) -> str:
+    return "ARRAY[" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + "]"
+
+
+class Command(BaseCommand):
+    help = "Generate a large benchmark dataset inside PostgreSQL (members, ledger entries, purchases)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--members", type=int, default=1_000_000)
+        parser.add_argument("--entries-per-member", type=int, default=20)
+        parser.add_argument("--purchases-per-member", type=int, default=4)
+        parser.add_argument("--seed", type=float, default=0.42, help="setseed() value, -1 … 1")
+
+    def handle(self, *args, **options):
+        if connection.vendor != "postgresql":
+            raise CommandError("seed_bench runs on PostgreSQL only.")
+        members, per_member, purchases = (options["members"], options["entries_per_member"],
+                                          options["purchases_per_member"])
+        if purchases > per_member:
+            raise CommandError("--purchases-per-member cannot exceed --entries-per-member")
+        started = time.monotonic()
+        partner, stores = seed_catalogue_basics()
+        base_tier = Tier.objects.order_by("rank").first()
+        months = settings.LOYALTY_POINTS_EXPIRY_MONTHS or 1200
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM members_member")
+            offset = cursor.fetchone()[0]
+            cursor.execute("SET LOCAL session_replication_role = replica")  # no FK triggers while loading
+            # Room on each page for HOT updates: balance changes then touch no index.
+            cursor.execute("ALTER TABLE members_member SET (fillfactor = 85)")
+            cursor.execute("SELECT setseed(%s)", [options["seed"]])
+            cursor.execute("SELECT coalesce(max(id), 0) FROM rewards_purchase")
+            purchase_offset = cursor.fetchone()[0]
+            params = {"first": offset + 1, "last": offset + members, "tier": base_tier.pk, "base": purchase_offset,
+                      "n": purchases, "per_member": per_member, "partner": partner.pk,
+                      "stores": [store.pk for store in stores]}
+            self._step("members", cursor, self._members_sql(), params)
+            self._step("purchases", cursor, self._purchases_sql(), params)
+            self._step("ledger entries", cursor, self._entries_sql(months), params)
+            self._step("balances", cursor, """
+                UPDATE members_member m SET points_balance = s.total
+                FROM (SELECT member_id, sum(points) AS total FROM rewards_pointentry
+                      WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id) s
+                WHERE m.id = s.member_id""", params)
+            self._step("purchase statistics", cursor, """
+                UPDATE members_member m SET last_purchase_at = s.last, lifetime_spend = s.spend,
+                       purchases_12m = s.recent, spend_12m = s.recent_spend
+                FROM (SELECT member_id, max(occurred_at) AS last, sum(amount) AS spend,
+                             count(*) FILTER (WHERE occurred_at > now() - interval '365 days') AS recent,
+                             coalesce(sum(amount) FILTER (WHERE occurred_at > now() - interval '365 days'), 0)
+                                 AS recent_spend
+                      FROM rewards_purchase WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id) s
+                WHERE m.id = s.member_id""", params)
+            for table in ("members_member", "rewards_pointentry", "rewards_purchase"):
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT max(id) FROM {table}))")
+        with connection.cursor() as cursor:
+            # Rewrite the members table at its fillfactor, so later balance updates are HOT.
+            cursor.execute("VACUUM FULL ANALYZE members_member")
+            for table in ("rewards_pointentry", "rewards_purchase"):
+                cursor.execute(f"VACUUM ANALYZE {table}")
+        self.stdout.write(self.style.SUCCESS(
+            f"seed_bench: {members:,} members, {members * per_member:,} entries, {members * purchases:,} purchases "
+            f"in {time.monotonic() - started:.0f} s"))
+
+    def _step(self, label: str, cursor, sql: str, params: dict) -> None:
+        started = time.monotonic()
+        cursor.execute(sql, params)
+        self.stdout.write(f"  {label}: {cursor.rowcount:,} rows in {time.monotonic() - started:.1f} s")
+
+    @staticmethod
+    def _members_sql() -> str:
+        cities = _array([city for city, _ in CITIES])
+        countries = _array([country for _, country in CITIES])
+        first, last, n_cities = len(FIRST_NAMES), len(LAST_NAMES), len(CITIES)
+        # Only constants are formatted in; every value comes in as a query parameter.
+        return f"""
+            INSERT INTO members_member (customer_number, card_number, email, salutation, first_name, last_name,
+                phone, birth_date, street, postal_code, city, country, language, status, joined_at, tier_id,
+                points_balance, points_pending, purchases_12m, spend_12m, lifetime_spend, created_at, updated_at)
+            SELECT 'B' || lpad(g::text, 10, '0'), '9277' || lpad(g::text, 12, '0'),
+                   lower(f.name) || '.' || lower(l.name) || '.' || g || '@bench.example',
+                   CASE WHEN g %% 2 = 0 THEN 'ms' ELSE 'mr' END, f.name, l.name, '',
+                   date '1945-01-01' + (random() * 22000)::int, 'Hauptstraße ' || (g %% 250 + 1),
+                   lpad((10000 + (g * 7919) %% 89999)::text, 5, '0'), c.city, c.country,
+                   CASE WHEN g %% 9 = 0 THEN 'en' ELSE 'de' END, 'active',
+                   now() - random() * interval '1000 days', %(tier)s, 0, 0, 0, 0, 0, now(), now()
+            FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS g
+            CROSS JOIN LATERAL (SELECT ({_array(FIRST_NAMES)})[1 + (g * 31 + (random() * 3)::int) %% {first}]
+                                AS name) f
+            CROSS JOIN LATERAL (SELECT ({_array(LAST_NAMES)})[1 + (g * 17 + (random() * 5)::int) %% {last}]
+                                AS name) l
+            CROSS JOIN LATERAL (SELECT ({cities})[1 + g %% {n_cities}] AS city,
+                                       ({countries})[1 + g %% {n_cities}] AS country) c
+        """
+
+    @staticmethod
+    def _purchases_sql() -> str:
+        return """
+            INSERT INTO rewards_purchase (id, member_id, partner_id, store_id, channel, order_reference, amount,
+                currency, occurred_at, points_earned, points_reversed, points_pending, available_at,
+                returned_amount, created_at)
+            SELECT %(base)s + (m - %(first)s) * %(n)s + j, m, %(partner)s, s.store_id, 'store',
+                   'BENCH-' || m || '-' || j, a.amount, 'EUR', a.at, floor(a.amount)::bigint, 0, 0, a.at, 0, a.at
+            FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS m
+            CROSS JOIN generate_series(1, %(n)s) AS j
+            CROSS JOIN LATERAL (SELECT round((5 + random() * 120)::numeric, 2) AS amount,
+                                       now() - random() * interval '900 days' AS at) a
+            CROSS JOIN LATERAL (SELECT (%(stores)s::bigint[])[1 + (m + j) %% cardinality(%(stores)s::bigint[])]
+                                AS store_id) s
+        """
+
+    @staticmethod
+    def _entries_sql(months: int) -> str:
+        # Entry j of a member: the first `n` are earns of that member's purchases; every fifth
+        # is a redemption smaller than the four credits before it, so no running balance ever
+        # dips below zero; the rest are bonus credits. Credits expire after `months`.
+        return f"""
+            INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, purchase_id,
+                source, reference)
+            SELECT m, v.kind, v.points, v.at,
+                   CASE WHEN v.points > 0 THEN v.at + interval '{int(months)} months' END,
+                   '', CASE WHEN j <= %(n)s AND j %% 5 <> 0 THEN %(base)s + (m - %(first)s) * %(n)s + j END, '', ''
+            FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS m
+            CROSS JOIN generate_series(1, %(per_member)s) AS j
+            CROSS JOIN LATERAL (SELECT
+                CASE WHEN j %% 5 = 0 THEN 'redeem' WHEN j <= %(n)s THEN 'earn' ELSE 'bonus' END AS kind,
+                CASE WHEN j %% 5 = 0 THEN -(10 + floor(random() * 60))::bigint
+                     ELSE (20 + floor(random() * 180))::bigint END AS points,
+                now() - interval '30 months' + (j * interval '29 days') + random() * interval '20 days' AS at) v
+        """
