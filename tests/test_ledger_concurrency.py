@@ -1,0 +1,102 @@
+"""Races against real PostgreSQL: many threads on one member, duplicate purchases in parallel."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.db.models import Sum, Window
+
+from loyalty_site.errors import InsufficientPoints
+from rewards.models import PointEntry, Purchase
+from rewards.services import points_debit, purchase_record
+from tests import factories
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def run_in_threads(count: int, work) -> list:
+    """Start `count` threads at the same moment; return what each raised (or None)."""
+    barrier = threading.Barrier(count)
+    outcomes: list = [None] * count
+
+    def runner(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except Exception as error:  # collected for the assertions
+            outcomes[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+@pytest.fixture
+def setup_member():
+    tiers = factories.tier_ladder()
+    partner = factories.PartnerFactory(name="Race GmbH")
+    factories.EarningRuleFactory(name_de="1 Punkt pro Euro", effect="base", value=1)
+    member = factories.enrolled_member()
+    purchase_record(member_id=member.pk, partner=partner, order_reference="START", amount=Decimal("100"))
+    return member, partner, tiers
+
+
+def test_fifty_threads_earning_and_debiting_keep_the_ledger_exact(setup_member):
+    member, partner, _ = setup_member
+
+    def work(index: int) -> None:
+        if index % 2 == 0:
+            purchase_record(member_id=member.pk, partner=partner, order_reference=f"T-{index}", amount=Decimal("10"))
+        else:
+            points_debit(member_id=member.pk, points=30, reason="race", source="race", reference=str(index))
+
+    outcomes = run_in_threads(50, work)
+    assert all(outcome is None or isinstance(outcome, InsufficientPoints) for outcome in outcomes), outcomes
+
+    member.refresh_from_db()
+    entries = PointEntry.objects.filter(member=member)
+    total = entries.aggregate(total=Sum("points"))["total"]
+    assert member.points_balance == total
+    credited = 100 + 25 * 10
+    debits = entries.filter(kind=PointEntry.Kind.REDEEM).count()
+    refused = sum(isinstance(outcome, InsufficientPoints) for outcome in outcomes)
+    assert debits + refused == 25
+    assert total == credited - 30 * debits
+
+    # The running balance, in commit order, never dipped below zero.
+    running = (entries.annotate(running=Window(Sum("points"), order_by=["id"])).values_list("running", flat=True))
+    assert min(running) >= 0
+
+
+def test_the_same_purchase_posted_in_parallel_credits_once(setup_member):
+    member, partner, _ = setup_member
+
+    def work(index: int) -> None:
+        purchase_record(member_id=member.pk, partner=partner, order_reference="DUP-1", amount=Decimal("42"))
+
+    outcomes = run_in_threads(10, work)
+    assert outcomes == [None] * 10
+    assert Purchase.objects.filter(order_reference="DUP-1").count() == 1
+    member.refresh_from_db()
+    assert member.points_balance == 100 + 42
+    assert PointEntry.objects.filter(purchase__order_reference="DUP-1").count() == 1
+
+
+def test_debits_racing_for_the_last_points_let_exactly_one_through(setup_member):
+    member, _, _ = setup_member  # 100 points
+
+    def work(index: int) -> None:
+        points_debit(member_id=member.pk, points=100, reason="last points", source="race-last", reference=str(index))
+
+    outcomes = run_in_threads(20, work)
+    assert sum(outcome is None for outcome in outcomes) == 1
+    member.refresh_from_db()
+    assert member.points_balance == 0
