@@ -58,8 +58,14 @@ def tier_ladder() -> list[Tier]:
 
 
 def invalidate() -> None:
-    # After commit, so no process reloads before the change is visible to it.
-    transaction.on_commit(lambda: cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None))
+    # Now, for this process (it sees its own uncommitted change), and again after commit, for
+    # any process that reloaded in between and could only see the old rows.
+    _bump_version()
+    transaction.on_commit(_bump_version)
+
+
+def _bump_version() -> None:
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
 
 
 @receiver([post_save, post_delete], sender=EarningRule)
