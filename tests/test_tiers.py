@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from loyalty_site.errors import ReasonRequired
 from members.models import TierHistory
-from members.services import tier_end_grants, tier_override, tier_review_all, tier_review_member
 from members.selectors import tier_progress
+from members.services import tier_end_grants, tier_override, tier_review_all, tier_review_member
 from rewards.services import points_debit, purchase_record, purchase_return
 
 
