@@ -188,6 +188,7 @@ class Member(models.Model):
             models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="member_email_unique_ci"),
         ]
         indexes = [
+            models.Index(fields=["-joined_at", "-id"], name="member_joined"),
             models.Index(fields=["status", "-joined_at"], name="member_status_joined"),
             models.Index(fields=["tier", "-joined_at"], name="member_tier_joined"),
             models.Index(fields=["country", "-joined_at"], name="member_country_joined"),

@@ -36,7 +36,7 @@ class PointEntryAdmin(NoWriteMixin, ModelAdmin):
     search_fields = ["=member__customer_number", "=member__card_number", "=reference"]
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    ordering = ["-created_at", "-id"]
+    ordering = ["-id"]  # newest first along the primary key: no sort over millions of rows
     raw_id_fields = ["member", "purchase"]
 
 
