@@ -66,3 +66,29 @@ class InvalidMerge(LoyaltyError):
 class ReasonRequired(LoyaltyError):
     code = "reason_required"
     default_message = _("Please give a reason.")
+
+
+class RewardUnavailable(LoyaltyError):
+    code = "reward_unavailable"
+    default_message = _("This reward cannot be redeemed: %(detail)s")
+    http_status = 422
+
+
+class VoucherInvalid(LoyaltyError):
+    """One answer for unknown, used, expired and not-yet-valid codes: nothing to enumerate."""
+
+    code = "voucher_invalid"
+    default_message = _("This voucher code is not valid.")
+    http_status = 422
+
+
+class VoucherRateLimited(LoyaltyError):
+    code = "voucher_rate_limited"
+    default_message = _("Too many invalid voucher codes. Please try again in %(seconds)s seconds.")
+    http_status = 429
+
+
+class VoucherNotCancellable(LoyaltyError):
+    code = "voucher_not_cancellable"
+    default_message = _("Only an unused voucher can be cancelled.")
+    http_status = 409

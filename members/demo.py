@@ -17,7 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
-from rewards.models import EarningRule, Partner, Purchase, Store
+from rewards.demo import seed_rewards_catalogue
+from rewards.models import EarningRule, Partner, Purchase, Redemption, Reward, Store
 from rewards.services import LineData, purchase_record
 
 from . import services
@@ -168,6 +169,18 @@ def _seed_regular_shopper(member: Member, partner: Partner, stores: list[Store])
         at += timedelta(days=rng.randint(5, 12))
 
 
+def _seed_vouchers(member: Member) -> None:
+    """The demo member has an open voucher and a used one to look at."""
+    from rewards.vouchers import redemption_create, voucher_consume
+
+    if Redemption.objects.filter(member=member, source=Redemption.Source.CATALOGUE).exists():
+        return
+    issued = [redemption_create(member_id=member.pk, reward_id=reward.pk)
+              for reward in Reward.objects.filter(name_de__in=["5 € Rabatt", "Gratis Kaffee"]).order_by("-points_cost")]
+    if issued:
+        voucher_consume(code=issued[-1].code, partner=Partner.objects.get(name=DEMO_PARTNER))
+
+
 def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]:
     """A staff login (Administrator group) and a member login with a verified e-mail."""
     from allauth.account.models import EmailAddress
@@ -194,11 +207,13 @@ def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]
                                           defaults={"verified": True, "primary": True})
     if member.user_id != user.pk:
         Member.objects.filter(pk=member.pk).update(user=user)
+    _seed_vouchers(member)
     return DEMO_STAFF_EMAIL, DEMO_MEMBER_EMAIL
 
 
 def seed_demo(*, members: int = 2000, stdout=None) -> dict:
     partner, stores = seed_catalogue_basics()
+    seed_rewards_catalogue()  # before the purchases, so stamp cards fill
     created = seed_members(count=members, partner=partner, stores=stores, stdout=stdout)
     staff_email, member_email = ensure_demo_logins(partner, stores)
     extras = _seed_later_features(partner)
@@ -210,12 +225,6 @@ def seed_demo(*, members: int = 2000, stdout=None) -> dict:
 def _seed_later_features(partner: Partner) -> dict:
     """Demo data of the other apps, each idempotent; added here as those features land."""
     extras: dict = {}
-    try:
-        from rewards.demo import seed_rewards_catalogue
-    except ImportError:
-        pass
-    else:
-        seed_rewards_catalogue()
     try:
         from loyalty_site.api.keys import demo_partner_key
     except ImportError:

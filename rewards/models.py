@@ -16,6 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -320,3 +321,203 @@ class PurchasePoints(models.Model):
         if self.kind == self.Kind.TIER and self.tier is not None:
             return _("%(tier)s tier ×%(factor)s") % {"tier": self.tier.name, "factor": self.tier.earn_multiplier}
         return self.rule.name if self.rule is not None else self.get_kind_display()
+
+
+# --- Rewards catalogue, vouchers, stamp cards -------------------------------------------------
+
+class Reward(models.Model):
+    """Something members spend points on. Stock and per-member limits are checked in the same
+    transaction that takes the points (rewards.vouchers.redemption_create)."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_VOUCHER = "amount", _("amount voucher")
+        PERCENT_VOUCHER = "percent", _("percent voucher")
+        FREE_PRODUCT = "product", _("free product")
+        EXPERIENCE = "experience", _("experience or event")
+        DONATION = "donation", _("donation to a cause")
+
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    name_de = models.CharField(_("name (German)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
+    description_de = models.TextField(_("description (German)"), blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    terms_de = models.TextField(_("terms (German)"), blank=True)
+    terms_en = models.TextField(_("terms (English)"), blank=True)
+    image = models.FileField(_("image"), upload_to="rewards/", blank=True,
+                             validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp", "svg"])])
+    points_cost = models.PositiveIntegerField(_("points"))
+    value = models.DecimalField(_("value"), max_digits=10, decimal_places=2, null=True, blank=True,
+                                help_text=_("Amount (amount voucher) or percent (percent voucher)."))
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
+    stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty: unlimited."))
+    limit_per_member = models.PositiveSmallIntegerField(_("limit per member"), null=True, blank=True)
+    min_tier = models.ForeignKey(Tier, verbose_name=_("minimum tier"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="+")
+    valid_from = models.DateTimeField(_("redeemable from"), null=True, blank=True)
+    valid_until = models.DateTimeField(_("redeemable until"), null=True, blank=True)
+    voucher_valid_days = models.PositiveSmallIntegerField(_("voucher valid for (days)"), default=90)
+    in_catalogue = models.BooleanField(_("in the catalogue"), default=True,
+                                       help_text=_("Off for rewards only given by stamp cards, cashback or campaigns."))
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["points_cost", "id"]
+        verbose_name = _("reward")
+        verbose_name_plural = _("rewards")
+        constraints = [
+            models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_positive"),
+            models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return _pick(self, "name")
+
+    @property
+    def description(self) -> str:
+        return _pick(self, "description")
+
+    @property
+    def terms(self) -> str:
+        return _pick(self, "terms")
+
+
+def _pick(obj, field: str) -> str:
+    from django.utils.translation import get_language
+
+    if (get_language() or "de").startswith("en") and getattr(obj, f"{field}_en"):
+        return getattr(obj, f"{field}_en")
+    return getattr(obj, f"{field}_de")
+
+
+class Redemption(models.Model):
+    """A voucher: what a member got for their points, with an unguessable code."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("issued")
+        USED = "used", _("used")
+        CANCELLED = "cancelled", _("cancelled")
+        EXPIRED = "expired", _("expired")
+
+    class Source(models.TextChoices):
+        CATALOGUE = "catalogue", _("catalogue")
+        STAMP_CARD = "stamp_card", _("stamp card")
+        CASHBACK = "cashback", _("cashback")
+        CAMPAIGN = "campaign", _("campaign")
+        GOODWILL = "goodwill", _("goodwill")
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
+    reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
+    points = models.PositiveIntegerField(_("points spent"))
+    code = models.CharField(_("voucher code"), max_length=32, unique=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
+    source = models.CharField(_("source"), max_length=12, choices=Source.choices, default=Source.CATALOGUE)
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    used_by_partner = models.ForeignKey(Partner, verbose_name=_("used by partner"), null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="+")
+    used_at_store = models.ForeignKey(Store, verbose_name=_("used in store"), null=True, blank=True,
+                                      on_delete=models.PROTECT, related_name="+")
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-id"]
+        verbose_name = _("voucher")
+        verbose_name_plural = _("vouchers")
+        permissions = [("cancel_redemption", _("Can cancel vouchers and refund their points"))]
+        indexes = [
+            models.Index(fields=["member", "-issued_at"], name="redemption_member_time"),
+            models.Index(fields=["expires_at"], condition=Q(status="issued"), name="redemption_open_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reward} ({self.display_code})"
+
+    @property
+    def display_code(self) -> str:
+        from .codes import format_code
+
+        return format_code(self.code)
+
+
+class StampCardProgram(models.Model):
+    class Mode(models.TextChoices):
+        PER_VISIT = "visit", _("one stamp per qualifying visit")
+        PER_ITEM = "item", _("one stamp per qualifying item")
+
+    name_de = models.CharField(_("name (German)"), max_length=120)
+    name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
+    stamps_needed = models.PositiveSmallIntegerField(_("stamps needed"), default=10)
+    category = models.CharField(_("product category"), max_length=64, blank=True, help_text=_("Empty: any."))
+    min_amount = models.DecimalField(_("minimum amount"), max_digits=10, decimal_places=2, null=True, blank=True)
+    mode = models.CharField(_("stamps for"), max_length=5, choices=Mode.choices, default=Mode.PER_VISIT)
+    reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="+")
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("stamp card programme")
+        verbose_name_plural = _("stamp card programmes")
+        constraints = [models.CheckConstraint(condition=Q(stamps_needed__gt=0), name="stamps_needed_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def name(self) -> str:
+        return _pick(self, "name")
+
+
+class StampCard(models.Model):
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="stamp_cards")
+    program = models.ForeignKey(StampCardProgram, on_delete=models.PROTECT, related_name="cards")
+    stamps = models.PositiveSmallIntegerField(_("stamps"), default=0)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    redemption = models.OneToOneField(Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("stamp card")
+        verbose_name_plural = _("stamp cards")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "program"], condition=Q(completed_at__isnull=True),
+                                    name="one_open_stamp_card"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.program}: {self.stamps}/{self.program.stamps_needed}"
+
+
+class StampCredit(models.Model):
+    """Which purchase gave how many stamps in a programme: a replayed purchase stamps once."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="stamp_credits")
+    program = models.ForeignKey(StampCardProgram, on_delete=models.PROTECT, related_name="+")
+    stamps = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["purchase", "program"], name="stamp_once_per_purchase")]
+
+    def __str__(self) -> str:
+        return f"{self.purchase_id}: {self.stamps}"
+
+
+class CashbackProgram(models.Model):
+    """When a member's balance reaches the threshold, points turn into a voucher by themselves."""
+
+    threshold_points = models.PositiveIntegerField(_("threshold (points)"))
+    reward = models.ForeignKey(Reward, verbose_name=_("voucher"), on_delete=models.PROTECT, related_name="+",
+                               help_text=_("Its points cost is what one voucher takes from the balance."))
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("cashback programme")
+        verbose_name_plural = _("cashback programmes")
+
+    def __str__(self) -> str:
+        return f"≥ {self.threshold_points} → {self.reward}"

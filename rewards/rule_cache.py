@@ -1,4 +1,5 @@
-"""A per-process copy of the active earning rules and the tier ladder.
+"""A per-process copy of the active earning rules, the tier ladder and the stamp card and
+cashback programmes.
 
 Every purchase needs them, and they change a few times a month, so each process keeps them
 and asks the shared cache for a version stamp that any save of a rule, a rule's stores or a
@@ -18,10 +19,10 @@ from django.dispatch import receiver
 
 from members.models import Tier
 
-from .models import EarningRule
+from .models import CashbackProgram, EarningRule, Reward, StampCardProgram
 
 VERSION_KEY = "loyalty:rules-version"
-_local: dict = {"version": None, "rules": [], "tiers": []}
+_local: dict = {"version": None, "rules": [], "tiers": [], "stamp_programs": [], "cashback": None}
 
 
 def _current_version() -> str:
@@ -40,7 +41,11 @@ def _refresh_if_stale() -> None:
     rules = list(EarningRule.objects.filter(active=True).prefetch_related("stores").select_related("tier"))
     for rule in rules:
         rule.store_ids = frozenset(store.pk for store in rule.stores.all())
-    _local.update(version=version, rules=rules, tiers=list(Tier.objects.order_by("rank")))
+    _local.update(
+        version=version, rules=rules, tiers=list(Tier.objects.order_by("rank")),
+        stamp_programs=list(StampCardProgram.objects.filter(active=True).select_related("reward")),
+        cashback=CashbackProgram.objects.filter(active=True).select_related("reward").first(),
+    )
 
 
 def active_rules_at(at: datetime) -> list[EarningRule]:
@@ -57,6 +62,16 @@ def tier_ladder() -> list[Tier]:
     return list(_local["tiers"])
 
 
+def stamp_programs() -> list[StampCardProgram]:
+    _refresh_if_stale()
+    return list(_local["stamp_programs"])
+
+
+def cashback_program() -> CashbackProgram | None:
+    _refresh_if_stale()
+    return _local["cashback"]
+
+
 def invalidate() -> None:
     # Now, for this process (it sees its own uncommitted change), and again after commit, for
     # any process that reloaded in between and could only see the old rows.
@@ -70,6 +85,9 @@ def _bump_version() -> None:
 
 @receiver([post_save, post_delete], sender=EarningRule)
 @receiver([post_save, post_delete], sender=Tier)
+@receiver([post_save, post_delete], sender=StampCardProgram)
+@receiver([post_save, post_delete], sender=CashbackProgram)
+@receiver([post_save, post_delete], sender=Reward)
 def _rule_or_tier_changed(**kwargs) -> None:
     invalidate()
 

@@ -95,10 +95,16 @@ def _require_active(member: Member) -> None:
         raise MemberNotActive(status=member.get_status_display())
 
 
-def _existing_entry(source: str, reference: str) -> PointEntry | None:
+def _existing_entry(source: str, reference: str, *, member_id: int, points: int) -> PointEntry | None:
+    """The entry a retry of the same (source, reference) already wrote. A reference reused for
+    another member or another number of points is not a retry: it is refused, never answered
+    with someone else's entry."""
     if not reference:
         return None
-    return PointEntry.objects.filter(source=source, reference=reference).first()
+    existing = PointEntry.objects.filter(source=source, reference=reference).first()
+    if existing is not None and (existing.member_id != member_id or existing.points != points):
+        raise ReferenceConflict(reference=f"{source}:{reference}")
+    return existing
 
 
 # --- Credits and debits used by the other apps ----------------------------------------
@@ -112,7 +118,7 @@ def points_credit(
     if points <= 0:
         raise InvalidPurchase(detail=_("points must be positive"))
     member = member_lock(member_id)
-    if existing := _existing_entry(source, reference):
+    if existing := _existing_entry(source, reference, member_id=member.pk, points=points):
         return existing
     entry = _post_entry(member, kind=kind, points=points, reason=reason, source=source, reference=reference,
                         created_by=created_by)
@@ -130,7 +136,7 @@ def points_debit(
     if points <= 0:
         raise InvalidPurchase(detail=_("points must be positive"))
     member = member_lock(member_id)
-    if existing := _existing_entry(source, reference):
+    if existing := _existing_entry(source, reference, member_id=member.pk, points=-points):
         return existing
     _require_active(member)
     return _post_entry(member, kind=kind, points=-points, reason=reason, source=source, reference=reference,
@@ -190,8 +196,11 @@ def _cap_remaining_for(member: Member, occurred_at: datetime):
         if rule.cap_points is None:
             return None
         since = cap_period_start(rule.cap_period, occurred_at)
+        # Bounded on both sides: a purchase posted late (an offline till, an import) counts
+        # against its own period, not against every purchase since that period began.
+        until = cap_period_end(rule.cap_period, since)
         used = PurchasePoints.objects.filter(
-            rule=rule, purchase__member=member, purchase__occurred_at__gte=since
+            rule=rule, purchase__member=member, purchase__occurred_at__gte=since, purchase__occurred_at__lt=until,
         ).aggregate(total=Sum("points"))["total"] or 0
         return rule.cap_points - used
 
@@ -205,6 +214,14 @@ def cap_period_start(period: str, at: datetime) -> datetime:
     elif period == EarningRule.CapPeriod.YEAR:
         local = local.replace(month=1, day=1)
     return local
+
+
+def cap_period_end(period: str, start: datetime) -> datetime:
+    """The first moment after the period that begins at `start` (local midnight, DST-safe)."""
+    step = {EarningRule.CapPeriod.MONTH: relativedelta(months=1),
+            EarningRule.CapPeriod.YEAR: relativedelta(years=1)}.get(period, relativedelta(days=1))
+    naive = timezone.make_naive(start) + step
+    return timezone.make_aware(naive)
 
 
 def rules_in_force(at: datetime) -> list[EarningRule]:
@@ -263,7 +280,18 @@ def purchase_record(
         _post_entry(member, kind=PointEntry.Kind.EARN, points=result.total, purchase=purchase,
                     reason=_("Purchase %(reference)s") % {"reference": order_reference}, at=booked_at)
         _evaluate_tier(member)
+    _after_purchase(member, purchase, lines)
     return PurchaseOutcome(purchase, created=True)
+
+
+def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData]) -> None:
+    """Stamp cards fill and cashback converts, in the purchase's transaction."""
+    from . import vouchers
+
+    if rule_cache.stamp_programs():
+        vouchers.stamp_cards_apply_purchase(purchase=purchase, lines=lines)
+    if rule_cache.cashback_program() is not None:
+        vouchers.cashback_apply(member_id=member.pk)
 
 
 def _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at, lines,
@@ -304,12 +332,24 @@ def _update_purchase_stats(member: Member, purchase: Purchase) -> None:
     )
 
 
+def _lock_purchase_and_member(purchase_id: int) -> tuple[Member, Purchase]:
+    """Lock a purchase's member, then the purchase (the documented order).
+
+    The member is read before its lock, so a merge committing in between can hand the purchase
+    to the survivor while we wait: then we hold the duplicate's lock and would book against the
+    wrong member. After both locks the owner can't change any more; if it did, lock the new one."""
+    while True:
+        member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
+        member = member_lock(member_id)
+        purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+        if purchase.member_id == member.pk:
+            return member, purchase
+
+
 @transaction.atomic
 def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
     """Make a purchase's held points available once its return window has passed."""
-    member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
-    member = member_lock(member_id)
-    purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+    member, purchase = _lock_purchase_and_member(purchase_id)
     if purchase.points_pending <= 0 or (purchase.available_at and purchase.available_at > timezone.now()):
         return None
     points = purchase.points_pending
@@ -347,9 +387,7 @@ def purchase_return(
 
     Give an amount (spread over the lines by what is left of them) or lines. If the member
     already spent the points, the balance stops at zero and the shortfall is recorded."""
-    member_id = Purchase.objects.values_list("member_id", flat=True).get(pk=purchase_id)
-    member = member_lock(member_id)
-    purchase = Purchase.objects.select_for_update().get(pk=purchase_id)
+    member, purchase = _lock_purchase_and_member(purchase_id)
     if existing := purchase.returns.filter(reference=reference).first():
         return existing
     purchase_lines = list(purchase.lines.select_for_update().order_by("pk"))
@@ -564,11 +602,23 @@ def post_entries_bulk(points_by_member: dict[int, int], *, kind: str, reason: st
 # --- Tiers (the ledger decides qualification) ----------------------------------------------
 
 def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
-    since = (at or timezone.now()) - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
+    """Points earned in the tier window, net of returns.
+
+    A return whose points were already spent reverses less on the ledger than it takes back
+    (the balance stops at zero): its shortfall is subtracted here too, or buy, redeem, return
+    would keep a tier for nothing."""
+    at = at or timezone.now()
+    since = at - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
     # Entries of duplicates merged into this member count too: they are the same person.
-    return PointEntry.objects.filter(
-        Q(member_id=member_id) | Q(member__merged_into_id=member_id), kind__in=QUALIFYING_KINDS, created_at__gte=since
+    entries = PointEntry.objects.filter(
+        Q(member_id=member_id) | Q(member__merged_into_id=member_id), kind__in=QUALIFYING_KINDS,
+        created_at__gte=since, created_at__lte=at,
     ).aggregate(total=Sum("points", default=0))["total"]
+    # Purchases move to the survivor on a merge, so their returns are found through it.
+    shortfall = PurchaseReturn.objects.filter(
+        purchase__member_id=member_id, shortfall_points__gt=0, created_at__gte=since, created_at__lte=at,
+    ).aggregate(total=Sum("shortfall_points", default=0))["total"]
+    return entries - shortfall
 
 
 def _evaluate_tier(member: Member) -> None:

@@ -22,3 +22,10 @@ def expire_points() -> dict:
 @shared_task(name="rewards.tasks.refresh_member_stats")
 def refresh_member_stats() -> int:
     return services.member_stats_refresh()
+
+
+@shared_task(name="rewards.tasks.expire_vouchers")
+def expire_vouchers() -> int:
+    from .vouchers import redemptions_expire_due
+
+    return redemptions_expire_due()

@@ -3,6 +3,7 @@ start on the entry tier exactly as in production."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -11,7 +12,9 @@ from django.utils import timezone
 
 from members import services as member_services
 from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
+from rewards.codes import generate_code
 from rewards.models import (
+    CashbackProgram,
     EarningRule,
     Partner,
     PointEntry,
@@ -19,6 +22,11 @@ from rewards.models import (
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
+    Redemption,
+    Reward,
+    StampCard,
+    StampCardProgram,
+    StampCredit,
     Store,
 )
 
@@ -201,3 +209,62 @@ class PointEntryFactory(factory.django.DjangoModelFactory):
     member = factory.SubFactory(MemberFactory)
     kind = PointEntry.Kind.ADJUST
     points = 1
+
+
+class RewardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reward
+
+    kind = Reward.Kind.AMOUNT_VOUCHER
+    name_de = factory.Sequence(lambda n: f"Prämie {n}")
+    name_en = factory.Sequence(lambda n: f"Reward {n}")
+    points_cost = 100
+    value = Decimal("5.00")
+    currency = "EUR"
+
+
+class RedemptionFactory(factory.django.DjangoModelFactory):
+    """A raw voucher row; use rewards.vouchers.redemption_create to spend points."""
+
+    class Meta:
+        model = Redemption
+
+    member = factory.SubFactory(MemberFactory)
+    reward = factory.SubFactory(RewardFactory)
+    points = 0
+    code = factory.LazyFunction(generate_code)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+
+
+class StampCardProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StampCardProgram
+
+    name_de = factory.Sequence(lambda n: f"Stempelkarte {n}")
+    stamps_needed = 3
+    reward = factory.SubFactory(RewardFactory, in_catalogue=False)
+
+
+class StampCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StampCard
+
+    member = factory.SubFactory(MemberFactory)
+    program = factory.SubFactory(StampCardProgramFactory)
+
+
+class StampCreditFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = StampCredit
+
+    purchase = factory.SubFactory(PurchaseFactory)
+    program = factory.SubFactory(StampCardProgramFactory)
+    stamps = 1
+
+
+class CashbackProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CashbackProgram
+
+    threshold_points = 1000
+    reward = factory.SubFactory(RewardFactory, points_cost=500, in_catalogue=False)

@@ -228,3 +228,5 @@ LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
 LOYALTY_HEARTBEAT_SECONDS = 15
 # Spend statistics are kept in EUR; CHF is converted at this rate (update with the finance team).
 LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default="1.06")}
+# Do the points of a voucher that expired unused come back to the member?
+LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
