@@ -92,3 +92,9 @@ class VoucherNotCancellable(LoyaltyError):
     code = "voucher_not_cancellable"
     default_message = _("Only an unused voucher can be cancelled.")
     http_status = 409
+
+
+class AdjustmentTooLarge(LoyaltyError):
+    code = "adjustment_too_large"
+    default_message = _("Adjustments above %(limit)s points need an administrator.")
+    http_status = 403

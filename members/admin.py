@@ -6,6 +6,7 @@ read-only here, and the ledger is never editable.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -18,7 +19,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from loyalty_site.admin_utils import EstimatedCountPaginator
-from loyalty_site.errors import LoyaltyError
+from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
 
 from . import selectors, services
 from .forms_admin import AdjustPointsForm, MergeForm, TierOverrideForm
@@ -206,6 +207,9 @@ class MemberAdmin(ModelAdmin):
         form = AdjustPointsForm(request.POST or None)
 
         def adjust(data):
+            limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
+            if abs(data["points"]) > limit and not request.user.has_perm("members.adjust_points_unlimited"):
+                raise AdjustmentTooLarge(limit=limit)
             points_adjust(member_id=member.pk, points=data["points"], reason=data["reason"], staff_user=request.user)
             return _("%(points)+d points booked.") % {"points": data["points"]}
 

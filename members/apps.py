@@ -10,4 +10,8 @@ class MembersConfig(AppConfig):
     def ready(self) -> None:
         from loyalty_site.schedules import ensure_periodic_tasks
 
+        from .roles import ensure_group_permissions
+
         post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="loyalty_periodic_tasks")
+        # Without a sender: runs after each app's migrate, so later apps' permissions land too.
+        post_migrate.connect(ensure_group_permissions, dispatch_uid="loyalty_group_permissions")

@@ -181,6 +181,9 @@ class Member(models.Model):
             ("override_tier", _("Can override a member's tier")),
             ("merge_members", _("Can merge duplicate members")),
             ("block_member", _("Can block and unblock members")),
+            ("adjust_points_unlimited", _("Can adjust points beyond the support limit")),
+            ("export_personal_data", _("Can export members' personal data")),
+            ("export_ledger", _("Can export the ledger")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(points_balance__gte=0), name="member_balance_not_negative"),

@@ -230,3 +230,5 @@ LOYALTY_HEARTBEAT_SECONDS = 15
 LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default="1.06")}
 # Do the points of a voucher that expired unused come back to the member?
 LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
+# Support staff may adjust at most this many points at once; more needs an administrator.
+LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=500)
