@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, env
+from .base import DATABASES, STATIC_ROOT, env
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" and not env.bool(
     "LOYALTY_ALLOW_NON_POSTGRES_TESTS", default=False
@@ -12,6 +12,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" and not env
     raise RuntimeError("The test suite runs on PostgreSQL: run it with `make test`, which starts one.")
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
