@@ -192,6 +192,8 @@ def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]
     staff.is_staff = staff.is_superuser = True
     staff.save()
     staff.groups.add(Group.objects.get(name="Administrator"))
+    EmailAddress.objects.update_or_create(user=staff, email=DEMO_STAFF_EMAIL,
+                                          defaults={"verified": True, "primary": True})
 
     member = Member.objects.filter(email__iexact=DEMO_MEMBER_EMAIL).first()
     if member is None:

@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "loyalty_site.staff_security.StaffSecurityMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -232,3 +233,8 @@ LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default=
 LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
 # Support staff may adjust at most this many points at once; more needs an administrator.
 LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=500)
+# Staff in the console: a TOTP second factor (on in production) and an idle timeout.
+LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
+LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "Treuepunkt"

@@ -18,7 +18,7 @@ class Command(BaseCommand):
             f"Demo data ready: {result['members_created']} new members, {result['purchases']} purchases."))
         self.stdout.write("")
         self.stdout.write(f"  Operator console: http://127.0.0.1:8000/admin/  login {result['staff']} "
-                          f"(user 'admin') / {DEMO_PASSWORD}")
+                          f"/ {DEMO_PASSWORD}")
         self.stdout.write(f"  Member portal:    http://127.0.0.1:8000/           login {result['member']} "
                           f"/ {DEMO_PASSWORD}")
         if result.get("api_key"):
