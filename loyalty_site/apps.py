@@ -8,3 +8,8 @@ class LoyaltySiteConfig(AppConfig):
     name = "loyalty_site"
     label = "loyalty_site"
     verbose_name = _("Platform")
+
+    def ready(self) -> None:
+        from .audit import register_audited_models
+
+        register_audited_models()

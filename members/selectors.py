@@ -8,6 +8,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from loyalty_site.audit import audit_trail_of
+
 from .models import Member, Tier
 
 
@@ -70,4 +72,5 @@ def member_overview(member: Member, *, entries: int = 25, purchases: int = 10) -
         "consents": list(member.consents.order_by("-created_at", "-id")[:20]),
         "tier_history": list(member.tier_history.select_related("from_tier", "to_tier", "created_by")[:10]),
         "merged_members": list(member.merged_members.all()),
+        "audit": audit_trail_of(member, limit=10),
     }

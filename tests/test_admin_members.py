@@ -196,3 +196,24 @@ def test_verify_ledger_passes_on_the_demo_data(db, capsys):
     assert "ledger OK" in capsys.readouterr().out
     call_command("seed_demo", members=5)  # a second run adds nothing
     assert Member.objects.count() == 6
+
+
+def test_staff_changes_to_a_member_leave_an_audit_trail(staff_client, shopper, superuser):
+    url = reverse("admin:members_member_change", args=[shopper.pk])
+    form = staff_client.get(url).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name in form.fields}
+    data.update(first_name="Erika-Maria", tags=[])
+    response = staff_client.post(url, data, REMOTE_ADDR="10.1.2.3")
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    from auditlog.models import LogEntry
+
+    entry = LogEntry.objects.get_for_object(shopper).latest("timestamp")
+    assert entry.actor == superuser and entry.remote_addr == "10.1.2.3"
+    assert entry.changes_dict["first_name"] == ["Erika", "Erika-Maria"]
+    page = staff_client.get(url).content.decode()
+    assert "Erika-Maria" in page and 'data-testid="audit"' in page
+
+    from loyalty_site.audit import erase_audit_trail_of
+
+    assert erase_audit_trail_of(shopper) >= 1
+    assert not LogEntry.objects.get_for_object(shopper).exists()

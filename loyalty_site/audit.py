@@ -1,0 +1,33 @@
+"""The audit trail of staff changes (django-auditlog): who changed what, when, from where.
+
+Registered here in one place. Balances are not audited field by field: every point movement
+is already a ledger entry with its cause. Personal data in the trail goes with the member when
+they are erased (`erase_audit_trail_of`).
+"""
+
+from __future__ import annotations
+
+from auditlog.models import LogEntry
+from auditlog.registry import auditlog
+
+UNAUDITED_MEMBER_FIELDS = ["points_balance", "points_pending", "last_purchase_at", "purchases_12m", "spend_12m",
+                           "lifetime_spend", "updated_at", "created_at"]
+
+
+def register_audited_models() -> None:
+    from members.models import ConsentRecord, Member, Tier
+    from rewards.models import CashbackProgram, EarningRule, Partner, Reward, StampCardProgram, Store
+
+    auditlog.register(Member, exclude_fields=UNAUDITED_MEMBER_FIELDS, m2m_fields={"tags"})
+    for model in (ConsentRecord, Tier, EarningRule, Reward, StampCardProgram, CashbackProgram, Partner, Store):
+        auditlog.register(model)
+
+
+def audit_trail_of(obj, *, limit: int = 20) -> list[LogEntry]:
+    return list(LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")[:limit])
+
+
+def erase_audit_trail_of(obj) -> int:
+    """Remove the entries about `obj` (DSGVO Art. 17): they hold its old personal data."""
+    deleted, _ = LogEntry.objects.get_for_object(obj).delete()
+    return deleted
