@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -111,16 +111,21 @@ def tier_review_member(*, member_id: int, today: date | None = None) -> None:
     today = today or timezone.localdate()
     member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
     tiers = list(Tier.objects.order_by("rank"))
-    points = qualifying_points(member.pk)
+    points = qualifying_points(member.pk, at=_end_of(today))
     target = _tier_for_points(points, tiers)
     current = member.tier
-    if target is None or current is None or target.rank == current.rank:
+    if target is None or (current is not None and target.rank == current.rank):
         return
-    if target.rank > current.rank:
+    if current is None or target.rank > current.rank:  # a member without a tier gets the one earned
         _change_tier(member, target, cause=TierHistory.Cause.REVIEW, points=points)
     elif not _grant_active(member, today):
         one_down = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
         _change_tier(member, one_down, cause=TierHistory.Cause.REVIEW, points=points)
+
+
+def _end_of(day: date) -> datetime:
+    """The last moment of `day` in the current time zone: the review counts the whole day."""
+    return timezone.make_aware(datetime.combine(day, time.max))
 
 
 def tier_review_all(*, today: date | None = None) -> int:
@@ -150,6 +155,13 @@ def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: Abstra
     return member
 
 
+def _tier_before_grant(member: Member) -> Tier | None:
+    """The tier of the latest change that was not a grant (earned, reviewed, staff, a grant's end)."""
+    change = (member.tier_history.exclude(cause=TierHistory.Cause.GRANT).select_related("to_tier")
+              .order_by("-created_at", "-id").first())
+    return change.to_tier if change is not None else None
+
+
 def tier_end_grants(*, today: date | None = None) -> int:
     """Daily: members whose granted tier has ended fall back to the tier they earned."""
     from rewards.services import qualifying_points
@@ -162,8 +174,13 @@ def tier_end_grants(*, today: date | None = None) -> int:
             member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
             if member.tier_granted_until is None or member.tier_granted_until >= today:
                 continue
-            points = qualifying_points(member.pk)
+            points = qualifying_points(member.pk, at=_end_of(today))
             earned = _tier_for_points(points, tiers) or (tiers[0] if tiers else None)
+            # Never below the tier held before the grant: without the grant the member would
+            # keep it until the yearly review, and a grant must not cost anybody a tier.
+            held = _tier_before_grant(member)
+            if held is not None and (earned is None or held.rank > earned.rank):
+                earned = held
             Member.objects.filter(pk=member.pk).update(tier_granted_until=None)
             _change_tier(member, earned, cause=TierHistory.Cause.GRANT_ENDED, points=points)
             ended += 1
@@ -263,6 +280,10 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     Member.objects.filter(pk=duplicate.pk).update(
         status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None,
     )
+    # Members merged into the duplicate earlier are the same person too: point them at the
+    # survivor, so `merged_into` always names the live member (qualifying points, the 360° page
+    # and the ledger history follow one level, never a chain). MemberMerge keeps the history.
+    Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
     if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
         Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
     merge = MemberMerge.objects.create(

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.db.models import Sum, Window
+from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints
+from loyalty_site.errors import InsufficientPoints, InvalidReturn
 from rewards.models import PointEntry, Purchase
-from rewards.services import points_debit, purchase_record
+from rewards.services import points_debit, points_expire_due, purchase_record, purchase_return
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -100,3 +102,62 @@ def test_debits_racing_for_the_last_points_let_exactly_one_through(setup_member)
     assert sum(outcome is None for outcome in outcomes) == 1
     member.refresh_from_db()
     assert member.points_balance == 0
+
+
+def test_the_same_debit_reference_in_parallel_debits_once(setup_member):
+    member, _, _ = setup_member  # 100 points
+
+    def work(index: int) -> None:
+        points_debit(member_id=member.pk, points=30, reason="retry", source="redemption", reference="R-1")
+
+    assert run_in_threads(10, work) == [None] * 10
+    member.refresh_from_db()
+    assert member.points_balance == 70
+    assert PointEntry.objects.filter(source="redemption", reference="R-1").count() == 1
+
+
+def test_the_same_purchase_posted_fifty_times_at_once_credits_once(setup_member):
+    member, partner, _ = setup_member
+
+    def work(index: int) -> None:
+        purchase_record(member_id=member.pk, partner=partner, order_reference="DUP-50", amount=Decimal("12.34"))
+
+    assert run_in_threads(50, work) == [None] * 50
+    member.refresh_from_db()
+    assert member.points_balance == 100 + 12
+    assert PointEntry.objects.filter(purchase__order_reference="DUP-50").count() == 1
+
+
+def test_parallel_returns_never_give_back_more_than_was_bought(setup_member):
+    member, partner, _ = setup_member
+    purchase = purchase_record(member_id=member.pk, partner=partner, order_reference="RET",
+                               amount=Decimal("10")).purchase
+
+    def work(index: int) -> None:
+        purchase_return(purchase_id=purchase.pk, reference=f"R-{index}", amount=Decimal("2"))
+
+    outcomes = run_in_threads(10, work)
+    assert sum(outcome is None for outcome in outcomes) == 5
+    assert all(outcome is None or isinstance(outcome, InvalidReturn) for outcome in outcomes), outcomes
+    purchase.refresh_from_db()
+    assert (purchase.returned_amount, purchase.points_reversed) == (Decimal("10"), 10)
+    member.refresh_from_db()
+    assert member.points_balance == 100 == PointEntry.objects.filter(member=member).aggregate(s=Sum("points"))["s"]
+
+
+def test_two_expiry_jobs_at_once_expire_once(setup_member):
+    member, partner, _ = setup_member
+    old = timezone.now() - timedelta(days=800)
+    purchase_record(member_id=member.pk, partner=partner, order_reference="OLD", amount=Decimal("60"),
+                    occurred_at=old, booked_at=old)
+    now = timezone.now()
+    reports: list = [None] * 4
+
+    def work(index: int) -> None:
+        reports[index] = points_expire_due(now=now)
+
+    assert run_in_threads(4, work) == [None] * 4
+    assert sorted(report.points for report in reports) == [0, 0, 0, 60]
+    member.refresh_from_db()
+    assert member.points_balance == 100
+    assert PointEntry.objects.filter(kind=PointEntry.Kind.EXPIRE).count() == 1

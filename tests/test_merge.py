@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db.models import Sum
+from django.utils import timezone
 
 from loyalty_site.errors import InvalidMerge
 from members.models import ConsentRecord, Member, MemberMerge
 from members.services import consent_record, member_merge
+from rewards import services
 from rewards.models import PointEntry, Purchase
-from rewards.services import purchase_record
+from rewards.services import purchase_record, purchase_release_pending, purchase_return, qualifying_points
 from tests import factories
 
 
@@ -57,3 +60,90 @@ def test_merge_keeps_the_duplicates_portal_login(member):
     member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
     member.refresh_from_db()
     assert member.user == user
+
+
+def test_chained_merges_keep_every_duplicates_qualifying_points(member, partner, base_rule, tiers):
+    """Regression: after A into B and then B into C, A's points no longer counted for C."""
+    first = factories.enrolled_member()
+    second = factories.enrolled_member()
+    purchase_record(member_id=first.pk, partner=partner, order_reference="A", amount=Decimal("400"))
+    purchase_record(member_id=second.pk, partner=partner, order_reference="B", amount=Decimal("100"))
+    member_merge(survivor_id=second.pk, duplicate_id=first.pk)
+    assert qualifying_points(second.pk) == 500
+    member_merge(survivor_id=member.pk, duplicate_id=second.pk)
+    member.refresh_from_db()
+    assert qualifying_points(member.pk) == 500
+    assert member.tier == tiers[1]
+    assert set(member.merged_members.values_list("pk", flat=True)) == {first.pk, second.pk}
+    # The merge records keep who went into whom.
+    assert MemberMerge.objects.get(duplicate=first).survivor_id == second.pk
+    assert member.points_balance == 500
+
+
+def test_merge_moves_pending_points_and_purchase_statistics(member, partner, base_rule, tiers, settings):
+    settings.LOYALTY_RETURN_WINDOW_DAYS = 14
+    duplicate = factories.enrolled_member()
+    purchase = purchase_record(member_id=duplicate.pk, partner=partner, order_reference="D",
+                               amount=Decimal("80")).purchase
+    outcome = member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    member.refresh_from_db()
+    duplicate.refresh_from_db()
+    assert (member.points_pending, duplicate.points_pending, outcome.merge.pending_moved) == (80, 0, 80)
+    assert (member.purchases_12m, member.lifetime_spend) == (1, Decimal("80"))
+    # The pending purchase is now the survivor's: a return inside the window lowers its pending.
+    purchase_return(purchase_id=purchase.pk, reference="R", amount=Decimal("30"))
+    member.refresh_from_db()
+    assert (member.points_pending, member.points_balance) == (50, 0)
+
+
+def test_merging_an_empty_duplicate_posts_no_transfer(member):
+    duplicate = factories.enrolled_member()
+    outcome = member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    assert outcome.merge.points_moved == 0
+    assert not PointEntry.objects.exists()
+
+
+def _merge_while_waiting_for_the_lock(monkeypatch, survivor, duplicate):
+    """Simulate a merge that commits after a service read the purchase's member and before it
+    got that member's lock: the first `member_lock` runs the merge first."""
+    real_lock = services.member_lock
+    merged = []
+
+    def lock(member_id: int):
+        if not merged:
+            merged.append(member_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk))
+        return real_lock(member_id)
+
+    monkeypatch.setattr(services, "member_lock", lock)
+    return merged
+
+
+def test_a_return_racing_a_merge_takes_the_points_from_the_survivor(member, partner, base_rule, monkeypatch):
+    """Regression: the return locked the duplicate (the purchase's owner when it looked), found
+    its balance at 0 and recorded the points as a shortfall; the survivor kept them."""
+    duplicate = factories.enrolled_member()
+    purchase = purchase_record(member_id=duplicate.pk, partner=partner, order_reference="D",
+                               amount=Decimal("100")).purchase
+    merged = _merge_while_waiting_for_the_lock(monkeypatch, member, duplicate)
+    back = purchase_return(purchase_id=purchase.pk, reference="R", amount=Decimal("100"))
+    assert merged
+    assert (back.points_reversed, back.shortfall_points) == (100, 0)
+    member.refresh_from_db()
+    assert member.points_balance == 0
+    assert PointEntry.objects.get(kind=PointEntry.Kind.REVERSAL).member_id == member.pk
+
+
+def test_a_release_racing_a_merge_credits_the_survivor(member, partner, base_rule, monkeypatch, settings):
+    """Regression: the release lowered the duplicate's pending (already moved: a CHECK error)
+    and would have credited the merged duplicate."""
+    settings.LOYALTY_RETURN_WINDOW_DAYS = 14
+    duplicate = factories.enrolled_member()
+    purchase = purchase_record(member_id=duplicate.pk, partner=partner, order_reference="D",
+                               amount=Decimal("100")).purchase
+    Purchase.objects.filter(pk=purchase.pk).update(available_at=timezone.now() - timedelta(seconds=1))
+    merged = _merge_while_waiting_for_the_lock(monkeypatch, member, duplicate)
+    entry = purchase_release_pending(purchase_id=purchase.pk)
+    assert merged
+    assert entry.member_id == member.pk
+    member.refresh_from_db()
+    assert (member.points_balance, member.points_pending) == (100, 0)

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from loyalty_site.errors import ReasonRequired
-from members.models import TierHistory
+from members.models import Member, TierHistory
 from members.selectors import tier_progress
 from members.services import tier_end_grants, tier_override, tier_review_all, tier_review_member
 from rewards.services import points_debit, purchase_record, purchase_return
@@ -118,3 +118,102 @@ def test_tier_progress_shows_the_gap_to_the_next_tier(member, partner, base_rule
     progress = tier_progress(member)
     assert (progress.current, progress.next, progress.points_to_next) == (tiers[1], tiers[2], 750)
     assert progress.percent == 50  # (1250 - 500) / (2000 - 500)
+
+
+def test_worked_example_a_tier_year(member, partner, base_rule, tiers):
+    """Erika's year on the ladder, with the qualifying points at each step."""
+    # 1. 600 EUR eleven months ago: 600 points, Silber at once.
+    earn(member, partner, "600", "Y-1", days_ago=330)
+    member.refresh_from_db()
+    assert (member.tier, tier_progress(member).qualifying_points) == (tiers[1], 600)
+    # 2. 1,500 EUR a month later: 2,100, Gold at once (nobody waits for the review to go up).
+    earn(member, partner, "1500", "Y-2", days_ago=300)
+    member.refresh_from_db()
+    assert (member.tier, tier_progress(member).qualifying_points) == (tiers[2], 2100)
+    # 3. Staff make her Platin for a complaint: needs a reason, recorded with it.
+    tier_override(member_id=member.pk, tier=tiers[3], reason="Reklamation 4711", staff_user=None)
+    member.refresh_from_db()
+    assert member.tier == tiers[3]
+    assert (member.tier_history.first().cause, member.tier_history.first().reason) == (
+        TierHistory.Cause.STAFF, "Reklamation 4711")
+    # 4. The review a year after step 1: 600 points have left the window, 1,500 are left, which
+    #    is Silber, but she goes down one level only: Platin -> Gold.
+    review_day = timezone.localdate() + timedelta(days=40)
+    tier_review_member(member_id=member.pk, today=review_day)
+    member.refresh_from_db()
+    assert member.tier == tiers[2]
+    assert (member.tier_history.first().cause, member.tier_history.first().qualifying_points) == (
+        TierHistory.Cause.REVIEW, 1500)
+    # 5. A 60-day Platin grant; the next review leaves a granted tier alone.
+    tier_override(member_id=member.pk, tier=tiers[3], reason="VIP-Aktion", staff_user=None,
+                  until=review_day + timedelta(days=60))
+    tier_review_member(member_id=member.pk, today=review_day + timedelta(days=1))
+    member.refresh_from_db()
+    assert member.tier == tiers[3]
+    # 6. The grant ends 61 days later. Her points have all left the window by then (Basis), but
+    #    she falls back to Gold, the tier she held before the grant: only a review lowers it.
+    assert tier_end_grants(today=review_day + timedelta(days=61)) == 1
+    member.refresh_from_db()
+    assert (member.tier, member.tier_granted_until) == (tiers[2], None)
+    # 7. The next yearly review: 0 qualifying points, one level down, Silber.
+    tier_review_member(member_id=member.pk, today=review_day + timedelta(days=365))
+    member.refresh_from_db()
+    assert member.tier == tiers[1]
+    causes = list(member.tier_history.order_by("created_at", "id").values_list("cause", flat=True))
+    assert causes == ["enrolment", "earned", "earned", "staff", "review", "grant", "grant_ended", "review"]
+
+
+def test_a_grant_ending_never_drops_below_the_tier_held_before_it(member, partner, base_rule, tiers):
+    """Regression: the end of a grant set the tier from today's points alone, so a Gold member
+    given Platin for a month could land on Basis, three levels down outside any review."""
+    earn(member, partner, "2100", "A", days_ago=360)  # Gold, points about to leave the window
+    today = timezone.localdate()
+    tier_override(member_id=member.pk, tier=tiers[3], reason="Jubiläum", staff_user=None,
+                  until=today + timedelta(days=10))
+    assert tier_end_grants(today=today + timedelta(days=11)) == 1
+    member.refresh_from_db()
+    assert member.tier == tiers[2]
+    assert member.tier_history.first().cause == TierHistory.Cause.GRANT_ENDED
+
+
+def test_buying_redeeming_and_returning_does_not_keep_the_tier(member, partner, base_rule, tiers):
+    """Regression: the shortfall of a return (points already spent) used to stay qualifying,
+    so buy 2,000, redeem 2,000, return everything kept Gold through the review."""
+    purchase = earn(member, partner, "2000", "A")
+    points_debit(member_id=member.pk, points=2000, reason="Prämie")
+    back = purchase_return(purchase_id=purchase.pk, reference="R", amount=Decimal("2000"))
+    assert (back.points_reversed, back.shortfall_points) == (2000, 2000)
+    member.refresh_from_db()
+    assert tier_progress(member).qualifying_points == 0
+    tier_review_member(member_id=member.pk)
+    member.refresh_from_db()
+    assert member.tier == tiers[1]  # one level down from Gold, as every review
+    tier_review_member(member_id=member.pk)
+    member.refresh_from_db()
+    assert member.tier == tiers[0]
+
+
+def test_partial_shortfall_counts_only_what_was_taken_back(member, partner, base_rule, tiers):
+    purchase = earn(member, partner, "800", "A")
+    points_debit(member_id=member.pk, points=700, reason="Prämie")  # 100 left
+    back = purchase_return(purchase_id=purchase.pk, reference="R", amount=Decimal("400"))
+    assert (back.points_reversed, back.shortfall_points) == (400, 300)
+    assert tier_progress(member).qualifying_points == 400  # 800 earned - 400 returned
+
+
+def test_review_gives_a_member_without_a_tier_the_tier_earned(member, partner, base_rule, tiers):
+    """Regression: a member with no tier (the ladder was set up after they joined) was skipped."""
+    earn(member, partner, "600", "A")
+    Member.objects.filter(pk=member.pk).update(tier=None)
+    tier_review_member(member_id=member.pk)
+    member.refresh_from_db()
+    assert member.tier == tiers[1]
+
+
+def test_review_counts_the_points_of_the_review_day_not_of_today(member, partner, base_rule, tiers):
+    """Regression: `today` was only used for grants; the points were always counted as of now."""
+    earn(member, partner, "2100", "A", days_ago=200)  # Gold
+    # A review run for a day half a year ahead: these points have left the 12-month window.
+    tier_review_member(member_id=member.pk, today=timezone.localdate() + timedelta(days=180))
+    member.refresh_from_db()
+    assert member.tier == tiers[1]
