@@ -4,6 +4,7 @@ from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
 
+from .dashboard import dashboard_csv
 from .health import healthz
 
 # Admin login goes through allauth: its rate limits and its second-factor stage apply.
@@ -15,6 +16,7 @@ urlpatterns = [
 ]
 
 urlpatterns += i18n_patterns(
+    path("admin/dashboard/<slug:chart>.csv", admin.site.admin_view(dashboard_csv), name="dashboard_csv"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("members.urls")),

@@ -213,6 +213,7 @@ UNFOLD = {
     "SITE_HEADER": "Treuepunkt",
     "SITE_SYMBOL": "loyalty",
     "SHOW_LANGUAGES": True,
+    "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
 }
 
 # --- Logging ---------------------------------------------------------------
@@ -240,3 +241,5 @@ LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=Fals
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Treuepunkt"
+# What one point is worth to the business, for the liability on the dashboard.
+LOYALTY_POINT_VALUE_EUR = env("LOYALTY_POINT_VALUE_EUR", default="0.01")

@@ -1,0 +1,299 @@
+"""The KPI dashboard on the console's start page.
+
+All figures are computed by a beat job (`refresh_dashboard`, every 15 minutes) and kept in the
+cache, so the page costs one cache read whatever the size of the ledger; the page says when
+they were computed. Definitions, for finance and marketing alike:
+
+- active member: a purchase in the last 90 days;
+- repeat-purchase rate: of the members who bought in the period, the share who bought twice or more;
+- average order value (AOV): member revenue in EUR (returns deducted) / member purchases;
+- churn: of the members who bought in the period before, the share who did not buy in this one;
+- estimated customer lifetime value (CLV): AOV × purchases per buying member per year × expected
+  lifetime in years (1 / yearly churn, at most 10 years);
+- points issued: credits (earned, bonus, positive adjustments); redeemed: spent on vouchers
+  net of refunds; expired: breakage; redemption rate: redeemed / issued;
+- outstanding liability: unspent, unexpired points × LOYALTY_POINT_VALUE_EUR, by the month in
+  which they would expire (oldest points are spent first), in EUR and in CHF.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+CACHE_KEY = "loyalty:dashboard"
+PERIODS = (30, 90, 365)
+HISTORY_DAYS = 2 * 365 + 30
+
+
+# --- Computing (the beat job) ----------------------------------------------------------------
+
+def compute_figures(*, now: datetime | None = None) -> dict:
+    from members.models import Member
+
+    now = now or timezone.now()
+    since = now - timedelta(days=HISTORY_DAYS)
+    figures = {
+        "computed_at": now.isoformat(),
+        "members_total": Member.objects.exclude(status__in=["merged", "erased"]).count(),
+        "active_members": Member.objects.filter(last_purchase_at__gte=now - timedelta(days=90)).count(),
+        "daily": _daily_series(since),
+        "periods": {str(days): _period_figures(now, days) for days in PERIODS},
+        "liability": _liability_by_month(now),
+    }
+    cache.set(CACHE_KEY, figures, timeout=None)
+    return figures
+
+
+def _by_day(queryset, field: str, **aggregates) -> dict[str, dict]:
+    rows = queryset.annotate(day=TruncDate(field)).values("day").annotate(**aggregates).order_by("day")
+    return {row["day"].isoformat(): {key: _plain(row[key]) for key in aggregates} for row in rows}
+
+
+def _plain(value):
+    return float(value) if isinstance(value, Decimal) else (value or 0)
+
+
+def _daily_series(since: datetime) -> dict[str, dict]:
+    from members.models import Member
+    from rewards.models import PointEntry, Purchase
+
+    series: dict[str, dict] = defaultdict(dict)
+    for day, values in _by_day(Member.objects.filter(joined_at__gte=since), "joined_at",
+                               enrolments=Count("pk")).items():
+        series[day].update(values)
+    for day, values in _by_day(Purchase.objects.filter(occurred_at__gte=since), "occurred_at",
+                               purchases=Count("pk"), revenue=Sum(_eur(F("amount") - F("returned_amount")))).items():
+        series[day].update(values)
+    entries = PointEntry.objects.filter(created_at__gte=since)
+    for day, values in _by_day(entries, "created_at",
+                               issued=Sum("points", filter=Q(points__gt=0, kind__in=["earn", "bonus", "adjust"])),
+                               redeemed=Sum("points", filter=Q(kind__in=["redeem", "refund"])),
+                               expired=Sum("points", filter=Q(kind="expire"))).items():
+        series[day].update({"issued": values["issued"], "redeemed": -values["redeemed"],
+                            "expired": -values["expired"]})
+    return dict(sorted(series.items()))
+
+
+def _eur(amount):
+    from django.db.models import Case, DecimalField, When
+
+    rates = settings.LOYALTY_CURRENCY_TO_EUR
+    return Case(*[When(currency=code, then=amount * Decimal(str(rate))) for code, rate in rates.items()],
+                default=amount, output_field=DecimalField(max_digits=14, decimal_places=2))
+
+
+def _period_figures(now: datetime, days: int) -> dict:
+    from rewards.models import Purchase
+
+    start, previous_start = now - timedelta(days=days), now - timedelta(days=2 * days)
+    current = Purchase.objects.filter(occurred_at__gt=start, occurred_at__lte=now)
+    buyers = current.values("member_id").annotate(n=Count("pk"))
+    buying, repeat = buyers.count(), buyers.filter(n__gte=2).count()
+    before = set(Purchase.objects.filter(occurred_at__gt=previous_start, occurred_at__lte=start)
+                 .values_list("member_id", flat=True).distinct())
+    still = (set(current.filter(member_id__in=before).values_list("member_id", flat=True).distinct())
+             if before else set())
+    totals = current.aggregate(purchases=Count("pk"), revenue=Sum(_eur(F("amount") - F("returned_amount"))))
+    return {
+        "buying_members": buying,
+        "repeat_rate": repeat / buying if buying else None,
+        "churn": (len(before) - len(still)) / len(before) if before else None,
+        "purchases": totals["purchases"],
+        "revenue": float(totals["revenue"] or 0),
+    }
+
+
+_LIABILITY_SQL = """
+    WITH debits AS (
+        SELECT member_id, -sum(points) AS total FROM rewards_pointentry WHERE points < 0 GROUP BY member_id
+    ), credits AS (
+        SELECT e.member_id, e.expires_at, e.points,
+               sum(e.points) OVER (PARTITION BY e.member_id ORDER BY e.expires_at, e.id) AS running
+        FROM rewards_pointentry e WHERE e.points > 0 AND e.expires_at IS NOT NULL
+    )
+    SELECT date_trunc('month', c.expires_at AT TIME ZONE %s)::date AS month,
+           sum(least(c.points, greatest(0, c.running - coalesce(d.total, 0))))
+    FROM credits c LEFT JOIN debits d ON d.member_id = c.member_id
+    WHERE c.expires_at > %s
+    GROUP BY 1 ORDER BY 1
+"""
+
+
+def _liability_by_month(now: datetime) -> list[tuple[str, int]]:
+    """Unspent points by the month they expire in. Debits (spent, reversed, expired) consume the
+    oldest credits first, credits already past their date included."""
+    if connection.vendor != "postgresql":
+        return _liability_in_python(now)
+    with connection.cursor() as cursor:
+        cursor.execute(_LIABILITY_SQL, [settings.TIME_ZONE, now])
+        return [(month.isoformat(), int(points or 0)) for month, points in cursor.fetchall() if points]
+
+
+def _liability_in_python(now: datetime) -> list[tuple[str, int]]:
+    from rewards.models import PointEntry
+
+    debits: dict[int, int] = defaultdict(int)
+    for member_id, points in PointEntry.objects.filter(points__lt=0).values_list("member_id", "points"):
+        debits[member_id] -= points
+    months: dict[str, int] = defaultdict(int)
+    credits = PointEntry.objects.filter(points__gt=0).exclude(expires_at=None).order_by("member_id", "expires_at", "id")
+    for member_id, expires_at, points in credits.values_list("member_id", "expires_at", "points"):
+        used = min(points, debits[member_id])
+        debits[member_id] -= used
+        if expires_at > now and points > used:
+            months[timezone.localtime(expires_at).strftime("%Y-%m-01")] += points - used
+    return sorted(months.items())
+
+
+# --- Reading (the page) ----------------------------------------------------------------------
+
+def cached_figures() -> dict | None:
+    return cache.get(CACHE_KEY)
+
+
+def figures_or_compute() -> dict:
+    return cached_figures() or compute_figures()
+
+
+def kpis(figures: dict, days: int) -> list[dict]:
+    """The KPI cards for a period, each with the previous period for comparison."""
+    daily = figures["daily"]
+    end = date.fromisoformat(figures["computed_at"][:10])
+    current = _sum_days(daily, end - timedelta(days=days - 1), end)
+    previous = _sum_days(daily, end - timedelta(days=2 * days - 1), end - timedelta(days=days))
+    period = figures["periods"].get(str(days)) or {}
+    yearly = figures["periods"].get("365") or {}
+    aov = current["revenue"] / current["purchases"] if current["purchases"] else None
+    previous_aov = previous["revenue"] / previous["purchases"] if previous["purchases"] else None
+    point_value = float(settings.LOYALTY_POINT_VALUE_EUR)
+    liability_points = sum(points for _month, points in figures["liability"])
+    chf_rate = float(settings.LOYALTY_CURRENCY_TO_EUR.get("CHF", 1))
+    return [
+        _card(_("Members"), figures["members_total"], None, "int"),
+        _card(_("Active members (90 days)"), figures["active_members"], None, "int"),
+        _card(_("Enrolments"), current["enrolments"], previous["enrolments"], "int"),
+        _card(_("Repeat-purchase rate"), period.get("repeat_rate"), None, "percent"),
+        _card(_("Average order value (EUR)"), aov, previous_aov, "money"),
+        _card(_("Estimated CLV (EUR)"), _clv(yearly), None, "money"),
+        _card(_("Churn"), period.get("churn"), None, "percent"),
+        _card(_("Points issued"), current["issued"], previous["issued"], "int"),
+        _card(_("Points redeemed"), current["redeemed"], previous["redeemed"], "int"),
+        _card(_("Points expired (breakage)"), current["expired"], previous["expired"], "int"),
+        _card(_("Redemption rate"), current["redeemed"] / current["issued"] if current["issued"] else None,
+              previous["redeemed"] / previous["issued"] if previous["issued"] else None, "percent"),
+        _card(_("Outstanding liability (EUR)"), liability_points * point_value, None, "money"),
+        _card(_("Outstanding liability (CHF)"), liability_points * point_value / chf_rate, None, "money"),
+    ]
+
+
+def _clv(yearly: dict) -> float | None:
+    buyers, purchases, revenue, churn = (yearly.get("buying_members"), yearly.get("purchases"),
+                                         yearly.get("revenue"), yearly.get("churn"))
+    if not buyers or not purchases:
+        return None
+    lifetime_years = min(10.0, 1 / churn) if churn else 10.0
+    return revenue / purchases * (purchases / buyers) * lifetime_years
+
+
+def _sum_days(daily: dict, first: date, last: date) -> dict:
+    keys = ("enrolments", "purchases", "revenue", "issued", "redeemed", "expired")
+    total = dict.fromkeys(keys, 0)
+    for day, values in daily.items():
+        if first.isoformat() <= day <= last.isoformat():
+            for key in keys:
+                total[key] += values.get(key, 0) or 0
+    return total
+
+
+def _card(label, value, previous, kind: str) -> dict:
+    change = None
+    if value is not None and previous:
+        change = (value - previous) / abs(previous)
+    return {"label": label, "value": value, "previous": previous, "change": change, "kind": kind}
+
+
+def chart_series(figures: dict, days: int) -> dict[str, dict]:
+    """Chart.js data for the period, day by day (week by week beyond 90 days)."""
+    end = date.fromisoformat(figures["computed_at"][:10])
+    step = 7 if days > 90 else 1
+    labels, buckets = [], []
+    start = end - timedelta(days=days - 1)
+    while start <= end:
+        bucket_end = min(end, start + timedelta(days=step - 1))
+        labels.append(start.isoformat())
+        buckets.append(_sum_days(figures["daily"], start, bucket_end))
+        start = bucket_end + timedelta(days=1)
+
+    def line(*keys):
+        return {"labels": labels, "datasets": [
+            {"label": str(_LABELS[key]), "data": [round(bucket[key], 2) for bucket in buckets]} for key in keys]}
+
+    return {
+        "enrolments": line("enrolments"),
+        "revenue": line("revenue"),
+        "points": line("issued", "redeemed", "expired"),
+        "liability": {"labels": [month for month, _points in figures["liability"]],
+                      "datasets": [{"label": str(_("Points")),
+                                    "data": [points for _month, points in figures["liability"]]}]},
+    }
+
+
+_LABELS = {"enrolments": _("Enrolments"), "revenue": _("Member revenue (EUR)"), "issued": _("Points issued"),
+           "redeemed": _("Points redeemed"), "expired": _("Points expired")}
+
+
+def chart_csv(chart: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["label", *[dataset["label"] for dataset in chart["datasets"]]])
+    for index, label in enumerate(chart["labels"]):
+        writer.writerow([label, *[dataset["data"][index] for dataset in chart["datasets"]]])
+    return buffer.getvalue()
+
+
+def dashboard_callback(request, context: dict) -> dict:
+    """unfold's hook for the admin start page."""
+    days = _period_from(request)
+    figures = figures_or_compute()
+    charts = chart_series(figures, days)
+    context.update({
+        "kpis": kpis(figures, days),
+        "charts": {name: json.dumps(chart) for name, chart in charts.items()},
+        "period_days": days,
+        "periods": PERIODS,
+        "computed_at": datetime.fromisoformat(figures["computed_at"]),
+    })
+    return context
+
+
+def _period_from(request) -> int:
+    try:
+        days = int(request.GET.get("days", 30))
+    except ValueError:
+        return 30
+    return days if days in PERIODS else 30
+
+
+def dashboard_csv(request, chart: str):
+    """Every chart's numbers as CSV (staff only: wrapped in admin_view in urls.py)."""
+    from django.http import Http404, HttpResponse
+
+    charts = chart_series(figures_or_compute(), _period_from(request))
+    if chart not in charts:
+        raise Http404
+    response = HttpResponse(chart_csv(charts[chart]), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="treuepunkt-{chart}.csv"'
+    return response
