@@ -90,7 +90,7 @@ def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str =
     Member.objects.filter(pk=member.pk).update(tier=tier)
 
 
-def tier_evaluate(*, member: Member) -> None:
+def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED) -> None:
     """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
     from rewards.rule_cache import tier_ladder
     from rewards.services import qualifying_points
@@ -100,7 +100,7 @@ def tier_evaluate(*, member: Member) -> None:
     target = _tier_for_points(points, tiers)
     current_rank = member.tier.rank if member.tier else -1
     if target is not None and target.rank > current_rank:
-        _change_tier(member, target, cause=TierHistory.Cause.EARNED, points=points)
+        _change_tier(member, target, cause=cause, points=points)
 
 
 @transaction.atomic
@@ -277,8 +277,8 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
                                        or duplicate.last_purchase_at > survivor.last_purchase_at):
         Member.objects.filter(pk=survivor.pk).update(last_purchase_at=duplicate.last_purchase_at)
     duplicate_user_id = duplicate.user_id
-    Member.objects.filter(pk=duplicate.pk).update(
-        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None,
+    Member.objects.filter(pk=duplicate.pk).update(  # a grant moves with the tier (`_merge_tier`)
+        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None, tier_granted_until=None,
     )
     # Members merged into the duplicate earlier are the same person too: point them at the
     # survivor, so `merged_into` always names the live member (qualifying points, the 360° page
@@ -291,5 +291,23 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
         purchases_moved=purchases_moved, reason=reason, created_by=staff_user,
     )
     survivor.refresh_from_db()
-    tier_evaluate(member=survivor)
+    _merge_tier(survivor, duplicate)
+    tier_evaluate(member=survivor, cause=TierHistory.Cause.MERGE)
     return MergeOutcome(merge=merge, survivor=survivor)
+
+
+def _merge_tier(survivor: Member, duplicate: Member) -> None:
+    """The person keeps the better tier of the two cards: a merge is no review, so it lowers
+    nobody. A tier the duplicate held only by a grant comes over as that grant, ending when it
+    would have; what the duplicate held before the grant comes over for good."""
+    reason = _("Merged %(duplicate)s") % {"duplicate": duplicate.customer_number}
+    granted = _grant_active(duplicate, timezone.localdate())
+    held = _tier_before_grant(duplicate) if granted else duplicate.tier
+    steps = [(held, TierHistory.Cause.MERGE), (duplicate.tier if granted else None, TierHistory.Cause.GRANT)]
+    for tier, cause in steps:
+        if tier is None or (survivor.tier is not None and survivor.tier.rank >= tier.rank):
+            continue
+        if cause == TierHistory.Cause.GRANT:
+            survivor.tier_granted_until = duplicate.tier_granted_until
+            Member.objects.filter(pk=survivor.pk).update(tier_granted_until=duplicate.tier_granted_until)
+        _change_tier(survivor, tier, cause=cause, reason=reason)

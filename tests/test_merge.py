@@ -8,8 +8,8 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from loyalty_site.errors import InvalidMerge
-from members.models import ConsentRecord, Member, MemberMerge
-from members.services import consent_record, member_merge
+from members.models import ConsentRecord, Member, MemberMerge, TierHistory
+from members.services import consent_record, member_merge, tier_end_grants, tier_override
 from rewards import services
 from rewards.models import PointEntry, Purchase
 from rewards.services import purchase_record, purchase_release_pending, purchase_return, qualifying_points
@@ -147,3 +147,54 @@ def test_a_release_racing_a_merge_credits_the_survivor(member, partner, base_rul
     assert entry.member_id == member.pk
     member.refresh_from_db()
     assert (member.points_balance, member.points_pending) == (100, 0)
+
+
+def test_the_merged_person_keeps_the_better_tier_of_the_two_cards(member, tiers):
+    """Regression: a Gold duplicate merged into a Basis survivor left the person on Basis (a
+    downgrade outside the review), and the change was logged as "earned", not "merge"."""
+    duplicate = factories.enrolled_member()
+    tier_override(member_id=duplicate.pk, tier=tiers[2], reason="Vorjahr", staff_user=None)
+    member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    member.refresh_from_db()
+    assert (member.tier, member.tier_granted_until) == (tiers[2], None)
+    change = member.tier_history.first()
+    assert (change.cause, change.to_tier) == (TierHistory.Cause.MERGE, tiers[2])
+
+
+def test_a_granted_tier_comes_over_as_a_grant_and_ends_when_it_would_have(member, partner, base_rule, tiers):
+    duplicate = factories.enrolled_member()
+    purchase_record(member_id=duplicate.pk, partner=partner, order_reference="D", amount=Decimal("600"))  # Silber
+    until = timezone.localdate() + timedelta(days=20)
+    tier_override(member_id=duplicate.pk, tier=tiers[3], reason="VIP", staff_user=None, until=until)
+    member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    member.refresh_from_db()
+    assert (member.tier, member.tier_granted_until) == (tiers[3], until)
+    assert [change.cause for change in member.tier_history.all()[:2]] == [TierHistory.Cause.GRANT,
+                                                                         TierHistory.Cause.MERGE]
+    assert tier_end_grants(today=until + timedelta(days=1)) == 1
+    member.refresh_from_db()
+    assert member.tier == tiers[1]  # what the duplicate held (and the points earn) before the grant
+
+
+def test_a_merge_that_lifts_the_survivor_by_points_is_logged_as_a_merge(member, partner, base_rule, tiers):
+    duplicate = factories.enrolled_member()
+    purchase_record(member_id=member.pk, partner=partner, order_reference="S", amount=Decimal("300"))
+    purchase_record(member_id=duplicate.pk, partner=partner, order_reference="D", amount=Decimal("300"))
+    member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    member.refresh_from_db()
+    assert member.tier == tiers[1]
+    change = member.tier_history.first()
+    assert (change.cause, change.qualifying_points) == (TierHistory.Cause.MERGE, 600)
+
+
+def test_partial_returns_in_another_currency_take_back_exactly_the_spend_they_added(member, partner, base_rule):
+    """Regression: each return was converted to EUR and rounded on its own, so three returns of
+    0.11 CHF took 0.36 EUR off a purchase that had added 0.35 EUR (0.33 × 1.06)."""
+    purchase = purchase_record(member_id=member.pk, partner=partner, order_reference="CHF", amount=Decimal("0.33"),
+                               currency="CHF").purchase
+    member.refresh_from_db()
+    assert member.lifetime_spend == Decimal("0.35")
+    for index in range(3):
+        purchase_return(purchase_id=purchase.pk, reference=f"R{index}", amount=Decimal("0.11"))
+    member.refresh_from_db()
+    assert (member.lifetime_spend, member.spend_12m) == (Decimal("0"), Decimal("0"))
