@@ -63,14 +63,17 @@ class LedgerMachine(RuleBasedStateMachine):
         self._clock.start()
         self._atomic = transaction.atomic()
         self._atomic.__enter__()
-        cache.clear()  # the rule cache must not keep rules of a rolled-back example
-
-        factories.tier_ladder()
-        self.partner = factories.PartnerFactory(name="Stateful GmbH")
-        factories.EarningRuleFactory(name_de="1 Punkt pro Euro", effect="base", value=1, priority=1)
-        self.coffee = factories.EarningRuleFactory(name_de="Kaffee ×2", effect="multiplier", value=2,
-                                                   category="Kaffee")
-        self.member = factories.enrolled_member()
+        try:
+            cache.clear()  # the rule cache must not keep rules of a rolled-back example
+            factories.tier_ladder()
+            self.partner = factories.PartnerFactory(name="Stateful GmbH")
+            factories.EarningRuleFactory(name_de="1 Punkt pro Euro", effect="base", value=1, priority=1)
+            self.coffee = factories.EarningRuleFactory(name_de="Kaffee ×2", effect="multiplier", value=2,
+                                                       category="Kaffee")
+            self.member = factories.enrolled_member()
+        except BaseException:
+            self.teardown()  # hypothesis only tears down a machine that was built
+            raise
         self.lots: list[list] = []  # [expires_at, points left], oldest first
         self.pending: dict[int, int] = {}  # purchase id -> points held for the return window
 
