@@ -359,6 +359,10 @@ def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
     entry = _post_entry(member, kind=PointEntry.Kind.EARN, points=points, purchase=purchase,
                         reason=_("Purchase %(reference)s") % {"reference": purchase.order_reference})
     _evaluate_tier(member)
+    if rule_cache.cashback_program() is not None:  # held points are earned now: they may convert
+        from .vouchers import cashback_apply
+
+        cashback_apply(member_id=member.pk)
     return entry
 
 
@@ -613,10 +617,11 @@ def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
     would keep a tier for nothing."""
     at = at or timezone.now()
     since = at - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
-    # Entries of duplicates merged into this member count too: they are the same person.
+    # Entries of duplicates merged into this member count too: they are the same person. (An
+    # id list, not an OR over a join: that would scan the whole ledger instead of the index.)
+    people = [member_id, *Member.objects.filter(merged_into_id=member_id).values_list("pk", flat=True)]
     entries = PointEntry.objects.filter(
-        Q(member_id=member_id) | Q(member__merged_into_id=member_id), kind__in=QUALIFYING_KINDS,
-        created_at__gte=since, created_at__lte=at,
+        member_id__in=people, kind__in=QUALIFYING_KINDS, created_at__gte=since, created_at__lte=at,
     ).aggregate(total=Sum("points", default=0))["total"]
     # Purchases move to the survivor on a merge, so their returns are found through it.
     shortfall = PurchaseReturn.objects.filter(

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""`make bench`: measure the product against this machine's own limits, in one run.
+
+Starts its own PostgreSQL, loads a large dataset (`seed_bench`, 1,000,000 members and
+20,000,000 ledger entries by default; BENCH_MEMBERS=… for fewer), then measures each figure
+next to the reference measured in the same run, prints a table and writes JSON to
+var/bench/. Load stays on this machine and every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from testdb import throwaway_postgres  # noqa: E402
+
+PG_SETTINGS = ["-c shared_buffers=2GB", "-c work_mem=64MB", "-c maintenance_work_mem=1GB",
+               "-c max_wal_size=8GB",
+               "-c checkpoint_timeout=30min", "-c max_parallel_workers_per_gather=2"]
+
+
+class Results:
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, figure: str, value: float, unit: str, reference: float | None = None, reference_name: str = "",
+            goal: str = "") -> None:
+        ratio = value / reference if reference else None
+        self.rows.append({"figure": figure, "value": value, "unit": unit, "reference": reference,
+                          "reference_name": reference_name, "ratio": ratio, "goal": goal})
+        suffix = f" (reference {reference:,.1f}, ratio {ratio:.2f})" if ratio else ""
+        print(f"  {figure}: {value:,.1f} {unit}{suffix}", flush=True)
+
+    def table(self) -> str:
+        lines = [f"{'figure':48s} {'value':>14s} {'unit':8s} {'reference':>12s} {'ratio':>7s}  goal"]
+        for row in self.rows:
+            reference = f"{row['reference']:,.1f}" if row["reference"] else "-"
+            ratio = f"{row['ratio']:.2f}" if row["ratio"] else "-"
+            lines.append(f"{row['figure']:48s} {row['value']:14,.1f} {row['unit']:8s} {reference:>12s} {ratio:>7s}  "
+                         f"{row['goal']}")
+        return "\n".join(lines)
+
+
+def pgbench_earn_reference(server: dict, members: int, clients: int = 16, seconds: int = 15) -> float:
+    """The database's own limit for what one earn does: insert a ledger row, update a balance."""
+    script = Path(tempfile.mkdtemp()) / "earn.sql"
+    script.write_text(
+        f"\\set mid random(1, {members})\n"
+        "BEGIN;\n"
+        "INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source, reference) "
+        "VALUES (:mid, 'earn', 10, now(), now() + interval '24 months', 'pgbench', '', '');\n"
+        "UPDATE members_member SET points_balance = points_balance + 10 WHERE id = :mid;\n"
+        "END;\n")
+    script.chmod(0o644)
+    script.parent.chmod(0o755)
+    output = subprocess.run(
+        [str(server["bin"] / "pgbench"), "-h", "127.0.0.1", "-p", str(server["port"]), "-U", "postgres", "-n",
+         "-c", str(clients), "-j", "2", "-T", str(seconds), "-f", str(script), "loyalty"],
+        capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("tps"))
+    return float(line.split("=")[1].split()[0])
+
+
+def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15) -> tuple[float, float, float]:
+    """purchase_record called by 16 threads at once (rules, tier, ledger), without HTTP."""
+    from django.db import connection
+
+    from rewards.models import Partner
+    from rewards.services import purchase_record
+
+    partner = Partner.objects.get_or_create(name="Bench partner")[0]
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        mine, counter = [], 0
+        while time.perf_counter() < deadline:
+            counter += 1
+            started = time.perf_counter()
+            purchase_record(member_id=1 + (index * 7919 + counter * 104729) % members, partner=partner,
+                            order_reference=f"bench-{index}-{counter}-{time.time_ns()}", amount=Decimal("23.45"))
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+        connection.close()
+
+    pool = [threading.Thread(target=worker, args=(index,)) for index in range(threads)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
+    args = parser.parse_args()
+    results = Results()
+    out_dir = ROOT / "var" / "bench"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with throwaway_postgres(PG_SETTINGS) as server:
+        os.environ["DATABASE_URL"] = server["url"]
+        os.environ["DJANGO_SETTINGS_MODULE"] = "loyalty_site.settings.test"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        print(f"Seeding {args.members:,} members …", flush=True)
+        started = time.perf_counter()
+        call_command("seed_bench", members=args.members)
+        results.add("seed_bench (members + 20 entries each)", time.perf_counter() - started, "s")
+
+        reference = pgbench_earn_reference(server, args.members)
+        results.add("pgbench earn reference (16 clients)", reference, "tps")
+        rate, p50, p99 = service_earn_throughput(args.members)
+        results.add("purchase earn, service level (16 threads)", rate, "earn/s", reference, "pgbench",
+                    ">= 20 % of pgbench (via API)")
+        results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
+        results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
+
+        sys.argv = ["console_bench"]
+        from console_bench import measure_console
+
+        for figure, value, unit, goal in measure_console(args.members):
+            results.add(figure, value, unit, goal=goal)
+
+    print()
+    print(results.table())
+    path = out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"members": args.members, "results": results.rows}, indent=2))
+    print(f"\nJSON: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
