@@ -13,3 +13,22 @@ def end_tier_grants() -> int:
 @shared_task(name="members.tasks.review_tiers")
 def review_tiers() -> int:
     return services.tier_review_all()
+
+
+# --- Imports: large files run here, with progress on the ImportJob --------------------------
+
+@shared_task(name="members.tasks.analyse_import")
+def analyse_import(job_id: int) -> str:
+    """The dry run of a large file (idempotent: a redelivered task finds the job analysed)."""
+    from .imports import import_job_analyse
+
+    return import_job_analyse(job_id=job_id).status
+
+
+@shared_task(name="members.tasks.run_import")
+def run_import(job_id: int) -> str:
+    """The confirmed import of a large file, in one transaction (a redelivery after a crash
+    starts again from a clean state: the crashed run's transaction was rolled back)."""
+    from .imports import import_job_run
+
+    return import_job_run(job_id=job_id).status
