@@ -17,6 +17,9 @@ PERIODIC_TASKS = [
     ("Refresh rolling purchase statistics", "rewards.tasks.refresh_member_stats", {"minute": "45", "hour": "1"}),
     ("Yearly tier review", "members.tasks.review_tiers", {"minute": "0", "hour": "3", "day_of_month": "1",
                                                           "month_of_year": "1"}),
+    ("Start scheduled campaigns", "campaigns.tasks.start_due_campaigns", 60),
+    ("Run campaign triggers", "campaigns.tasks.run_triggers", 900),
+    ("Resume stalled campaign sends", "campaigns.tasks.resume_stalled_sends", 300),
 ]
 
 

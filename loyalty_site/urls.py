@@ -13,6 +13,9 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Links in campaign e-mails (unsubscribe, raffle entry): no language prefix, so a mail
+    # client's one-click POST is never redirected.
+    path("c/", include("campaigns.urls")),
 ]
 
 urlpatterns += i18n_patterns(

@@ -268,3 +268,63 @@ class CashbackProgramFactory(factory.django.DjangoModelFactory):
 
     threshold_points = 1000
     reward = factory.SubFactory(RewardFactory, points_cost=500, in_catalogue=False)
+
+# --- Campaigns -----------------------------------------------------------------------------------
+# (imports here so this block stays one appendable piece of a shared file)
+from campaigns.models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant  # noqa: E402
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"Segment {n}")
+
+
+class SegmentConditionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SegmentCondition
+
+    segment = factory.SubFactory(SegmentFactory)
+    field = "country"
+    operator = "in"
+    value = "DE"
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Kampagne {n}")
+    kind = Campaign.Kind.BROADCAST
+    channel = Campaign.Channel.EMAIL
+    holdout_percent = 0
+
+
+class VariantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Variant
+
+    campaign = factory.SubFactory(CampaignFactory)
+    name = factory.Sequence(lambda n: f"V{n}")
+    subject_de = "Hallo {{ first_name }}"
+    subject_en = "Hello {{ first_name }}"
+    body_de = "Hallo {{ first_name }}, du hast {{ balance }} Punkte."
+    body_en = "Hello {{ first_name }}, you have {{ balance }} points."
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    campaign = factory.SubFactory(CampaignFactory)
+    member = factory.SubFactory(MemberFactory)
+    channel = Campaign.Channel.EMAIL
+
+
+class RaffleEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RaffleEntry
+
+    campaign = factory.SubFactory(CampaignFactory, kind=Campaign.Kind.RAFFLE)
+    member = factory.SubFactory(MemberFactory)

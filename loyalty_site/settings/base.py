@@ -243,3 +243,21 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Treuepunkt"
 # What one point is worth to the business, for the liability on the dashboard.
 LOYALTY_POINT_VALUE_EUR = env("LOYALTY_POINT_VALUE_EUR", default="0.01")
+
+# --- Campaigns (campaigns/services.py explains the sending) ----------------
+# Absolute links in e-mails (unsubscribe, raffle entry) start with this.
+LOYALTY_PUBLIC_URL = env("LOYALTY_PUBLIC_URL", default="http://127.0.0.1:8000")
+# SMS through a pluggable backend (campaigns/sms.py): a gateway's class in production.
+LOYALTY_SMS_BACKEND = env("LOYALTY_SMS_BACKEND", default="campaigns.sms.ConsoleSmsBackend")
+LOYALTY_SMS_FILE_PATH = env("LOYALTY_SMS_FILE_PATH", default=str(VAR_DIR / "sms" / "messages.jsonl"))
+# Frequency cap: at most this many marketing messages per member in so many days (0: no cap).
+LOYALTY_CAMPAIGN_CAP_MESSAGES = env.int("LOYALTY_CAMPAIGN_CAP_MESSAGES", default=2)
+LOYALTY_CAMPAIGN_CAP_DAYS = env.int("LOYALTY_CAMPAIGN_CAP_DAYS", default=7)
+# Messages per Celery task, and after how long a claimed message whose worker is gone counts as
+# interrupted (a batch task is killed after half of it).
+LOYALTY_CAMPAIGN_BATCH_SIZE = env.int("LOYALTY_CAMPAIGN_BATCH_SIZE", default=200)
+LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS = env.int("LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS", default=900)
+# Triggers catch up on events of the last so many hours; birthday messages go out from this
+# hour of the member's local day.
+LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
+LOYALTY_BIRTHDAY_SEND_HOUR = env.int("LOYALTY_BIRTHDAY_SEND_HOUR", default=8)

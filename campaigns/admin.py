@@ -1,0 +1,405 @@
+"""The console for segments, campaigns, messages and raffles.
+
+- Segments are built from condition rows (field, operator, value, period) validated against
+  the whitelist in campaigns.segments; the page shows the live audience size and a sample.
+- Campaigns are edited while they are drafts; starting, pausing, resuming, stopping, retrying
+  and drawing a raffle are actions with a confirmation page (a POST) that call the services.
+  The page shows progress and results: sent, skipped by reason, failed, conversions, revenue
+  and the uplift over the control group with its 95 % confidence interval.
+- Messages and raffle entries are records: read-only.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
+from unfold.decorators import action, display
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+
+from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.errors import LoyaltyError
+
+from . import rendering, selectors, services
+from .errors import InvalidCondition, InvalidTemplate
+from .models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant
+from .segments import (
+    FIELD_CHOICES,
+    FIELDS,
+    OPERATOR_CHOICES,
+    OPERATORS,
+    Condition,
+    condition_validate,
+    segment_queryset,
+)
+
+# --- Segments ---------------------------------------------------------------------------------
+
+
+class SegmentConditionForm(forms.ModelForm):
+    field = forms.ChoiceField(label=_("field"), choices=FIELD_CHOICES, widget=UnfoldAdminSelectWidget)
+    operator = forms.ChoiceField(label=_("operator"), choices=OPERATOR_CHOICES, widget=UnfoldAdminSelectWidget)
+    value = forms.CharField(label=_("value"), required=False, max_length=500, widget=UnfoldAdminTextInputWidget)
+
+    class Meta:
+        model = SegmentCondition
+        fields = ["group", "field", "operator", "value", "days"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or cleaned.get("DELETE"):
+            return cleaned
+        condition = Condition(field=cleaned["field"], operator=cleaned["operator"], value=cleaned.get("value") or "",
+                              days=cleaned.get("days"), group=cleaned.get("group") or 1)
+        try:
+            condition_validate(condition)
+        except InvalidCondition as error:
+            raise forms.ValidationError(str(error)) from None
+        return cleaned
+
+
+class SegmentConditionInline(TabularInline):
+    model = SegmentCondition
+    form = SegmentConditionForm
+    extra = 1
+    fields = ["group", "field", "operator", "value", "days"]
+
+
+@admin.register(Segment)
+class SegmentAdmin(ModelAdmin):
+    list_display = ["name", "conditions_summary", "updated_at"]
+    search_fields = ["name"]
+    fields = ["name", "description"]
+    inlines = [SegmentConditionInline]
+    change_form_after_template = "admin/campaigns/segment/audience.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("conditions")
+
+    @display(description=_("conditions"))
+    def conditions_summary(self, obj: Segment) -> str:
+        groups: dict[int, list[str]] = {}
+        for row in obj.conditions.all():
+            label = FIELDS[row.field].label if row.field in FIELDS else row.field
+            text = f"{label} {OPERATORS.get(row.operator, row.operator)} {row.value}".strip()
+            if row.days:
+                text += " " + str(_("(%(days)s days)") % {"days": row.days})
+            groups.setdefault(row.group, []).append(text)
+        return str(_(" OR ")).join(" & ".join(items) for _group, items in sorted(groups.items())) or "–"
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        segment = self.get_object(request, object_id)
+        if segment is not None:
+            try:
+                extra_context["audience"] = selectors.segment_preview(segment)
+            except LoyaltyError as error:  # a condition that no longer validates (a tier was renamed)
+                extra_context["audience_error"] = str(error)
+        extra_context["whitelist"] = [(key, field.label, [OPERATORS[name] for name in field.operators], field.help,
+                                       field.uses_period) for key, field in FIELDS.items()]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["whitelist"] = [(key, field.label, [OPERATORS[name] for name in field.operators], field.help,
+                                       field.uses_period) for key, field in FIELDS.items()]
+        return super().add_view(request, form_url, extra_context)
+
+
+# --- Campaigns --------------------------------------------------------------------------------
+
+
+class VariantForm(forms.ModelForm):
+    class Meta:
+        model = Variant
+        fields = ["name", "weight", "subject_de", "body_de", "subject_en", "body_en"]
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("subject_de", "body_de", "subject_en", "body_en"):
+            try:
+                rendering.template_validate(cleaned.get(name) or "")
+            except InvalidTemplate as error:
+                self.add_error(name, str(error))
+        return cleaned
+
+
+class VariantInline(StackedInline):
+    model = Variant
+    form = VariantForm
+    extra = 0
+    min_num = 1
+    fields = ["name", "weight", "subject_de", "body_de", "subject_en", "body_en"]
+
+    def has_add_permission(self, request, obj=None):
+        return _editable(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _editable(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _editable(obj) and super().has_delete_permission(request, obj)
+
+
+def _editable(campaign: Campaign | None) -> bool:
+    """Texts, audience and arms are fixed once a campaign has started: results stay comparable."""
+    return campaign is None or campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["name", "kind", "channel", "segment", "scheduled_at", "trigger", "trigger_days", "trigger_points",
+                  "holdout_percent", "attribution_days", "bonus_points", "reward", "entry_points", "entry_deadline",
+                  "winners_count", "prize"]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, trigger = cleaned.get("kind"), cleaned.get("trigger")
+        if kind == Campaign.Kind.TRIGGERED and not trigger:
+            self.add_error("trigger", _("A triggered campaign needs its trigger."))
+        if kind != Campaign.Kind.TRIGGERED and trigger:
+            self.add_error("trigger", _("Only triggered campaigns have a trigger."))
+        needs_days = (Campaign.Trigger.AFTER_PURCHASE, Campaign.Trigger.INACTIVITY)
+        if trigger in needs_days and not cleaned.get("trigger_days"):
+            self.add_error("trigger_days", _("This trigger needs the number of days."))
+        if trigger == Campaign.Trigger.POINTS_MILESTONE and not cleaned.get("trigger_points"):
+            self.add_error("trigger_points", _("This trigger needs the milestone in points."))
+        if (cleaned.get("holdout_percent") or 0) > 90:
+            self.add_error("holdout_percent", _("At most 90 %."))
+        return cleaned
+
+
+ACTIONS = {
+    # name: (service, title, explanation, permission)
+    "launch": (services.campaign_launch, _("Start the campaign"),
+               _("A broadcast is sent now (or at its time, if one is set); a triggered campaign becomes active. "
+                 "Consent and the frequency cap are checked for every member when their message is sent."),
+               "send"),
+    "pause": (services.campaign_pause, _("Pause"), _("Batches still waiting stop; nothing is lost."), "send"),
+    "resume": (services.campaign_resume, _("Resume"), _("Sending continues where it stopped."), "send"),
+    "stop": (services.campaign_stop, _("Stop"),
+             _("Messages not sent yet are skipped. A broadcast is cancelled, a triggered campaign ends."), "send"),
+    "retry": (services.messages_retry_failed, _("Retry failed messages"),
+              _("Failed messages are queued again. Messages marked 'interrupted' may have reached the member "
+                "already: retrying them can send a second copy."), "send"),
+    "draw": (services.raffle_draw, _("Draw the winners"),
+             _("Winners are drawn with a random seed that is recorded with a fingerprint of all entries, so the "
+               "draw can be repeated and checked. Their prize vouchers are issued at once. Leave the seed empty "
+               "for a random one, or enter a seed announced in advance."), "draw"),
+}
+
+
+class ActionForm(forms.Form):
+    seed = forms.CharField(label=_("seed (optional)"), required=False, max_length=40,
+                           widget=UnfoldAdminTextInputWidget)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ModelAdmin):
+    form = CampaignForm
+    list_display = ["name", "kind", "trigger", "channel", "status", "progress", "scheduled_at", "started_at"]
+    list_filter = ["status", "kind", "channel"]
+    search_fields = ["name"]
+    autocomplete_fields = ["segment"]
+    raw_id_fields = ["reward", "prize"]
+    inlines = [VariantInline]
+    change_form_after_template = "admin/campaigns/campaign/results.html"
+    actions_detail = ["launch_action", "pause_action", "resume_action", "stop_action", "retry_action",
+                      "draw_action"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "channel", "segment", "scheduled_at"]}),
+        (_("Trigger"), {"fields": ["trigger", "trigger_days", "trigger_points"],
+                        "description": _("Only for triggered campaigns.")}),
+        (_("Measurement"), {"fields": ["holdout_percent", "attribution_days"]}),
+        (_("Incentive (once per message)"), {"fields": ["bonus_points", "reward"]}),
+        (_("Raffle"), {"fields": ["entry_points", "entry_deadline", "winners_count", "prize", "drawn_at", "draw_seed",
+                                  "draw_entries_hash"], "description": _("Only for raffles.")}),
+        (_("Status"), {"fields": ["status", "started_at", "prepared_at", "finished_at", "created_by"]}),
+    ]
+    base_readonly = ["status", "started_at", "prepared_at", "finished_at", "created_by", "drawn_at", "draw_seed",
+                     "draw_entries_hash"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if _editable(obj):
+            return self.base_readonly
+        # Started: everything is fixed but the name and the raffle's deadline and prize.
+        editable = {"name"}
+        if obj.kind == Campaign.Kind.RAFFLE:
+            editable |= {"entry_deadline", "prize", "winners_count"}
+        every = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        return [name for name in every if name not in editable]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("segment")
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        ids = [campaign.pk for campaign in changelist.result_list]
+        self._progress = selectors.campaign_progress_by_id(ids)
+        return changelist
+
+    @display(description=_("sent / total"))
+    def progress(self, obj: Campaign) -> str:
+        row = getattr(self, "_progress", {}).get(obj.pk)
+        if not row:
+            return "–"
+        return f"{row['sent']:,} / {row['total']:,}".replace(",", ".")
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            extra_context["results"] = selectors.campaign_results(campaign)
+            extra_context["problems"] = services.campaign_problems(campaign) if _editable(campaign) else []
+            extra_context["previews"] = _previews(campaign)
+            if campaign.kind == Campaign.Kind.RAFFLE:
+                extra_context["raffle"] = {
+                    "entries": campaign.raffle_entries.count(),
+                    "winners": list(campaign.raffle_entries.filter(won=True).select_related("member", "prize")),
+                    "verified": selectors.raffle_verify(campaign) if campaign.drawn_at else None,
+                }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    # --- Actions: a confirmation page, then the service ----------------------------------------
+
+    def get_urls(self):
+        return [
+            path("<int:object_id>/do/<str:name>/", self.admin_site.admin_view(self.confirm_view),
+                 name="campaigns_campaign_do"),
+            *super().get_urls(),
+        ]
+
+    def has_send_permission(self, request, object_id=None):
+        return request.user.has_perm("campaigns.send_campaign")
+
+    def has_draw_permission(self, request, object_id=None):
+        return request.user.has_perm("campaigns.draw_raffle")
+
+    def _go(self, name, object_id):
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_do", args=[object_id, name]))
+
+    @action(description=_("Start"), url_path="launch-action", permissions=["send"])
+    def launch_action(self, request, object_id):
+        return self._go("launch", object_id)
+
+    @action(description=_("Pause"), url_path="pause-action", permissions=["send"])
+    def pause_action(self, request, object_id):
+        return self._go("pause", object_id)
+
+    @action(description=_("Resume"), url_path="resume-action", permissions=["send"])
+    def resume_action(self, request, object_id):
+        return self._go("resume", object_id)
+
+    @action(description=_("Stop"), url_path="stop-action", permissions=["send"])
+    def stop_action(self, request, object_id):
+        return self._go("stop", object_id)
+
+    @action(description=_("Retry failed"), url_path="retry-action", permissions=["send"])
+    def retry_action(self, request, object_id):
+        return self._go("retry", object_id)
+
+    @action(description=_("Draw winners"), url_path="draw-action", permissions=["draw"])
+    def draw_action(self, request, object_id):
+        return self._go("draw", object_id)
+
+    def confirm_view(self, request, object_id, name):
+        if name not in ACTIONS:
+            raise PermissionDenied
+        service, title, explanation, permission = ACTIONS[name]
+        if not getattr(self, f"has_{permission}_permission")(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=object_id)
+        form = ActionForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            kwargs = {"campaign_id": campaign.pk, "staff_user": request.user}
+            if name == "draw" and form.cleaned_data["seed"]:
+                kwargs["seed"] = form.cleaned_data["seed"]
+            try:
+                service(**kwargs)
+            except LoyaltyError as error:
+                self.message_user(request, str(error), messages.ERROR)
+            else:
+                self.message_user(request, _("%(action)s: done.") % {"action": title}, messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        context = {**self.admin_site.each_context(request), "title": title, "explanation": explanation,
+                   "campaign": campaign, "form": form if name == "draw" else None, "opts": self.model._meta,
+                   "original": campaign}
+        return TemplateResponse(request, "admin/campaigns/campaign/confirm.html", context)
+
+
+def _previews(campaign: Campaign) -> list[dict]:
+    """Each variant rendered for one member of the audience (German and English)."""
+    from members.models import Member
+
+    try:
+        sample = segment_queryset(campaign.segment).select_related("tier").order_by("pk").first()
+    except LoyaltyError:
+        return []
+    if sample is None:
+        return []
+    previews = []
+    for variant in campaign.variants.order_by("pk"):
+        for language in ("de", "en"):
+            member = Member(**{f.attname: getattr(sample, f.attname) for f in Member._meta.concrete_fields})
+            member.language = language
+            message = Message(pk=0, campaign=campaign, member=member, variant=variant, channel=campaign.channel,
+                              bonus_points=campaign.bonus_points or 0)
+            try:
+                subject, body = services.message_render(message, member)
+            except LoyaltyError as error:
+                subject, body = "", str(error)
+            previews.append({"variant": variant.name, "language": language, "subject": subject, "body": body})
+    return previews
+
+
+# --- Records ----------------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(ModelAdmin):
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Message)
+class MessageAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "member", "occurrence", "variant", "is_control", "status", "skip_reason",
+                    "to_address", "processed_at"]
+    list_select_related = ["campaign", "member", "variant"]
+    list_filter = ["status", "skip_reason", "channel", "is_control", "campaign"]
+    search_fields = ["=member__customer_number", "=member__card_number"]
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    ordering = ["-id"]
+    raw_id_fields = ["member", "redemption"]
+
+
+@admin.register(RaffleEntry)
+class RaffleEntryAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "member", "points_paid", "created_at", "won", "prize"]
+    list_select_related = ["campaign", "member", "prize"]
+    list_filter = ["won", "campaign"]
+    search_fields = ["=member__customer_number"]
+    show_full_result_count = False

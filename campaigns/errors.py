@@ -1,0 +1,43 @@
+"""Errors of the campaigns app (part of the loyalty_site.errors hierarchy)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from loyalty_site.errors import LoyaltyError
+
+
+class InvalidCondition(LoyaltyError):
+    code = "invalid_segment_condition"
+    default_message = _("This segment condition is not valid: %(detail)s")
+    http_status = 422
+
+
+class InvalidTemplate(LoyaltyError):
+    code = "invalid_message_template"
+    default_message = _("The message text is not a valid template: %(detail)s")
+    http_status = 422
+
+
+class CampaignStateError(LoyaltyError):
+    code = "campaign_state"
+    default_message = _("This is not possible while the campaign is %(status)s.")
+    http_status = 409
+
+
+class CampaignNotReady(LoyaltyError):
+    code = "campaign_not_ready"
+    default_message = _("The campaign cannot start yet: %(detail)s")
+    http_status = 422
+
+
+class RaffleClosed(LoyaltyError):
+    code = "raffle_closed"
+    default_message = _("This raffle is not open for entries: %(detail)s")
+    http_status = 422
+
+
+class InvalidLink(LoyaltyError):
+    code = "invalid_link"
+    default_message = _("This link is not valid.")
+    http_status = 400

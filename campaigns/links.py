@@ -1,0 +1,40 @@
+"""Signed links in messages: one-click unsubscribe and raffle entry.
+
+A link carries the message id signed with the secret key (django.core.signing), so it needs
+no lookup table, can't be forged for another member, and works for as long as the message
+exists. Each purpose has its own salt: an unsubscribe token is no raffle ticket.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+from .errors import InvalidLink
+
+UNSUBSCRIBE = "campaigns.unsubscribe"
+RAFFLE = "campaigns.raffle"
+
+
+def message_token(message_id: int, purpose: str) -> str:
+    return signing.Signer(salt=purpose).sign(str(message_id))
+
+
+def message_id_from_token(token: str, purpose: str) -> int:
+    try:
+        return int(signing.Signer(salt=purpose).unsign(token))
+    except (signing.BadSignature, ValueError):
+        raise InvalidLink() from None
+
+
+def absolute_url(path: str) -> str:
+    return settings.LOYALTY_PUBLIC_URL.rstrip("/") + path
+
+
+def unsubscribe_url(message_id: int) -> str:
+    return absolute_url(reverse("campaigns:unsubscribe", args=[message_token(message_id, UNSUBSCRIBE)]))
+
+
+def raffle_url(message_id: int) -> str:
+    return absolute_url(reverse("campaigns:raffle", args=[message_token(message_id, RAFFLE)]))
