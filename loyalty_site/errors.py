@@ -87,11 +87,22 @@ class VoucherRateLimited(LoyaltyError):
     default_message = _("Too many invalid voucher codes. Please try again in %(seconds)s seconds.")
     http_status = 429
 
+    @property
+    def retry_after(self) -> int:
+        """For the API's Retry-After header."""
+        return int(self.params.get("seconds", 60))
+
 
 class VoucherNotCancellable(LoyaltyError):
     code = "voucher_not_cancellable"
-    default_message = _("Only an unused voucher can be cancelled.")
+    default_message = _("Only an unused voucher that has not expired can be cancelled.")
     http_status = 409
+
+
+class StoreNotOfPartner(LoyaltyError):
+    code = "store_not_of_partner"
+    default_message = _("This store belongs to another partner.")
+    http_status = 422
 
 
 class AdjustmentTooLarge(LoyaltyError):

@@ -13,6 +13,7 @@ PERIODIC_TASKS = [
     ("Release pending points", "rewards.tasks.release_pending_points", 900),
     ("Expire points", "rewards.tasks.expire_points", {"minute": "15", "hour": "2"}),
     ("Expire vouchers", "rewards.tasks.expire_vouchers", {"minute": "20", "hour": "2"}),
+    ("Issue stamp card rewards that waited", "rewards.tasks.issue_waiting_stamp_rewards", 3600),
     ("End granted tiers", "members.tasks.end_tier_grants", {"minute": "30", "hour": "2"}),
     ("Refresh rolling purchase statistics", "rewards.tasks.refresh_member_stats", {"minute": "45", "hour": "1"}),
     ("Yearly tier review", "members.tasks.review_tiers", {"minute": "0", "hour": "3", "day_of_month": "1",

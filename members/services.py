@@ -286,6 +286,9 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
     if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
         Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
+    from rewards.vouchers import member_rewards_merge
+
+    member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person
     merge = MemberMerge.objects.create(
         survivor=survivor, duplicate=duplicate, points_moved=points, pending_moved=pending,
         purchases_moved=purchases_moved, reason=reason, created_by=staff_user,

@@ -6,17 +6,14 @@ new entries made through the member page's "adjust points" action.
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.db.models import Count, Q, Sum
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty_site.admin_utils import EstimatedCountPaginator
-from loyalty_site.errors import LoyaltyError
 
-from . import codes, services, vouchers
+from . import services
 from .models import (
-    CashbackProgram,
     EarningRule,
     Partner,
     PointEntry,
@@ -24,10 +21,6 @@ from .models import (
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
-    Redemption,
-    Reward,
-    StampCard,
-    StampCardProgram,
     Store,
 )
 
@@ -173,103 +166,6 @@ class StoreAdmin(ModelAdmin):
     search_fields = ["name", "code"]
 
 
-# --- Catalogue, vouchers, stamp cards ----------------------------------------------------------
+# --- Catalogue, vouchers, stamp cards: registered in their own module --------------------------
 
-@admin.register(Reward)
-class RewardAdmin(ModelAdmin):
-    list_display = ["name_de", "kind", "points_cost", "stock_display", "times_redeemed", "points_spent", "min_tier",
-                    "active", "in_catalogue"]
-    list_filter = ["active", "kind", "in_catalogue"]
-    search_fields = ["name_de", "name_en"]
-    fieldsets = [
-        (None, {"fields": ["kind", "name_de", "name_en", "description_de", "description_en", "image", "active",
-                           "in_catalogue"]}),
-        (_("Price and value"), {"fields": ["points_cost", "value", "currency"]}),
-        (_("Availability"), {"fields": ["stock", "limit_per_member", "min_tier", "valid_from", "valid_until",
-                                        "voucher_valid_days"]}),
-        (_("Terms"), {"fields": ["terms_de", "terms_en"]}),
-    ]
-
-    def get_queryset(self, request):
-        # One query for the whole list: counts and totals as annotations, not per row.
-        valid = ~Q(redemptions__status=Redemption.Status.CANCELLED)
-        return super().get_queryset(request).select_related("min_tier").annotate(
-            redeemed=Count("redemptions", filter=valid), spent=Sum("redemptions__points", filter=valid, default=0))
-
-    @admin.display(description=_("stock"), ordering="stock")
-    def stock_display(self, obj):
-        return _("unlimited") if obj.stock is None else obj.stock
-
-    @admin.display(description=_("redeemed"), ordering="redeemed")
-    def times_redeemed(self, obj):
-        return obj.redeemed
-
-    @admin.display(description=_("points spent"), ordering="spent")
-    def points_spent(self, obj):
-        return obj.spent
-
-
-@admin.register(Redemption)
-class RedemptionAdmin(NoWriteMixin, ModelAdmin):
-    list_display = ["display_code", "reward", "member", "points", "status", "source", "issued_at", "expires_at",
-                    "used_at", "used_by_partner"]
-    list_select_related = ["reward", "member", "used_by_partner"]
-    list_filter = ["status", "source", "reward"]
-    search_fields = ["code"]
-    search_help_text = _("Voucher code (with or without dashes) or customer number")
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-    ordering = ["-id"]
-    actions = ["cancel_vouchers"]
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        code = codes.normalize(term)
-        if code:
-            return queryset.filter(code=code), False
-        return queryset.filter(Q(member__customer_number=term.upper()) | Q(code=term.upper().replace("-", ""))), False
-
-    @admin.display(description=_("voucher code"), ordering="code")
-    def display_code(self, obj):
-        return obj.display_code
-
-    def has_cancel_permission(self, request):
-        return request.user.has_perm("rewards.cancel_redemption")
-
-    @admin.action(description=_("Cancel selected vouchers and refund their points"), permissions=["cancel"])
-    def cancel_vouchers(self, request, queryset):
-        cancelled = refused = 0
-        for redemption_id in queryset.values_list("pk", flat=True):
-            try:
-                vouchers.redemption_cancel(redemption_id=redemption_id)
-                cancelled += 1
-            except LoyaltyError:
-                refused += 1
-        if cancelled:
-            self.message_user(request, _("%(count)s voucher(s) cancelled, points refunded.") % {"count": cancelled})
-        if refused:
-            self.message_user(request, _("%(count)s voucher(s) were not unused and stay as they are.")
-                              % {"count": refused}, messages.WARNING)
-
-
-@admin.register(StampCardProgram)
-class StampCardProgramAdmin(ModelAdmin):
-    list_display = ["name_de", "stamps_needed", "category", "min_amount", "mode", "reward", "active"]
-    list_select_related = ["reward"]
-
-
-@admin.register(StampCard)
-class StampCardAdmin(NoWriteMixin, ModelAdmin):
-    list_display = ["member", "program", "stamps", "completed_at", "created_at"]
-    list_select_related = ["member", "program"]
-    list_filter = ["program"]
-    search_fields = ["=member__customer_number"]
-    show_full_result_count = False
-
-
-@admin.register(CashbackProgram)
-class CashbackProgramAdmin(ModelAdmin):
-    list_display = ["threshold_points", "reward", "active"]
-    list_select_related = ["reward"]
+from . import admin_catalogue  # noqa: E402, F401

@@ -36,7 +36,7 @@ def seed_rewards_catalogue() -> list[Reward]:
     for name_de, name_en, kind, points, value, stock, limit, tier_rank, text_de, text_en in CATALOGUE:
         reward, _ = Reward.objects.get_or_create(name_de=name_de, defaults={
             "name_en": name_en, "kind": kind, "points_cost": points, "value": value, "stock": stock,
-            "currency": "EUR" if value and kind == Reward.Kind.AMOUNT_VOUCHER else "",
+            "currency": "EUR" if value and kind in (Reward.Kind.AMOUNT_VOUCHER, Reward.Kind.DONATION) else "",
             "limit_per_member": limit, "min_tier": tiers.get(tier_rank) if tier_rank is not None else None,
             "description_de": text_de, "description_en": text_en,
             "terms_de": "Nicht mit anderen Aktionen kombinierbar. Keine Barauszahlung.",

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, Tier
+from members.models import Member, Tier, TranslatedFieldsMixin
 
 
 class Currency(models.TextChoices):
@@ -325,9 +325,12 @@ class PurchasePoints(models.Model):
 
 # --- Rewards catalogue, vouchers, stamp cards -------------------------------------------------
 
-class Reward(models.Model):
+class Reward(TranslatedFieldsMixin, models.Model):
     """Something members spend points on. Stock and per-member limits are checked in the same
-    transaction that takes the points (rewards.vouchers.redemption_create)."""
+    transaction that takes the points (rewards.vouchers.redemption_create).
+
+    `stock` is a counter the services move with F(); the console changes it through
+    `reward_stock_change`, never by saving a number it read earlier."""
 
     class Kind(models.TextChoices):
         AMOUNT_VOUCHER = "amount", _("amount voucher")
@@ -375,23 +378,15 @@ class Reward(models.Model):
 
     @property
     def name(self) -> str:
-        return _pick(self, "name")
+        return self._translated("name")
 
     @property
     def description(self) -> str:
-        return _pick(self, "description")
+        return self._translated("description")
 
     @property
     def terms(self) -> str:
-        return _pick(self, "terms")
-
-
-def _pick(obj, field: str) -> str:
-    from django.utils.translation import get_language
-
-    if (get_language() or "de").startswith("en") and getattr(obj, f"{field}_en"):
-        return getattr(obj, f"{field}_en")
-    return getattr(obj, f"{field}_de")
+        return self._translated("terms")
 
 
 class Redemption(models.Model):
@@ -434,6 +429,16 @@ class Redemption(models.Model):
             models.Index(fields=["member", "-issued_at"], name="redemption_member_time"),
             models.Index(fields=["expires_at"], condition=Q(status="issued"), name="redemption_open_expiry"),
         ]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=models.F("issued_at")),
+                                   name="redemption_expires_after_issue"),
+            # A used voucher always says when and where: the till's compare-and-set writes both.
+            models.CheckConstraint(
+                condition=~Q(status="used") | Q(used_at__isnull=False, used_by_partner__isnull=False),
+                name="redemption_used_says_when_and_by_whom"),
+            models.CheckConstraint(condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
+                                   name="redemption_cancelled_says_when"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.reward} ({self.display_code})"
@@ -445,7 +450,7 @@ class Redemption(models.Model):
         return format_code(self.code)
 
 
-class StampCardProgram(models.Model):
+class StampCardProgram(TranslatedFieldsMixin, models.Model):
     class Mode(models.TextChoices):
         PER_VISIT = "visit", _("one stamp per qualifying visit")
         PER_ITEM = "item", _("one stamp per qualifying item")
@@ -454,7 +459,9 @@ class StampCardProgram(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
     stamps_needed = models.PositiveSmallIntegerField(_("stamps needed"), default=10)
     category = models.CharField(_("product category"), max_length=64, blank=True, help_text=_("Empty: any."))
-    min_amount = models.DecimalField(_("minimum amount"), max_digits=10, decimal_places=2, null=True, blank=True)
+    min_amount = models.DecimalField(
+        _("minimum amount (EUR)"), max_digits=10, decimal_places=2, null=True, blank=True,
+        help_text=_("Spent on qualifying items in one purchase; CHF is converted to EUR."))
     mode = models.CharField(_("stamps for"), max_length=5, choices=Mode.choices, default=Mode.PER_VISIT)
     reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="+")
     active = models.BooleanField(_("active"), default=True)
@@ -469,10 +476,14 @@ class StampCardProgram(models.Model):
 
     @property
     def name(self) -> str:
-        return _pick(self, "name")
+        return self._translated("name")
 
 
 class StampCard(models.Model):
+    """A member's card in a programme. At most one open card per member and programme; a full
+    card whose reward cannot be issued (sold out, switched off) stays open with all its stamps
+    and is completed as soon as the reward can be issued again."""
+
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="stamp_cards")
     program = models.ForeignKey(StampCardProgram, on_delete=models.PROTECT, related_name="cards")
     stamps = models.PositiveSmallIntegerField(_("stamps"), default=0)
@@ -511,13 +522,26 @@ class CashbackProgram(models.Model):
     """When a member's balance reaches the threshold, points turn into a voucher by themselves."""
 
     threshold_points = models.PositiveIntegerField(_("threshold (points)"))
-    reward = models.ForeignKey(Reward, verbose_name=_("voucher"), on_delete=models.PROTECT, related_name="+",
-                               help_text=_("Its points cost is what one voucher takes from the balance."))
+    points_per_voucher = models.PositiveIntegerField(
+        _("points per voucher"), null=True, blank=True,
+        help_text=_("What one voucher takes from the balance. Empty: the voucher's points cost."))
+    reward = models.ForeignKey(Reward, verbose_name=_("voucher"), on_delete=models.PROTECT, related_name="+")
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
         verbose_name = _("cashback programme")
         verbose_name_plural = _("cashback programmes")
+        constraints = [
+            # Which programme converts must never be a matter of row order.
+            models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="one_active_cashback_programme"),
+            models.CheckConstraint(condition=Q(points_per_voucher__isnull=True) | Q(points_per_voucher__gt=0),
+                                   name="cashback_points_per_voucher_positive"),
+            models.CheckConstraint(condition=Q(threshold_points__gt=0), name="cashback_threshold_positive"),
+        ]
 
     def __str__(self) -> str:
         return f"≥ {self.threshold_points} → {self.reward}"
+
+    @property
+    def voucher_points(self) -> int:
+        return self.points_per_voucher or self.reward.points_cost

@@ -26,6 +26,15 @@ def refresh_member_stats() -> int:
 
 @shared_task(name="rewards.tasks.expire_vouchers")
 def expire_vouchers() -> int:
+    # Compare-and-set per voucher: a run racing a till or a second run expires nothing twice.
     from .vouchers import redemptions_expire_due
 
     return redemptions_expire_due()
+
+
+@shared_task(name="rewards.tasks.issue_waiting_stamp_rewards")
+def issue_waiting_stamp_rewards() -> int:
+    # Full stamp cards whose reward was sold out or switched off get it once it is back.
+    from .vouchers import stamp_cards_issue_waiting
+
+    return stamp_cards_issue_waiting()

@@ -1,14 +1,23 @@
 """Rewards, vouchers, stamp cards and cashback: the services.
 
-Lock order everywhere: the member row, then the reward row, then the voucher. Stock and
-balance are checked after the locks and changed in the same transaction, so fifty members
-racing for the last unit get exactly one voucher. Status changes of a voucher are
-compare-and-set (`filter(status=ISSUED).update(...)`): two tills consuming one code at the
-same moment cannot both succeed.
+- Lock order everywhere: the member row, then the reward row, then the voucher. Stock and
+  balance are checked after the locks and changed in the same transaction, so fifty members
+  racing for the last unit get exactly one voucher and no balance goes below zero.
+- Points move only through `rewards.services._post_entry` (kind REDEEM when a voucher is
+  issued, REFUND when it is cancelled or expires with a refund), referenced by the voucher's
+  code: (source, reference) is unique in the ledger, so a voucher is paid and refunded once.
+- A voucher's status changes by compare-and-set (`filter(status=ISSUED).update(...)`): two
+  tills consuming one code at the same moment cannot both succeed, and a voucher cancelled
+  while a till consumes it is either cancelled or used, never both.
+- A till sees one answer for every code it may not use (unknown, mistyped, used, cancelled,
+  expired, not yet valid): nothing to tell a guesser which codes exist. Failures are counted
+  per partner and store in fixed one-minute windows in the shared cache.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -23,6 +32,7 @@ from django.utils.translation import gettext as _
 from loyalty_site.errors import (
     InsufficientPoints,
     RewardUnavailable,
+    StoreNotOfPartner,
     VoucherInvalid,
     VoucherNotCancellable,
     VoucherRateLimited,
@@ -41,23 +51,31 @@ from .models import (
     StampCredit,
     Store,
 )
-from .services import _post_entry, _require_active, member_lock
+from .services import _post_entry, _require_active, member_lock, to_eur
 
 # --- Redeeming ---------------------------------------------------------------------------------
 
 
 def reward_unavailable_reason(reward: Reward, member: Member, *, at: datetime | None = None,
-                              redeemed_by_member: int | None = None) -> str | None:
-    """Why `member` cannot have `reward` now (None: they can, points aside)."""
+                              redeemed_by_member: int | None = None, catalogue: bool = True) -> str | None:
+    """Why `member` cannot have `reward` now (None: they can, points aside).
+
+    Stock and the active flag hold for every voucher. The catalogue's own conditions (listed,
+    redeemable window, minimum tier, limit per member) apply to what a member picks; a stamp
+    card, cashback or a campaign gives the reward its programme promised."""
     at = at or timezone.now()
     if not reward.active:
+        return _("it is not available any more")
+    if reward.stock is not None and reward.stock <= 0:
+        return _("it is sold out")
+    if not catalogue:
+        return None
+    if not reward.in_catalogue:
         return _("it is not available any more")
     if reward.valid_from and at < reward.valid_from:
         return _("it is not available yet")
     if reward.valid_until and at > reward.valid_until:
         return _("it is not available any more")
-    if reward.stock is not None and reward.stock <= 0:
-        return _("it is sold out")
     if reward.min_tier_id and (member.tier is None or member.tier.rank < reward.min_tier.rank):
         return _("it needs the %(tier)s tier") % {"tier": reward.min_tier.name}
     if reward.limit_per_member is not None:
@@ -69,138 +87,220 @@ def reward_unavailable_reason(reward: Reward, member: Member, *, at: datetime | 
 
 
 def _redeemed_count(member_id: int, reward_id: int) -> int:
+    # Cancelled vouchers gave their points back: they don't count against the limit.
     return Redemption.objects.filter(member_id=member_id, reward_id=reward_id).exclude(
         status=Redemption.Status.CANCELLED).count()
 
 
-@transaction.atomic
-def redemption_create(*, member_id: int, reward_id: int, source: str = Redemption.Source.CATALOGUE,
-                      free: bool = False) -> Redemption:
-    """Spend points on a reward and issue its voucher. `free` issues without taking points
-    (stamp cards, campaigns, goodwill); stock and the member's status still apply."""
-    member = member_lock(member_id)
+def _issue(member: Member, reward_id: int, *, points: int | None, source: str, catalogue: bool) -> Redemption:
+    """Issue one voucher for `points` (None: the reward's price, read under its lock). The
+    caller holds `member`'s row lock; the reward is locked here, after the member (the one
+    lock order), so stock, limits and balance are all read under both locks."""
     reward = Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward_id)
-    _require_active(member)
-    if reason := reward_unavailable_reason(reward, member):
+    if reason := reward_unavailable_reason(reward, member, catalogue=catalogue):
         raise RewardUnavailable(detail=reason)
-    points = 0 if free else reward.points_cost
+    points = reward.points_cost if points is None else points
     if points > member.points_balance:
         raise InsufficientPoints(available=member.points_balance, requested=points)
     now = timezone.now()
-    code = codes.generate_code()
     redemption = Redemption.objects.create(
-        member=member, reward=reward, points=points, code=code, source=source, issued_at=now,
-        expires_at=now + timedelta(days=reward.voucher_valid_days),
+        member=member, reward=reward, points=points, code=codes.generate_code(), source=source, issued_at=now,
+        expires_at=now + timedelta(days=max(1, reward.voucher_valid_days)),
     )
     if points:
-        _post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption", reference=code,
-                    reason=_("Voucher: %(reward)s") % {"reward": reward.name_de})
+        _post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
+                    reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de})
     if reward.stock is not None:
         Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
     return redemption
 
 
 @transaction.atomic
-def redemption_cancel(*, redemption_id: int) -> Redemption:
-    """Cancel an unused voucher: its points come back and the stock with them."""
-    member_id = Redemption.objects.values_list("member_id", flat=True).get(pk=redemption_id)
+def redemption_create(*, member_id: int, reward_id: int) -> Redemption:
+    """A member spends points on a catalogue reward and gets its voucher."""
     member = member_lock(member_id)
-    redemption = Redemption.objects.select_related("reward").get(pk=redemption_id)
-    changed = Redemption.objects.filter(pk=redemption.pk, status=Redemption.Status.ISSUED).update(
-        status=Redemption.Status.CANCELLED, cancelled_at=timezone.now())
+    _require_active(member)
+    return _issue(member, reward_id, points=None, source=Redemption.Source.CATALOGUE, catalogue=True)
+
+
+@transaction.atomic
+def redemption_issue(*, member_id: int, reward_id: int, source: str, points: int = 0) -> Redemption:
+    """A programme gives a member a reward (stamp card, cashback, campaign, goodwill): no
+    catalogue conditions, `points` taken from the balance (usually none), stock respected."""
+    if points < 0:
+        raise ValueError("points must not be negative")
+    member = member_lock(member_id)
+    _require_active(member)
+    return _issue(member, reward_id, points=points, source=source, catalogue=False)
+
+
+def _lock_live_member(member_id: int) -> Member:
+    """Lock the member who owns a voucher now: a duplicate merged away hands its points to the
+    survivor, so a refund to the duplicate would vanish from the person's balance."""
+    while True:
+        member = member_lock(member_id)
+        if member.status != Member.Status.MERGED or member.merged_into_id is None:
+            return member
+        member_id = member.merged_into_id
+
+
+@transaction.atomic
+def redemption_cancel(*, redemption_id: int) -> Redemption:
+    """Cancel a voucher that is still usable: its points come back and the stock with them.
+
+    A voucher past its expiry date is not cancellable even before the expiry job marks it:
+    otherwise cancelling would refund what expiry (by `LOYALTY_REFUND_EXPIRED_VOUCHERS`) keeps."""
+    owner_id = Redemption.objects.values_list("member_id", flat=True).get(pk=redemption_id)
+    member = _lock_live_member(owner_id)
+    now = timezone.now()
+    changed = Redemption.objects.filter(pk=redemption_id, status=Redemption.Status.ISSUED,
+                                        expires_at__gte=now).update(status=Redemption.Status.CANCELLED,
+                                                                    cancelled_at=now)
     if not changed:
         raise VoucherNotCancellable()
-    _give_back(member, redemption, reason=_("Voucher cancelled: %(reward)s"))
-    redemption.refresh_from_db()
+    redemption = Redemption.objects.select_related("reward").get(pk=redemption_id)
+    _refund(member, redemption, reason=_("Voucher cancelled: %(reward)s"))
+    if redemption.reward.stock is not None:
+        Reward.objects.filter(pk=redemption.reward_id).update(stock=F("stock") + 1)
     return redemption
 
 
-def _give_back(member: Member, redemption: Redemption, *, reason: str) -> None:
+def _refund(member: Member, redemption: Redemption, *, reason: str) -> None:
+    # (source, reference) is unique in the ledger: a voucher can be refunded once, whatever path.
     if redemption.points:
         _post_entry(member, kind=PointEntry.Kind.REFUND, points=redemption.points, source="redemption-refund",
                     reference=redemption.code, reason=reason % {"reward": redemption.reward.name_de})
-    if redemption.reward.stock is not None:
-        Reward.objects.filter(pk=redemption.reward_id).update(stock=F("stock") + 1)
 
 
-def redemptions_expire_due(*, now: datetime | None = None) -> int:
-    """The beat job: unused vouchers past their date become EXPIRED; with
-    LOYALTY_REFUND_EXPIRED_VOUCHERS their points come back. Returns how many expired."""
+def redemptions_expire_due(*, now: datetime | None = None, batch_size: int = 1000) -> int:
+    """The beat job: unused vouchers past their date become EXPIRED. Returns how many.
+
+    With `LOYALTY_REFUND_EXPIRED_VOUCHERS` their points come back, one short transaction per
+    voucher (each locks its member); without, it is one UPDATE per batch. The stock does not
+    come back either way: what a limited reward was allotted for (an evening, a month's
+    budget) is over by the time its vouchers expire."""
     now = now or timezone.now()
-    due = Redemption.objects.filter(status=Redemption.Status.ISSUED, expires_at__lt=now)
+    due = Redemption.objects.filter(status=Redemption.Status.ISSUED, expires_at__lt=now).order_by("pk")
     expired = 0
-    for redemption_id in due.values_list("pk", flat=True).iterator():
-        expired += _expire_one(redemption_id, now)
+    if not settings.LOYALTY_REFUND_EXPIRED_VOUCHERS:
+        while ids := list(due.values_list("pk", flat=True)[:batch_size]):
+            # Compare-and-set again: a till may have used one since the ids were read.
+            expired += Redemption.objects.filter(pk__in=ids, status=Redemption.Status.ISSUED,
+                                                 expires_at__lt=now).update(status=Redemption.Status.EXPIRED)
+        return expired
+    for redemption_id in list(due.values_list("pk", flat=True)):
+        expired += _expire_with_refund(redemption_id, now)
     return expired
 
 
 @transaction.atomic
-def _expire_one(redemption_id: int, now: datetime) -> bool:
-    redemption = Redemption.objects.select_related("reward").get(pk=redemption_id)
-    member = member_lock(redemption.member_id)
+def _expire_with_refund(redemption_id: int, now: datetime) -> bool:
+    owner_id = Redemption.objects.values_list("member_id", flat=True).get(pk=redemption_id)
+    member = _lock_live_member(owner_id)
     changed = Redemption.objects.filter(pk=redemption_id, status=Redemption.Status.ISSUED,
                                         expires_at__lt=now).update(status=Redemption.Status.EXPIRED)
-    if changed and settings.LOYALTY_REFUND_EXPIRED_VOUCHERS:
-        _give_back(member, redemption, reason=_("Voucher expired: %(reward)s"))
+    if changed:
+        _refund(member, Redemption.objects.select_related("reward").get(pk=redemption_id),
+                reason=_("Voucher expired: %(reward)s"))
     return bool(changed)
+
+
+@transaction.atomic
+def reward_stock_change(*, reward_id: int, change: int = 0, unlimited: bool = False) -> Reward:
+    """Staff restock a reward (or take stock away) relative to what is left now.
+
+    A form that showed "5" while two vouchers were redeemed must not write 5 back: the change
+    is applied to the locked row. Taking away more than is left leaves none. On an unlimited
+    reward, `change` sets the stock it starts with."""
+    reward = Reward.objects.select_for_update(of=("self",)).get(pk=reward_id)
+    if unlimited:
+        stock = None
+    elif reward.stock is None:
+        stock = max(0, change)
+    else:
+        stock = max(0, reward.stock + change)
+    if stock != reward.stock:
+        Reward.objects.filter(pk=reward.pk).update(stock=stock)
+        reward.stock = stock
+    return reward
 
 
 # --- Validating and consuming at a till ----------------------------------------------------------
 
-FAILURE_LIMIT = 10  # invalid codes per partner and store
-FAILURE_WINDOW = 300  # seconds
+FAILURE_LIMIT = 10  # invalid codes per store (or per partner without a store) and window
+PARTNER_FAILURE_LIMIT = 50  # invalid codes of all a partner's tills together and window
+FAILURE_WINDOW = 60  # seconds; fixed windows, counted in the shared cache
 
 
-def _failure_key(partner: Partner, store: Store | None) -> str:
-    return f"loyalty:voucher-failures:{partner.pk}:{store.pk if store else '-'}"
+def _failure_counters(partner: Partner, store: Store | None, now: datetime) -> tuple[list[tuple[str, int]], int]:
+    """The cache keys to count in and their limits, and the seconds left in this window.
+
+    The window's start is part of the key, so a counter never needs resetting, and a cache
+    whose `incr` does not keep the expiry (the file cache) still counts per window."""
+    timestamp = now.timestamp()
+    start = int(timestamp // FAILURE_WINDOW) * FAILURE_WINDOW
+    base = f"loyalty:voucher-failures:{start}:{partner.pk}"
+    keys = [(f"{base}:{store.pk if store else '-'}", FAILURE_LIMIT), (f"{base}:all", PARTNER_FAILURE_LIMIT)]
+    return keys, max(1, math.ceil(start + FAILURE_WINDOW - timestamp))
 
 
-def _check_rate_limit(partner: Partner, store: Store | None) -> None:
-    if cache.get(_failure_key(partner, store), 0) >= FAILURE_LIMIT:
-        raise VoucherRateLimited(seconds=FAILURE_WINDOW)
+def _check_rate_limit(partner: Partner, store: Store | None, now: datetime) -> None:
+    keys, retry_after = _failure_counters(partner, store, now)
+    counts = cache.get_many([key for key, _limit in keys])
+    if any(counts.get(key, 0) >= limit for key, limit in keys):
+        raise VoucherRateLimited(seconds=retry_after)
 
 
-def _record_failure(partner: Partner, store: Store | None) -> None:
-    key = _failure_key(partner, store)
-    if cache.add(key, 1, timeout=FAILURE_WINDOW):
-        return
-    try:
-        cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=FAILURE_WINDOW)
+def _record_failure(partner: Partner, store: Store | None, now: datetime) -> None:
+    keys, _retry_after = _failure_counters(partner, store, now)
+    for key, _limit in keys:
+        if cache.add(key, 1, timeout=2 * FAILURE_WINDOW):
+            continue
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 1, timeout=2 * FAILURE_WINDOW)
 
 
-def _find_valid(code: str, now: datetime) -> Redemption | None:
-    normalized = codes.normalize(code)
-    if normalized is None:
-        return None
-    return (Redemption.objects.select_related("reward", "member")
-            .filter(code=normalized, status=Redemption.Status.ISSUED, expires_at__gte=now, issued_at__lte=now)
-            .first())
+def _usable(now: datetime):
+    """What a till may take: issued, inside its validity, of a member who is not blocked."""
+    return Redemption.objects.filter(status=Redemption.Status.ISSUED, issued_at__lte=now, expires_at__gte=now).exclude(
+        member__status=Member.Status.BLOCKED)
 
 
-def voucher_validate(*, code: str, partner: Partner, store: Store | None = None) -> Redemption:
-    """What a till asks before it takes a voucher. Every kind of invalid code gives the same
-    answer; too many invalid codes from one partner and store are refused for a while."""
-    _check_rate_limit(partner, store)
-    redemption = _find_valid(code, timezone.now())
+def _checked_lookup(code: str, partner: Partner, store: Store | None, now: datetime) -> Redemption:
+    if store is not None and store.partner_id != partner.pk:
+        raise StoreNotOfPartner()
+    _check_rate_limit(partner, store, now)
+    normalized = codes.normalize(code or "")  # a mistyped code never reaches the database
+    redemption = (_usable(now).select_related("reward", "member").filter(code=normalized).first()
+                  if normalized else None)
     if redemption is None:
-        _record_failure(partner, store)
+        _record_failure(partner, store, now)
         raise VoucherInvalid()
     return redemption
 
 
+def voucher_validate(*, code: str, partner: Partner, store: Store | None = None) -> Redemption:
+    """What a till asks before it takes a voucher; changes nothing. Every kind of invalid code
+    gives the same answer, and too many invalid codes from one partner or store are refused
+    for the rest of the minute (`VoucherRateLimited` with the seconds to wait)."""
+    return _checked_lookup(code, partner, store, timezone.now())
+
+
 @transaction.atomic
 def voucher_consume(*, code: str, partner: Partner, store: Store | None = None) -> Redemption:
-    """Use a voucher once: compare-and-set from ISSUED to USED."""
-    redemption = voucher_validate(code=code, partner=partner, store=store)
+    """Use a voucher once: compare-and-set from ISSUED to USED. Of two tills sending the same
+    code at the same moment, one gets the voucher and the other `VoucherInvalid`."""
     now = timezone.now()
-    changed = Redemption.objects.filter(pk=redemption.pk, status=Redemption.Status.ISSUED).update(
+    redemption = _checked_lookup(code, partner, store, now)
+    changed = _usable(now).filter(pk=redemption.pk).update(
         status=Redemption.Status.USED, used_at=now, used_by_partner=partner, used_at_store=store)
-    if not changed:  # another till got there first
-        _record_failure(partner, store)
+    if not changed:  # another till (or a cancel) got there first
+        _record_failure(partner, store, now)
         raise VoucherInvalid()
-    redemption.refresh_from_db()
+    redemption.status, redemption.used_at = Redemption.Status.USED, now
+    redemption.used_by_partner, redemption.used_at_store = partner, store
     return redemption
 
 
@@ -208,73 +308,143 @@ def voucher_consume(*, code: str, partner: Partner, store: Store | None = None) 
 
 @dataclass(frozen=True)
 class StampOutcome:
+    program: StampCardProgram
     stamps: int
     vouchers: list[Redemption]
 
 
-def _stamps_for(program: StampCardProgram, purchase: Purchase, lines) -> int:
-    if program.min_amount is not None and purchase.amount < program.min_amount:
-        return 0
+def _stamps_for(program: StampCardProgram, purchase: Purchase, lines: Sequence) -> int:
     qualifying = [line for line in lines
                   if not program.category or line.category.casefold() == program.category.casefold()]
     if not qualifying:
         return 0
+    if program.min_amount is not None:
+        spent = to_eur(sum((line.amount for line in qualifying), Decimal(0)), purchase.currency)
+        if spent < program.min_amount:
+            return 0
     if program.mode == StampCardProgram.Mode.PER_ITEM:
         return sum(line.quantity for line in qualifying)
     return 1
 
 
-def stamp_cards_apply_purchase(*, purchase: Purchase, lines) -> list[StampOutcome]:
-    """Stamp the member's cards for a purchase (inside purchase_record's transaction, member
-    locked). A full card issues its reward by itself and a new card takes the extra stamps."""
+@transaction.atomic
+def stamp_cards_apply_purchase(*, purchase: Purchase, lines: Sequence | None = None) -> list[StampOutcome]:
+    """Stamp the member's cards for a purchase (called by `purchase_record` in its transaction).
+
+    A purchase stamps each programme once (`StampCredit` is unique per purchase and
+    programme), so a replay stamps nothing. A full card issues its reward by itself and a new
+    card takes the extra stamps. `lines` are the purchase's lines (read from it if not given)."""
+    programs = rule_cache.stamp_programs()
+    if not programs:
+        return []
+    member = member_lock(purchase.member_id)
+    if member.status != Member.Status.ACTIVE:
+        return []
+    lines = list(purchase.lines.all()) if lines is None else lines
     outcomes = []
-    for program in rule_cache.stamp_programs():
+    for program in programs:
         stamps = _stamps_for(program, purchase, lines)
         if stamps <= 0:
             continue
-        _, created = StampCredit.objects.get_or_create(purchase=purchase, program=program,
-                                                       defaults={"stamps": stamps})
+        _credit, created = StampCredit.objects.get_or_create(purchase=purchase, program=program,
+                                                             defaults={"stamps": stamps})
         if not created:
-            continue  # this purchase already stamped
-        outcomes.append(StampOutcome(stamps, _add_stamps(purchase.member_id, program, stamps)))
+            continue  # this purchase already stamped this programme
+        # Every writer of a member's cards holds the member's lock: a plain read-modify-write is safe.
+        card, _created = StampCard.objects.get_or_create(member=member, program=program, completed_at__isnull=True)
+        card.stamps += stamps
+        card.save(update_fields=["stamps"])
+        outcomes.append(StampOutcome(program, stamps, _complete_full_cards(member, program, card)))
     return outcomes
 
 
-def _add_stamps(member_id: int, program: StampCardProgram, stamps: int) -> list[Redemption]:
+def _complete_full_cards(member: Member, program: StampCardProgram, card: StampCard) -> list[Redemption]:
+    """While the open card is full: issue the reward, close the card, open the next with the
+    overflow. If the reward can't be issued now the card keeps its stamps and waits; the
+    purchase that filled it is recorded all the same."""
     vouchers = []
-    while stamps > 0:
-        card, _ = StampCard.objects.get_or_create(member_id=member_id, program=program, completed_at__isnull=True)
-        take = min(stamps, program.stamps_needed - card.stamps)
-        card.stamps += take
-        stamps -= take
-        if card.stamps >= program.stamps_needed:
-            voucher = redemption_create(member_id=member_id, reward_id=program.reward_id,
-                                        source=Redemption.Source.STAMP_CARD, free=True)
-            card.completed_at, card.redemption = timezone.now(), voucher
-            vouchers.append(voucher)
-        card.save()
+    while card.stamps >= program.stamps_needed:
+        try:  # raised before anything is written: nothing to roll back
+            voucher = _issue(member, program.reward_id, points=0, source=Redemption.Source.STAMP_CARD,
+                             catalogue=False)
+        except RewardUnavailable:
+            break
+        overflow = card.stamps - program.stamps_needed
+        card.stamps, card.completed_at, card.redemption = program.stamps_needed, timezone.now(), voucher
+        card.save(update_fields=["stamps", "completed_at", "redemption"])
+        vouchers.append(voucher)
+        card = StampCard.objects.create(member=member, program=program, stamps=overflow)
     return vouchers
 
 
-# --- Cashback and the member discount ----------------------------------------------------------
+def stamp_cards_issue_waiting() -> int:
+    """The beat job: full cards that waited for their reward (sold out, switched off) get it
+    now if it can be issued. Returns how many vouchers were issued."""
+    waiting = (StampCard.objects.filter(completed_at__isnull=True, program__active=True,
+                                        stamps__gte=F("program__stamps_needed"))
+               .values_list("pk", flat=True))
+    return sum(_stamp_card_complete(card_id) for card_id in list(waiting))
 
+
+@transaction.atomic
+def _stamp_card_complete(card_id: int) -> int:
+    owner_id = StampCard.objects.values_list("member_id", flat=True).get(pk=card_id)
+    member = member_lock(owner_id)
+    card = StampCard.objects.select_related("program").get(pk=card_id)
+    if card.completed_at is not None or member.status != Member.Status.ACTIVE:
+        return 0
+    return len(_complete_full_cards(member, card.program, card))
+
+
+# --- Merging two members' vouchers and cards -----------------------------------------------------
+
+def member_rewards_merge(*, survivor: Member, duplicate: Member) -> None:
+    """Called by `members.services.member_merge` with both members locked: the duplicate's
+    vouchers and stamp cards become the survivor's; an open card's stamps are added to the
+    survivor's open card of the same programme (which may fill it and issue its reward)."""
+    Redemption.objects.filter(member=duplicate).update(member=survivor)
+    StampCard.objects.filter(member=duplicate, completed_at__isnull=False).update(member=survivor)
+    for card in StampCard.objects.filter(member=duplicate, completed_at__isnull=True).select_related("program"):
+        target = StampCard.objects.filter(member=survivor, program=card.program, completed_at__isnull=True).first()
+        if target is None:
+            card.member = survivor
+            card.save(update_fields=["member"])
+            target = card
+        else:
+            target.stamps += card.stamps
+            card.delete()  # an open card holds nothing but its stamps, now on the survivor's card
+            target.save(update_fields=["stamps"])
+        if survivor.status == Member.Status.ACTIVE:
+            _complete_full_cards(survivor, card.program, target)
+
+
+# --- Cashback ----------------------------------------------------------------------------------
+
+CASHBACK_MAX_VOUCHERS_PER_RUN = 10  # a balance far above the threshold converts over several purchases
+
+
+@transaction.atomic
 def cashback_apply(*, member_id: int) -> list[Redemption]:
-    """After earning: while the balance is at or above the threshold, turn points into the
-    programme's voucher, and tell the member by e-mail after commit."""
+    """After earning: while the balance is at or above the programme's threshold, turn points
+    into its voucher, and tell the member by e-mail after commit (in their language)."""
     program = rule_cache.cashback_program()
     if program is None:
         return []
     member = member_lock(member_id)
-    issued = []
-    while member.points_balance >= max(program.threshold_points, program.reward.points_cost):
-        try:
-            issued.append(redemption_create(member_id=member_id, reward_id=program.reward_id,
-                                            source=Redemption.Source.CASHBACK))
-        except (RewardUnavailable, InsufficientPoints):
-            break
-        member.refresh_from_db(fields=["points_balance"])
+    if member.status != Member.Status.ACTIVE:
+        return []
+    cost = program.voucher_points
+    issued: list[Redemption] = []
+    while (member.points_balance >= max(program.threshold_points, cost)
+           and len(issued) < CASHBACK_MAX_VOUCHERS_PER_RUN):
+        try:  # raised before anything is written: nothing to roll back
+            issued.append(_issue(member, program.reward_id, points=cost, source=Redemption.Source.CASHBACK,
+                                 catalogue=False))
+        except RewardUnavailable:
+            break  # sold out or switched off: the points stay, nothing is lost
     if issued and member.email:
-        transaction.on_commit(lambda: _send_cashback_mail(member.pk, [voucher.pk for voucher in issued]))
+        ids = [voucher.pk for voucher in issued]
+        transaction.on_commit(lambda: _send_cashback_mail(member.pk, ids))
     return issued
 
 
@@ -284,7 +454,9 @@ def _send_cashback_mail(member_id: int, redemption_ids: list[int]) -> None:
     from django.utils import translation
 
     member = Member.objects.get(pk=member_id)
-    vouchers = list(Redemption.objects.filter(pk__in=redemption_ids).select_related("reward"))
+    if not member.email:
+        return
+    vouchers = list(Redemption.objects.filter(pk__in=redemption_ids).select_related("reward").order_by("pk"))
     with translation.override(member.language):
         context = {"member": member, "vouchers": vouchers}
         send_mail(subject=_("Your points became a voucher"),
@@ -292,19 +464,24 @@ def _send_cashback_mail(member_id: int, redemption_ids: list[int]) -> None:
                   from_email=None, recipient_list=[member.email])
 
 
+# --- Reads: the member discount and the catalogue ------------------------------------------------
+
 def member_discount_percent(member: Member) -> Decimal:
-    """The "Treuekarte" discount a till grants: the member's tier discount."""
-    return member.tier.discount_percent if member.tier else Decimal("0")
+    """The "Treuekarte" discount a till grants: the member's tier discount (none for a member
+    who is blocked, closed, merged or erased)."""
+    if member.status != Member.Status.ACTIVE or member.tier_id is None:
+        return Decimal("0")
+    return member.tier.discount_percent
 
 
 def catalogue_for(member: Member | None) -> list[tuple[Reward, str | None]]:
     """The catalogue, each reward with why the member can't have it (None: they can); what
-    they can afford first."""
+    they can afford first. Three queries, whatever the catalogue's size."""
     rewards = list(Reward.objects.filter(active=True, in_catalogue=True).select_related("min_tier")
                    .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=timezone.now())))
     if member is None:
         return [(reward, None) for reward in rewards]
-    counts = {}
+    counts: dict[int, int] = {}
     limited = [reward.pk for reward in rewards if reward.limit_per_member is not None]
     if limited:
         for reward_id in (Redemption.objects.filter(member=member, reward_id__in=limited)
