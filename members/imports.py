@@ -48,7 +48,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -172,6 +172,9 @@ def open_table(binary: IO[bytes], *, name: str, size: int, file_format: str = "a
     return _csv_table(binary, head=head, size=size, encoding=encoding, delimiter=delimiter)
 
 
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
 def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, delimiter: str) -> Table:
     if encoding == "auto":
         encoding = detect_encoding(head)
@@ -186,21 +189,20 @@ def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, deli
         delimiter = sniff_delimiter(sample)
 
     # Through an adapter: closing the text wrapper must not close the caller's file.
+    # Undecodable bytes become lone surrogates instead of an error somewhere in an 8 KB block:
+    # the record that holds one names the line.
     text = io.TextIOWrapper(io.BufferedReader(_BinaryAdapter(binary), buffer_size=SAMPLE_BYTES),
-                            encoding=encoding, newline="")
+                            encoding=encoding, errors="surrogateescape", newline="")
     reader = csv.reader(text, delimiter=delimiter)
-    current = {"line": 0}
 
     def records() -> Iterator[tuple[int, list]]:
         previous = 0
-        try:
-            for record in reader:
-                start = previous + 1
-                previous = reader.line_num
-                current["line"] = start
-                yield start, record
-        except UnicodeDecodeError as error:
-            raise _EncodingFailed(encoding, current["line"] + 1) from error
+        for record in reader:
+            start = previous + 1
+            previous = reader.line_num
+            if _UNDECODABLE.search("\x00".join(record)):
+                raise _EncodingFailed(encoding, start)
+            yield start, record
 
     rows = records()
     headers: list[str] | None = None
@@ -701,6 +703,7 @@ class MemberImporter(BaseImporter):
         self.first_line_of_number: dict[str, int] = {}
         self.first_line_of_email: dict[str, int] = {}
         self.generated_numbers: set[str] = set()
+        self.first_line_of_member: dict[int, int] = {}  # members of the database this file matched
         self.tiers: dict[str, Tier] = {}
         for tier in Tier.objects.all():
             for key in (tier.name_de, tier.name_en, str(tier.rank)):
@@ -799,8 +802,6 @@ class MemberImporter(BaseImporter):
         if consent:
             if when is None or not source:
                 data["consent_unproven"] = True  # reported as a note, never recorded
-            elif not data["email"]:
-                data["consent_unproven"] = True
             else:
                 data["consent"] = (when, source)
 
@@ -824,7 +825,7 @@ class MemberImporter(BaseImporter):
                 self.first_line_of_email[email_key] = line
             if data.get("consent_unproven"):
                 self.report.warning(line, self.column_name("consent_email"),
-                                    _("consent without date, source and e-mail is not imported"))
+                                    _("consent without date and source is not imported"))
             candidates.append(_MemberRow(line=line, data=data))
         if candidates:
             self._match(candidates)
@@ -863,8 +864,15 @@ class MemberImporter(BaseImporter):
                                          % {"number": owner.customer_number})])
                 continue
             if member is None:
+                if data.get("consent") and not data["email"]:
+                    self.report.warning(row.line, self.column_name("consent_email"),
+                                        _("e-mail consent for a member without e-mail is not imported"))
                 new.append(row)
                 continue
+            if (first := self.first_line_of_member.get(member.pk)) is not None:
+                self.skipped(row.line, "", _("the same member as line %(line)s: imported once") % {"line": first})
+                continue
+            self.first_line_of_member[member.pk] = row.line
             if member.status in (Member.Status.MERGED, Member.Status.ERASED):
                 self.skipped(row.line, "customer_number", _("customer %(number)s was %(status)s: not imported")
                              % {"number": member.customer_number, "status": member.get_status_display()})
@@ -930,7 +938,11 @@ class MemberImporter(BaseImporter):
                                              % {"points": previous})])
                     continue
             if (consent := data.get("consent")) and (member.pk, consent[0]) not in consented:
-                row.consent = consent
+                if member.email or data["email"]:
+                    row.consent = consent
+                else:
+                    self.report.warning(row.line, self.column_name("consent_email"),
+                                        _("e-mail consent for a member without e-mail is not imported"))
             self.counted("updated" if self._has_changes(row) else "unchanged")
 
     # Writing (write mode only, inside the caller's transaction)
@@ -978,7 +990,7 @@ class MemberImporter(BaseImporter):
             row.member = member
             row.new_tags = row.data.get("tags") or []
             row.opening = row.data.get("opening_balance") or 0
-            row.consent = row.data.get("consent")
+            row.consent = row.data.get("consent") if member.email else None
         self._write_extras(rows)
 
     def _update(self, rows: list[_MemberRow]) -> None:
@@ -1357,7 +1369,8 @@ class _ProgressWriter:
         if connection.vendor != "postgresql":
             return
         if self.side is None:
-            self.side = connection.__class__(dict(connection.settings_dict), alias="import_progress")
+            own = connections[DEFAULT_DB_ALIAS]
+            self.side = own.__class__(dict(own.settings_dict), alias=DEFAULT_DB_ALIAS)
         with self.side.cursor() as cursor:
             cursor.execute("UPDATE members_importjob SET rows_processed = %s, progress = %s WHERE id = %s",
                            [rows, percent, self.job_id])
@@ -1421,20 +1434,22 @@ def import_job_analyse(*, job_id: int) -> ImportJob:
 
 
 def _dry_run(job: ImportJob, progress: Progress) -> tuple[Report, Table]:
+    chosen = (job.options or {}).get("encoding", "auto")
     with job.file.open("rb") as binary:
-        table = _open_job_table(job, binary)
-        try:
-            report = import_table(table, kind=job.kind, write=False, label=job.file_name, options=job.options,
-                                  progress=progress)
-        except _EncodingFailed as failure:
-            if (job.options or {}).get("encoding", "auto") != "auto" or failure.encoding == "cp1252":
-                raise ImportFileError(detail=_("line %(line)s is not valid %(encoding)s; choose another encoding")
-                                      % {"line": failure.line, "encoding": failure.encoding}) from None
-            # The sample looked like UTF-8 but a later line is not: Windows-1252 it is.
-            table = _open_job_table(job, binary, encoding="cp1252")
-            report = import_table(table, kind=job.kind, write=False, label=job.file_name, options=job.options,
-                                  progress=progress)
-    return report, table
+        encoding = None
+        while True:
+            try:
+                table = _open_job_table(job, binary, encoding=encoding)
+                report = import_table(table, kind=job.kind, write=False, label=job.file_name, options=job.options,
+                                      progress=progress)
+                return report, table
+            except _EncodingFailed as failure:
+                if chosen != "auto" or failure.encoding in ("cp1252", "utf-16"):
+                    raise ImportFileError(
+                        detail=_("line %(line)s is not valid %(encoding)s; choose another encoding")
+                        % {"line": failure.line, "encoding": failure.encoding}) from None
+                # The sample looked like UTF-8 but a later line is not: Windows-1252 it is.
+                encoding = "cp1252"
 
 
 @transaction.atomic
