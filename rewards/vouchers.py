@@ -294,8 +294,12 @@ def voucher_consume(*, code: str, partner: Partner, store: Store | None = None) 
     code at the same moment, one gets the voucher and the other `VoucherInvalid`."""
     now = timezone.now()
     redemption = _checked_lookup(code, partner, store, now)
-    changed = _usable(now).filter(pk=redemption.pk).update(
-        status=Redemption.Status.USED, used_at=now, used_by_partner=partner, used_at_store=store)
+    # Conditions on the voucher's own row only: with a join Django would write
+    # `WHERE id IN (SELECT …)`, and PostgreSQL's re-check after waiting for the row lock would
+    # then not see that the other till has just set USED.
+    changed = Redemption.objects.filter(
+        pk=redemption.pk, status=Redemption.Status.ISSUED, issued_at__lte=now, expires_at__gte=now,
+    ).update(status=Redemption.Status.USED, used_at=now, used_by_partner=partner, used_at_store=store)
     if not changed:  # another till (or a cancel) got there first
         _record_failure(partner, store, now)
         raise VoucherInvalid()
