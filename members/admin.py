@@ -22,6 +22,7 @@ from loyalty_site.admin_utils import EstimatedCountPaginator
 from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
 
 from . import selectors, services
+from .admin_imports import ExportActionsMixin, ImportButtonMixin
 from .forms_admin import AdjustPointsForm, MergeForm, TierOverrideForm
 from .models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
 
@@ -79,7 +80,8 @@ def member_search_filter(term: str) -> Q:
 
 
 @admin.register(Member)
-class MemberAdmin(ModelAdmin):
+class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
+    export_kind = import_kind = "members"  # members.admin_imports: export actions, "Import a file" button
     list_display = ["customer_number", "display_name", "email", "tier", "status", "points_balance", "points_pending",
                     "country", "joined_at"]
     list_select_related = ["tier"]

@@ -32,6 +32,7 @@ source), and that becomes a consent record with source "import".
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import io
 import logging
@@ -535,7 +536,9 @@ class BaseImporter:
     def map_headings(self, headings: list[str]) -> None:
         by_alias = {}
         for column in self.columns:
-            for alias in (column.field, *column.aliases):
+            with translation.override("en"):
+                english = str(column.label)  # the exports' column names (resources), in both languages
+            for alias in (column.field, english, str(column.label), *column.aliases):
                 by_alias[normalize_heading(alias)] = column.field
         seen: set[str] = set()
         for index, heading in enumerate(headings):
@@ -1302,26 +1305,54 @@ class RewardImporter(BaseImporter):
             self.first_line_of_name[key] = line
             if reward is None:
                 reward = Reward(**{name: value for name, value in data.items() if value is not None})
+                changes = data
                 outcome = "new"
             else:
                 changes = {name: value for name, value in data.items()
                            if name in self.OPTIONAL_FIELDS and getattr(reward, name) != value}
+                if "stock" in changes:
+                    # Stock is a counter that redemptions move: an absolute number from a file would
+                    # undo them. Restocking is a relative change in the console (reward_stock_change).
+                    del changes["stock"]
+                    self.report.warning(line, self.column_name("stock"),
+                                        _("the stock of an existing reward is not changed by an import"))
                 if not changes:
                     self.counted("unchanged")
                     continue
+                reward = copy.copy(reward)  # the cached row stays as the database has it
                 for name, value in changes.items():
                     setattr(reward, name, value)
                 outcome = "updated"
+            errors = self._catalogue_rules(reward)
             try:
                 reward.full_clean()
             except ValidationError as error:
-                self.invalid(line, [(name if name in self.heading else "", " ".join(messages))
-                                    for name, messages in error.message_dict.items()])
+                errors += [(name if name in self.heading else "", " ".join(messages))
+                           for name, messages in error.message_dict.items()]
+            if errors:
+                self.invalid(line, errors)
                 continue
             self.counted(outcome)
             if self.write:
-                reward.save()
+                if outcome == "new":
+                    reward.save(force_insert=True)
+                else:  # only what the file changes: never write back a stock read before
+                    Reward.objects.filter(pk=reward.pk).update(**changes)
                 self.rewards[key] = reward
+
+    @staticmethod
+    def _catalogue_rules(reward) -> list[tuple[str, str]]:
+        """The rules the console's reward form applies."""
+        from rewards.models import Reward
+
+        errors = []
+        if reward.kind in (Reward.Kind.AMOUNT_VOUCHER, Reward.Kind.PERCENT_VOUCHER) and not reward.value:
+            errors.append(("value", _("an amount or percent voucher needs its value")))
+        if reward.kind == Reward.Kind.PERCENT_VOUCHER and reward.value and reward.value > 100:
+            errors.append(("value", _("a percentage cannot be more than 100")))
+        if reward.kind == Reward.Kind.AMOUNT_VOUCHER and not reward.currency:
+            errors.append(("currency", _("an amount voucher needs its currency")))
+        return errors
 
 
 IMPORTERS: dict[str, type[BaseImporter]] = {

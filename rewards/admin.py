@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty_site.admin_utils import EstimatedCountPaginator
+from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from . import services
 from .models import (
@@ -37,7 +38,8 @@ class NoWriteMixin:
 
 
 @admin.register(PointEntry)
-class PointEntryAdmin(NoWriteMixin, ModelAdmin):
+class PointEntryAdmin(ExportActionsMixin, NoWriteMixin, ModelAdmin):
+    export_kind = "ledger"  # members.admin_imports
     list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
                     "created_by"]
     list_select_related = ["member", "created_by"]
@@ -76,7 +78,8 @@ class PurchaseReturnInline(NoWriteMixin, TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(NoWriteMixin, ModelAdmin):
+class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, NoWriteMixin, ModelAdmin):
+    export_kind = import_kind = "purchases"  # members.admin_imports
     list_display = ["occurred_at", "order_reference", "member", "partner", "store", "amount", "currency",
                     "points_earned", "points_reversed", "points_pending"]
     list_select_related = ["member", "partner", "store"]

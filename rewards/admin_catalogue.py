@@ -16,6 +16,7 @@ from unfold.admin import ModelAdmin
 
 from loyalty_site.admin_utils import EstimatedCountPaginator
 from loyalty_site.errors import LoyaltyError
+from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers
 from .models import CashbackProgram, Redemption, Reward, StampCard, StampCardProgram
@@ -62,7 +63,8 @@ class RewardForm(forms.ModelForm):
 
 
 @admin.register(Reward)
-class RewardAdmin(ModelAdmin):
+class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
+    export_kind = import_kind = "rewards"  # members.admin_imports
     form = RewardForm
     list_display = ["name_de", "kind", "points_cost", "stock_display", "times_redeemed", "points_spent", "min_tier",
                     "active", "in_catalogue"]
@@ -116,7 +118,8 @@ class RewardAdmin(ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyMixin, ModelAdmin):
+class RedemptionAdmin(ExportActionsMixin, ReadOnlyMixin, ModelAdmin):
+    export_kind = "redemptions"  # members.admin_imports
     list_display = ["display_code", "reward", "member", "points", "status", "source", "issued_at", "expires_at",
                     "used_at", "used_by_partner", "used_at_store"]
     list_select_related = ["reward", "member", "used_by_partner", "used_at_store"]

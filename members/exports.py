@@ -1,0 +1,118 @@
+"""Exports of members, the ledger, purchases, vouchers and rewards as CSV or XLSX.
+
+- The columns come from the django-import-export resources (members/resources.py,
+  rewards/resources.py), which escape every cell a spreadsheet would run as a formula.
+- Personal data needs a permission: members need `members.export_personal_data`; the ledger,
+  purchases and vouchers (customer numbers, no names) `members.export_ledger` or the former.
+- Every export is logged (`ExportLog`: who, when, what, selection, row count) before a byte
+  leaves, so a broken download still shows up in the log.
+- Both formats stream from `queryset.iterator()`: a million members never sit in memory at
+  once. CSV is streamed to the browser (UTF-8 with BOM and semicolons, what Excel in German
+  opens directly); XLSX is written by openpyxl's write-only mode into a temporary file first
+  (a zip needs its end before its start).
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Iterator
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.http import FileResponse, StreamingHttpResponse
+from django.utils import timezone
+
+from .models import ExportLog
+from .resources import MemberResource, escape_cell
+
+CHUNK = 2000
+XLSX_MAX_ROWS = 1_048_575  # Excel's limit below the heading
+
+
+def resource_for(kind: str):
+    from rewards.resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
+
+    return {
+        ExportLog.Kind.MEMBERS: MemberResource, ExportLog.Kind.LEDGER: PointEntryResource,
+        ExportLog.Kind.PURCHASES: PurchaseResource, ExportLog.Kind.REDEMPTIONS: RedemptionResource,
+        ExportLog.Kind.REWARDS: RewardResource,
+    }[kind]
+
+
+def can_export(user: AbstractBaseUser, kind: str) -> bool:
+    if not (user.is_active and user.is_staff):
+        return False
+    if kind == ExportLog.Kind.MEMBERS:
+        return user.has_perm("members.export_personal_data")
+    if kind == ExportLog.Kind.REWARDS:
+        return user.has_perm("rewards.view_reward")
+    return user.has_perm("members.export_ledger") or user.has_perm("members.export_personal_data")
+
+
+@transaction.atomic
+def export_log_record(*, kind: str, file_format: str, row_count: int, filters: str,
+                      staff_user: AbstractBaseUser | None) -> ExportLog:
+    return ExportLog.objects.create(kind=kind, file_format=file_format, row_count=row_count, filters=filters[:2000],
+                                    created_by=staff_user)
+
+
+def rows(kind: str, queryset, *, native: bool = False) -> Iterator[list]:
+    """The heading, then one list of (escaped) cells per object."""
+    resource = resource_for(kind)()
+    yield [escape_cell(heading) for heading in resource.get_export_headers()]
+    queryset = resource.export_queryset(queryset)
+    options = {"force_native_type": True} if native else {}
+    for obj in queryset.iterator(chunk_size=CHUNK):
+        yield resource.export_resource(obj, **options)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(kind: str, queryset) -> Iterator[str]:
+    writer = csv.writer(_Echo(), delimiter=";")
+    yield "\ufeff"
+    for row in rows(kind, queryset):
+        yield writer.writerow(row)
+
+
+def file_name(kind: str, file_format: str) -> str:
+    return f"{kind}-{timezone.localtime():%Y-%m-%d-%H%M}.{file_format}"
+
+
+def export_response(*, kind: str, file_format: str, queryset, staff_user: AbstractBaseUser, filters: str = ""):
+    """The download, after the permission check and the log entry."""
+    from django.core.exceptions import PermissionDenied
+
+    if not can_export(staff_user, kind):
+        raise PermissionDenied
+    if file_format not in ("csv", "xlsx"):
+        raise ValueError(file_format)
+    count = queryset.count()
+    export_log_record(kind=kind, file_format=file_format, row_count=count, filters=filters, staff_user=staff_user)
+    name = file_name(kind, file_format)
+    if file_format == "csv":
+        response = StreamingHttpResponse(_csv_stream(kind, queryset), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+    return FileResponse(write_xlsx(kind, queryset), as_attachment=True, filename=name,
+                        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+def write_xlsx(kind: str, queryset):
+    """A temporary file (deleted when closed) holding the workbook."""
+    import openpyxl
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=str(ExportLog.Kind(kind).label)[:31])
+    for index, row in enumerate(rows(kind, queryset, native=True)):
+        if index > XLSX_MAX_ROWS:
+            break
+        sheet.append(row)
+    target = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes (and so deletes) it
+    workbook.save(target)
+    target.seek(0)
+    return target
