@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from members import services as member_services
-from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
+from members.models import ConsentRecord, ExportLog, ImportJob, Member, MemberMerge, Tag, Tier, TierHistory
 from rewards.codes import generate_code
 from rewards.models import (
     CashbackProgram,
@@ -328,3 +328,24 @@ class RaffleEntryFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory, kind=Campaign.Kind.RAFFLE)
     member = factory.SubFactory(MemberFactory)
+
+
+class ImportJobFactory(factory.django.DjangoModelFactory):
+    """A job record; tests of the import flow go through members.imports.import_job_create."""
+
+    class Meta:
+        model = ImportJob
+
+    kind = ImportJob.Kind.MEMBERS
+    file_name = factory.Sequence(lambda n: f"kunden{n}.csv")
+    created_by = factory.SubFactory(StaffUserFactory)
+
+
+class ExportLogFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ExportLog
+
+    kind = ExportLog.Kind.MEMBERS
+    file_format = "csv"
+    row_count = 1
+    created_by = factory.SubFactory(StaffUserFactory)
