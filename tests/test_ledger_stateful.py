@@ -270,7 +270,7 @@ def _split(amount: Decimal, parts: int) -> list[LineData]:
 
 
 MACHINE_SETTINGS = settings(
-    max_examples=30, stateful_step_count=20, deadline=None,
+    max_examples=12, stateful_step_count=15, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
