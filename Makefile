@@ -23,6 +23,8 @@ messages: $(STAMP)
 
 run: install
 	@mkdir -p var/broker/queue var/broker/control var/mail
+	@if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v0; \
+	  else echo "gettext (msgfmt) missing: the UI stays in English; apt-get install gettext"; fi
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo
 	@echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops all three."
