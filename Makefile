@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); each gets its own test database on the throwaway server.
+TEST_WORKERS ?= 2
 
 .PHONY: run test install lint bench messages clean
 
@@ -32,7 +34,7 @@ run: install
 
 test: install
 	@scripts/system-deps.sh
-	$(PY) scripts/testdb.py -- $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(PY) scripts/testdb.py -- $(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
