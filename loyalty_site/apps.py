@@ -13,3 +13,5 @@ class LoyaltySiteConfig(AppConfig):
         from .audit import register_audited_models
 
         register_audited_models()
+        # Celery finds `<app>.tasks` by itself; the API's tasks live with their code.
+        from .api import idempotency, webhooks  # noqa: F401

@@ -15,6 +15,11 @@ from celery import Celery
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local")
 
 app = Celery("loyalty_site")
+# `shared_task` finds its app per thread and, in a thread that did not create it, falls back to
+# Celery's default app (amqp on localhost, which hangs without a broker there). Making this app
+# the default sends tasks queued from any thread (runserver's, the test live server's) to the
+# configured broker.
+app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

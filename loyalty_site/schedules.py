@@ -10,6 +10,8 @@ PERIODIC_TASKS = [
     # (name, task, interval seconds or a crontab dict)
     ("Heartbeat (health check)", "loyalty_site.heartbeat", 15),
     ("Refresh dashboard figures", "loyalty_site.tasks.refresh_dashboard", 900),
+    ("Purge old idempotency records (partner API)", "loyalty_site.api.purge_idempotency_records",
+     {"minute": "40", "hour": "3"}),
     ("Release pending points", "rewards.tasks.release_pending_points", 900),
     ("Expire points", "rewards.tasks.expire_points", {"minute": "15", "hour": "2"}),
     ("Expire vouchers", "rewards.tasks.expire_vouchers", {"minute": "20", "hour": "2"}),

@@ -3,7 +3,9 @@ from django.conf import settings
 from django.conf.urls.i18n import i18n_patterns
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
 
+from .api.schema import SchemaView
 from .dashboard import dashboard_csv
 from .health import healthz
 
@@ -13,6 +15,10 @@ admin.site.login = secure_admin_login(admin.site.login)
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The partner API: outside i18n_patterns (clients choose a language with Accept-Language).
+    path("api/v1/", include("loyalty_site.api.router")),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Links in campaign e-mails (unsubscribe, raffle entry): no language prefix, so a mail
     # client's one-click POST is never redirected.
     path("c/", include("campaigns.urls")),

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "loyalty_site.staff_security.StaffSecurityMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: portal views answer htmx with fragments
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -129,7 +130,15 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "confirm_email": "1/3m/key",
     "reset_password": "20/m/ip,5/m/key",
+    "request_login_code": "20/m/ip,3/m/key",
 }
+# The member portal: staff go to the console after login, members to their dashboard; a
+# verified e-mail links the login to its member (members/adapters.py).
+ACCOUNT_ADAPTER = "members.adapters.PortalAccountAdapter"
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "Treuepunkt: "
+ACCOUNT_SESSION_REMEMBER = None  # ask ("stay signed in")
+ACCOUNT_REAUTHENTICATION_TIMEOUT = 300  # deleting the account asks for the password again after this
 
 # --- Internationalisation --------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/i18n/
@@ -189,22 +198,58 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework --------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
+# The partner API (loyalty_site/api/): partner API keys with scopes, one error shape, cursor
+# pagination, a per-key rate limit. JSON only, in and out.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["loyalty_site.api.authentication.PartnerAPIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.HasScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "loyalty_site.api.pagination.PartnerCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.PartnerKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "loyalty_site.api.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Treuepunkt Partner API",
-    "DESCRIPTION": "Loyalty program API for POS systems, web shops and CRMs.",
+    "DESCRIPTION": "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
+                   "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes "
+                   "data; errors always look like `{\"code\", \"message\", \"errors\"}`.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Several models have a "kind" or "status": give each choice set its own name.
+    "ENUM_NAME_OVERRIDES": {
+        "LedgerEntryKindEnum": "rewards.models.PointEntry.Kind",
+        "PointsComponentKindEnum": "rewards.models.PurchasePoints.Kind",
+        "RewardKindEnum": "rewards.models.Reward.Kind",
+        "MemberStatusEnum": "members.models.Member.Status",
+        "RedemptionStatusEnum": "rewards.models.Redemption.Status",
+        "WebhookDeliveryStatusEnum": "loyalty_site.models.WebhookDelivery.Status",
+        "WebhookEventEnum": "loyalty_site.models.WebhookEvent",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty_site.api.schema.add_error_responses",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# Requests per API key ("<n>/<second|minute|hour|day>"; empty: no limit), answered with 429 and
+# Retry-After beyond it. Generous by default: a till chain's head office posts in bursts.
+LOYALTY_API_RATE = env("LOYALTY_API_RATE", default="60000/minute")
+# Idempotency records are kept this long (never less than 24 hours), then purged by a beat job.
+LOYALTY_API_IDEMPOTENCY_HOURS = env.int("LOYALTY_API_IDEMPOTENCY_HOURS", default=48)
+# Webhooks: attempts before a delivery counts as failed, and the first retry's delay (doubling).
+LOYALTY_WEBHOOK_MAX_ATTEMPTS = env.int("LOYALTY_WEBHOOK_MAX_ATTEMPTS", default=8)
+LOYALTY_WEBHOOK_BACKOFF_SECONDS = env.int("LOYALTY_WEBHOOK_BACKOFF_SECONDS", default=30)
+# Plain http://127.0.0.1 / localhost webhook URLs (always allowed while DEBUG): for tests only.
+LOYALTY_WEBHOOK_ALLOW_LOCALHOST = env.bool("LOYALTY_WEBHOOK_ALLOW_LOCALHOST", default=False)
 
 # --- Admin (django-unfold) -------------------------------------------------
 # https://unfoldadmin.com/docs/configuration/settings/
@@ -239,6 +284,9 @@ LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=5
 # Staff in the console: a TOTP second factor (on in production) and an idle timeout.
 LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
+# The version of the consent texts in the portal (members/forms.py): change it with the wording,
+# every consent record names the version the member saw.
+LOYALTY_CONSENT_TEXT_VERSION = env("LOYALTY_CONSENT_TEXT_VERSION", default="2026-01")
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Treuepunkt"
 # What one point is worth to the business, for the liability on the dashboard.

@@ -1,0 +1,103 @@
+"""The base of every partner API viewset, and helpers the apps' api.py modules share."""
+
+from __future__ import annotations
+
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from rest_framework import serializers, viewsets
+
+from members.models import Member
+from rewards.models import Store
+
+from .authentication import PartnerPrincipal
+
+# Larger values would only reach the database as an out-of-range error.
+MAX_ID = 2**63 - 1
+
+
+class PartnerViewSet(viewsets.GenericViewSet):
+    """Answers in the language of Accept-Language: the API lives outside i18n_patterns, where
+    LocaleMiddleware would always pick the default language for unprefixed URLs."""
+
+    lookup_value_regex = r"[0-9]{1,18}"
+
+    def initial(self, request, *args, **kwargs):
+        language = translation.get_language_from_request(request._request, check_path=False)
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        super().initial(request, *args, **kwargs)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Content-Language"] = translation.get_language()
+        patch_vary_headers(response, ["Accept-Language"])
+        return response
+
+    @property
+    def principal(self) -> PartnerPrincipal:
+        return self.request.user
+
+    @property
+    def partner(self):
+        return self.request.user.partner
+
+
+class StrictFieldsMixin:
+    """Fields a client may not set (or that don't exist) are refused with a field error, never
+    silently ignored: a till that thinks it changed a balance must learn that it did not."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            errors = {}
+            for name in data:
+                if name in writable:
+                    continue
+                errors[name] = [_("This field cannot be changed.") if name in self.protected_fields()
+                                else _("Unknown field.")]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def protected_fields(self) -> set[str]:
+        return set(getattr(getattr(self, "Meta", None), "protected_fields", ())) | {
+            name for name, field in self.fields.items() if field.read_only}
+
+
+MEMBER_REFERENCE_FIELDS = {"member_id": "pk", "card_number": "card_number", "customer_number": "customer_number"}
+
+
+class MemberReferenceSerializer(serializers.Serializer):
+    """A member named by exactly one of id, card number or customer number (what a till or shop has)."""
+
+    member_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    card_number = serializers.CharField(required=False, max_length=32)
+    customer_number = serializers.CharField(required=False, max_length=40)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        given = [name for name in MEMBER_REFERENCE_FIELDS if attrs.get(name) not in (None, "")]
+        if len(given) != 1:
+            raise serializers.ValidationError({"member_id": [
+                _("Name the member by exactly one of member_id, card_number or customer_number.")]})
+        name = given[0]
+        member = (Member.objects.filter(**{MEMBER_REFERENCE_FIELDS[name]: attrs[name]})
+                  .exclude(status=Member.Status.ERASED).only("pk", "tier_id", "status", "customer_number").first())
+        if member is None:
+            raise serializers.ValidationError({name: [_("No member with this number.")]})
+        attrs["member"] = member
+        return attrs
+
+
+def store_for(principal: PartnerPrincipal, code: str | None, *, field: str = "store") -> Store | None:
+    """The caller's store by its code, within what the key may act for."""
+    if not code:
+        if principal.store_restricted:
+            raise serializers.ValidationError({field: [_("This API key is restricted to stores: name the store.")]})
+        return None
+    store = Store.objects.filter(partner=principal.partner, code=code).first()
+    allowed = principal.allowed_store_ids
+    if store is None or (allowed is not None and store.pk not in allowed):
+        raise serializers.ValidationError({field: [_("Unknown store code.")]})
+    return store

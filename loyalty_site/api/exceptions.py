@@ -1,0 +1,122 @@
+"""The one place where errors become API responses.
+
+Every error has the same shape, whatever raised it (a domain `LoyaltyError`, a serializer, DRF's
+authentication, permissions or throttling, Django's 404):
+
+    {"code": "insufficient_points", "message": "Not enough points: …", "errors": {"field": ["…"]}}
+
+`code` is stable for programs, `message` is in the language of the request's Accept-Language,
+`errors` holds field errors (nested fields joined with dots: "lines.0.amount").
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+
+from loyalty_site.errors import LoyaltyError
+
+logger = logging.getLogger("loyalty_site.api")
+
+
+# --- Errors of the API layer itself (domain errors live in loyalty_site.errors) -------------------
+
+class IdempotencyKeyMissing(LoyaltyError):
+    code = "idempotency_key_missing"
+    default_message = gettext_lazy("This request changes data: send an Idempotency-Key header (1 to 255 "
+                                   "printable characters) so that it can be retried safely.")
+    http_status = 400
+
+
+class IdempotencyKeyReused(LoyaltyError):
+    code = "idempotency_key_reused"
+    default_message = gettext_lazy("This Idempotency-Key was already used for a different request.")
+    http_status = 422
+
+
+class RequestInProgress(LoyaltyError):
+    code = "request_in_progress"
+    default_message = gettext_lazy("A request with this Idempotency-Key is still being processed. "
+                                   "Please retry in a moment.")
+    http_status = 409
+
+
+class InvalidWebhookURL(LoyaltyError):
+    code = "invalid_webhook_url"
+    default_message = gettext_lazy("The webhook URL is not allowed: %(detail)s")
+    http_status = 400
+
+
+# --- The handler ---------------------------------------------------------------------------------
+
+def error_body(code: str, message: str, errors: dict[str, list[str]] | None = None) -> dict:
+    return {"code": code, "message": str(message), "errors": errors or {}}
+
+
+def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error detail as {"field": [...], "lines.0.amount": [...]}."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            flat.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(detail, list | tuple):
+        if all(not isinstance(item, dict | list | tuple) for item in detail):
+            if detail:
+                flat[prefix or "non_field_errors"] = [str(item) for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                flat.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    else:
+        flat[prefix or "non_field_errors"] = [str(detail)]
+    return flat
+
+
+def api_exception_handler(exc, context) -> Response | None:
+    headers: dict[str, str] = {}
+    if isinstance(exc, LoyaltyError):
+        retry_after = exc.params.get("seconds") if exc.code == "voucher_rate_limited" else None
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        return Response(error_body(exc.code, str(exc)), status=exc.http_status, headers=headers)
+
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+
+    if isinstance(exc, exceptions.APIException):
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+        if isinstance(exc, exceptions.ValidationError):
+            body = error_body("invalid", _("The request is not valid: please check the fields."),
+                              flatten_errors(exc.detail))
+        else:
+            detail = exc.detail
+            message = detail if not isinstance(detail, dict | list) else exc.default_detail
+            code = getattr(detail, "code", None) or exc.default_code
+            body = error_body(str(code), str(message))
+        return Response(body, status=exc.status_code, headers=headers)
+
+    # Anything else is a bug: log it with its traceback and answer in the same shape.
+    logger.exception("Unhandled error in the partner API", exc_info=exc)
+    return Response(error_body("server_error", _("An unexpected error occurred. Please try again later.")),
+                    status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    """Unknown URLs under /api/ answer in the API's shape too, not with an HTML page."""
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)

@@ -1,0 +1,29 @@
+"""The API's router: every app registers its viewsets here through its `api.register(router)`.
+
+Referrals and feedback add their modules to API_MODULES when their endpoints arrive; the
+schema, authentication, idempotency and error handling apply to them without further work.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from .exceptions import api_not_found
+
+API_MODULES = [
+    "members.api",
+    "rewards.api",
+    "loyalty_site.api.webhooks",
+]
+
+router = SimpleRouter()
+for module in API_MODULES:
+    import_module(module).register(router)
+
+urlpatterns = [
+    *router.urls,
+    re_path(r"^.*$", api_not_found),  # an unknown API URL answers in the API's error shape
+]

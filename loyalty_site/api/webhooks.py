@@ -1,0 +1,229 @@
+"""Webhooks: an outbox of signed deliveries, sent by Celery after the commit.
+
+- `webhooks_emit(event, payload, partner=...)` writes one `WebhookDelivery` per matching active
+  subscription, in the caller's transaction (the change and its announcement commit together or
+  not at all), and queues the delivery task with `delay_on_commit`.
+- Each attempt POSTs a JSON body signed with the subscription's secret:
+  `X-Treuepunkt-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+  Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare in constant
+  time, and refuse old timestamps (replays). `X-Treuepunkt-Event-Id` is the same for every
+  attempt, so a receiver can ignore repeats.
+- A non-2xx answer, a timeout or a refused connection is retried with exponential backoff
+  (LOYALTY_WEBHOOK_BACKOFF_SECONDS × 2^(attempt-1), capped at an hour); after
+  LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts the delivery is marked failed. Redirects are not
+  followed. The history of every delivery is in the admin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import time
+import urllib.error
+import urllib.request
+
+from celery import shared_task
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from loyalty_site import services
+from loyalty_site.celery import enqueue
+from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+
+from .base import PartnerViewSet
+from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
+
+SIGNATURE_HEADER = "X-Treuepunkt-Signature"
+USER_AGENT = "Treuepunkt-Webhooks/1.0"
+TIMEOUT_SECONDS = 10
+
+
+# --- Emitting ----------------------------------------------------------------------------------
+
+def webhooks_emit(event: str, payload: dict, *, partner=None) -> list[WebhookDelivery]:
+    """Record `event` for the partner's subscriptions (every partner's when `partner` is None)
+    and send after the commit. Call it inside the transaction of the change."""
+    subscriptions = WebhookSubscription.objects.filter(active=True).only("pk", "events")
+    if partner is not None:
+        subscriptions = subscriptions.filter(partner=partner)
+    targets = [subscription for subscription in subscriptions if event in subscription.events]
+    if not targets:
+        return []
+    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))  # Decimals, dates: as the API shows them
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(subscription=subscription, event=event, payload=data) for subscription in targets
+    )
+    for delivery in deliveries:
+        enqueue(webhook_deliver, delivery.pk)
+    return deliveries
+
+
+# --- Signing -----------------------------------------------------------------------------------
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def webhook_signature_verify(secret: str, header: str, body: bytes, *, tolerance: int = 300,
+                             now: float | None = None) -> bool:
+    """What a receiver does (and what the tests do): check the HMAC and the timestamp's age."""
+    fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now or time.time()) - timestamp) > tolerance:
+        return False
+    expected = webhook_signature(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    envelope = {"id": str(delivery.event_id), "event": delivery.event,
+                "created_at": delivery.created_at.isoformat(), "data": delivery.payload}
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- Delivering --------------------------------------------------------------------------------
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a 3xx is an answer (a failed attempt), not somewhere else to post to
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (validated URL)
+    try:
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            return response.status, ""
+    except urllib.error.HTTPError as error:
+        return error.code, f"HTTP {error.code} {error.reason}"
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        return None, str(getattr(error, "reason", error))[:2000]
+
+
+def webhook_attempt(*, delivery_id: int) -> WebhookDelivery:
+    """One attempt: POST, then record the outcome (compare-and-set on PENDING, so a
+    redelivered task never sends a delivered event again or counts an attempt twice)."""
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    if delivery.status != WebhookDelivery.Status.PENDING:
+        return delivery
+    subscription = delivery.subscription
+    body = delivery_body(delivery)
+    if subscription.active:
+        status_code, error = _post(subscription.url, body, {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Treuepunkt-Event": delivery.event,
+            "X-Treuepunkt-Event-Id": str(delivery.event_id),
+            SIGNATURE_HEADER: webhook_signature(subscription.secret, int(time.time()), body),
+        })
+    else:
+        status_code, error = None, "subscription deactivated"
+    succeeded = status_code is not None and 200 <= status_code < 300
+    attempts = delivery.attempts + 1
+    if succeeded:
+        new_status = WebhookDelivery.Status.DELIVERED
+    elif attempts >= settings.LOYALTY_WEBHOOK_MAX_ATTEMPTS or not subscription.active:
+        new_status = WebhookDelivery.Status.FAILED
+    else:
+        new_status = WebhookDelivery.Status.PENDING
+    now = timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
+        attempts=F("attempts") + 1, status=new_status, last_status_code=status_code, last_error=error,
+        last_attempt_at=now, delivered_at=now if succeeded else None,
+    )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def backoff_seconds(attempts: int) -> float:
+    base = settings.LOYALTY_WEBHOOK_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)
+    return min(3600, base) * random.uniform(0.8, 1.2)  # jitter: retries of many events don't arrive together
+
+
+@shared_task(bind=True, name="loyalty_site.webhooks.deliver", max_retries=None, ignore_result=True)
+def webhook_deliver(self, delivery_id: int) -> None:
+    delivery = webhook_attempt(delivery_id=delivery_id)
+    if delivery.status == WebhookDelivery.Status.PENDING:
+        raise self.retry(countdown=backoff_seconds(delivery.attempts))
+
+
+# --- The subscription API ----------------------------------------------------------------------
+
+class WebhookSubscriptionSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1,
+                                   max_length=len(WebhookEvent.choices))
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ["id", "url", "events", "active", "created_at"]
+        read_only_fields = ["id", "active", "created_at"]
+
+
+class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
+    secret = serializers.CharField(read_only=True, help_text=str(_(
+        "The signing secret, shown only in this response. Keep it to verify X-Treuepunkt-Signature.")))
+
+    class Meta(WebhookSubscriptionSerializer.Meta):
+        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookDelivery
+        fields = ["id", "event", "event_id", "payload", "status", "attempts", "last_status_code", "last_error",
+                  "last_attempt_at", "delivered_at", "created_at"]
+
+
+class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartnerViewSet):
+    """Webhook subscriptions of the calling partner."""
+
+    serializer_class = WebhookSubscriptionSerializer
+    required_scopes = dict.fromkeys(["list", "retrieve", "create", "destroy", "deliveries"], Scope.WEBHOOKS_MANAGE)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return WebhookSubscription.objects.none()
+        return WebhookSubscription.objects.filter(partner=self.request.user.partner, active=True).order_by("-id")
+
+    @extend_schema(request=WebhookSubscriptionSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: WebhookSubscriptionCreatedSerializer})
+    @idempotent
+    def create(self, request):
+        serializer = WebhookSubscriptionSerializer(data=request.data, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        subscription = services.webhook_subscription_create(partner=request.user.partner, **serializer.validated_data)
+        return Response(WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request, pk=None):
+        subscription = self.get_object()
+        services.webhook_subscription_deactivate(subscription_id=subscription.pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(responses={200: WebhookDeliverySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        subscription = self.get_object()
+        queryset = WebhookDelivery.objects.filter(subscription=subscription).order_by("-id")
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
+
+
+def register(router) -> None:
+    router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
+

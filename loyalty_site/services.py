@@ -1,0 +1,116 @@
+"""Services of the platform models: partner API keys, webhook subscriptions, API-issued vouchers.
+
+Like every service in the project: keyword-only, typed, one transaction each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from rewards.models import Partner, Redemption, Store
+
+from .api.exceptions import InvalidWebhookURL
+from .models import PartnerAPIKey, PartnerRedemption, Scope, WebhookEvent, WebhookSubscription
+
+# --- Partner API keys ------------------------------------------------------------------------------
+
+
+def scopes_validate(scopes: Iterable[str]) -> list[str]:
+    """The scopes, de-duplicated in a stable order; ValueError names the unknown ones."""
+    cleaned = list(dict.fromkeys(scope.strip() for scope in scopes if scope.strip()))
+    unknown = [scope for scope in cleaned if scope not in Scope.values]
+    if unknown:
+        raise ValueError(_("Unknown scopes: %(unknown)s. Known scopes: %(known)s.") % {
+            "unknown": ", ".join(unknown), "known": ", ".join(Scope.values)})
+    return cleaned
+
+
+@transaction.atomic
+def partner_get_or_create(*, name: str) -> tuple[Partner, bool]:
+    return Partner.objects.get_or_create(name=name.strip())
+
+
+@transaction.atomic
+def partner_key_create(*, partner: Partner, scopes: Sequence[str], name: str,
+                       stores: Sequence[Store] = (), expiry_date: datetime | None = None) -> tuple[PartnerAPIKey, str]:
+    """A new key for `partner`. Returns the key row and the key itself: the only time it is
+    visible (only its SHA-512 hash is stored)."""
+    if any(store.partner_id != partner.pk for store in stores):
+        raise ValueError(_("A key can only be restricted to its partner's own stores."))
+    key, raw = PartnerAPIKey.objects.create_key(partner=partner, scopes=scopes_validate(scopes), name=name[:50],
+                                                expiry_date=expiry_date)
+    if stores:
+        key.stores.set(stores)
+    return key, raw
+
+
+@transaction.atomic
+def partner_key_revoke(*, key_id: str) -> int:
+    """Revoke a key for good (the library refuses to un-revoke). Returns 1 if it was active."""
+    return PartnerAPIKey.objects.filter(pk=key_id, revoked=False).update(revoked=True)
+
+
+# --- Webhooks ----------------------------------------------------------------------------------
+
+
+def webhook_url_validate(url: str) -> None:
+    """Only HTTPS. Plain http to this machine only while developing or testing
+    (DEBUG or LOYALTY_WEBHOOK_ALLOW_LOCALHOST), so a test server can receive deliveries."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise InvalidWebhookURL(detail=_("the URL has no host"))
+    if parts.username or parts.password:
+        raise InvalidWebhookURL(detail=_("credentials in the URL are not allowed"))
+    local = host in {"127.0.0.1", "localhost", "::1"}
+    local_allowed = settings.DEBUG or settings.LOYALTY_WEBHOOK_ALLOW_LOCALHOST
+    if parts.scheme == "https" and (not local or local_allowed):
+        return
+    if parts.scheme == "http" and local and local_allowed:
+        return
+    raise InvalidWebhookURL(detail=_("only HTTPS URLs are accepted"))
+
+
+@transaction.atomic
+def webhook_subscription_create(*, partner: Partner, url: str, events: Sequence[str]) -> WebhookSubscription:
+    webhook_url_validate(url)
+    unknown = [event for event in events if event not in WebhookEvent.values]
+    if unknown or not events:
+        raise InvalidWebhookURL(detail=_("unknown events: %(events)s") % {"events": ", ".join(unknown) or "-"})
+    return WebhookSubscription.objects.create(partner=partner, url=url, events=list(dict.fromkeys(events)))
+
+
+@transaction.atomic
+def webhook_subscription_deactivate(*, subscription_id: int) -> int:
+    """Stop sending to a subscription; its delivery history stays for the admin."""
+    return WebhookSubscription.objects.filter(pk=subscription_id, active=True).update(active=False)
+
+
+# --- Vouchers issued through the API ------------------------------------------------------------
+
+
+@transaction.atomic
+def partner_redemption_record(*, partner: Partner, redemption: Redemption) -> PartnerRedemption:
+    """Remember which partner issued a voucher: only that partner may read or cancel it by id."""
+    return PartnerRedemption.objects.create(partner=partner, redemption=redemption)
+
+
+@transaction.atomic
+def webhook_delivery_retry(*, delivery_id: int) -> bool:
+    """Staff send a failed delivery again: a fresh round of attempts, queued after the commit."""
+    from loyalty_site.celery import enqueue
+
+    from .api.webhooks import webhook_deliver
+    from .models import WebhookDelivery
+
+    changed = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.FAILED).update(
+        status=WebhookDelivery.Status.PENDING, attempts=0)
+    if changed:
+        enqueue(webhook_deliver, delivery_id)
+    return bool(changed)

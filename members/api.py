@@ -1,0 +1,249 @@
+"""Partner API for members: enrol, look up, read, update personal data, balance, ledger.
+
+Thin, as everywhere in the API: a serializer validates, a service changes, a serializer shows.
+Members are shared by every partner of the programme (a card works in every shop); purchases
+are not: ledger entries of another partner's purchases show without their reference.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import django_filters
+from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from loyalty_site.api.base import PartnerViewSet, StrictFieldsMixin
+from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from loyalty_site.api.webhooks import webhooks_emit
+from loyalty_site.models import Scope, WebhookEvent
+from rewards.models import PointEntry
+from rewards.services import points_expiring_by
+
+from . import services
+from .models import Member, Tier
+
+COUNTRY = serializers.RegexField(r"^[A-Z]{2}$", max_length=2, required=False,
+                                 help_text="ISO 3166 alpha-2 code, e.g. DE, AT, CH.")
+
+
+# --- Serializers ---------------------------------------------------------------------------------
+
+class TierSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True, help_text="In the language of the request.")
+
+    class Meta:
+        model = Tier
+        fields = ["id", "name", "rank", "threshold_points", "earn_multiplier", "discount_percent"]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    tier = TierSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Member
+        fields = ["id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name", "phone",
+                  "birth_date", "street", "postal_code", "city", "country", "language", "status", "tier",
+                  "points_balance", "points_pending", "joined_at"]
+        read_only_fields = fields
+
+
+def _validate_birth_date(value):
+    if value is not None and not (timezone.localdate() - timedelta(days=130 * 366) <= value <= timezone.localdate()):
+        raise serializers.ValidationError(_("Please give a real birth date."))
+    return value
+
+
+class MemberUpdateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    """The personal data a partner may change. Balance, tier, status, numbers and the e-mail
+    (the member's portal login) are not among them: sending one is a field error."""
+
+    country = COUNTRY
+
+    class Meta:
+        model = Member
+        fields = list(services.PROFILE_FIELDS)
+        protected_fields = ["id", "customer_number", "card_number", "email", "status", "tier", "points_balance",
+                            "points_pending", "joined_at", "user", "is_staff", "merged_into", "tier_granted_until"]
+
+    def validate_birth_date(self, value):
+        return _validate_birth_date(value)
+
+
+class MemberEnrolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+    country = COUNTRY
+
+    class Meta:
+        model = Member
+        fields = ["email", "customer_number", *services.ENROL_FIELDS]
+        extra_kwargs = {"customer_number": {"required": False, "validators": []}}
+        protected_fields = MemberUpdateSerializer.Meta.protected_fields
+
+    def validate_birth_date(self, value):
+        return _validate_birth_date(value)
+
+
+class BalanceSerializer(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    available = serializers.IntegerField(help_text="Points the member can spend now.")
+    pending = serializers.IntegerField(help_text="Points held until the return window of their purchases ends.")
+    tier = TierSerializer(allow_null=True)
+    next_tier = TierSerializer(allow_null=True)
+    qualifying_points = serializers.IntegerField(help_text="Points earned in the rolling tier window.")
+    points_to_next_tier = serializers.IntegerField()
+    progress_percent = serializers.IntegerField(min_value=0, max_value=100)
+    expiring_points = serializers.IntegerField(help_text="Points that expire by `expiring_until` unless spent.")
+    expiring_until = serializers.DateTimeField()
+    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
+                                                help_text="The member discount a till grants (from the tier).")
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer):
+    reason = serializers.SerializerMethodField()
+    purchase_id = serializers.SerializerMethodField(help_text="Only for the calling partner's own purchases.")
+
+    class Meta:
+        model = PointEntry
+        fields = ["id", "kind", "points", "created_at", "expires_at", "reason", "purchase_id"]
+
+    def _own(self, entry) -> bool:
+        return entry.purchase_id is not None and entry.purchase_partner_id == self.context["partner"].pk
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_reason(self, entry) -> str:
+        if entry.purchase_id is not None and not self._own(entry):
+            return str(entry.get_kind_display())  # another partner's order reference is not ours to show
+        return entry.reason
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_purchase_id(self, entry) -> int | None:
+        return entry.purchase_id if self._own(entry) else None
+
+
+# --- Filters -------------------------------------------------------------------------------------
+
+class MemberLookupFilter(django_filters.FilterSet):
+    email = django_filters.CharFilter(method="filter_email", max_length=254, help_text="Case-insensitive.")
+    customer_number = django_filters.CharFilter(max_length=40)
+    card_number = django_filters.CharFilter(max_length=32)
+
+    class Meta:
+        model = Member
+        fields = ["email", "customer_number", "card_number"]
+
+    def filter_email(self, queryset, name, value):
+        # LOWER(email) = … over non-empty e-mails: the unique index member_email_unique_ci answers it.
+        return queryset.exclude(email="").alias(email_lower=Lower("email")).filter(email_lower=value.strip().lower())
+
+
+class LedgerEntryFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=PointEntry.Kind.choices)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = PointEntry
+        fields = ["kind", "created_after", "created_before"]
+
+
+# --- The viewset ---------------------------------------------------------------------------------
+
+class MemberViewSet(PartnerViewSet):
+    """Members of the programme."""
+
+    serializer_class = MemberSerializer
+    filterset_class = MemberLookupFilter
+    required_scopes = {
+        "list": Scope.MEMBERS_READ, "retrieve": Scope.MEMBERS_READ, "balance": Scope.MEMBERS_READ,
+        "entries": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE, "partial_update": Scope.MEMBERS_WRITE,
+    }
+
+    def get_queryset(self):
+        return Member.objects.exclude(status=Member.Status.ERASED).select_related("tier").order_by("-id")
+
+    def filter_queryset(self, queryset):
+        # The look-up filters belong to the list; a member's own pages ignore them.
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    @extend_schema(summary="Look up members by e-mail, customer number or card number",
+                   description="At least one of the filters is required: partners look members up, "
+                               "they do not list the whole programme.")
+    def list(self, request):
+        if not any(request.query_params.get(name) for name in MemberLookupFilter.Meta.fields):
+            raise serializers.ValidationError(
+                {"email": [_("Look members up by email, customer_number or card_number.")]})
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(summary="Read a member")
+    def retrieve(self, request, pk=None):
+        return Response(MemberSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Enrol a member", request=MemberEnrolSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: MemberSerializer})
+    @idempotent
+    def create(self, request):
+        serializer = MemberEnrolSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        member = services.member_enrol(**serializer.validated_data)
+        data = MemberSerializer(member).data
+        webhooks_emit(WebhookEvent.MEMBER_ENROLLED, {"member": data}, partner=self.partner)
+        return Response(data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Update a member's personal data", request=MemberUpdateSerializer,
+                   responses={200: MemberSerializer})
+    def partial_update(self, request, pk=None):
+        member = self.get_object()
+        serializer = MemberUpdateSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        if serializer.validated_data:
+            member = services.member_update_profile(member_id=member.pk, **serializer.validated_data)
+        return Response(MemberSerializer(member).data)
+
+    @extend_schema(summary="A member's balance, tier progress and expiring points", responses=BalanceSerializer,
+                   filters=False)
+    @action(detail=True, methods=["get"])
+    def balance(self, request, pk=None):
+        from members.selectors import tier_progress
+        from rewards.vouchers import member_discount_percent
+
+        member = self.get_object()
+        progress = tier_progress(member)
+        until = timezone.now() + timedelta(days=settings.LOYALTY_EXPIRY_WARNING_DAYS)
+        data = {
+            "member_id": member.pk, "available": member.points_balance, "pending": member.points_pending,
+            "tier": progress.current, "next_tier": progress.next, "qualifying_points": progress.qualifying_points,
+            "points_to_next_tier": progress.points_to_next, "progress_percent": progress.percent,
+            "expiring_points": points_expiring_by(member_id=member.pk, at=until), "expiring_until": until,
+            "discount_percent": member_discount_percent(member),
+        }
+        return Response(BalanceSerializer(data).data)
+
+    @extend_schema(summary="A member's ledger entries, newest first", responses=LedgerEntrySerializer(many=True),
+                   parameters=[OpenApiParameter("kind", enum=PointEntry.Kind.values),
+                               OpenApiParameter("created_after", OpenApiTypes.DATETIME),
+                               OpenApiParameter("created_before", OpenApiTypes.DATETIME)],
+                   filters=False)
+    @action(detail=True, methods=["get"])
+    def entries(self, request, pk=None):
+        member = self.get_object()
+        queryset = PointEntry.objects.filter(member=member).annotate(purchase_partner_id=F("purchase__partner_id"))
+        filterset = LedgerEntryFilter(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        page = self.paginate_queryset(filterset.qs)
+        serializer = LedgerEntrySerializer(page, many=True, context={"partner": self.partner})
+        return self.get_paginated_response(serializer.data)
+
+
+def register(router) -> None:
+    router.register("members", MemberViewSet, basename="member")

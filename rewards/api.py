@@ -1,0 +1,498 @@
+"""Partner API for purchases, returns, the rewards catalogue, redemptions and vouchers.
+
+Thin: a serializer validates (and refuses absurd input: amounts outside 0.01–1,000,000, unknown
+currencies, purchase times more than a year back or more than a day ahead), a service in
+rewards.services / rewards.vouchers does the work under its locks, a serializer shows the result.
+A partner sees only its own purchases and the vouchers it issued: anything else is a 404.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import django_filters
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Value, prefetch_related_objects
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from loyalty_site import services as platform_services
+from loyalty_site.api.base import MAX_ID, MemberReferenceSerializer, PartnerViewSet, StrictFieldsMixin, store_for
+from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from loyalty_site.api.pagination import PartnerCursorPagination
+from loyalty_site.api.webhooks import webhooks_emit
+from loyalty_site.errors import ReferenceConflict
+from loyalty_site.models import Scope, WebhookEvent
+from members.api import TierSerializer
+from members.models import Member
+
+from . import vouchers
+from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
+from .services import LineData, ReturnLine, purchase_record, purchase_return
+
+MAX_AMOUNT = Decimal("1000000")
+MAX_LINES = 500
+
+
+def money(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=9, decimal_places=2, min_value=Decimal("0.01"), max_value=MAX_AMOUNT,
+                                    **kwargs)
+
+
+# --- Purchases -----------------------------------------------------------------------------------
+
+class PurchaseLineInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    sku = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
+                                     help_text="Product category, as earning rules name it.")
+    quantity = serializers.IntegerField(min_value=1, max_value=100_000, default=1)
+    amount = money()
+
+
+class PurchaseCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
+    order_reference = serializers.CharField(max_length=80, help_text="Unique per partner: the same order "
+                                            "reference again returns the first purchase and earns nothing.")
+    store = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="The store's code.")
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.STORE)
+    amount = money()
+    currency = serializers.ChoiceField(choices=Currency.choices)
+    occurred_at = serializers.DateTimeField(required=False, help_text="Default: now. At most a year back and a "
+                                            "day ahead.")
+    lines = PurchaseLineInputSerializer(many=True, required=False, max_length=MAX_LINES)
+
+    def validate_occurred_at(self, value):
+        now = timezone.now()
+        if value < now - timedelta(days=365):
+            raise serializers.ValidationError(_("The purchase is more than a year old."))
+        if value > now + timedelta(days=1):
+            raise serializers.ValidationError(_("The purchase time is in the future."))
+        return value
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        lines = attrs.get("lines")
+        if lines and sum((line["amount"] for line in lines), Decimal(0)) != attrs["amount"]:
+            raise serializers.ValidationError({"lines": [_("The line amounts must add up to the amount.")]})
+        attrs["store"] = store_for(self.context["principal"], attrs.get("store"))
+        return attrs
+
+
+class PurchaseLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PurchaseLine
+        fields = ["id", "sku", "category", "quantity", "amount", "points", "returned_amount", "points_reversed"]
+
+
+class PointsComponentSerializer(serializers.ModelSerializer):
+    label = serializers.SerializerMethodField(help_text='What earned the points, e.g. "Gold tier ×1.25".')
+
+    class Meta:
+        model = PurchasePoints
+        fields = ["kind", "label", "points", "rule_id"]
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_label(self, component) -> str:
+        return component.describe()
+
+
+class PurchaseSerializer(serializers.ModelSerializer):
+    member_id = serializers.IntegerField(read_only=True)
+    store = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
+    breakdown = PointsComponentSerializer(many=True, read_only=True)
+    lines = PurchaseLineSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Purchase
+        fields = ["id", "member_id", "order_reference", "store", "channel", "amount", "currency", "occurred_at",
+                  "points_earned", "points_pending", "available_at", "points_reversed", "returned_amount",
+                  "breakdown", "lines", "created_at"]
+        read_only_fields = fields
+
+
+class ReturnLineInputSerializer(StrictFieldsMixin, serializers.Serializer):
+    line_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="A line id from the purchase.")
+    amount = money()
+
+
+class ReturnCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    reference = serializers.CharField(max_length=80, help_text="Unique per purchase, e.g. the credit note number.")
+    amount = money(required=False, help_text="What came back; spread over the lines by what is left of them.")
+    lines = ReturnLineInputSerializer(many=True, required=False, max_length=MAX_LINES, allow_empty=False)
+
+    def validate(self, attrs):
+        if ("amount" in attrs) == ("lines" in attrs):
+            raise serializers.ValidationError({"amount": [_("Give either an amount or lines.")]})
+        return attrs
+
+
+class PurchaseReturnSerializer(serializers.ModelSerializer):
+    purchase_id = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = PurchaseReturn
+        fields = ["id", "purchase_id", "reference", "amount", "points_reversed", "shortfall_points", "created_at"]
+        read_only_fields = fields
+
+
+class PurchaseFilter(django_filters.FilterSet):
+    member = django_filters.NumberFilter(field_name="member_id", min_value=1, max_value=MAX_ID)
+    order_reference = django_filters.CharFilter(max_length=80)
+    store = django_filters.CharFilter(field_name="store__code", max_length=40, help_text="Store code.")
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Purchase
+        fields = ["member", "order_reference", "store", "channel", "occurred_after", "occurred_before"]
+
+
+def _breakdown():
+    return Prefetch("breakdown", queryset=PurchasePoints.objects.select_related("rule", "tier").order_by("id"))
+
+
+class PurchaseViewSet(PartnerViewSet):
+    """The calling partner's purchases."""
+
+    serializer_class = PurchaseSerializer
+    filterset_class = PurchaseFilter
+    required_scopes = {"list": Scope.PURCHASES_READ, "retrieve": Scope.PURCHASES_READ,
+                       "create": Scope.PURCHASES_WRITE, "returns": Scope.PURCHASES_WRITE}
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no partner
+            return Purchase.objects.none()
+        queryset = Purchase.objects.filter(partner=self.partner)
+        allowed = self.principal.allowed_store_ids
+        if allowed is not None:
+            queryset = queryset.filter(store_id__in=allowed)
+        if self.action in ("list", "retrieve"):
+            queryset = queryset.select_related("store").prefetch_related("lines", _breakdown())
+        return queryset.order_by("-id")
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
+    @extend_schema(summary="List purchases")
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(PurchaseSerializer(page, many=True).data)
+
+    @extend_schema(summary="Read a purchase")
+    def retrieve(self, request, pk=None):
+        return Response(PurchaseSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Post a purchase and earn its points", request=PurchaseCreateSerializer,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: PurchaseSerializer, 200: PurchaseSerializer},
+                   description="201: recorded now. 200: this order reference was already recorded (nothing "
+                               "earned again).")
+    @idempotent
+    def create(self, request):
+        serializer = PurchaseCreateSerializer(data=request.data, context={"principal": self.principal})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        member = data["member"]
+        lines = [LineData(amount=line["amount"], category=line["category"], sku=line["sku"],
+                          quantity=line["quantity"]) for line in data.get("lines") or ()]
+        outcome = purchase_record(
+            member_id=member.pk, partner=self.partner, order_reference=data["order_reference"], amount=data["amount"],
+            currency=data["currency"], occurred_at=data.get("occurred_at"), store=data["store"],
+            channel=data["channel"], lines=lines or None,
+        )
+        purchase = outcome.purchase
+        prefetch_related_objects([purchase], "lines", _breakdown())
+        body = PurchaseSerializer(purchase).data
+        if outcome.created:
+            self._announce(purchase, member, body)
+        return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
+
+    def _announce(self, purchase: Purchase, member_before: Member, body: dict) -> None:
+        if purchase.points_earned > 0:
+            webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": purchase.member_id, "purchase": body},
+                          partner=self.partner)
+        tier_after = purchase.member.tier  # the locked member, as purchase_record left it
+        if tier_after is not None and tier_after.pk != member_before.tier_id:
+            webhooks_emit(WebhookEvent.TIER_CHANGED, {
+                "member_id": purchase.member_id, "from_tier_id": member_before.tier_id,
+                "tier": TierSerializer(tier_after).data, "purchase_id": purchase.pk,
+            }, partner=self.partner)
+
+    @extend_schema(summary="Return (part of) a purchase and reverse its points", request=ReturnCreateSerializer,
+                   parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: PurchaseReturnSerializer, 200: PurchaseReturnSerializer},
+                   description="201: recorded now. 200: a return with this reference was already recorded.")
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def returns(self, request, pk=None):
+        purchase = self.get_object()
+        serializer = ReturnCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        amount = data.get("amount") or sum((line["amount"] for line in data["lines"]), Decimal(0))
+        existing = PurchaseReturn.objects.filter(purchase=purchase, reference=data["reference"]).first()
+        if existing is not None:
+            if existing.amount != amount:
+                raise ReferenceConflict(reference=data["reference"])
+            return Response(PurchaseReturnSerializer(existing).data, status=status.HTTP_200_OK)
+        lines = [ReturnLine(line_id=line["line_id"], amount=line["amount"]) for line in data.get("lines") or ()]
+        created = purchase_return(purchase_id=purchase.pk, reference=data["reference"], amount=data.get("amount"),
+                                  lines=lines or None)
+        return Response(PurchaseReturnSerializer(created).data, status=status.HTTP_201_CREATED)
+
+
+# --- Rewards catalogue ---------------------------------------------------------------------------
+
+class RewardSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    terms = serializers.CharField(read_only=True)
+    min_tier = TierSerializer(read_only=True, allow_null=True)
+    image = serializers.SerializerMethodField()
+    available = serializers.SerializerMethodField(help_text="With member_id: can the member redeem it now?")
+    unavailable_reason = serializers.SerializerMethodField(help_text="With member_id: why not.")
+
+    class Meta:
+        model = Reward
+        fields = ["id", "kind", "name", "description", "terms", "points_cost", "value", "currency", "stock",
+                  "limit_per_member", "min_tier", "valid_from", "valid_until", "voucher_valid_days", "image",
+                  "available", "unavailable_reason"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_image(self, reward) -> str | None:
+        return reward.image.url if reward.image else None
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_available(self, reward) -> bool | None:
+        reasons = self.context.get("reasons")
+        return None if reasons is None else reasons.get(reward.pk) is None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_unavailable_reason(self, reward) -> str | None:
+        reasons = self.context.get("reasons")
+        return None if reasons is None else reasons.get(reward.pk)
+
+
+class CatalogueQuerySerializer(serializers.Serializer):
+    member_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                         help_text="Say for each reward whether this member can redeem it.")
+    available_only = serializers.BooleanField(required=False, default=False,
+                                              help_text="With member_id: only what the member can afford and "
+                                                        "is allowed to redeem now.")
+
+    def validate(self, attrs):
+        if attrs.get("available_only") and not attrs.get("member_id"):
+            raise serializers.ValidationError({"available_only": [_("Needs member_id.")]})
+        return attrs
+
+
+class CataloguePagination(PartnerCursorPagination):
+    ordering = ("points_cost", "id")
+
+
+class RewardViewSet(PartnerViewSet):
+    """The rewards catalogue."""
+
+    serializer_class = RewardSerializer
+    pagination_class = CataloguePagination
+    filter_backends = []
+    required_scopes = {"list": Scope.REWARDS_READ, "retrieve": Scope.REWARDS_READ}
+
+    def get_queryset(self):
+        now = timezone.now()
+        return (Reward.objects.filter(active=True, in_catalogue=True)
+                .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=now)).select_related("min_tier"))
+
+    @extend_schema(summary="The rewards catalogue", parameters=[CatalogueQuerySerializer])
+    def list(self, request):
+        query = CatalogueQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        member = None
+        queryset = self.get_queryset()
+        if member_id := query.validated_data.get("member_id"):
+            member = (Member.objects.exclude(status=Member.Status.ERASED).select_related("tier")
+                      .filter(pk=member_id).first())
+            if member is None:
+                raise serializers.ValidationError({"member_id": [_("No member with this number.")]})
+            if query.validated_data["available_only"]:
+                queryset = _affordable_and_allowed(queryset, member)
+        page = self.paginate_queryset(queryset)
+        context = {"request": request, "reasons": _reasons(page, member) if member is not None else None}
+        return self.get_paginated_response(RewardSerializer(page, many=True, context=context).data)
+
+    @extend_schema(summary="Read a reward")
+    def retrieve(self, request, pk=None):
+        return Response(RewardSerializer(self.get_object(), context={"request": request}).data)
+
+
+def _redeemed_counts(member: Member, reward_ids: list[int]) -> dict[int, int]:
+    rows = (Redemption.objects.filter(member=member, reward_id__in=reward_ids)
+            .exclude(status=Redemption.Status.CANCELLED).values("reward_id").annotate(n=Count("pk")))
+    return {row["reward_id"]: row["n"] for row in rows}
+
+
+def _reasons(rewards: list[Reward], member: Member) -> dict[int, str | None]:
+    """Why the member can't have each reward (None: they can), with one query for the page."""
+    limited = [reward.pk for reward in rewards if reward.limit_per_member is not None]
+    counts = _redeemed_counts(member, limited) if limited else {}
+    reasons: dict[int, str | None] = {}
+    for reward in rewards:
+        if member.status != Member.Status.ACTIVE:
+            reasons[reward.pk] = _("the member is not active")
+            continue
+        reason = vouchers.reward_unavailable_reason(reward, member, redeemed_by_member=counts.get(reward.pk, 0))
+        if reason is None and reward.points_cost > member.points_balance:
+            reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
+        reasons[reward.pk] = reason
+    return reasons
+
+
+def _affordable_and_allowed(queryset, member: Member):
+    """The same conditions as reward_unavailable_reason, as SQL, so pages stay full."""
+    if member.status != Member.Status.ACTIVE:
+        return queryset.none()
+    now = timezone.now()
+    rank = member.tier.rank if member.tier is not None else -1
+    redeemed = (Redemption.objects.filter(member=member, reward=OuterRef("pk"))
+                .exclude(status=Redemption.Status.CANCELLED).order_by().values("reward")
+                .annotate(n=Count("pk")).values("n"))
+    return (queryset.filter(points_cost__lte=member.points_balance)
+            .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now))
+            .filter(Q(stock__isnull=True) | Q(stock__gt=0))
+            .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=rank))
+            .annotate(redeemed_by_member=Coalesce(Subquery(redeemed[:1]), Value(0)))
+            .filter(Q(limit_per_member__isnull=True) | Q(redeemed_by_member__lt=F("limit_per_member"))))
+
+
+# --- Redemptions and vouchers --------------------------------------------------------------------
+
+class RewardSummarySerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Reward
+        fields = ["id", "kind", "name", "value", "currency"]
+
+
+class RedemptionSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="display_code", read_only=True, help_text="The voucher code.")
+    member_id = serializers.IntegerField(read_only=True)
+    reward = RewardSummarySerializer(read_only=True)
+
+    class Meta:
+        model = Redemption
+        fields = ["id", "code", "member_id", "reward", "points", "status", "source", "issued_at", "expires_at",
+                  "used_at", "cancelled_at"]
+        read_only_fields = fields
+
+
+class RedemptionCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
+    reward_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+    def validate_reward_id(self, value):
+        if not Reward.objects.filter(pk=value, in_catalogue=True).exists():
+            raise serializers.ValidationError(_("No such reward in the catalogue."))
+        return value
+
+
+class RedemptionViewSet(PartnerViewSet):
+    """Vouchers the calling partner issued for members' points."""
+
+    serializer_class = RedemptionSerializer
+    filter_backends = []
+    required_scopes = dict.fromkeys(["list", "retrieve", "create", "cancel"], Scope.VOUCHERS_REDEEM)
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Redemption.objects.none()
+        return (Redemption.objects.filter(issued_by__partner=self.partner).select_related("reward")
+                .order_by("-id"))
+
+    @extend_schema(summary="List the vouchers this partner issued")
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RedemptionSerializer(page, many=True).data)
+
+    @extend_schema(summary="Read a voucher this partner issued")
+    def retrieve(self, request, pk=None):
+        return Response(RedemptionSerializer(self.get_object()).data)
+
+    @extend_schema(summary="Redeem a reward for a member: takes the points, returns the voucher",
+                   request=RedemptionCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={201: RedemptionSerializer})
+    @idempotent
+    def create(self, request):
+        serializer = RedemptionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        redemption = vouchers.redemption_create(member_id=data["member"].pk, reward_id=data["reward_id"])
+        platform_services.partner_redemption_record(partner=self.partner, redemption=redemption)
+        body = RedemptionSerializer(redemption).data
+        webhooks_emit(WebhookEvent.VOUCHER_ISSUED, {"voucher": body}, partner=self.partner)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Cancel an unused voucher: its points go back to the member", request=None,
+                   parameters=[IDEMPOTENCY_PARAMETER], responses={200: RedemptionSerializer})
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk=None):
+        redemption = vouchers.redemption_cancel(redemption_id=self.get_object().pk)
+        return Response(RedemptionSerializer(Redemption.objects.select_related("reward").get(pk=redemption.pk)).data)
+
+
+class VoucherCodeSerializer(StrictFieldsMixin, serializers.Serializer):
+    code = serializers.CharField(max_length=40, help_text="As printed or typed; spaces, dashes and lower case "
+                                 "are fine.")
+    store = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="The store's code.")
+
+    def validate(self, attrs):
+        attrs["store"] = store_for(self.context["principal"], attrs.get("store"))
+        return attrs
+
+
+class VoucherViewSet(PartnerViewSet):
+    """Vouchers at the till: check a code, then take it."""
+
+    serializer_class = VoucherCodeSerializer
+    filter_backends = []
+    pagination_class = None
+    required_scopes = {"validate": Scope.VOUCHERS_REDEEM, "consume": Scope.VOUCHERS_REDEEM}
+
+    def _code(self, request):
+        serializer = VoucherCodeSerializer(data=request.data, context={"principal": self.principal})
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(summary="Check a voucher code (changes nothing)", request=VoucherCodeSerializer,
+                   responses={200: RedemptionSerializer})
+    @action(detail=False, methods=["post"])
+    def validate(self, request):
+        data = self._code(request)
+        redemption = vouchers.voucher_validate(code=data["code"], partner=self.partner, store=data["store"])
+        return Response(RedemptionSerializer(redemption).data)
+
+    @extend_schema(summary="Use a voucher once", request=VoucherCodeSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={200: RedemptionSerializer})
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def consume(self, request):
+        data = self._code(request)
+        redemption = vouchers.voucher_consume(code=data["code"], partner=self.partner, store=data["store"])
+        body = RedemptionSerializer(redemption).data
+        webhooks_emit(WebhookEvent.VOUCHER_USED, {"voucher": body, "store": data["store"].code if data["store"]
+                                                  else None}, partner=self.partner)
+        return Response(body)
+
+
+def register(router) -> None:
+    router.register("purchases", PurchaseViewSet, basename="purchase")
+    router.register("rewards", RewardViewSet, basename="reward")
+    router.register("redemptions", RedemptionViewSet, basename="redemption")
+    router.register("vouchers", VoucherViewSet, basename="voucher")
