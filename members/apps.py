@@ -15,3 +15,10 @@ class MembersConfig(AppConfig):
         post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="loyalty_periodic_tasks")
         # Without a sender: runs after each app's migrate, so later apps' permissions land too.
         post_migrate.connect(ensure_group_permissions, dispatch_uid="loyalty_group_permissions")
+
+        # A verified portal login gets its member (linked by e-mail or enrolled): members.adapters.
+        from allauth.account.signals import email_confirmed
+
+        from .adapters import member_for_confirmed_email
+
+        email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")

@@ -22,7 +22,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
         },
-        "extra": [],
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle"],
     },
     "Support": {
         "models": {

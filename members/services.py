@@ -314,3 +314,252 @@ def _merge_tier(survivor: Member, duplicate: Member) -> None:
             survivor.tier_granted_until = duplicate.tier_granted_until
             Member.objects.filter(pk=survivor.pk).update(tier_granted_until=duplicate.tier_granted_until)
         _change_tier(survivor, tier, cause=cause, reason=reason)
+
+
+# --- Portal: accounts, profile, consent preferences, erasure and export (DSGVO) ---------------
+#
+# The member portal (members/views.py) calls these. A portal login is a Django user with a
+# verified e-mail (django-allauth); the member behind it is found or created here, never twice.
+
+PROFILE_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", "street", "postal_code", "city",
+                  "country", "language")
+
+
+@transaction.atomic
+def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = "de") -> Member | None:
+    """The member for a portal user whose `email` has just been verified.
+
+    A till or an import may already know this person by e-mail: that member gets the login
+    instead of a duplicate. Only a verified address may claim a member, or anyone could take
+    over a stranger's points by signing up with their e-mail. Staff accounts never get one."""
+    if getattr(user, "is_staff", False):
+        return None
+    existing = Member.objects.filter(user=user).first()
+    if existing is not None:
+        return existing
+    email = email.strip()
+    candidate = Member.objects.select_for_update().filter(email__iexact=email).first() if email else None
+    if candidate is not None and candidate.status == Member.Status.MERGED and candidate.merged_into_id:
+        candidate = Member.objects.select_for_update().get(pk=candidate.merged_into_id)
+    if candidate is not None and candidate.user_id is None and candidate.status != Member.Status.ERASED:
+        Member.objects.filter(pk=candidate.pk).update(user=user)
+        candidate.user = user
+        return candidate
+    if candidate is not None:
+        # The address belongs to a member with another login (who has since changed their
+        # login address): enrol without the e-mail rather than take their member away.
+        email = ""
+    language = language if language in Member.Language.values else Member.Language.GERMAN
+    member = member_enrol(email=email, language=language)
+    Member.objects.filter(pk=member.pk).update(user=user)
+    member.user = user
+    return member
+
+
+@transaction.atomic
+def member_update_profile(*, member_id: int, **fields) -> Member:
+    """The member edits their own personal data (not the e-mail: that is the verified login)."""
+    unknown = set(fields) - set(PROFILE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown profile fields: {sorted(unknown)}")
+    member = Member.objects.select_for_update(of=("self",)).get(pk=member_id)
+    for name, value in fields.items():
+        setattr(member, name, value.strip() if isinstance(value, str) else value)
+    member.save(update_fields=[*fields, "updated_at"])  # a model save: the audit trail records it
+    return member
+
+
+@transaction.atomic
+def consent_preferences_update(
+    *, member: Member, choices: dict[str, bool], source: str, ip_address: str | None, text_version: str,
+    confirm_base_url: str = "",
+) -> list[ConsentRecord]:
+    """Record the member's answer per channel, one record per change (Art. 7 DSGVO).
+
+    An unchanged answer writes nothing, so the history shows decisions, not page saves; a first
+    answer is recorded even when it is "no". Granting e-mail marketing starts the double opt-in:
+    the confirmation mail goes out after commit with a link built on `confirm_base_url`."""
+    current = consent_current(member)
+    created = []
+    for purpose, wanted in choices.items():
+        if purpose not in current:
+            raise ValueError(f"unknown consent purpose: {purpose}")
+        latest = current[purpose]
+        if latest is not None and latest.granted == bool(wanted):
+            continue  # no change; an e-mail consent waiting for confirmation keeps waiting
+        record = consent_record(member=member, purpose=purpose, granted=bool(wanted), source=source,
+                                text_version=text_version, ip_address=ip_address)
+        created.append(record)
+        if record.confirmation_token and member.email:
+            transaction.on_commit(lambda record_id=record.pk: _send_consent_confirmation(record_id, confirm_base_url))
+    return created
+
+
+def _send_consent_confirmation(record_id: int, base_url: str) -> None:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils import translation
+
+    record = ConsentRecord.objects.select_related("member").get(pk=record_id)
+    member = record.member
+    with translation.override(member.language):
+        path = reverse("portal:consent_confirm", args=[record.confirmation_token])
+        context = {"member": member, "confirm_url": base_url.rstrip("/") + path}
+        send_mail(subject=_("Please confirm your newsletter subscription"),
+                  message=render_to_string("emails/consent_confirm.txt", context),
+                  from_email=None, recipient_list=[member.email])
+
+
+ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
+                 "street": "", "postal_code": "", "city": ""}
+
+
+@transaction.atomic
+def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None) -> Member:
+    """Art. 17 DSGVO: anonymise the member and remove their portal login.
+
+    Personal data (names, contact, address, birth date, tags) is blanked and the card and
+    customer numbers are replaced, so a till or a partner's CRM can no longer point at the
+    person. Purchases and the ledger stay as they are (the accounts must add up); the points
+    left are forfeited with one adjustment entry, so the balance invariant holds and nobody
+    counts them as a liability. Consents are withdrawn. Members merged into this one are the
+    same person and are anonymised too. Running it twice changes nothing."""
+    from loyalty_site.audit import erase_audit_trail_of
+    from rewards.services import member_lock, points_adjust
+
+    from .models import generate_card_number, generate_customer_number
+
+    member = member_lock(member_id)
+    if member.status == Member.Status.ERASED:
+        return member
+    if member.points_balance > 0:
+        points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
+                      reason=_("Points forfeited: the account was erased at the member's request"))
+    source = ConsentRecord.Source.STAFF if staff_user else ConsentRecord.Source.PORTAL
+    for purpose, latest in consent_current(member).items():
+        if latest is not None and latest.granted:
+            consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
+    user_id = member.user_id
+    for person in [member, *member.merged_members.all()]:
+        person.tags.clear()
+        Member.objects.filter(pk=person.pk).update(
+            **ERASED_FIELDS, card_number=generate_card_number(), customer_number=generate_customer_number(),
+            status=Member.Status.ERASED if person.pk == member.pk else person.status, user=None,
+            tier_granted_until=None, updated_at=timezone.now(),
+        )
+        erase_audit_trail_of(person)  # the trail holds the old names and addresses
+    if user_id is not None:
+        _user_delete(user_id)
+    member.refresh_from_db()
+    return member
+
+
+def _user_delete(user_id: int) -> None:
+    """Delete a portal login with its sessions, e-mail addresses and authenticators (cascade)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None or user.is_staff:  # a staff login is never removed by a member's erasure
+        return
+    _sessions_delete_for(user_id)
+    user.delete()
+
+
+def _sessions_delete_for(user_id: int) -> int:
+    """End every session of a user. Database sessions carry no user column, so this reads the
+    unexpired ones: fine for a rare erasure. With a deleted user a forgotten session would be
+    anonymous anyway (the user id no longer loads); this makes it certain and immediate."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import SESSION_KEY
+
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    if not hasattr(store_class, "get_model_class"):
+        return 0  # cookie or pure cache sessions: nothing stored server-side to search
+    deleted = 0
+    rows = store_class.get_model_class().objects.filter(expire_date__gt=timezone.now())
+    for key, data in rows.values_list("session_key", "session_data").iterator():
+        if str(store_class().decode(data).get(SESSION_KEY)) == str(user_id):
+            store_class(key).delete()
+            deleted += 1
+    return deleted
+
+
+def member_export_data(member: Member) -> dict:
+    """Art. 15 and 20 DSGVO: everything we hold about the member, as JSON-ready data
+    (dates and decimals are turned into text by the caller's JSON encoder)."""
+    from rewards.models import PointEntry, Purchase, Redemption, StampCard
+
+    user = member.user
+    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
+    purchases = (Purchase.objects.filter(member_id__in=people).select_related("partner", "store")
+                 .prefetch_related("lines", "breakdown__rule", "breakdown__tier", "returns")
+                 .order_by("occurred_at", "id"))
+    return {
+        "format": "treuepunkt-member-export",
+        "version": 1,
+        "generated_at": timezone.now(),
+        "profile": {
+            "customer_number": member.customer_number, "card_number": member.card_number, "email": member.email,
+            "salutation": member.salutation, "first_name": member.first_name, "last_name": member.last_name,
+            "phone": member.phone, "birth_date": member.birth_date, "street": member.street,
+            "postal_code": member.postal_code, "city": member.city, "country": member.country,
+            "language": member.language, "status": member.status, "joined_at": member.joined_at,
+            "tier": member.tier.name if member.tier else None, "tier_granted_until": member.tier_granted_until,
+            "points_balance": member.points_balance, "points_pending": member.points_pending,
+            "tags": list(member.tags.values_list("name", flat=True)),
+            "portal_account": {"email": user.email, "date_joined": user.date_joined, "last_login": user.last_login}
+            if user else None,
+        },
+        "ledger": [
+            {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.reason,
+             "expires_at": entry.expires_at, "source": entry.source, "reference": entry.reference,
+             "purchase": entry.purchase.order_reference if entry.purchase else None}
+            for entry in PointEntry.objects.filter(member_id__in=people).select_related("purchase")
+            .order_by("created_at", "id")
+        ],
+        "purchases": [
+            {"order_reference": purchase.order_reference, "partner": purchase.partner.name,
+             "store": purchase.store.name if purchase.store else None, "channel": purchase.channel,
+             "amount": purchase.amount, "currency": purchase.currency, "occurred_at": purchase.occurred_at,
+             "points_earned": purchase.points_earned, "points_pending": purchase.points_pending,
+             "points_reversed": purchase.points_reversed, "returned_amount": purchase.returned_amount,
+             "lines": [{"sku": line.sku, "category": line.category, "quantity": line.quantity, "amount": line.amount,
+                        "points": line.points, "returned_amount": line.returned_amount}
+                       for line in purchase.lines.all()],
+             "breakdown": [{"kind": part.kind, "description": part.describe(), "points": part.points}
+                           for part in purchase.breakdown.all()],
+             "returns": [{"reference": ret.reference, "amount": ret.amount, "points_reversed": ret.points_reversed,
+                          "created_at": ret.created_at} for ret in purchase.returns.all()]}
+            for purchase in purchases
+        ],
+        "vouchers": [
+            {"reward": voucher.reward.name, "code": voucher.display_code, "status": voucher.status,
+             "source": voucher.source, "points": voucher.points, "issued_at": voucher.issued_at,
+             "expires_at": voucher.expires_at, "used_at": voucher.used_at, "cancelled_at": voucher.cancelled_at}
+            for voucher in Redemption.objects.filter(member_id__in=people).select_related("reward")
+            .order_by("issued_at", "id")
+        ],
+        "stamp_cards": [
+            {"program": card.program.name, "stamps": card.stamps, "stamps_needed": card.program.stamps_needed,
+             "completed_at": card.completed_at}
+            for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
+        ],
+        "consents": [
+            {"purpose": record.purpose, "granted": record.granted, "source": record.source,
+             "text_version": record.text_version, "ip_address": record.ip_address,
+             "confirmed_at": record.confirmed_at, "created_at": record.created_at}
+            for record in member.consents.order_by("created_at", "id")
+        ],
+        "tier_history": [
+            {"from": change.from_tier.name if change.from_tier else None,
+             "to": change.to_tier.name if change.to_tier else None, "cause": change.cause, "reason": change.reason,
+             "qualifying_points": change.qualifying_points, "created_at": change.created_at}
+            for change in member.tier_history.select_related("from_tier", "to_tier").order_by("created_at", "id")
+        ],
+        # Filled in as the referral and feedback features land (their own issues).
+        "referrals": [],
+        "feedback": [],
+    }

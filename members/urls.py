@@ -1,3 +1,5 @@
+"""The member portal (namespace "portal"), mounted at the site root in loyalty_site/urls.py."""
+
 from django.urls import path
 
 from . import views
@@ -6,4 +8,18 @@ app_name = "portal"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("bonusbedingungen/", views.terms, name="terms"),
+    path("newsletter/bestaetigen/<str:token>/", views.consent_confirm, name="consent_confirm"),
+    path("konto/", views.dashboard, name="dashboard"),
+    path("konto/karte/", views.card, name="card"),
+    path("konto/aktivitaet/", views.activity, name="activity"),
+    path("konto/praemien/", views.rewards, name="rewards"),
+    path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),
+    path("konto/gutscheine/", views.vouchers, name="vouchers"),
+    path("konto/gutscheine/<int:pk>/", views.voucher, name="voucher"),
+    path("konto/profil/", views.profile, name="profile"),
+    path("konto/profil/kommunikation/", views.preferences, name="preferences"),
+    path("konto/datenschutz/", views.privacy, name="privacy"),
+    path("konto/datenschutz/export/", views.privacy_export, name="export"),
+    path("konto/datenschutz/loeschen/", views.account_delete, name="delete"),
 ]

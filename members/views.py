@@ -1,10 +1,300 @@
-"""Member portal pages. Every view shows the signed-in member's own data only."""
+"""Member portal pages. Every view shows the signed-in member's own data only.
+
+`portal_page` guards every private page: a login is required, staff accounts are turned away
+(they work in the console, never as a member), and the member is looked up from the login,
+so no URL carries a member id. Objects named in a URL (a voucher, a reward to redeem) are
+fetched through the member (`get_object_or_404(member's vouchers, pk=…)`): someone else's id
+is a 404, never a 403 that would confirm it exists.
+"""
 
 from __future__ import annotations
 
-from django.shortcuts import render
+import json
+from functools import wraps
 
+from allauth.account.adapter import get_adapter
+from allauth.account.decorators import reauthentication_required
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+
+from loyalty_site.errors import LoyaltyError
+
+from . import selectors, services
+from .barcodes import code128_svg, qr_svg
+from .forms import ConsentForm, DeleteAccountForm, ProfileForm
+from .models import ConsentRecord, Member, Tier
+
+ACTIVITY_PAGE_SIZE = 20
+
+
+def _client_ip(request) -> str | None:
+    """The client's address as allauth's rate limits see it (trusted proxies configured there)."""
+    try:
+        return get_adapter(request).get_client_ip(request)
+    except PermissionDenied:  # allauth's answer when it cannot tell: no reason to refuse a consent
+        return None
+
+
+def _member_for_verified_login(request) -> Member | None:
+    """The safety net behind allauth's `email_confirmed` signal: a verified login always has a member."""
+    address = (EmailAddress.objects.filter(user=request.user, verified=True).order_by("-primary", "id").first())
+    if address is None:
+        return None
+    return services.member_link_or_enrol(user=request.user, email=address.email,
+                                         language=(request.LANGUAGE_CODE or "de")[:2])
+
+
+def portal_page(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.is_staff:
+            return render(request, "portal/staff_refused.html", status=403)
+        member = selectors.member_for_user(request.user) or _member_for_verified_login(request)
+        if member is None:
+            messages.warning(request, _("Please confirm your e-mail address first."))
+            return redirect("account_email")
+        request.member = member
+        return view(request, member, *args, **kwargs)
+
+    return wrapper
+
+
+# --- Public pages -------------------------------------------------------------------------------
 
 def home(request):
-    member = getattr(request.user, "member", None) if request.user.is_authenticated else None
-    return render(request, "portal/home.html", {"member": member})
+    if request.user.is_authenticated and not request.user.is_staff:
+        return redirect("portal:dashboard")
+    from rewards.vouchers import catalogue_for
+
+    return render(request, "portal/home.html", {
+        "tiers": Tier.objects.order_by("rank"),
+        "rewards": [reward for reward, _reason in catalogue_for(None)][:3],
+    })
+
+
+def terms(request):
+    return render(request, "portal/terms.html", {"terms": selectors.program_terms()})
+
+
+@require_http_methods(["GET", "POST"])
+def consent_confirm(request, token: str):
+    """The double opt-in link from the e-mail. GET only shows a button: mail scanners that open
+    links must not confirm on the member's behalf; the POST confirms."""
+    pending = selectors.consent_pending_for_token(token)
+    if request.method == "POST" and pending is not None:
+        record = services.consent_confirm(token=token, ip_address=_client_ip(request))
+        if record is not None:
+            return render(request, "portal/consent_confirm.html", {"confirmed": True})
+        pending = None
+    return render(request, "portal/consent_confirm.html", {"pending": pending, "confirmed": False},
+                  status=200 if pending else 404)
+
+
+# --- Dashboard and card -------------------------------------------------------------------------
+
+def _card_images(member: Member) -> dict:
+    return {
+        "card_qr": qr_svg(member.card_number, label=_("QR code of your card number")),
+        "card_barcode": code128_svg(member.card_number, label=_("Barcode of your card number")),
+    }
+
+
+@portal_page
+def dashboard(request, member: Member):
+    consents = services.consent_current(member)
+    context = {
+        "member": member,
+        "progress": selectors.tier_progress(member),
+        "expiring": selectors.points_expiring_schedule(member),
+        "latest": selectors.explain_entries(member, selectors.ledger_entries(member)[:5]),
+        "open_vouchers": selectors.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())
+        .order_by("expires_at")[:3],
+        "ask_consent": all(record is None for record in consents.values()),
+        "consent_form": ConsentForm(current=consents),
+        **_card_images(member),
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@portal_page
+def card(request, member: Member):
+    return render(request, "portal/card.html", {"member": member, **_card_images(member)})
+
+
+# --- Activity -------------------------------------------------------------------------------------
+
+@portal_page
+def activity(request, member: Member):
+    page = Paginator(selectors.ledger_entries(member), ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"member": member, "page": page, "lines": selectors.explain_entries(member, page.object_list),
+               "pending": selectors.pending_purchases(member) if page.number == 1 else []}
+    if request.htmx:  # "show more": only the next rows and the next button
+        return render(request, "portal/_activity_rows.html", context)
+    return render(request, "portal/activity.html", context)
+
+
+# --- Rewards and vouchers ---------------------------------------------------------------------
+
+@portal_page
+def rewards(request, member: Member):
+    from rewards.vouchers import catalogue_for
+
+    rows = catalogue_for(member)
+    return render(request, "portal/rewards.html", {
+        "member": member,
+        "affordable": [reward for reward, reason in rows if reason is None],
+        "unavailable": [(reward, reason) for reward, reason in rows if reason is not None],
+    })
+
+
+def _catalogue_reward(pk: int):
+    from rewards.models import Reward
+
+    return get_object_or_404(Reward.objects.select_related("min_tier"), pk=pk, active=True, in_catalogue=True)
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def reward_redeem(request, member: Member, pk: int):
+    """GET: the confirmation step (a fragment for htmx, a page otherwise). POST: redeem."""
+    from rewards.vouchers import redemption_create, reward_unavailable_reason
+
+    reward = _catalogue_reward(pk)
+    if request.method == "POST":
+        try:
+            voucher = redemption_create(member_id=member.pk, reward_id=reward.pk)
+        except LoyaltyError as error:
+            messages.error(request, str(error))
+            return redirect("portal:rewards")
+        messages.success(request, _("Here is your voucher for %(reward)s.") % {"reward": reward.name})
+        return redirect("portal:voucher", pk=voucher.pk)
+    reason = reward_unavailable_reason(reward, member)
+    if reason is None and reward.points_cost > member.points_balance:
+        reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
+    context = {"member": member, "reward": reward, "reason": reason,
+               "balance_after": member.points_balance - reward.points_cost}
+    template = "portal/_redeem_confirm.html" if request.htmx else "portal/redeem.html"
+    return render(request, template, context)
+
+
+@portal_page
+def vouchers(request, member: Member):
+    now = timezone.now()
+    mine = list(selectors.vouchers_of(member).order_by("-issued_at", "-id"))
+    return render(request, "portal/vouchers.html", {
+        "member": member,
+        "open": [voucher for voucher in mine if voucher.status == "issued" and voucher.expires_at >= now],
+        "closed": [voucher for voucher in mine if not (voucher.status == "issued" and voucher.expires_at >= now)],
+    })
+
+
+@portal_page
+def voucher(request, member: Member, pk: int):
+    voucher = get_object_or_404(selectors.vouchers_of(member), pk=pk)
+    usable = voucher.status == "issued" and voucher.expires_at >= timezone.now()
+    context = {"member": member, "voucher": voucher, "usable": usable}
+    if usable:
+        context["voucher_qr"] = qr_svg(voucher.code, label=_("QR code of the voucher"))
+        context["voucher_barcode"] = code128_svg(voucher.code, label=_("Barcode of the voucher"))
+    return render(request, "portal/voucher.html", context)
+
+
+# --- Profile and communication preferences ------------------------------------------------------
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def profile(request, member: Member):
+    form = ProfileForm(request.POST or None, instance=member)
+    if request.method == "POST" and form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in form.Meta.fields}
+        services.member_update_profile(member_id=member.pk, **fields)
+        translation.activate(fields["language"])  # the next page, and the cookie, in the chosen language
+        messages.success(request, _("Your details have been saved."))
+        response = redirect("portal:profile")
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, fields["language"], samesite="Lax",
+                            secure=settings.SESSION_COOKIE_SECURE)
+        return response
+    return render(request, "portal/profile.html", _profile_context(member, form=form))
+
+
+def _profile_context(member: Member, **extra) -> dict:
+    current = services.consent_current(member)
+    return {
+        "member": member,
+        "login_email": member.user.email if member.user else member.email,
+        "consent_form": ConsentForm(current=current),
+        "consent_state": current,
+        "consent_history": member.consents.order_by("-created_at", "-id")[:30],
+        **extra,
+    }
+
+
+@portal_page
+@require_POST
+def preferences(request, member: Member):
+    """The consent checkboxes (profile page and the dashboard's first-time card)."""
+    form = ConsentForm(request.POST, current=services.consent_current(member))
+    if form.is_valid():
+        created = services.consent_preferences_update(
+            member=member, choices=form.choices(), source=ConsentRecord.Source.PORTAL,
+            ip_address=_client_ip(request), text_version=settings.LOYALTY_CONSENT_TEXT_VERSION,
+            confirm_base_url=request.build_absolute_uri("/"),
+        )
+        if any(record.confirmation_token for record in created):
+            messages.info(request, _("Almost done: we have sent you an e-mail. Please confirm your subscription "
+                                     "with the link in it."))
+        elif created:
+            messages.success(request, _("Your communication preferences have been saved."))
+        else:
+            messages.info(request, _("Nothing changed."))
+    next_url = request.POST.get("next", "")
+    return redirect("portal:dashboard" if next_url == "dashboard" else "portal:profile")
+
+
+# --- Privacy: export and erasure ----------------------------------------------------------------
+
+@portal_page
+def privacy(request, member: Member):
+    return render(request, "portal/privacy.html", {"member": member})
+
+
+@portal_page
+def privacy_export(request, member: Member):
+    data = services.member_export_data(member)
+    body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    filename = f"treuepunkt-{member.customer_number}-{timezone.localdate():%Y-%m-%d}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@portal_page
+@reauthentication_required
+@require_http_methods(["GET", "POST"])
+def account_delete(request, member: Member):
+    form = DeleteAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.member_erase(member_id=member.pk)
+        logout(request)
+        messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
+        return redirect("portal:home")
+    from rewards.models import Redemption
+
+    open_vouchers = Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()
+    return render(request, "portal/account_delete.html", {"member": member, "form": form,
+                                                          "open_vouchers": open_vouchers})
+

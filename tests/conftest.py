@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.utils import translation
 
 from tests import factories
 
@@ -11,6 +12,14 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _reset_language():
+    """A request to an /en/ page activates English in the test thread; it must not leak into
+    the next test (tier names, messages and URLs would come out in English)."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
@@ -32,3 +41,47 @@ def base_rule(db):
 @pytest.fixture
 def member(tiers):
     return factories.enrolled_member()
+
+
+# --- Partner API -------------------------------------------------------------------------------
+# `api` goes through Django's test client (fast, rolled back); `live_api` over real HTTP to the
+# live server (transactional: for contract tests and races). Both are the partner
+# "Testmarkt GmbH" with every scope and a store "S1"; `other_api` / `other_live_api` are a
+# second partner, "Fremdhandel AG", with a store "F1".
+
+def _partner_api_key(partner, settings):
+    settings.LOYALTY_WEBHOOK_ALLOW_LOCALHOST = True  # webhooks to this machine's test servers
+    factories.StoreFactory(partner=partner, code="S1", name="Filiale Mitte")
+    return factories.PartnerAPIKeyFactory(partner=partner).raw_key
+
+
+def _other_partner_key():
+    other = factories.PartnerFactory(name="Fremdhandel AG")
+    factories.StoreFactory(partner=other, code="F1")
+    return other, factories.PartnerAPIKeyFactory(partner=other).raw_key
+
+
+@pytest.fixture
+def api(tiers, base_rule, partner, settings):
+    from tests.api_support import InProcessApi
+
+    return InProcessApi(_partner_api_key(partner, settings), partner=partner)
+
+
+@pytest.fixture
+def other_api(api):
+    other, key = _other_partner_key()
+    return api.with_key(key, partner=other)
+
+
+@pytest.fixture
+def live_api(live_server, tiers, base_rule, partner, settings):
+    from tests.api_support import ApiClient
+
+    return ApiClient(live_server.url, _partner_api_key(partner, settings), partner=partner)
+
+
+@pytest.fixture
+def other_live_api(live_api):
+    other, key = _other_partner_key()
+    return live_api.with_key(key, partner=other)

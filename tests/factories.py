@@ -269,6 +269,7 @@ class CashbackProgramFactory(factory.django.DjangoModelFactory):
     threshold_points = 1000
     reward = factory.SubFactory(RewardFactory, points_cost=500, in_catalogue=False)
 
+
 # --- Campaigns -----------------------------------------------------------------------------------
 # (imports here so this block stays one appendable piece of a shared file)
 from campaigns.models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant  # noqa: E402
@@ -328,6 +329,78 @@ class RaffleEntryFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory, kind=Campaign.Kind.RAFFLE)
     member = factory.SubFactory(MemberFactory)
+
+
+# --- Partner API (loyalty_site) -------------------------------------------------------------------
+# (imports here so this block stays one appendable piece of a shared file)
+from loyalty_site.models import (  # noqa: E402
+    IdempotencyRecord,
+    PartnerAPIKey,
+    PartnerRedemption,
+    Scope,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+
+
+class PartnerAPIKeyFactory(factory.django.DjangoModelFactory):
+    """A key made by the service; the key itself (shown once in real life) is on `.raw_key`."""
+
+    class Meta:
+        model = PartnerAPIKey
+
+    partner = factory.SubFactory(PartnerFactory)
+    name = factory.Sequence(lambda n: f"Kasse {n}")
+    scopes = factory.LazyFunction(lambda: list(Scope.values))
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from loyalty_site.services import partner_key_create
+
+        key, raw = partner_key_create(partner=kwargs["partner"], scopes=kwargs["scopes"], name=kwargs["name"],
+                                      stores=kwargs.get("stores", ()), expiry_date=kwargs.get("expiry_date"))
+        key.raw_key = raw
+        return key
+
+
+class IdempotencyRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IdempotencyRecord
+
+    partner = factory.SubFactory(PartnerFactory)
+    key = factory.Sequence(lambda n: f"idem-{n}")
+    fingerprint = "0" * 64
+    method = "POST"
+    path = "/api/v1/purchases/"
+    response_status = 201
+    response_body = "{}"
+
+
+class WebhookSubscriptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookSubscription
+
+    partner = factory.SubFactory(PartnerFactory)
+    url = factory.Sequence(lambda n: f"https://hooks.example.org/{n}")
+    events = factory.LazyFunction(lambda: list(WebhookEvent.values))
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WebhookDelivery
+
+    subscription = factory.SubFactory(WebhookSubscriptionFactory)
+    event = WebhookEvent.POINTS_EARNED
+    payload = factory.LazyFunction(lambda: {"member_id": 1})
+
+
+class PartnerRedemptionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerRedemption
+
+    partner = factory.SubFactory(PartnerFactory)
+    redemption = factory.SubFactory(RedemptionFactory)
 
 
 class ImportJobFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,49 @@
+"""Template helpers of the member portal."""
+
+from __future__ import annotations
+
+from django import template
+from django.urls import NoReverseMatch, reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+register = template.Library()
+
+# (URL name, label, URL names that mark the item as current). "Freunde werben" and "Feedback"
+# appear by themselves once their apps add portal pages named "referrals:portal" and
+# "feedback:portal" (issues of their own).
+NAVIGATION = [
+    ("portal:dashboard", _("Overview"), {"dashboard", "card"}),
+    ("portal:activity", _("Activity"), {"activity"}),
+    ("portal:rewards", _("Rewards"), {"rewards", "redeem", "vouchers", "voucher"}),
+    ("referrals:portal", _("Refer friends"), set()),
+    ("feedback:portal", _("Feedback"), set()),
+    ("portal:profile", _("Profile"), {"profile"}),
+    ("portal:privacy", _("Privacy"), {"privacy", "delete"}),
+]
+
+
+@register.simple_tag(takes_context=True)
+def portal_navigation(context) -> list[dict]:
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    current = match.url_name if match else None
+    namespace = match.namespace if match else None
+    items = []
+    for name, label, names in NAVIGATION:
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        own_namespace = name.split(":", 1)[0]
+        # Another app's portal pages are all "its" item; ours are told apart by URL name.
+        active = namespace == own_namespace and (own_namespace != "portal" or current in names)
+        items.append({"url": url, "label": label, "active": active})
+    return items
+
+
+@register.filter
+def signed_points(value: int) -> str:
+    """+120 / −40 with a real minus sign (read correctly by screen readers and in tables)."""
+    sign = "+" if value > 0 else "−"
+    return f"{sign}{number_format(abs(value), force_grouping=True)}"
