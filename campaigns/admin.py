@@ -326,7 +326,7 @@ class CampaignAdmin(ModelAdmin):
         if not getattr(self, f"has_{permission}_permission")(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=object_id)
-        form = ActionForm(request.POST or None)
+        form = ActionForm(request.POST if request.method == "POST" else None)  # an empty POST is still a POST
         if request.method == "POST" and form.is_valid():
             kwargs = {"campaign_id": campaign.pk, "staff_user": request.user}
             if name == "draw" and form.cleaned_data["seed"]:

@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from loyalty_site.celery import enqueue
 from loyalty_site.errors import LoyaltyError
 from members.models import ConsentRecord, Member
+from rewards.models import Redemption
 
 from . import links, rendering, triggers
 from .errors import CampaignNotReady, CampaignStateError, InvalidTemplate, RaffleClosed
@@ -124,9 +125,10 @@ def campaign_problems(campaign: Campaign) -> list[str]:
 
 @transaction.atomic
 def campaign_launch(*, campaign_id: int, staff_user: AbstractBaseUser | None = None,
-                    now: datetime | None = None) -> Campaign:
+                    now: datetime | None = None, dispatch: bool = True) -> Campaign:
     """Start a campaign: a broadcast or raffle sends now or waits for its time; a triggered
-    campaign becomes active and the trigger job takes it from there."""
+    campaign becomes active and the trigger job takes it from there. `dispatch=False` leaves
+    the preparation to the caller (`campaign_run_inline`: demo data, the shell)."""
     now = now or timezone.now()
     campaign = _lock_campaign(campaign_id)
     if problems := campaign_problems(campaign):
@@ -136,15 +138,16 @@ def campaign_launch(*, campaign_id: int, staff_user: AbstractBaseUser | None = N
     elif campaign.scheduled_at and campaign.scheduled_at > now:
         _transition(campaign, S.SCHEDULED)
     else:
-        _start_sending(campaign, now)
+        _start_sending(campaign, now, dispatch=dispatch)
     return campaign
 
 
-def _start_sending(campaign: Campaign, now: datetime) -> None:
+def _start_sending(campaign: Campaign, now: datetime, *, dispatch: bool = True) -> None:
     from . import tasks
 
     _transition(campaign, S.SENDING, started_at=now, last_progress_at=now)
-    enqueue(tasks.prepare_campaign, campaign.pk)
+    if dispatch:
+        enqueue(tasks.prepare_campaign, campaign.pk)
 
 
 def campaigns_start_due(*, now: datetime | None = None) -> int:
@@ -339,7 +342,6 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
     issued) or None when it was skipped or someone else has it."""
     from rewards.models import PointEntry
     from rewards.services import member_lock, points_credit
-    from rewards.vouchers import redemption_create
 
     now = now or timezone.now()
     member_id = Message.objects.values_list("member_id", flat=True).get(pk=message_id)
@@ -367,14 +369,21 @@ def message_claim(*, message_id: int, now: datetime | None = None) -> Message | 
     if campaign.reward_id and message.redemption_id is None:
         try:
             with transaction.atomic():
-                message.redemption = redemption_create(member_id=member.pk, reward_id=campaign.reward_id,
-                                                       source="campaign", free=True)
+                message.redemption = _issue_voucher(member.pk, campaign.reward_id)
         except LoyaltyError as error:  # out of stock, ended: the message goes out without it
             notes.append(_("no voucher: %(error)s") % {"error": error})
     Message.objects.filter(pk=message.pk).update(bonus_points=message.bonus_points,
                                                  redemption=message.redemption, error="; ".join(notes))
     message.status, message.claimed_at, message.to_address = Message.Status.SENDING, now, address
     return message
+
+
+def _issue_voucher(member_id: int, reward_id: int) -> Redemption:
+    """A free voucher of `reward` for the member (stock and the member's status apply, not the
+    catalogue's conditions)."""
+    from rewards.vouchers import redemption_issue
+
+    return redemption_issue(member_id=member_id, reward_id=reward_id, source=Redemption.Source.CAMPAIGN)
 
 
 def _message_id_header(message: Message) -> str:
@@ -664,7 +673,6 @@ def raffle_draw(*, campaign_id: int, seed: str | None = None, staff_user: Abstra
                 now: datetime | None = None) -> list[RaffleEntry]:
     """Draw once: record the seed and the entries' fingerprint, mark the winners and issue
     their prize vouchers, all in one transaction."""
-    from rewards.vouchers import redemption_create
 
     now = now or timezone.now()
     campaign = _lock_campaign(campaign_id)
@@ -684,7 +692,6 @@ def raffle_draw(*, campaign_id: int, seed: str | None = None, staff_user: Abstra
     for entry in winners:
         entry.won = True
         if campaign.prize_id:
-            entry.prize = redemption_create(member_id=entry.member_id, reward_id=campaign.prize_id,
-                                            source="campaign", free=True)
+            entry.prize = _issue_voucher(entry.member_id, campaign.prize_id)
         entry.save(update_fields=["won", "prize"])
     return winners

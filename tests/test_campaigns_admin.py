@@ -1,0 +1,165 @@
+"""The console for segments and campaigns: conditions validated against the whitelist, the live
+audience, results with uplift, and actions behind a confirmation that call the services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns import services
+from campaigns.models import Campaign, Message, Segment
+from tests import factories
+
+
+@pytest.fixture
+def superuser(db):
+    return factories.UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def recorded_tasks(monkeypatch):
+    queued = []
+    monkeypatch.setattr(services, "enqueue", lambda task, *args, **kwargs: queued.append((task.name, args)))
+    return queued
+
+
+def consenting(**fields):
+    member = factories.enrolled_member(**fields)
+    factories.ConsentRecordFactory(member=member, purpose="email")
+    return member
+
+
+def inline_data(rows: list[dict], prefix: str = "conditions") -> dict:
+    data = {f"{prefix}-TOTAL_FORMS": str(len(rows)), f"{prefix}-INITIAL_FORMS": "0", f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1000"}
+    for index, row in enumerate(rows):
+        for key, value in row.items():
+            data[f"{prefix}-{index}-{key}"] = value
+    return data
+
+
+def test_a_segment_is_built_from_condition_rows_and_shows_its_audience(staff_client, tiers):
+    consenting(country="AT", first_name="Anton")
+    consenting(country="DE")
+    response = staff_client.post(reverse("admin:campaigns_segment_add"), {
+        "name": "Österreich", "description": "",
+        **inline_data([{"group": "1", "field": "country", "operator": "in", "value": "AT", "days": ""}]),
+    })
+    assert response.status_code == 302, response.content.decode()[:2000]
+    segment = Segment.objects.get(name="Österreich")
+    page = staff_client.get(reverse("admin:campaigns_segment_change", args=[segment.pk])).content.decode()
+    assert 'data-testid="audience"' in page
+    assert "1 active member" in page and "Anton" in page
+    assert "Conditions you can use" in page
+
+
+def test_a_condition_outside_the_whitelist_is_refused_with_a_message(staff_client, tiers):
+    response = staff_client.post(reverse("admin:campaigns_segment_add"), {
+        "name": "Kaputt", "description": "",
+        **inline_data([{"group": "1", "field": "tier", "operator": "in", "value": "Diamant", "days": ""}]),
+    })
+    assert response.status_code == 200
+    assert "unknown tier Diamant" in response.content.decode()
+    assert not Segment.objects.filter(name="Kaputt").exists()
+    response = staff_client.post(reverse("admin:campaigns_segment_add"), {
+        "name": "Kaputt", "description": "",
+        **inline_data([{"group": "1", "field": "email; DROP TABLE", "operator": "in", "value": "x", "days": ""}]),
+    })
+    assert response.status_code == 200 and not Segment.objects.filter(name="Kaputt").exists()
+
+
+def test_a_campaign_with_a_broken_template_cannot_be_saved(staff_client, tiers):
+    response = staff_client.post(reverse("admin:campaigns_campaign_add"), {
+        "name": "Sommer", "kind": "broadcast", "channel": "email", "holdout_percent": "10",
+        "attribution_days": "14", "entry_points": "0", "winners_count": "1",
+        **inline_data([{"name": "A", "weight": "1", "subject_de": "Hallo", "body_de": "{% include 'base.html' %}",
+                        "subject_en": "", "body_en": ""}], prefix="variants"),
+    })
+    assert response.status_code == 200
+    assert not Campaign.objects.filter(name="Sommer").exists()
+
+
+def test_the_campaign_page_shows_progress_results_and_a_preview(staff_client, tiers):
+    for _ in range(6):
+        consenting()
+    campaign = factories.CampaignFactory(holdout_percent=30)
+    factories.VariantFactory(campaign=campaign, name="A", body_de="Hallo {{ first_name }}!")
+    services.campaign_launch(campaign_id=campaign.pk)
+    services.campaign_run_inline(campaign_id=campaign.pk)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    for testid in ("progress", "results", "previews"):
+        assert f'data-testid="{testid}"' in page
+    assert "Hallo Erika!" in page
+    listing = staff_client.get(reverse("admin:campaigns_campaign_changelist")).content.decode()
+    assert campaign.name in listing
+    messages = staff_client.get(reverse("admin:campaigns_message_changelist") + f"?campaign__id__exact={campaign.pk}")
+    assert messages.status_code == 200
+
+
+def test_starting_a_campaign_needs_a_confirmation_post(staff_client, tiers, recorded_tasks):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    url = reverse("admin:campaigns_campaign_do", args=[campaign.pk, "launch"])
+    assert staff_client.get(url).status_code == 200
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT  # a GET changes nothing
+    assert staff_client.post(url).status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING
+    assert recorded_tasks == [("campaigns.tasks.prepare_campaign", (campaign.pk,))]
+    response = staff_client.post(url, follow=True)  # a second start is refused with a message
+    assert "not possible" in response.content.decode()
+
+
+def test_a_started_campaign_is_read_only_but_can_be_paused(staff_client, tiers, recorded_tasks):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    services.campaign_launch(campaign_id=campaign.pk)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'name="holdout_percent"' not in page
+    staff_client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "pause"]))
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED
+
+
+def test_drawing_a_raffle_from_the_console_records_the_given_seed(staff_client, tiers):
+    member = consenting()
+    campaign = factories.CampaignFactory(kind=Campaign.Kind.RAFFLE, winners_count=1,
+                                         entry_deadline=timezone.now() + timedelta(days=1))
+    factories.VariantFactory(campaign=campaign)
+    services.campaign_launch(campaign_id=campaign.pk)
+    services.campaign_run_inline(campaign_id=campaign.pk)
+    services.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+    Campaign.objects.filter(pk=campaign.pk).update(entry_deadline=timezone.now() - timedelta(minutes=1))
+    staff_client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "draw"]), {"seed": "announced-42"})
+    campaign.refresh_from_db()
+    assert campaign.draw_seed == "announced-42"
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "Re-running the draw with this seed gives the same winners." in page
+
+
+def test_marketing_staff_may_send_but_support_may_not(client, tiers, recorded_tasks):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    url = reverse("admin:campaigns_campaign_do", args=[campaign.pk, "launch"])
+    support = factories.UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    assert client.post(url).status_code == 403
+    marketing = factories.UserFactory(is_staff=True)
+    marketing.groups.add(Group.objects.get(name="Marketing"))
+    client.force_login(marketing)
+    assert client.post(url).status_code == 302
+    assert Message.objects.count() == 0  # sending happens in the worker
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENDING
