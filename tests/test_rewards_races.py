@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from loyalty_site.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
 from members.models import Member
@@ -115,3 +117,60 @@ def test_purchases_racing_for_a_stamp_card_reward_issue_one_voucher_per_full_car
     stamps = list(program.cards.filter(member=member).order_by("pk").values_list("stamps", flat=True))
     assert stamps == [4, 4, 2]
     assert Redemption.objects.filter(member=member).count() == 2
+
+
+def _wait_until_someone_waits_for_a_lock() -> None:
+    """Poll PostgreSQL until another session is blocked on a row lock (no fixed sleeps)."""
+    with connection.cursor() as cursor:
+        for _ in range(2000):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.005)
+    raise AssertionError("the second till never waited for the first one's lock")
+
+
+def test_a_till_that_waited_for_the_other_tills_lock_sees_the_voucher_used():
+    """Deterministic: till A has set USED but not committed; till B has found the voucher issued
+    and waits for A's row lock. When A commits, B's compare-and-set must find nothing to change."""
+    factories.tier_ladder()
+    partner = factories.PartnerFactory()
+    member = factories.enrolled_member()
+    points_adjust(member_id=member.pk, points=100, reason="Race", staff_user=None)
+    voucher = redemption_create(member_id=member.pk, reward_id=factories.RewardFactory(points_cost=100).pk)
+    a_holds_lock, a_may_commit = threading.Event(), threading.Event()
+    outcomes: dict = {}
+
+    def till_a():
+        try:
+            with transaction.atomic():
+                voucher_consume(code=voucher.code, partner=partner)
+                a_holds_lock.set()
+                a_may_commit.wait(timeout=60)
+            outcomes["a"] = None
+        except Exception as error:  # collected for the assertions
+            outcomes["a"] = error
+        finally:
+            connection.close()
+
+    def till_b():
+        try:
+            a_holds_lock.wait(timeout=60)
+            voucher_consume(code=voucher.code, partner=partner)
+            outcomes["b"] = None
+        except Exception as error:  # collected for the assertions
+            outcomes["b"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=till_a), threading.Thread(target=till_b)]
+    for thread in threads:
+        thread.start()
+    a_holds_lock.wait(timeout=60)
+    _wait_until_someone_waits_for_a_lock()
+    a_may_commit.set()
+    for thread in threads:
+        thread.join()
+    assert outcomes["a"] is None and isinstance(outcomes["b"], VoucherInvalid)
+    assert Redemption.objects.get(pk=voucher.pk).status == Redemption.Status.USED
