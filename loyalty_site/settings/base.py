@@ -312,3 +312,15 @@ LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS = env.int("LOYALTY_CAMPAIGN_CLAIM_TIMEOUT
 # hour of the member's local day.
 LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
 LOYALTY_BIRTHDAY_SEND_HOUR = env.int("LOYALTY_BIRTHDAY_SEND_HOUR", default=8)
+
+# --- Feedback (feedback/services.py) ----------------------------------------
+# A member is invited to a survey at most once in so many days (all surveys together).
+LOYALTY_SURVEY_THROTTLE_DAYS = env.int("LOYALTY_SURVEY_THROTTLE_DAYS", default=30)
+# How long the one-click links of a survey invitation work.
+LOYALTY_SURVEY_LINK_DAYS = env.int("LOYALTY_SURVEY_LINK_DAYS", default=14)
+# Complaint SLA: hours until a complaint is due, per category ("points=24;voucher=24"), else the default.
+LOYALTY_COMPLAINT_SLA_HOURS = env.int("LOYALTY_COMPLAINT_SLA_HOURS", default=48)
+LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY = env.dict("LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY", cast={"value": int},
+                                                   default={"points": 24, "voucher": 24})
+# Days support has to call back a detractor (follow-up task due date).
+LOYALTY_FOLLOW_UP_DUE_DAYS = env.int("LOYALTY_FOLLOW_UP_DUE_DAYS", default=2)
