@@ -109,3 +109,21 @@ class AdjustmentTooLarge(LoyaltyError):
     code = "adjustment_too_large"
     default_message = _("Adjustments above %(limit)s points need an administrator.")
     http_status = 403
+
+
+class ReferralCodeInvalid(LoyaltyError):
+    code = "referral_code_invalid"
+    default_message = _("This referral code is not valid.")
+    http_status = 422
+
+
+class ReferralNotAllowed(LoyaltyError):
+    code = "referral_not_allowed"
+    default_message = _("This referral cannot be recorded: %(detail)s")
+    http_status = 422
+
+
+class ReferralTransitionInvalid(LoyaltyError):
+    code = "referral_transition_invalid"
+    default_message = _("The referral is %(status)s and cannot be changed this way.")
+    http_status = 409

@@ -404,6 +404,7 @@ class Redemption(models.Model):
         CASHBACK = "cashback", _("cashback")
         CAMPAIGN = "campaign", _("campaign")
         GOODWILL = "goodwill", _("goodwill")
+        REFERRAL = "referral", _("referral")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")

@@ -281,6 +281,11 @@ def purchase_record(
                     reason=_("Purchase %(reference)s") % {"reference": order_reference}, at=booked_at)
         _evaluate_tier(member)
     _after_purchase(member, purchase, lines)
+    # Inside the transaction: a referral qualifies with its purchase or not at all. It only
+    # updates the referral row; the payment (which locks the referrer too) runs after commit.
+    from referrals.services import referral_purchase_recorded
+
+    referral_purchase_recorded(purchase)
     return PurchaseOutcome(purchase, created=True)
 
 

@@ -422,3 +422,29 @@ class ExportLogFactory(factory.django.DjangoModelFactory):
     file_format = "csv"
     row_count = 1
     created_by = factory.SubFactory(StaffUserFactory)
+
+
+# --- Referrals ---------------------------------------------------------------------------------
+
+class ReferralProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.ReferralProgram"
+
+    name_de = "Freunde werben"
+    name_en = "Refer a friend"
+    conditions_de = "Beide erhalten Punkte, sobald der Freund zum ersten Mal einkauft."
+    conditions_en = "You both get points as soon as your friend makes a first purchase."
+    active = True
+    referrer_points = 500
+    referee_points = 250
+    qualifying_event = "purchase"
+    min_purchase_amount = Decimal("20.00")
+    attribution_days = 30
+    hold_days = 14
+    weekly_review_threshold = 5
+
+
+def referral_code(member: Member) -> str:
+    from referrals.services import referral_code_for
+
+    return referral_code_for(member)
