@@ -23,6 +23,7 @@ PERIODIC_TASKS = [
     ("Start scheduled campaigns", "campaigns.tasks.start_due_campaigns", 60),
     ("Run campaign triggers", "campaigns.tasks.run_triggers", 900),
     ("Resume stalled campaign sends", "campaigns.tasks.resume_stalled_sends", 300),
+    ("Survey invitations after purchases", "feedback.tasks.invite_after_purchases", {"minute": "0", "hour": "10"}),
 ]
 
 

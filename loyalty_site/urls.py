@@ -22,6 +22,7 @@ urlpatterns = [
     # Links in campaign e-mails (unsubscribe, raffle entry): no language prefix, so a mail
     # client's one-click POST is never redirected.
     path("c/", include("campaigns.urls")),
+    path("f/", include("feedback.link_urls")),  # one-click answers in survey e-mails, the same reason
 ]
 
 urlpatterns += i18n_patterns(
@@ -29,6 +30,7 @@ urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("members.urls")),
+    path("", include("feedback.urls")),
     prefix_default_language=False,
 )
 

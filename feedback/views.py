@@ -1,0 +1,124 @@
+"""Feedback pages: the member's portal page (surveys to answer, complaints) and the page behind
+the one-click links in survey e-mails.
+
+Portal pages go through `members.views.portal_page` (login, no staff, the member from the
+login). Invitations and complaints named in a URL are fetched through the member: someone
+else's id is a 404, never a 403 that would confirm it exists.
+
+The e-mail link works without a login: it carries the invitation and the score, signed
+(feedback.links). GET shows the score already chosen with the comment box; the POST stores the
+answer. Link scanners and mail previews fetch links but don't POST, so they can't answer in the
+member's name (the same rule as the campaigns' unsubscribe page).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from loyalty_site.errors import LoyaltyError
+from members.views import portal_page
+
+from . import links, selectors, services
+from .errors import InvalidSurveyLink, InvitationUsed
+from .forms import AnswerForm, ComplaintForm, ComplaintMessageForm
+from .models import Complaint, Response, SurveyInvitation
+
+
+@portal_page
+def portal(request, member):
+    return render(request, "feedback/portal.html", {
+        "member": member,
+        "invitations": list(selectors.open_invitations_of(member)),
+        "complaints": list(selectors.complaints_of(member)),
+    })
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def answer(request, member, pk: int):
+    invitation = get_object_or_404(selectors.open_invitations_of(member), pk=pk)
+    form = AnswerForm(request.POST or None, survey=invitation.survey)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.response_record(survey_id=invitation.survey_id, invitation_id=invitation.pk, member_id=member.pk,
+                                     score=form.cleaned_data["score"], comment=form.cleaned_data["comment"],
+                                     channel=Response.Channel.PORTAL, language=translation.get_language() or "")
+        except LoyaltyError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Thank you for your feedback!"))
+        return redirect("feedback:portal")
+    return render(request, "feedback/answer.html", {"member": member, "invitation": invitation, "form": form})
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def complaint_new(request, member):
+    form = ComplaintForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        complaint = services.complaint_open(member_id=member.pk, channel=Complaint.Channel.PORTAL, **form.cleaned_data)
+        messages.success(request, _("Thank you. We have received your complaint %(number)s and will get back to you.")
+                         % {"number": complaint.number})
+        return redirect("feedback:complaint", pk=complaint.pk)
+    return render(request, "feedback/complaint_new.html", {"member": member, "form": form})
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def complaint(request, member, pk: int):
+    complaint = get_object_or_404(selectors.complaints_of(member), pk=pk)
+    form = ComplaintMessageForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.complaint_member_message(complaint_id=complaint.pk, member_id=member.pk,
+                                              body=form.cleaned_data["body"])
+        except LoyaltyError as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("Your message has been sent."))
+        return redirect("feedback:complaint", pk=complaint.pk)
+    return render(request, "feedback/complaint.html", {
+        "member": member, "complaint": complaint, "form": form,
+        "messages_shown": list(selectors.messages_for_member(complaint)),
+    })
+
+
+# --- The one-click link from the e-mail (no login) ------------------------------------------------
+
+def _link_problem(request, error: LoyaltyError, status: int):
+    return render(request, "feedback/link_invalid.html", {"error": error}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def answer_link(request, token: str):
+    try:
+        invitation_id, score = links.answer_from_token(token)
+    except InvalidSurveyLink as error:
+        return _link_problem(request, error, 404)
+    except InvitationUsed as error:
+        return _link_problem(request, error, 410)
+    invitation = SurveyInvitation.objects.select_related("survey", "member").filter(pk=invitation_id).first()
+    if invitation is None:
+        return _link_problem(request, InvalidSurveyLink(), 404)
+    with translation.override(invitation.member.language or settings.LANGUAGE_CODE):
+        if not invitation.is_open() or not invitation.survey.active:
+            return _link_problem(request, InvitationUsed(), 410)
+        data = request.POST if request.method == "POST" else None
+        form = AnswerForm(data, survey=invitation.survey, initial={"score": score})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.response_record(survey_id=invitation.survey_id, invitation_id=invitation.pk,
+                                         score=form.cleaned_data["score"], comment=form.cleaned_data["comment"],
+                                         channel=Response.Channel.EMAIL,
+                                         language=invitation.member.language)
+            except InvitationUsed as error:
+                return _link_problem(request, error, 410)
+            except LoyaltyError as error:
+                return _link_problem(request, error, 422)
+            return render(request, "feedback/answer_done.html", {"survey": invitation.survey})
+        return render(request, "feedback/answer_link.html", {"invitation": invitation, "form": form, "score": score})
