@@ -47,6 +47,13 @@ class TierSerializer(serializers.ModelSerializer):
 
 class MemberSerializer(serializers.ModelSerializer):
     tier = TierSerializer(read_only=True, allow_null=True)
+    # A card handed out at a till may have no e-mail yet: null then, never "" (not an e-mail).
+    email = serializers.EmailField(read_only=True, allow_null=True)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["email"] = data["email"] or None
+        return data
 
     class Meta:
         model = Member

@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -117,6 +118,7 @@ def api_exception_handler(exc, context) -> Response | None:
                     status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+@csrf_exempt  # API clients send no CSRF token: a PATCH to an unknown URL is a 404, not an HTML 403
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     """Unknown URLs under /api/ answer in the API's shape too, not with an HTML page."""
     return JsonResponse(error_body("not_found", _("Not found.")), status=404)
