@@ -5,6 +5,7 @@ Like every service in the project: keyword-only, typed, one transaction each.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -59,6 +60,14 @@ def partner_key_revoke(*, key_id: str) -> int:
 # --- Webhooks ----------------------------------------------------------------------------------
 
 
+def _is_internal_address(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False  # a name: resolved by the receiver's DNS, like any public hook
+    return not address.is_global
+
+
 def webhook_url_validate(url: str) -> None:
     """Only HTTPS. Plain http to this machine only while developing or testing
     (DEBUG or LOYALTY_WEBHOOK_ALLOW_LOCALHOST), so a test server can receive deliveries."""
@@ -70,6 +79,9 @@ def webhook_url_validate(url: str) -> None:
         raise InvalidWebhookURL(detail=_("credentials in the URL are not allowed"))
     local = host in {"127.0.0.1", "localhost", "::1"}
     local_allowed = settings.DEBUG or settings.LOYALTY_WEBHOOK_ALLOW_LOCALHOST
+    if not local and _is_internal_address(host):
+        # A partner must not make our workers post into our own network (cloud metadata, admin ports).
+        raise InvalidWebhookURL(detail=_("internal network addresses are not accepted"))
     if parts.scheme == "https" and (not local or local_allowed):
         return
     if parts.scheme == "http" and local and local_allowed:
