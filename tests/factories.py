@@ -448,3 +448,49 @@ def referral_code(member: Member) -> str:
     from referrals.services import referral_code_for
 
     return referral_code_for(member)
+
+# --- Feedback ----------------------------------------------------------------------------------
+
+class SurveyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.Survey"
+
+    name = factory.Sequence(lambda n: f"Umfrage {n}")
+    kind = "nps"
+    question_de = "Wie wahrscheinlich ist es, dass Sie uns weiterempfehlen?"
+    question_en = "How likely are you to recommend us to a friend?"
+    follow_up_de = "Was ist der wichtigste Grund für Ihre Bewertung?"
+    follow_up_en = "What is the main reason for your score?"
+
+
+class SurveyInvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.SurveyInvitation"
+
+    survey = factory.SubFactory(SurveyFactory)
+    member = factory.LazyFunction(enrolled_member)
+    reason = "manual"
+    created_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda invitation: invitation.created_at + timedelta(days=14))
+
+
+class ResponseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.Response"
+
+    survey = factory.SubFactory(SurveyFactory)
+    score = 9
+    channel = "portal"
+
+
+class ComplaintFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "feedback.Complaint"
+
+    member = factory.LazyFunction(enrolled_member)
+    category = "product"
+    subject = "Kaffee war kalt"
+    description = "Der Kaffee war kalt und die Bohnen alt."
+    channel = "portal"
+    created_at = factory.LazyFunction(timezone.now)
+    due_at = factory.LazyAttribute(lambda complaint: complaint.created_at + timedelta(hours=48))
