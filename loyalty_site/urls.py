@@ -30,6 +30,7 @@ urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("", include("members.urls")),
+    path("", include("referrals.urls")),
     path("", include("feedback.urls")),
     prefix_default_language=False,
 )

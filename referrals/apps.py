@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
+
+    def ready(self) -> None:
+        from allauth.account.signals import email_confirmed
+
+        from .signals import referral_for_confirmed_email
+
+        email_confirmed.connect(referral_for_confirmed_email, dispatch_uid="loyalty_referral_for_confirmed_email")

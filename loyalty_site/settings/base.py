@@ -135,6 +135,7 @@ ACCOUNT_RATE_LIMITS = {
 # The member portal: staff go to the console after login, members to their dashboard; a
 # verified e-mail links the login to its member (members/adapters.py).
 ACCOUNT_ADAPTER = "members.adapters.PortalAccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "referrals.forms.SignupReferralForm"  # the optional referral code
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "Treuepunkt: "
 ACCOUNT_SESSION_REMEMBER = None  # ask ("stay signed in")
