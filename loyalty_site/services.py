@@ -51,6 +51,17 @@ def partner_key_create(*, partner: Partner, scopes: Sequence[str], name: str,
     return key, raw
 
 
+DEMO_KEY_NAME = "seed_demo"
+
+
+@transaction.atomic
+def demo_partner_key(partner: Partner) -> str:
+    """A fresh all-scopes key for the demo partner, printed by seed_demo. Keys are stored only
+    hashed, so a re-run cannot show the old one again: it revokes it and makes a new one."""
+    PartnerAPIKey.objects.filter(partner=partner, name=DEMO_KEY_NAME, revoked=False).update(revoked=True)
+    return partner_key_create(partner=partner, scopes=Scope.values, name=DEMO_KEY_NAME)[1]
+
+
 @transaction.atomic
 def partner_key_revoke(*, key_id: str) -> int:
     """Revoke a key for good (the library refuses to un-revoke). Returns 1 if it was active."""

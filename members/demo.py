@@ -226,11 +226,6 @@ def seed_demo(*, members: int = 2000, stdout=None) -> dict:
 
 def _seed_later_features(partner: Partner) -> dict:
     """Demo data of the other apps, each idempotent; added here as those features land."""
-    extras: dict = {}
-    try:
-        from loyalty_site.api.keys import demo_partner_key
-    except ImportError:
-        pass
-    else:
-        extras["api_key"] = demo_partner_key(partner)
-    return extras
+    from loyalty_site.services import demo_partner_key
+
+    return {"api_key": demo_partner_key(partner)}

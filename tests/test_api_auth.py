@@ -159,3 +159,22 @@ def test_create_partner_key_creates_the_partner_and_prints_a_working_key_once(ap
 def test_create_partner_key_refuses_unknown_scopes(db):
     with pytest.raises(CommandError, match="Unknown scopes"):
         call_command("create_partner_key", "X GmbH", "--scopes", "everything", stdout=StringIO(), stderr=StringIO())
+
+
+def test_seed_demo_prints_a_working_partner_key_and_a_rerun_replaces_it(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.api_support import InProcessApi
+
+    def seeded_key() -> str:
+        out = StringIO()
+        call_command("seed_demo", members=2, stdout=out)
+        return next(line.split(":", 1)[1].strip() for line in out.getvalue().splitlines() if "Partner API key" in line)
+
+    first = seeded_key()
+    assert InProcessApi(first).get("/rewards/").status_code == 200
+    second = seeded_key()
+    assert InProcessApi(second).get("/rewards/").status_code == 200
+    assert InProcessApi(first).get("/rewards/").status_code == 401  # hashed keys can't be shown twice: replaced
