@@ -230,8 +230,13 @@ SPECTACULAR_SETTINGS = {
         "RewardKindEnum": "rewards.models.Reward.Kind",
         "MemberStatusEnum": "members.models.Member.Status",
         "RedemptionStatusEnum": "rewards.models.Redemption.Status",
+        "ReferralChannelEnum": "referrals.models.Referral.Channel",
+        "ReferralStatusEnum": "referrals.models.Referral.Status",
         "WebhookDeliveryStatusEnum": "loyalty_site.models.WebhookDelivery.Status",
         "WebhookEventEnum": "loyalty_site.models.WebhookEvent",
+        "SurveyKindEnum": "feedback.models.Survey.Kind",
+        "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
+        "ComplaintStatusEnum": "feedback.models.Complaint.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
