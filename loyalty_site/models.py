@@ -30,6 +30,8 @@ class Scope(models.TextChoices):
     REWARDS_READ = "rewards:read", _("read the rewards catalogue")
     VOUCHERS_REDEEM = "vouchers:redeem", _("redeem rewards, validate and consume vouchers")
     WEBHOOKS_MANAGE = "webhooks:manage", _("manage webhook subscriptions")
+    FEEDBACK_READ = "feedback:read", _("read surveys and the complaints the partner opened")
+    FEEDBACK_WRITE = "feedback:write", _("post survey answers (till tablets) and open complaints")
 
 
 class PartnerAPIKeyManager(BaseAPIKeyManager):

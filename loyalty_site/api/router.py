@@ -16,6 +16,7 @@ from .exceptions import api_not_found
 API_MODULES = [
     "members.api",
     "rewards.api",
+    "feedback.api",
     "referrals.api",
     "loyalty_site.api.webhooks",
 ]

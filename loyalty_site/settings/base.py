@@ -234,6 +234,12 @@ SPECTACULAR_SETTINGS = {
         "ReferralStatusEnum": "referrals.models.Referral.Status",
         "WebhookDeliveryStatusEnum": "loyalty_site.models.WebhookDelivery.Status",
         "WebhookEventEnum": "loyalty_site.models.WebhookEvent",
+        "SurveyKindEnum": "feedback.models.Survey.Kind",
+        "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
+        "ComplaintStatusEnum": "feedback.models.Complaint.Status",
+        "SurveyKindEnum": "feedback.models.Survey.Kind",
+        "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
+        "ComplaintStatusEnum": "feedback.models.Complaint.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
