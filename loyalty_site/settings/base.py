@@ -237,9 +237,6 @@ SPECTACULAR_SETTINGS = {
         "SurveyKindEnum": "feedback.models.Survey.Kind",
         "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
         "ComplaintStatusEnum": "feedback.models.Complaint.Status",
-        "SurveyKindEnum": "feedback.models.Survey.Kind",
-        "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
-        "ComplaintStatusEnum": "feedback.models.Complaint.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
