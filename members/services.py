@@ -449,6 +449,9 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None) 
             tier_granted_until=None, updated_at=timezone.now(),
         )
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
+    from feedback.services import feedback_erase_member
+
+    feedback_erase_member(member_ids=[member.pk, *member.merged_members.values_list("pk", flat=True)])
     if user_id is not None:
         _user_delete(user_id)
     member.refresh_from_db()
@@ -490,6 +493,7 @@ def _sessions_delete_for(user_id: int) -> int:
 def member_export_data(member: Member) -> dict:
     """Art. 15 and 20 DSGVO: everything we hold about the member, as JSON-ready data
     (dates and decimals are turned into text by the caller's JSON encoder)."""
+    from feedback.selectors import feedback_export
     from rewards.models import PointEntry, Purchase, Redemption, StampCard
 
     user = member.user
@@ -561,7 +565,7 @@ def member_export_data(member: Member) -> dict:
         ],
         # Filled in as the feedback feature lands (its own issue).
         "referrals": _referrals_export(member),
-        "feedback": [],
+        "feedback": feedback_export(people),
     }
 
 
