@@ -30,11 +30,11 @@ GROUP_PERMISSIONS: dict[str, dict] = {
                         "tierhistory": (VIEW,), "membermerge": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
                         "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
-            "referrals": {"referral": (VIEW, CHANGE)},
+            "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
         },
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",
-                  "rewards.cancel_redemption"],
+                  "rewards.cancel_redemption", "referrals.review_referral"],
     },
     "Finance": {
         "models": {
