@@ -23,6 +23,9 @@ PERIODIC_TASKS = [
     ("Start scheduled campaigns", "campaigns.tasks.start_due_campaigns", 60),
     ("Run campaign triggers", "campaigns.tasks.run_triggers", 900),
     ("Resume stalled campaign sends", "campaigns.tasks.resume_stalled_sends", 300),
+    ("Pay referrals after their hold period", "referrals.tasks.release_due_referrals", 900),
+    ("Expire referrals past their attribution window", "referrals.tasks.expire_referrals",
+     {"minute": "50", "hour": "2"}),
     ("Survey invitations after purchases", "feedback.tasks.invite_after_purchases", {"minute": "0", "hour": "10"}),
 ]
 

@@ -227,5 +227,7 @@ def seed_demo(*, members: int = 2000, stdout=None) -> dict:
 def _seed_later_features(partner: Partner) -> dict:
     """Demo data of the other apps, each idempotent; added here as those features land."""
     from loyalty_site.services import demo_partner_key
+    from referrals.demo import seed_referrals_demo
 
+    seed_referrals_demo(partner=partner, referrer_email=DEMO_MEMBER_EMAIL)
     return {"api_key": demo_partner_key(partner)}
