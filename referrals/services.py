@@ -422,7 +422,8 @@ def short_name(member: Member) -> str:
     first = (member.first_name or "").strip()
     initial = (member.last_name or "").strip()[:1]
     if not first and not initial:
-        return _("a friend")
+        local, _at, domain = (member.email or "").partition("@")
+        return f"{local[:1]}…@{domain}" if local and domain else _("a friend")
     return f"{first} {initial}.".strip() if initial else first
 
 
