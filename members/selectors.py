@@ -174,6 +174,8 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
             name = voucher.reward.name if voucher else entry.reference
             title = (_("Voucher: %(reward)s") if entry.kind == kind.REDEEM
                      else _("Voucher refunded: %(reward)s")) % {"reward": name}
+        elif entry.source == "referral":  # in the reader's language, whatever was active at payment
+            title = _("Referral bonus")
         elif entry.kind == kind.ADJUST:
             title = _("Correction by our service team")
             details = [(entry.reason, None)] if entry.reason else []

@@ -169,3 +169,13 @@ def test_a_signed_in_member_following_a_link_goes_to_their_page(client, anna):
     response = client.get(f"/r/{factories.referral_code(bernd)}")
     assert response["Location"] == reverse("referrals:portal")
     assert not Referral.objects.exists()
+
+
+def test_the_bonus_shows_in_the_activity_in_the_readers_language(client, anna, partner):
+    ben = factories.enrolled_member()
+    referral = services.referral_attach(referee_id=ben.pk, code=factories.referral_code(anna), channel="api")
+    purchase_record(member_id=ben.pk, partner=partner, order_reference="A-1", amount=Decimal("25"))
+    services.referral_pay(referral_id=referral.pk, now=timezone.now() + timedelta(days=15))
+    client.force_login(anna.user)
+    page = client.get(reverse("portal:activity")).content.decode()
+    assert "Referral bonus" in page and "+500" in page
