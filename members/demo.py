@@ -230,4 +230,7 @@ def _seed_later_features(partner: Partner) -> dict:
     from referrals.demo import seed_referrals_demo
 
     seed_referrals_demo(partner=partner, referrer_email=DEMO_MEMBER_EMAIL)
+    from feedback.demo import seed_feedback_demo
+
+    seed_feedback_demo()
     return {"api_key": demo_partner_key(partner)}
