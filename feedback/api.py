@@ -8,11 +8,13 @@ opened: anything else is a 404.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response as ApiResponse
 
 from loyalty_site.api.base import (
+    MAX_ID,
     MEMBER_REFERENCE_FIELDS,
     MemberReferenceSerializer,
     PartnerViewSet,
@@ -58,9 +60,15 @@ class OptionalMemberSerializer(MemberReferenceSerializer):
 
 
 class ResponseCreateSerializer(StrictFieldsMixin, OptionalMemberSerializer):
-    survey_id = serializers.PrimaryKeyRelatedField(queryset=Survey.objects.filter(active=True), source="survey",
-                                                   help_text="An active survey (GET /surveys/).")
-    score = serializers.IntegerField(help_text="Within the survey's min_score and max_score.")
+    survey_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, help_text="An active survey (GET /surveys/).")
+    score = serializers.IntegerField(min_value=-1000, max_value=1000,
+                                     help_text="Within the survey's min_score and max_score.")
+
+    def validate_survey_id(self, value):
+        survey = Survey.objects.filter(pk=value, active=True).first()
+        if survey is None:
+            raise serializers.ValidationError(_("No active survey with this id."))
+        return survey
     comment = serializers.CharField(max_length=COMMENT_MAX, required=False, allow_blank=True, default="")
     store = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="The store's code.")
 
@@ -145,7 +153,7 @@ class SurveyResponseViewSet(PartnerViewSet):
         data = serializer.validated_data
         member = data["member"]
         response = services.response_record(
-            survey_id=data["survey"].pk, score=data["score"], comment=data["comment"],
+            survey_id=data["survey_id"].pk, score=data["score"], comment=data["comment"],
             channel=Response.Channel.API, member_id=member.pk if member else None, store=data["store"],
             partner=self.partner, language=(request.LANGUAGE_CODE or "")[:2])
         return ApiResponse(ResponseSerializer(response).data, status=status.HTTP_201_CREATED)
