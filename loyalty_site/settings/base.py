@@ -230,6 +230,7 @@ SPECTACULAR_SETTINGS = {
         "RewardKindEnum": "rewards.models.Reward.Kind",
         "MemberStatusEnum": "members.models.Member.Status",
         "RedemptionStatusEnum": "rewards.models.Redemption.Status",
+        "ChannelEnum": "rewards.models.Channel",  # the purchase channel keeps its name beside other "channel"s
         "ReferralChannelEnum": "referrals.models.Referral.Channel",
         "ReferralStatusEnum": "referrals.models.Referral.Status",
         "WebhookDeliveryStatusEnum": "loyalty_site.models.WebhookDelivery.Status",
