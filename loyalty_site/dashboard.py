@@ -13,7 +13,15 @@ they were computed. Definitions, for finance and marketing alike:
 - points issued: credits (earned, bonus, positive adjustments); redeemed: spent on vouchers
   net of refunds; expired: breakage; redemption rate: redeemed / issued;
 - outstanding liability: unspent, unexpired points × LOYALTY_POINT_VALUE_EUR, by the month in
-  which they would expire (oldest points are spent first), in EUR and in CHF.
+  which they would expire (oldest points are spent first), in EUR and in CHF;
+- campaign uplift: over the campaigns started in the period that held out a control group, the
+  share of messaged members who bought within each campaign's attribution window minus the share
+  of held-out members who did (percentage points, pooled);
+- referral conversion: of the referrals attributed in the period, the share qualified or rewarded;
+- NPS: % promoters (9-10) − % detractors (0-6) of the NPS answers given in the period.
+
+Participation rate (the share of all purchases made by members) needs the tills to report
+non-member purchases, which the partner API does not take yet: it is not shown.
 """
 
 from __future__ import annotations
@@ -52,6 +60,11 @@ def compute_figures(*, now: datetime | None = None) -> dict:
         "daily": _daily_series(since),
         "periods": {str(days): _period_figures(now, days) for days in PERIODS},
         "liability": _liability_by_month(now),
+        "programme": {str(days): {"current": _programme_figures(now - timedelta(days=days), now),
+                                  "previous": _programme_figures(now - timedelta(days=2 * days),
+                                                                 now - timedelta(days=days))}
+                      for days in PERIODS},
+        "nps_by_month": _nps_by_month(now),
     }
     cache.set(CACHE_KEY, figures, timeout=None)
     return figures
@@ -114,6 +127,59 @@ def _period_figures(now: datetime, days: int) -> dict:
         "purchases": totals["purchases"],
         "revenue": float(totals["revenue"] or 0),
     }
+
+
+CAMPAIGNS_MEASURED = 100  # the latest campaigns of a period; each costs one grouped query
+
+
+def _programme_figures(start: datetime, end: datetime) -> dict:
+    return {"campaign_uplift": _campaign_uplift(start, end), "referral_conversion": _referral_conversion(start, end),
+            "nps": _nps(start, end)}
+
+
+def _campaign_uplift(start: datetime, end: datetime) -> float | None:
+    from campaigns.experiment import uplift
+    from campaigns.models import Campaign
+    from campaigns.selectors import campaign_results
+
+    treated = treated_conversions = control = control_conversions = 0
+    campaigns = Campaign.objects.filter(started_at__gt=start, started_at__lte=end, holdout_percent__gt=0)
+    for campaign in campaigns.order_by("-started_at")[:CAMPAIGNS_MEASURED]:
+        results = campaign_results(campaign)
+        if results.control is None or results.treatment is None:
+            continue
+        treated += results.treatment.size
+        treated_conversions += results.treatment.conversions
+        control += results.control.size
+        control_conversions += results.control.conversions
+    measured = uplift(conversions=treated_conversions, size=treated, control_conversions=control_conversions,
+                      control_size=control)
+    return measured.difference if measured else None
+
+
+def _referral_conversion(start: datetime, end: datetime) -> float | None:
+    from referrals.models import Referral
+
+    counts = Referral.objects.filter(created_at__gt=start, created_at__lte=end).aggregate(
+        total=Count("pk"),
+        converted=Count("pk", filter=Q(status__in=[Referral.Status.QUALIFIED, Referral.Status.REWARDED])))
+    return counts["converted"] / counts["total"] if counts["total"] else None
+
+
+def _nps(start: datetime, end: datetime) -> float | None:
+    from feedback import metrics
+    from feedback.models import Response
+
+    return metrics.nps(Response.objects.filter(created_at__gt=start, created_at__lte=end))
+
+
+def _nps_by_month(now: datetime) -> list[tuple[str, float | None]]:
+    from feedback import metrics
+    from feedback.models import Response
+
+    months = metrics.by_month(Response.objects.filter(created_at__gt=now - timedelta(days=365)), "nps")
+    return [(month.strftime("%Y-%m"), None if summary.value is None else round(summary.value, 1))
+            for month, summary in months]
 
 
 _LIABILITY_SQL = """
@@ -196,7 +262,23 @@ def kpis(figures: dict, days: int) -> list[dict]:
               previous["redeemed"] / previous["issued"] if previous["issued"] else None, "percent"),
         _card(_("Outstanding liability (EUR)"), liability_points * point_value, None, "money"),
         _card(_("Outstanding liability (CHF)"), liability_points * point_value / chf_rate, None, "money"),
+        *_programme_cards(figures.get("programme", {}).get(str(days))),
     ]
+
+
+def _programme_cards(programme: dict | None) -> list[dict]:
+    current, previous = (programme or {}).get("current", {}), (programme or {}).get("previous", {})
+    return [
+        _card(_("Campaign uplift vs. holdout (percentage points)"), current.get("campaign_uplift"),
+              None, "percent"),
+        _card(_("Referral conversion"), current.get("referral_conversion"), previous.get("referral_conversion"),
+              "percent"),
+        _card(_("NPS"), _rounded(current.get("nps")), _rounded(previous.get("nps")), "int"),
+    ]
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 def _clv(yearly: dict) -> float | None:
@@ -248,6 +330,9 @@ def chart_series(figures: dict, days: int) -> dict[str, dict]:
         "liability": {"labels": [month for month, _points in figures["liability"]],
                       "datasets": [{"label": str(_("Points")),
                                     "data": [points for _month, points in figures["liability"]]}]},
+        "nps": {"labels": [month for month, _value in figures.get("nps_by_month", [])],
+                "datasets": [{"label": str(_("NPS")),
+                              "data": [value for _month, value in figures.get("nps_by_month", [])]}]},
     }
 
 

@@ -95,3 +95,54 @@ def test_dashboard_page_and_csv(admin_client, shop):
 def test_dashboard_csv_is_staff_only(client, shop):
     response = client.get(reverse("dashboard_csv", args=["revenue"]))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_campaign_uplift_referral_conversion_and_nps_match_the_hand_computed_figures(tiers, partner, base_rule):
+    from campaigns.models import Campaign, Message
+    from referrals.models import Referral
+
+    now = timezone.now()
+    # A campaign started 5 days ago: 4 members messaged, 2 of them bought within the window;
+    # 4 held out, 1 of them bought. Uplift = 2/4 - 1/4 = 25 percentage points.
+    campaign = factories.CampaignFactory(holdout_percent=50, status=Campaign.Status.DONE,
+                                         started_at=now - timedelta(days=5))
+    variant = factories.VariantFactory(campaign=campaign)
+    sent_at = now - timedelta(days=5)
+    people = [factories.enrolled_member() for _ in range(8)]
+    for index, person in enumerate(people):
+        control = index >= 4
+        factories.MessageFactory(
+            campaign=campaign, member=person, variant=None if control else variant, is_control=control,
+            status=Message.Status.SKIPPED if control else Message.Status.SENT,
+            skip_reason=Message.SkipReason.HOLDOUT if control else "", processed_at=sent_at)
+    for person in (people[0], people[1], people[4]):
+        purchase_record(member_id=person.pk, partner=partner, order_reference=f"C-{person.pk}",
+                        amount=Decimal("10"), occurred_at=now - timedelta(days=2))
+
+    # Referrals attributed in the last 30 days: 1 rewarded, 1 qualified, 2 pending -> 50 %.
+    program = factories.ReferralProgramFactory()
+    at = now - timedelta(days=3)
+    for index, status in enumerate(["rewarded", "qualified", "pending", "pending"]):
+        times = {"qualified_at": at, "payable_at": at} if status != "pending" else {}
+        if status == "rewarded":
+            times["rewarded_at"] = at
+        Referral.objects.create(program=program, referrer=people[0], referee=people[index + 1], code="X",
+                                channel=Referral.Channel.LINK, status=status, started_at=at, created_at=at, **times)
+
+    # NPS answers this month: 3 promoters, 1 passive, 1 detractor -> (3 - 1) / 5 = 40.
+    survey = factories.SurveyFactory()
+    for score in (10, 9, 9, 7, 3):
+        factories.ResponseFactory(survey=survey, score=score, created_at=now - timedelta(days=1))
+
+    figures = compute_figures()
+    cards = kpis(figures, 30)
+    assert card(cards, "Campaign uplift vs. holdout (percentage points)")["value"] == pytest.approx(0.25)
+    assert card(cards, "Referral conversion")["value"] == pytest.approx(0.5)
+    assert card(cards, "NPS")["value"] == 40
+    assert figures["nps_by_month"][-1][1] == 40.0
+
+
+def test_programme_kpis_are_empty_not_zero_without_data(tiers):
+    cards = kpis(compute_figures(), 30)
+    for label in ("Campaign uplift vs. holdout (percentage points)", "Referral conversion", "NPS"):
+        assert card(cards, label)["value"] is None
