@@ -449,6 +449,7 @@ def referral_code(member: Member) -> str:
 
     return referral_code_for(member)
 
+
 # --- Feedback ----------------------------------------------------------------------------------
 
 class SurveyFactory(factory.django.DjangoModelFactory):

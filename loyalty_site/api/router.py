@@ -16,8 +16,8 @@ from .exceptions import api_not_found
 API_MODULES = [
     "members.api",
     "rewards.api",
-    "feedback.api",
     "referrals.api",
+    "feedback.api",
     "loyalty_site.api.webhooks",
 ]
 
