@@ -28,7 +28,7 @@ from datetime import datetime, time, timedelta
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -122,12 +122,13 @@ def purchase_invitations_create(*, now: datetime | None = None) -> int:
     made: list[int] = []
     for survey in Survey.objects.filter(active=True, trigger=Survey.Trigger.PURCHASE):
         start, end = _local_day_bounds(timezone.localdate(now) - timedelta(days=survey.delay_days))
-        # The member's last purchase of that day, one row per member, in one query.
+        # One row per member (their latest purchase of that day), in one grouped query that
+        # SQLite runs as well as PostgreSQL.
         rows = (Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end,
                                         member__status=Member.Status.ACTIVE)
                 .exclude(member_id__in=recently_invited(now))
-                .order_by("member_id", "-occurred_at", "-id").distinct("member_id")
-                .values_list("pk", "member_id"))
+                .values("member_id").annotate(last=Max("pk")).order_by("member_id")
+                .values_list("last", "member_id"))
         chosen = [(purchase_id, member_id) for purchase_id, member_id in rows.iterator(chunk_size=BULK_SIZE)
                   if _sampled(survey, purchase_id)]
         SurveyInvitation.objects.bulk_create(
