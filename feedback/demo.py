@@ -92,20 +92,25 @@ def seed_feedback_demo(*, seed: int = 23, now: datetime | None = None, answers_p
     stores = list(Store.objects.order_by("pk").values_list("pk", flat=True)[:8])
 
     responses = []
-    start = now - timedelta(days=365)
+    # From the first day of the month eleven months ago: twelve whole months, the last one running.
+    this_month = timezone.localdate(now).replace(day=1)
+    start = timezone.make_aware(datetime.combine((this_month - timedelta(days=10 * 30 + 15)).replace(day=1),
+                                                 datetime.min.time()))
     for month_index in range(12):
         for _ in range(answers_per_month):
-            created = start + timedelta(days=month_index * 30.4 + rng.random() * 30, minutes=rng.randint(0, 600))
+            created = start + timedelta(days=month_index * 30.44 + rng.random() * 28, minutes=rng.randint(0, 600))
+            if created > now:
+                continue  # the running month has answers up to today only
             member_id, tier_id = rng.choice(people) if people and rng.random() < 0.85 else (None, None)
             score = _score(rng, month_index)
             channel = rng.choice([Response.Channel.EMAIL, Response.Channel.EMAIL, Response.Channel.PORTAL,
                                   Response.Channel.API])
             responses.append(Response(
                 survey=nps_survey, member_id=member_id, tier_id=tier_id, score=score, channel=channel,
-                comment=rng.choice(COMMENTS[_group(score)]), created_at=min(created, now),
+                comment=rng.choice(COMMENTS[_group(score)]), created_at=created,
                 store_id=rng.choice(stores) if stores and channel == Response.Channel.API else None))
         for _ in range(answers_per_month // 4):  # the tablet's effort score, also improving a little
-            created = start + timedelta(days=month_index * 30.4 + rng.random() * 30)
+            created = start + timedelta(days=month_index * 30.44 + rng.random() * 28)
             responses.append(Response(survey=ces_survey, score=min(7, max(1, round(rng.gauss(4.6 + month_index / 8,
                                                                                                1.1)))),
                                       channel=Response.Channel.API, created_at=min(created, now),
