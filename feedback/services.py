@@ -489,3 +489,12 @@ def feedback_erase_member(*, member_ids: list[int]) -> None:
     Complaint.objects.filter(member_id__in=member_ids).update(subject=ERASED_TEXT, description=ERASED_TEXT)
     ComplaintMessage.objects.filter(complaint__member_id__in=member_ids).update(body=ERASED_TEXT)
     FollowUp.objects.filter(response__member_id__in=member_ids).exclude(note="").update(note=ERASED_TEXT)
+
+
+def feedback_merge(*, survivor_id: int, duplicate_id: int) -> None:
+    """Called by members.services.member_merge: answers, complaints and invitations follow the
+    person, so the survivor's portal shows them. (The survey rewards already paid stay
+    referenced to the duplicate: the survivor may be paid once more for a survey both answered.)"""
+    Response.objects.filter(member_id=duplicate_id).update(member_id=survivor_id)
+    Complaint.objects.filter(member_id=duplicate_id).update(member_id=survivor_id)
+    SurveyInvitation.objects.filter(member_id=duplicate_id).update(member_id=survivor_id)

@@ -289,6 +289,9 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     from rewards.vouchers import member_rewards_merge
 
     member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person
+    from feedback.services import feedback_merge
+
+    feedback_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)  # answers and complaints too
     merge = MemberMerge.objects.create(
         survivor=survivor, duplicate=duplicate, points_moved=points, pending_moved=pending,
         purchases_moved=purchases_moved, reason=reason, created_by=staff_user,

@@ -210,3 +210,18 @@ def test_erasure_blanks_comments_and_complaint_texts_but_keeps_the_scores(member
     assert set(ComplaintMessage.objects.values_list("body", flat=True)) == {services.ERASED_TEXT}
     assert Response.objects.get(pk=kept.pk).comment == "Alles gut"
     assert Complaint.objects.filter(member=member).count() == 1  # the statistics stay
+
+
+def test_a_merge_moves_answers_complaints_and_invitations_to_the_survivor(member, tiers):
+    from members.services import member_merge
+
+    duplicate = factories.enrolled_member()
+    survey = factories.SurveyFactory()
+    services.response_record(survey_id=survey.pk, member_id=duplicate.pk, score=7, channel="api")
+    complaint = open_complaint(duplicate)
+    invitation = factories.SurveyInvitationFactory(member=duplicate)
+    member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    assert Response.objects.get().member == member
+    complaint.refresh_from_db()
+    invitation.refresh_from_db()
+    assert complaint.member == member and invitation.member == member
