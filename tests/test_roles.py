@@ -71,3 +71,21 @@ def test_member_accounts_never_reach_the_admin(client, member):
     client.force_login(user)
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+@pytest.mark.parametrize("group_name", list(EXPECTED))
+def test_every_console_list_follows_the_roles_permissions(client, shopper, group_name):
+    """Every page of every model in the console: open exactly when the role may view the model."""
+    from django.contrib import admin
+
+    user = staff_in(group_name)
+    client.force_login(user)
+    wrong = []
+    for model in admin.site._registry:
+        opts = model._meta
+        may_view = user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or user.has_perm(
+            f"{opts.app_label}.change_{opts.model_name}")
+        status = client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")).status_code
+        if status != (200 if may_view else 403):
+            wrong.append((opts.label, status, may_view))
+    assert wrong == []
