@@ -98,6 +98,14 @@ class ReferralProgram(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        if not (self.referrer_points or self.referrer_reward_id or self.referee_points or self.referee_reward_id):
+            raise ValidationError(_("Give at least one side points or a voucher."))
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValidationError({"valid_until": _("The end must come after the start.")})
+
     @property
     def name(self) -> str:
         return self._translated("name")

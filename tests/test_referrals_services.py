@@ -389,3 +389,21 @@ def test_the_export_lists_referrals_made_and_received(program, referrer, referee
 ])
 def test_email_normalisation(raw, expected):
     assert services.normalise_email(raw) == expected
+
+
+def test_a_programme_must_reward_someone(tiers):
+    from django.core.exceptions import ValidationError
+
+    program = factories.ReferralProgramFactory.build(referrer_points=0, referee_points=0)
+    with pytest.raises(ValidationError):
+        program.clean()
+
+
+def test_a_blocked_referrer_is_not_paid_but_the_friend_is(program, referrer, referee, partner):
+    referral = attach(referee, referrer)
+    buy(referee, partner, "BL-1", "30.00")
+    Member.objects.filter(pk=referrer.pk).update(status=Member.Status.BLOCKED)
+    referral = services.referral_pay(referral_id=referral.pk, now=timezone.now() + LATER)
+    assert referral.status == Referral.Status.REWARDED
+    assert (referral.referrer_points, referral.referee_points) == (0, 250)
+    assert not ledger(referrer).exists()
