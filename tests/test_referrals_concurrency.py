@@ -90,3 +90,18 @@ def test_paying_while_both_members_are_busy_does_not_deadlock(setup, monkeypatch
     assert run_in_threads(12, work) == [None] * 12
     _assert_paid_once(referral, referrer, referee)
     assert Member.objects.get(pk=referrer.pk).points_balance >= 500
+
+
+def test_two_referrers_claiming_one_friend_at_once_one_wins(setup):
+    from loyalty_site.errors import ReferralNotAllowed
+
+    friend = factories.enrolled_member()
+    codes = [factories.referral_code(factories.enrolled_member()) for _ in range(4)]
+
+    def claim(index: int) -> None:
+        services.referral_attach(referee_id=friend.pk, code=codes[index], channel=Referral.Channel.API)
+
+    outcomes = run_in_threads(4, claim)
+    assert sum(outcome is None for outcome in outcomes) == 1
+    assert all(outcome is None or isinstance(outcome, ReferralNotAllowed) for outcome in outcomes), outcomes
+    assert Referral.objects.filter(referee=friend).count() == 1
