@@ -109,6 +109,107 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
 
 
+def start_gunicorn(server: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
+    """The product as it runs in production: gunicorn workers (processes: no shared GIL)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": server["url"], "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.test",
+           "LOYALTY_API_RATE": "", "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "loyalty_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
+         "--keep-alive", "30", "--log-level", "warning"], cwd=ROOT, env=env)
+    import urllib.request
+
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            break
+        except OSError as error:
+            if getattr(error, "code", None):  # answered (503 without a worker): it is up
+                break
+            time.sleep(0.1)
+    return process, f"127.0.0.1:{port}"
+
+
+def http_load(address: str, key: str, request_for, clients: int = 16,
+              seconds: float = 15) -> tuple[float, float, float, int]:
+    """`clients` keep-alive connections, each sending `request_for(client, n)` = (method, path, body)
+    back to back for `seconds`. Returns requests/s, p50 and p99 in ms, and the count of non-2xx."""
+    import http.client
+
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+    host, port = address.split(":")
+
+    def client(index: int) -> None:
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        mine, failed, n = [], 0, 0
+        while time.perf_counter() < deadline:
+            n += 1
+            method, path, body = request_for(index, n)
+            headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
+            if method == "POST":
+                headers["Idempotency-Key"] = f"bench-{index}-{n}-{time.time_ns()}"
+            started = time.perf_counter()
+            connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            failed += response.status >= 300
+        connection.close()
+        with lock:
+            latencies.extend(mine)
+            failures[0] += failed
+
+    pool = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return (len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
+            failures[0])
+
+
+def measure_api(server: dict, members: int, results: Results, reference: float) -> None:
+    from loyalty_site.models import Scope
+    from loyalty_site.services import partner_get_or_create, partner_key_create
+
+    partner, _created = partner_get_or_create(name="Bench API partner")
+    _key, raw = partner_key_create(partner=partner, scopes=Scope.values, name="bench")
+    process, address = start_gunicorn(server)
+    try:
+        def purchase(index: int, n: int):
+            return "POST", "/api/v1/purchases/", {
+                "member_id": 1 + (index * 7919 + n * 104729) % members,
+                "order_reference": f"api-{index}-{n}-{time.time_ns()}", "amount": "23.45", "currency": "EUR"}
+
+        def balance(index: int, n: int):
+            return "GET", f"/api/v1/members/{1 + (index * 7919 + n * 104729) % members}/balance/", None
+
+        http_load(address, raw, balance, seconds=3)  # warm-up: imports, caches, connections
+        rate, p50, p99, failed = http_load(address, raw, purchase)
+        results.add("API purchase earn (16 clients, gunicorn)", rate, "req/s", reference, "pgbench",
+                    ">= 20 % of pgbench")
+        results.add("API purchase earn p50", p50, "ms", goal="< 20 ms")
+        results.add("API purchase earn p99", p99, "ms", goal="< 50 ms")
+        results.add("API purchase earn non-2xx answers", failed, "count", goal="0")
+        rate, p50, p99, failed = http_load(address, raw, balance)
+        results.add("API balance read (16 clients)", rate, "req/s", goal=">= 1,000 req/s")
+        results.add("API balance read p99", p99, "ms", goal="< 20 ms")
+        results.add("API balance read non-2xx answers", failed, "count", goal="0")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
@@ -137,6 +238,7 @@ def main() -> int:
                     ">= 20 % of pgbench (via API)")
         results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
         results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
+        measure_api(server, args.members, results, reference)
 
         sys.argv = ["console_bench"]
         from console_bench import measure_console
