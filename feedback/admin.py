@@ -19,7 +19,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
@@ -372,14 +372,18 @@ class ComplaintAdmin(ModelAdmin):
     list_select_related = ["member", "assignee"]
     list_filter = ["status", ComplaintOverdueFilter, "category", "assignee", "channel"]
     search_fields = ["=id", "subject", "=member__customer_number", "=member__card_number"]
-    ordering = ["due_at", "id"]
+    ordering = ["finished", "due_at", "id"]  # the queue: open ones first, the most urgent on top
     show_full_result_count = False
     raw_id_fields = ["member"]
     inlines = [ComplaintMessageInline]
     actions = ["assign_to_me", "mark_in_progress", "mark_resolved", "mark_closed"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("member", "assignee", "store", "goodwill_voucher__reward")
+        # Annotated before the ordering applies (ModelAdmin.get_queryset would order first).
+        queryset = (Complaint.objects.select_related("member", "assignee", "store", "goodwill_voucher__reward")
+                    .annotate(finished=Case(When(status__in=Complaint.OPEN_STATUSES, then=Value(0)),
+                                            default=Value(1))))
+        return queryset.order_by(*self.get_ordering(request))
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []

@@ -1,0 +1,76 @@
+"""Feedback in a real browser: the one-click link from a survey e-mail (no login), the member's
+feedback page with a complaint, and the console's survey results with the NPS trend chart;
+screenshots at phone and desktop width for review."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from feedback import links, services
+from feedback.demo import seed_feedback_demo
+from feedback.models import Response, Survey
+from members.services import member_link_or_enrol
+from tests import factories
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def _session(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                               "url": live_server.url}])
+
+
+def test_answer_link_portal_page_and_survey_results(page, live_server, screenshot):
+    factories.tier_ladder()
+    user = factories.UserFactory(email="erika@example.org")
+    member = member_link_or_enrol(user=user, email="erika@example.org")
+    survey = factories.SurveyFactory(reward_points=20)
+    invitation = factories.SurveyInvitationFactory(survey=survey, member=member)
+
+    # The e-mail's link for "9": no login needed; the score is chosen, the comment is optional.
+    page.goto(live_server.url + reverse("feedback_links:answer", args=[links.answer_token(invitation.pk, 9)]))
+    expect(page.locator('input[name="score"][value="9"]')).to_be_checked()
+    screenshot(page, "feedback-answer-link")
+    page.get_by_label("Was ist der wichtigste Grund für Ihre Bewertung?").fill("Sehr nette Beratung")
+    page.get_by_role("button", name=re.compile("Send my answer|Antwort senden")).click()
+    expect(page.get_by_text("Vielen Dank für Ihr Feedback!").or_(page.get_by_text("Thank you for your feedback!")))\
+        .to_be_visible()
+    assert Response.objects.get().comment == "Sehr nette Beratung"
+
+    complaint = services.complaint_open(member_id=member.pk, category="product", subject="Mühle defekt",
+                                        description="Nach einer Woche kaputt.", channel="portal")
+    services.complaint_reply(complaint_id=complaint.pk, body="Wir schicken Ihnen eine neue Mühle.", staff_user=None)
+    factories.SurveyInvitationFactory(survey=factories.SurveyFactory(kind="csat", question_de="Wie zufrieden waren "
+                                                                     "Sie mit der Lieferung?"), member=member,
+                                      created_at=timezone.now() - timedelta(days=1))
+    _session(page, live_server, user)
+    page.goto(live_server.url + reverse("feedback:portal"))
+    expect(page.get_by_text("Mühle defekt")).to_be_visible()
+    expect(page.get_by_text("Wie zufrieden waren Sie mit der Lieferung?")).to_be_visible()
+    screenshot(page, "feedback-portal")
+    page.goto(live_server.url + reverse("feedback:complaint", args=[complaint.pk]))
+    expect(page.get_by_text("Wir schicken Ihnen eine neue Mühle.")).to_be_visible()
+    screenshot(page, "feedback-complaint")
+
+    seed_feedback_demo()
+    page.context.clear_cookies()
+    _session(page, live_server, factories.UserFactory(is_staff=True, is_superuser=True))
+    nps = Survey.objects.get(name="NPS nach dem Einkauf")
+    page.goto(live_server.url + reverse("admin:feedback_survey_change", args=[nps.pk]))
+    expect(page.locator('[data-testid="survey-results"]')).to_be_visible()
+    expect(page.locator("canvas").first).to_be_visible()
+    screenshot(page, "feedback-survey-results")
+    page.goto(live_server.url + reverse("admin:feedback_complaint_changelist"))
+    expect(page.get_by_text("Gutschein abgelehnt")).to_be_visible()
+    screenshot(page, "feedback-complaint-queue")
