@@ -372,11 +372,14 @@ class ComplaintAdmin(ModelAdmin):
     list_select_related = ["member", "assignee"]
     list_filter = ["status", ComplaintOverdueFilter, "category", "assignee", "channel"]
     search_fields = ["=id", "subject", "=member__customer_number", "=member__card_number"]
-    ordering = ["finished", "due_at", "id"]  # the queue: open ones first, the most urgent on top
+    ordering = ["due_at", "id"]
     show_full_result_count = False
     raw_id_fields = ["member"]
     inlines = [ComplaintMessageInline]
     actions = ["assign_to_me", "mark_in_progress", "mark_resolved", "mark_closed"]
+
+    def get_ordering(self, request):
+        return ["finished", "due_at", "id"]  # the queue: open ones first, the most urgent on top
 
     def get_queryset(self, request):
         # Annotated before the ordering applies (ModelAdmin.get_queryset would order first).

@@ -189,3 +189,15 @@ def test_roles_support_works_complaints_marketing_manages_surveys(client, db):
     client.force_login(marketing)
     assert client.get(reverse("admin:feedback_complaint_changelist")).status_code == 403
     assert client.get(reverse("admin:feedback_survey_changelist")).status_code == 200
+
+
+def test_the_complaint_queue_lists_open_complaints_first_most_urgent_on_top(staff_client, member):
+    def opened(days_ago: int, subject: str):
+        return services.complaint_open(member_id=member.pk, category="product", subject=subject, description="x",
+                                       channel="staff", now=timezone.now() - timedelta(days=days_ago))
+
+    closed_old = opened(30, "alt und erledigt")
+    services.complaint_set_status(complaint_id=closed_old.pk, status="closed")
+    recent, urgent = opened(0, "neu"), opened(3, "dringend")
+    result = staff_client.get(reverse("admin:feedback_complaint_changelist")).context["cl"].result_list
+    assert [complaint.pk for complaint in result] == [urgent.pk, recent.pk, closed_old.pk]
