@@ -201,3 +201,15 @@ def test_the_complaint_queue_lists_open_complaints_first_most_urgent_on_top(staf
     recent, urgent = opened(0, "neu"), opened(3, "dringend")
     result = staff_client.get(reverse("admin:feedback_complaint_changelist")).context["cl"].result_list
     assert [complaint.pk for complaint in result] == [urgent.pk, recent.pk, closed_old.pk]
+
+
+def test_inviting_a_segment_from_the_console_queues_the_job(staff_client, monkeypatch):
+    from loyalty_site import celery
+
+    queued = []
+    monkeypatch.setattr(celery, "enqueue", lambda task, *args, **kwargs: queued.append((task.name, args)))
+    survey = factories.SurveyFactory()
+    inactive = factories.SurveyFactory(active=False)
+    staff_client.post(reverse("admin:feedback_survey_changelist"),
+                      {"action": "invite_segment", "_selected_action": [survey.pk, inactive.pk]})
+    assert queued == [("feedback.tasks.invite_segment", (survey.pk,))]

@@ -274,3 +274,13 @@ def test_a_link_names_its_own_invitation_only(survey, invitation, tiers):
     other_survey = factories.SurveyFactory()
     with pytest.raises(InvalidSurveyLink):
         services.response_record(survey_id=other_survey.pk, invitation_id=invitation.pk, score=5, channel="email")
+
+
+def test_the_tasks_call_the_services(survey, member, settings, queued):
+    from feedback import tasks
+
+    settings.LOYALTY_SURVEY_THROTTLE_DAYS = 30
+    assert tasks.invite_segment(survey.pk) == 1  # no segment: every active member
+    invitation = SurveyInvitation.objects.get(member=member)
+    assert tasks.send_invitations([invitation.pk]) == 0  # no e-mail consent: it waits in the portal
+    assert tasks.invite_after_purchases() == 0
