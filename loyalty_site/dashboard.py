@@ -20,8 +20,8 @@ they were computed. Definitions, for finance and marketing alike:
 - referral conversion: of the referrals attributed in the period, the share qualified or rewarded;
 - NPS: % promoters (9-10) − % detractors (0-6) of the NPS answers given in the period.
 
-Participation rate (the share of all purchases made by members) needs the tills to report
-non-member purchases, which the partner API does not take yet: it is not shown.
+- participation rate: member purchases / all receipts, over the store days for which tills
+  reported their day's receipt count (POST /api/v1/store-days/); empty until a till reports.
 """
 
 from __future__ import annotations
@@ -134,7 +134,25 @@ CAMPAIGNS_MEASURED = 100  # the latest campaigns of a period; each costs one gro
 
 def _programme_figures(start: datetime, end: datetime) -> dict:
     return {"campaign_uplift": _campaign_uplift(start, end), "referral_conversion": _referral_conversion(start, end),
-            "nps": _nps(start, end)}
+            "nps": _nps(start, end), "participation": _participation(start, end)}
+
+
+def _participation(start: datetime, end: datetime) -> float | None:
+    """Member purchases / all receipts, over the store days the tills reported."""
+    from django.db.models import Exists, OuterRef
+    from django.db.models.functions import TruncDate
+
+    from rewards.models import Purchase, StoreDayTotal
+
+    first, last = timezone.localdate(start) + timedelta(days=1), timezone.localdate(end)
+    reported = StoreDayTotal.objects.filter(day__gte=first, day__lte=last)
+    receipts = reported.aggregate(total=Sum("receipts"))["total"]
+    if not receipts:
+        return None
+    members = (Purchase.objects.filter(occurred_at__gte=start - timedelta(days=1), occurred_at__lte=end)
+               .annotate(local_day=TruncDate("occurred_at"))
+               .filter(Exists(reported.filter(store=OuterRef("store_id"), day=OuterRef("local_day")))).count())
+    return min(1.0, members / receipts)
 
 
 def _campaign_uplift(start: datetime, end: datetime) -> float | None:
@@ -269,6 +287,7 @@ def kpis(figures: dict, days: int) -> list[dict]:
 def _programme_cards(programme: dict | None) -> list[dict]:
     current, previous = (programme or {}).get("current", {}), (programme or {}).get("previous", {})
     return [
+        _card(_("Participation rate"), current.get("participation"), previous.get("participation"), "percent"),
         _card(_("Campaign uplift vs. holdout (percentage points)"), current.get("campaign_uplift"),
               None, "percent"),
         _card(_("Referral conversion"), current.get("referral_conversion"), previous.get("referral_conversion"),

@@ -41,7 +41,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW,), "tier": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
                         "redemption": (VIEW,), "reward": (VIEW,), "earningrule": (VIEW,), "partner": (VIEW,),
-                        "store": (VIEW,), "cashbackprogram": (VIEW,)},
+                        "store": (VIEW,), "cashbackprogram": (VIEW,), "storedaytotal": (VIEW,)},
         },
         "extra": ["members.export_ledger"],
     },

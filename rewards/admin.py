@@ -23,6 +23,7 @@ from .models import (
     PurchasePoints,
     PurchaseReturn,
     Store,
+    StoreDayTotal,
 )
 
 
@@ -101,6 +102,16 @@ class ShortfallFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(shortfall_points__gt=0) if self.value() == "yes" else queryset
+
+
+@admin.register(StoreDayTotal)
+class StoreDayTotalAdmin(NoWriteMixin, ModelAdmin):
+    """What the tills counted per day, members or not (reported through the API)."""
+
+    list_display = ["day", "store", "receipts", "revenue", "currency", "reported_at"]
+    list_select_related = ["store"]
+    list_filter = ["store__partner", "currency"]
+    date_hierarchy = "day"
 
 
 @admin.register(PurchaseReturn)

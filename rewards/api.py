@@ -34,7 +34,7 @@ from members.models import Member
 
 from . import vouchers
 from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
-from .services import LineData, ReturnLine, purchase_record, purchase_return
+from .services import LineData, ReturnLine, purchase_record, purchase_return, store_day_report
 
 MAX_AMOUNT = Decimal("1000000")
 MAX_LINES = 500
@@ -491,7 +491,59 @@ class VoucherViewSet(PartnerViewSet):
         return Response(body)
 
 
+# --- Store day totals: the base of the participation rate -------------------------------------
+
+class StoreDayTotalSerializer(StrictFieldsMixin, serializers.Serializer):
+    store = serializers.CharField(max_length=40, help_text="The store's code.")
+    day = serializers.DateField(help_text="The business day, in the store's local time.")
+    receipts = serializers.IntegerField(min_value=0, max_value=1_000_000,
+                                        help_text="Every receipt of the day, with or without a loyalty card.")
+    revenue = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0"),
+                                       max_value=MAX_AMOUNT * 100)
+    currency = serializers.ChoiceField(choices=Currency.choices, default=Currency.EUR)
+
+    def validate_day(self, value):
+        today = timezone.localdate()
+        if not today - timedelta(days=400) <= value <= today:
+            raise serializers.ValidationError(_("The day must lie within the last 400 days."))
+        return value
+
+    def validate(self, attrs):
+        attrs["store"] = store_for(self.context["principal"], attrs["store"])
+        return attrs
+
+
+class StoreDayTotalOutSerializer(serializers.Serializer):
+    store = serializers.CharField(source="store.code")
+    day = serializers.DateField()
+    receipts = serializers.IntegerField()
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    reported_at = serializers.DateTimeField()
+
+
+class StoreDayTotalViewSet(PartnerViewSet):
+    """A till reports how many receipts it printed in a day, members or not: the console shows
+    the participation rate (the share of receipts with a loyalty card) from it."""
+
+    serializer_class = StoreDayTotalSerializer
+    filter_backends = []
+    pagination_class = None
+    required_scopes = {"create": Scope.PURCHASES_WRITE}
+
+    @extend_schema(summary="Report a store's receipts of a day (again: replaces them)",
+                   request=StoreDayTotalSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={200: StoreDayTotalOutSerializer})
+    @idempotent
+    def create(self, request):
+        serializer = StoreDayTotalSerializer(data=request.data, context={"principal": self.principal})
+        serializer.is_valid(raise_exception=True)
+        total = store_day_report(**serializer.validated_data)
+        return Response(StoreDayTotalOutSerializer(total).data)
+
+
 def register(router) -> None:
+    router.register("store-days", StoreDayTotalViewSet, basename="store-day")
     router.register("purchases", PurchaseViewSet, basename="purchase")
     router.register("rewards", RewardViewSet, basename="reward")
     router.register("redemptions", RedemptionViewSet, basename="redemption")

@@ -63,6 +63,32 @@ class Store(models.Model):
         return self.name
 
 
+class StoreDayTotal(models.Model):
+    """What a till counted in a day, members or not: the base of the participation rate (the
+    share of all receipts that carried a loyalty card). A later report of the day replaces it."""
+
+    store = models.ForeignKey(Store, verbose_name=_("store"), on_delete=models.PROTECT, related_name="day_totals")
+    day = models.DateField(_("day"))
+    receipts = models.PositiveIntegerField(_("receipts"),
+                                           help_text=_("All receipts of the day, with or without a card."))
+    revenue = models.DecimalField(_("revenue"), max_digits=14, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, default=Currency.EUR)
+    reported_at = models.DateTimeField(_("reported at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-day", "store"]
+        verbose_name = _("store day total")
+        verbose_name_plural = _("store day totals")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "day"], name="store_day_total_once_per_day"),
+            models.CheckConstraint(condition=Q(revenue__gte=0), name="store_day_revenue_not_negative"),
+        ]
+        indexes = [models.Index(fields=["day"], name="store_day_total_day")]
+
+    def __str__(self) -> str:
+        return f"{self.store} {self.day}: {self.receipts}"
+
+
 class Channel(models.TextChoices):
     STORE = "store", _("store")
     ONLINE = "online", _("online shop")

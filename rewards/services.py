@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
@@ -33,7 +33,17 @@ from members.models import Member
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
-from .models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Store
+from .models import (
+    EarningRule,
+    Partner,
+    PointEntry,
+    Purchase,
+    PurchaseLine,
+    PurchasePoints,
+    PurchaseReturn,
+    Store,
+    StoreDayTotal,
+)
 
 CENT = Decimal("0.01")
 
@@ -389,6 +399,15 @@ class ReturnLine:
 
 
 @transaction.atomic
+def store_day_report(*, store: Store, day: date, receipts: int, revenue: Decimal,
+                     currency: str = "EUR") -> StoreDayTotal:
+    """A till's count of all receipts of a day (members or not). Reporting the day again
+    replaces the figures: tills send corrections after the day is closed."""
+    total, _created = StoreDayTotal.objects.update_or_create(
+        store=store, day=day, defaults={"receipts": receipts, "revenue": revenue, "currency": currency})
+    return total
+
+
 def purchase_return(
     *, purchase_id: int, reference: str, amount: Decimal | None = None, lines: Sequence[ReturnLine] | None = None,
 ) -> PurchaseReturn:

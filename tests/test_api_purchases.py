@@ -160,3 +160,33 @@ def test_a_purchase_within_the_time_bounds_is_accepted(api, member):
     for n, delta in enumerate([-timedelta(days=364), timedelta(hours=23)]):
         response = api.post("/purchases/", purchase_body(member, f"OK-{n}", occurred_at=_iso(delta)))
         assert response.status_code == 201, response.content
+
+
+# --- Store day totals (the participation rate's base) ----------------------------------------------
+
+def test_a_till_reports_its_days_receipts_and_a_correction_replaces_them(api, partner):
+    from rewards.models import StoreDayTotal
+
+    day = (timezone.localdate() - timedelta(days=1)).isoformat()
+    first = api.post("/store-days/", {"store": "S1", "day": day, "receipts": 120, "revenue": "2400.00"})
+    assert first.status_code == 200, first.text
+    assert first.json()["receipts"] == 120 and first.json()["store"] == "S1"
+    api.post("/store-days/", {"store": "S1", "day": day, "receipts": 125, "revenue": "2450.50"})
+    total = StoreDayTotal.objects.get()
+    assert (total.receipts, total.revenue) == (125, Decimal("2450.50"))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"store": "F1"}, "store"), ({"store": "NOPE"}, "store"), ({"receipts": -1}, "receipts"),
+    ({"revenue": "-1.00"}, "revenue"), ({"day": "__future__"}, "day"), ({"currency": "USD"}, "currency"),
+    ({"members": 10}, "members"),
+])
+def test_bad_store_days_are_refused(api, change, field):
+    from rewards.models import StoreDayTotal
+
+    body = {"store": "S1", "day": timezone.localdate().isoformat(), "receipts": 10, "revenue": "100.00", **change}
+    if body["day"] == "__future__":
+        body["day"] = (timezone.localdate() + timedelta(days=1)).isoformat()
+    response = api.post("/store-days/", body)
+    assert response.status_code == 400 and field in response.json()["errors"], response.text
+    assert not StoreDayTotal.objects.exists()

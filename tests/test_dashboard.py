@@ -146,3 +146,20 @@ def test_programme_kpis_are_empty_not_zero_without_data(tiers):
     cards = kpis(compute_figures(), 30)
     for label in ("Campaign uplift vs. holdout (percentage points)", "Referral conversion", "NPS"):
         assert card(cards, label)["value"] is None
+
+
+def test_participation_is_member_purchases_over_reported_receipts(tiers, partner, base_rule):
+    from rewards.services import store_day_report
+
+    store = factories.StoreFactory(partner=partner, code="P1")
+    other = factories.StoreFactory(partner=partner, code="P2")
+    yesterday = timezone.localdate() - timedelta(days=1)
+    noon = timezone.make_aware(timezone.datetime.combine(yesterday, timezone.datetime.min.time())) + timedelta(hours=12)
+    member = factories.enrolled_member()
+    for n in range(3):  # 3 member purchases in P1 yesterday, 1 in P2 (which reported nothing)
+        purchase_record(member_id=member.pk, partner=partner, order_reference=f"P-{n}", amount=Decimal("10"),
+                        occurred_at=noon, store=store)
+    purchase_record(member_id=member.pk, partner=partner, order_reference="P-x", amount=Decimal("10"),
+                    occurred_at=noon, store=other)
+    store_day_report(store=store, day=yesterday, receipts=12, revenue=Decimal("300"))
+    assert card(kpis(compute_figures(), 30), "Participation rate")["value"] == pytest.approx(3 / 12)
