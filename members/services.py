@@ -566,7 +566,6 @@ def member_export_data(member: Member) -> dict:
              "qualifying_points": change.qualifying_points, "created_at": change.created_at}
             for change in member.tier_history.select_related("from_tier", "to_tier").order_by("created_at", "id")
         ],
-        # Filled in as the feedback feature lands (its own issue).
         "referrals": _referrals_export(member),
         "feedback": feedback_export(people),
     }
