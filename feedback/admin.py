@@ -127,6 +127,12 @@ class SurveyAdmin(ModelAdmin):
     def open_follow_ups(self, obj) -> int:
         return obj.follow_ups
 
+    def get_readonly_fields(self, request, obj=None):
+        # Answers are read on the scale of their survey's kind: it cannot change under them.
+        if obj is not None and obj.responses.exists():
+            return ["kind"]
+        return []
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         survey = self.get_object(request, object_id)

@@ -213,3 +213,11 @@ def test_inviting_a_segment_from_the_console_queues_the_job(staff_client, monkey
     staff_client.post(reverse("admin:feedback_survey_changelist"),
                       {"action": "invite_segment", "_selected_action": [survey.pk, inactive.pk]})
     assert queued == [("feedback.tasks.invite_segment", (survey.pk,))]
+
+
+def test_a_surveys_kind_is_fixed_once_it_has_answers(staff_client):
+    survey = factories.SurveyFactory(kind="nps")
+    url = reverse("admin:feedback_survey_change", args=[survey.pk])
+    assert "kind" in staff_client.get(url).context["adminform"].form.fields
+    factories.ResponseFactory(survey=survey, score=9)
+    assert "kind" not in staff_client.get(url).context["adminform"].form.fields
