@@ -39,3 +39,6 @@ if settings.DEBUG:
     from django.conf.urls.static import static
 
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# PostgreSQL down or restarting: 503 with Retry-After instead of a 500 page (loyalty_site/unavailable.py).
+handler500 = "loyalty_site.unavailable.handler500"

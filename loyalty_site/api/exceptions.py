@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
 from loyalty_site.errors import LoyaltyError
+from loyalty_site.unavailable import DATABASE_ERRORS, database_unavailable_response
 
 logger = logging.getLogger("loyalty_site.api")
 
@@ -111,6 +112,9 @@ def api_exception_handler(exc, context) -> Response | None:
             code = getattr(detail, "code", None) or exc.default_code
             body = error_body(str(code), str(message))
         return Response(body, status=exc.status_code, headers=headers)
+
+    if isinstance(exc, DATABASE_ERRORS):  # PostgreSQL down or restarting: retry later, safely
+        return database_unavailable_response(context["request"])
 
     # Anything else is a bug: log it with its traceback and answer in the same shape.
     logger.exception("Unhandled error in the partner API", exc_info=exc)
