@@ -408,6 +408,7 @@ def store_day_report(*, store: Store, day: date, receipts: int, revenue: Decimal
     return total
 
 
+@transaction.atomic
 def purchase_return(
     *, purchase_id: int, reference: str, amount: Decimal | None = None, lines: Sequence[ReturnLine] | None = None,
 ) -> PurchaseReturn:

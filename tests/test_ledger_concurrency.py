@@ -137,7 +137,7 @@ def test_parallel_returns_never_give_back_more_than_was_bought(setup_member):
         purchase_return(purchase_id=purchase.pk, reference=f"R-{index}", amount=Decimal("2"))
 
     outcomes = run_in_threads(10, work)
-    assert sum(outcome is None for outcome in outcomes) == 5
+    assert sum(outcome is None for outcome in outcomes) == 5, outcomes
     assert all(outcome is None or isinstance(outcome, InvalidReturn) for outcome in outcomes), outcomes
     purchase.refresh_from_db()
     assert (purchase.returned_amount, purchase.points_reversed) == (Decimal("10"), 10)
