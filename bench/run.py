@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from testdb import throwaway_postgres  # noqa: E402
 
@@ -116,7 +117,7 @@ def start_gunicorn(server: dict, workers: int = 4) -> tuple[subprocess.Popen, st
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": server["url"], "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.test",
+    env = {**os.environ, "DATABASE_URL": server["url"], "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.bench",
            "LOYALTY_API_RATE": "", "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "loyalty_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
@@ -210,6 +211,65 @@ def measure_api(server: dict, members: int, results: Results, reference: float) 
         process.wait(timeout=30)
 
 
+def measure_segments(members: int, results: Results) -> None:
+    """Audience counts over the whole membership (purchase lines, consents and tags added first)."""
+    from django.db import connection
+    from segment_bench import SEGMENTS, seed_extras
+
+    from campaigns.segments import Condition, compile_conditions
+    from members.models import Member
+
+    with connection.cursor() as cursor:
+        seed_extras(cursor, members)
+    slowest = ("", 0.0)
+    for label, rows in SEGMENTS.items():
+        conditions = [Condition(field=row[0], operator=row[1], value=row[2], days=row[3],
+                                group=row[4] if len(row) > 4 else 1) for row in rows]
+        queryset = Member.objects.active().filter(compile_conditions(conditions))
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            queryset.count()
+            samples.append(time.perf_counter() - started)
+        seconds = statistics.median(samples)
+        slowest = max(slowest, (label, seconds), key=lambda pair: pair[1])
+        if label.startswith("win-back") or label.startswith("Gold+"):
+            results.add(f"segment count: {label}"[:48], seconds * 1000, "ms", goal="< 1 s")
+    results.add(f"slowest of {len(SEGMENTS)} segments ({slowest[0]})"[:48], slowest[1] * 1000, "ms", goal="< 1 s")
+
+
+def measure_dashboard(results: Results) -> None:
+    from loyalty_site.dashboard import compute_figures
+
+    started = time.perf_counter()
+    compute_figures()
+    results.add("dashboard figures (beat job, every 15 min)", time.perf_counter() - started, "s",
+                goal="page: one cache read")
+
+
+def measure_campaign_send(results: Results) -> None:
+    """A broadcast to the VIP members with e-mail consent (1 % of all, from measure_segments):
+    render, consent and cap check, record, hand to the e-mail backend (Django's in-memory
+    backend: no network)."""
+    from campaigns.models import Campaign, Message, Segment, SegmentCondition, Variant
+    from campaigns.services import campaign_launch, campaign_run_inline
+
+    segment = Segment.objects.create(name="bench audience")
+    SegmentCondition.objects.create(segment=segment, group=1, field="consent", operator="given", value="email")
+    SegmentCondition.objects.create(segment=segment, group=1, field="tags", operator="in", value="VIP")
+    campaign = Campaign.objects.create(name="bench broadcast", segment=segment, kind=Campaign.Kind.BROADCAST,
+                                       channel=Campaign.Channel.EMAIL)
+    Variant.objects.create(campaign=campaign, name="A", weight=1, subject_de="Hallo {{ first_name }}",
+                           body_de="Sie haben {{ points_balance }} Punkte.", subject_en="Hello {{ first_name }}",
+                           body_en="You have {{ points_balance }} points.")
+    campaign_launch(campaign_id=campaign.pk, dispatch=False)
+    started = time.perf_counter()
+    campaign_run_inline(campaign_id=campaign.pk)
+    elapsed = time.perf_counter() - started
+    sent = Message.objects.filter(campaign=campaign, status=Message.Status.SENT).count()
+    results.add(f"campaign send ({sent:,} e-mails)", sent / elapsed, "msg/s", goal=">= 300 msg/s")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
@@ -239,6 +299,9 @@ def main() -> int:
         results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
         results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
         measure_api(server, args.members, results, reference)
+        measure_segments(args.members, results)
+        measure_dashboard(results)
+        measure_campaign_send(results)
 
         sys.argv = ["console_bench"]
         from console_bench import measure_console
