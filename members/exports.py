@@ -2,7 +2,8 @@
 
 - The columns come from the django-import-export resources (members/resources.py,
   rewards/resources.py), which escape every cell a spreadsheet would run as a formula.
-- Personal data needs a permission: members need `members.export_personal_data`; the ledger,
+- Personal data needs a permission: members and survey answers (free-text comments) need
+  `members.export_personal_data`; the ledger,
   purchases and vouchers (customer numbers, no names) `members.export_ledger` or the former.
 - Every export is logged (`ExportLog`: who, when, what, selection, row count) before a byte
   leaves, so a broken download still shows up in the log.
@@ -31,9 +32,11 @@ XLSX_MAX_ROWS = 1_048_575  # Excel's limit below the heading
 
 
 def resource_for(kind: str):
+    from feedback.resources import ResponseResource
     from rewards.resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
 
     return {
+        ExportLog.Kind.SURVEY_ANSWERS: ResponseResource,
         ExportLog.Kind.MEMBERS: MemberResource, ExportLog.Kind.LEDGER: PointEntryResource,
         ExportLog.Kind.PURCHASES: PurchaseResource, ExportLog.Kind.REDEMPTIONS: RedemptionResource,
         ExportLog.Kind.REWARDS: RewardResource,
@@ -43,7 +46,7 @@ def resource_for(kind: str):
 def can_export(user: AbstractBaseUser, kind: str) -> bool:
     if not (user.is_active and user.is_staff):
         return False
-    if kind == ExportLog.Kind.MEMBERS:
+    if kind in (ExportLog.Kind.MEMBERS, ExportLog.Kind.SURVEY_ANSWERS):  # names, free-text comments
         return user.has_perm("members.export_personal_data")
     if kind == ExportLog.Kind.REWARDS:
         return user.has_perm("rewards.view_reward")

@@ -395,6 +395,7 @@ class ExportLog(models.Model):
         PURCHASES = "purchases", _("purchases")
         REDEMPTIONS = "redemptions", _("vouchers")
         REWARDS = "rewards", _("rewards")
+        SURVEY_ANSWERS = "answers", _("survey answers")
 
     kind = models.CharField(_("what"), max_length=12, choices=Kind.choices)
     file_format = models.CharField(_("format"), max_length=5)

@@ -98,3 +98,15 @@ def test_the_ledger_export_for_finance_keeps_negative_numbers_as_numbers(client,
 
     rows = _csv_rows(_export(client, "rewards_pointentry", list(PointEntry.objects.values_list("pk", flat=True))))
     assert any("-20" in row for row in rows[1:])
+
+
+def test_survey_answers_export_with_their_comments_for_staff_allowed_personal_data(client, shopper):
+    survey = factories.SurveyFactory(name="NPS Filiale")
+    answer = factories.ResponseFactory(survey=survey, score=3, comment="=cmd|' /C calc'!A0", member=shopper)
+    client.force_login(staff_in("Support"))  # handles feedback, but may not export personal data
+    assert 'value="export_csv"' not in client.get(reverse("admin:feedback_response_changelist")).content.decode()
+    client.force_login(staff_in("Administrator"))
+    rows = _csv_rows(_export(client, "feedback_response", [answer.pk]))
+    assert rows[1][1:5] == ["NPS Filiale", "nps", "3", "'=cmd|' /C calc'!A0"]
+    assert rows[1][-1] == shopper.customer_number
+    assert ExportLog.objects.get().kind == "answers"
