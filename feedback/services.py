@@ -248,7 +248,10 @@ def response_record(*, survey_id: int, score: int, comment: str = "", channel: s
     if member is not None and survey.reward_points and member.status == Member.Status.ACTIVE:
         reference = survey_reward_reference(survey.pk, member.pk)
         # Under the member lock: a second answer of the same member sees the first one's entry.
-        if not PointEntry.objects.filter(source=SURVEY_SOURCE, reference=reference).exists():
+        # Duplicates merged into this member are the same person: their reward counts too.
+        people = [member.pk, *Member.objects.filter(merged_into_id=member.pk).values_list("pk", flat=True)]
+        paid = [survey_reward_reference(survey.pk, person) for person in people]
+        if not PointEntry.objects.filter(source=SURVEY_SOURCE, reference__in=paid).exists():
             points_credit(member_id=member.pk, points=survey.reward_points, kind=PointEntry.Kind.BONUS,
                           reason=_("Thank you for your feedback: %(survey)s") % {"survey": survey.question_de},
                           source=SURVEY_SOURCE, reference=reference)

@@ -225,3 +225,14 @@ def test_a_merge_moves_answers_complaints_and_invitations_to_the_survivor(member
     complaint.refresh_from_db()
     invitation.refresh_from_db()
     assert complaint.member == member and invitation.member == member
+
+
+def test_a_survey_reward_paid_to_a_merged_duplicate_is_not_paid_again_to_the_survivor(member, tiers):
+    from members.services import member_merge
+
+    duplicate = factories.enrolled_member()
+    survey = factories.SurveyFactory(reward_points=50)
+    services.response_record(survey_id=survey.pk, member_id=duplicate.pk, score=9, channel="api")
+    member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk)
+    services.response_record(survey_id=survey.pk, member_id=member.pk, score=10, channel="api")
+    assert PointEntry.objects.filter(source="survey", points__gt=0).count() == 1
