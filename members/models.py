@@ -160,6 +160,9 @@ class Member(models.Model):
     points_pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
     # Purchase statistics for segmentation, kept by the purchase service (spend in EUR equivalent).
     last_purchase_at = models.DateTimeField(_("last purchase"), null=True, blank=True, editable=False)
+    retention_warned_at = models.DateTimeField(
+        _("deletion warning sent"), null=True, blank=True, editable=False,
+        help_text=_("Inactive for the retention period: erased after the warning period unless active again."))
     purchases_12m = models.PositiveIntegerField(_("purchases (12 months)"), default=0, editable=False)
     spend_12m = models.DecimalField(_("spend (12 months, EUR)"), max_digits=14, decimal_places=2,
                                     default=Decimal("0"), editable=False)

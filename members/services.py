@@ -454,7 +454,11 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None) 
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
     from feedback.services import feedback_erase_member
 
-    feedback_erase_member(member_ids=[member.pk, *member.merged_members.values_list("pk", flat=True)])
+    from .privacy import erase_personal_data_elsewhere
+
+    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
+    feedback_erase_member(member_ids=people)
+    erase_personal_data_elsewhere(people)
     if user_id is not None:
         _user_delete(user_id)
     member.refresh_from_db()

@@ -32,3 +32,13 @@ def run_import(job_id: int) -> str:
     from .imports import import_job_run
 
     return import_job_run(job_id=job_id).status
+
+
+@shared_task(name="members.tasks.apply_retention")
+def apply_retention() -> dict:
+    """Nightly: warn and erase long-inactive members, purge logs past their periods."""
+    from dataclasses import asdict
+
+    from .privacy import retention_run
+
+    return asdict(retention_run())

@@ -291,6 +291,13 @@ LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=5
 # Staff in the console: a TOTP second factor (on in production) and an idle timeout.
 LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
+# Retention (members/privacy.py, docs/privacy.md): inactive members are warned, then erased;
+# logs holding personal data are purged after their periods.
+LOYALTY_RETENTION_INACTIVE_DAYS = env.int("LOYALTY_RETENTION_INACTIVE_DAYS", default=3 * 365)
+LOYALTY_RETENTION_WARNING_DAYS = env.int("LOYALTY_RETENTION_WARNING_DAYS", default=30)
+LOYALTY_RETENTION_DELIVERY_DAYS = env.int("LOYALTY_RETENTION_DELIVERY_DAYS", default=90)
+LOYALTY_RETENTION_IP_DAYS = env.int("LOYALTY_RETENTION_IP_DAYS", default=90)
+LOYALTY_RETENTION_IMPORT_DAYS = env.int("LOYALTY_RETENTION_IMPORT_DAYS", default=90)
 # The version of the consent texts in the portal (members/forms.py): change it with the wording,
 # every consent record names the version the member saw.
 LOYALTY_CONSENT_TEXT_VERSION = env("LOYALTY_CONSENT_TEXT_VERSION", default="2026-01")

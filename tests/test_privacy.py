@@ -1,0 +1,105 @@
+"""Personal data: every model is accounted for, erasure reaches everything that names the person,
+and the retention job warns, erases and purges on time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from auditlog.models import LogEntry
+from django.apps import apps
+from django.core import mail
+from django.utils import timezone
+
+from campaigns.models import Message
+from loyalty_site.models import WebhookDelivery
+from members.models import ConsentRecord, ImportJob, Member
+from members.privacy import PERSONAL_DATA, retention_run
+from members.services import consent_record, member_erase
+from rewards.services import purchase_record
+from tests import factories
+
+OUR_APPS = {"members", "rewards", "referrals", "campaigns", "feedback", "loyalty_site"}
+PEOPLE_APPS = {"auth", "account", "mfa", "sessions", "auditlog"}
+
+
+def test_every_model_says_what_happens_to_its_personal_data():
+    """A new model must be added to members.privacy.PERSONAL_DATA (and docs/privacy.md)."""
+    models = {model._meta.label for model in apps.get_models()
+              if model._meta.app_label in OUR_APPS | PEOPLE_APPS and not model._meta.auto_created}
+    models -= {"auth.Group", "auth.Permission"}  # staff roles, no people in them
+    assert sorted(models - PERSONAL_DATA.keys()) == []
+    assert sorted(PERSONAL_DATA.keys() - models) == []  # and no stale entries
+
+
+def test_erasure_removes_the_address_of_sent_messages_and_the_ip_of_consents(tiers):
+    member = factories.enrolled_member(email="lena@example.org")
+    consent_record(member=member, purpose="email", granted=True, source="portal", ip_address="203.0.113.7")
+    campaign = factories.CampaignFactory()
+    factories.MessageFactory(campaign=campaign, member=member, to_address="lena@example.org",
+                             status=Message.Status.SENT)
+    member_erase(member_id=member.pk)
+    assert not ConsentRecord.objects.filter(member=member).exclude(ip_address=None).exists()
+    assert ConsentRecord.objects.filter(member=member).count() == 2  # the proof stays: given, then withdrawn
+    assert Message.objects.get(member=member).to_address == ""
+
+
+def _inactive_member(days: int, **fields) -> Member:
+    member = factories.enrolled_member(**fields)
+    Member.objects.filter(pk=member.pk).update(joined_at=timezone.now() - timedelta(days=days))
+    return member
+
+
+def test_inactive_members_are_warned_then_erased_unless_they_come_back(tiers, partner, base_rule, settings):
+    settings.LOYALTY_RETENTION_INACTIVE_DAYS, settings.LOYALTY_RETENTION_WARNING_DAYS = 1000, 30
+    sleeper = _inactive_member(1200, email="sleeper@example.org", language="de")
+    returner = _inactive_member(1200, email="back@example.org")
+    recent = _inactive_member(100, email="recent@example.org")
+
+    first = retention_run()
+    assert first.warned == 2 and first.erased == 0
+    assert sorted(message.to[0] for message in mail.outbox) == ["back@example.org", "sleeper@example.org"]
+    assert retention_run().warned == 0  # warned once
+    purchase_record(member_id=returner.pk, partner=partner, order_reference="BACK", amount=Decimal("5"))
+
+    later = retention_run(now=timezone.now() + timedelta(days=31))
+    assert later.erased == 1 and later.warnings_cancelled == 1
+    assert Member.objects.get(pk=sleeper.pk).status == Member.Status.ERASED
+    assert Member.objects.get(pk=returner.pk).status == Member.Status.ACTIVE
+    assert Member.objects.get(pk=returner.pk).retention_warned_at is None
+    assert Member.objects.get(pk=recent.pk).status == Member.Status.ACTIVE
+
+
+def test_logs_with_personal_data_are_purged_after_their_periods(tiers, settings):
+    old = timezone.now() - timedelta(days=120)
+    delivery = factories.WebhookDeliveryFactory(status=WebhookDelivery.Status.DELIVERED)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=old)
+    fresh = factories.WebhookDeliveryFactory(status=WebhookDelivery.Status.DELIVERED)
+    member = factories.enrolled_member()
+    LogEntry.objects.log_create(member, action=LogEntry.Action.UPDATE, changes={"city": ["A", "B"]},
+                                remote_addr="198.51.100.4")
+    LogEntry.objects.update(timestamp=old)
+    job = factories.ImportJobFactory(errors=[{"line": 2, "column": "E-Mail", "message": "x@y"}])
+    ImportJob.objects.filter(pk=job.pk).update(created_at=old)
+
+    report = retention_run()
+    assert report.webhook_deliveries_deleted == 1
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert report.audit_ips_removed == 1 and not LogEntry.objects.exclude(remote_addr=None).exists()
+    assert report.import_reports_cleared == 1 and ImportJob.objects.get(pk=job.pk).errors == []
+    assert retention_run().import_reports_cleared == 0  # nothing left to clear
+
+
+def test_the_retention_job_is_scheduled_nightly():
+    from loyalty_site.schedules import PERIODIC_TASKS
+
+    assert any(task == "members.tasks.apply_retention" for _name, task, _when in PERIODIC_TASKS)
+
+
+@pytest.mark.parametrize("label", ["docs/privacy.md"])
+def test_the_processing_record_exists(label):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / label).read_text()
+    assert "LOYALTY_RETENTION_INACTIVE_DAYS" in text and "Art. 30" in text
