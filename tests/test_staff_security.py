@@ -75,3 +75,18 @@ def test_idle_staff_sessions_end(client, staff, settings):
     assert response.status_code == 302
     assert "login" in response["Location"]
     assert client.get(reverse("admin:index")).status_code == 302  # signed out for good
+
+
+def _failed_logins_from_forged_addresses(client, count: int) -> list[int]:
+    return [client.post(reverse("account_login"), {"login": f"nobody{n}@example.org", "password": "falsch"},
+                        HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(count)]
+
+
+def test_a_forged_x_forwarded_for_does_not_dodge_the_login_limit(client, db):
+    # 30 login attempts a minute per IP: rotating the header changes nothing without a trusted proxy.
+    assert _failed_logins_from_forged_addresses(client, 32)[-1] == 429
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_counts(client, db, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1
+    assert 429 not in _failed_logins_from_forged_addresses(client, 32)

@@ -132,6 +132,10 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password": "20/m/ip,5/m/key",
     "request_login_code": "20/m/ip,3/m/key",
 }
+# Rate limits count per client IP. Behind N reverse proxies that append to X-Forwarded-For, set
+# LOYALTY_TRUSTED_PROXY_COUNT=N; with 0 (the default) the header is ignored, so a forged one
+# cannot dodge a limit.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.int("LOYALTY_TRUSTED_PROXY_COUNT", default=0)
 # The member portal: staff go to the console after login, members to their dashboard; a
 # verified e-mail links the login to its member (members/adapters.py).
 ACCOUNT_ADAPTER = "members.adapters.PortalAccountAdapter"
