@@ -190,3 +190,11 @@ def test_bad_store_days_are_refused(api, change, field):
     response = api.post("/store-days/", body)
     assert response.status_code == 400 and field in response.json()["errors"], response.text
     assert not StoreDayTotal.objects.exists()
+
+
+def test_an_oversized_body_is_refused_with_413_and_changes_nothing(api, member, settings):
+    body = purchase_body(member, "HUGE-1", lines=[{"sku": "X" * 60, "amount": "1.00"}] * 400)
+    body["padding"] = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = api.post("/purchases/", body)
+    assert response.status_code == 413 and response.json()["code"] == "too_large"
+    assert not Purchase.objects.exists()

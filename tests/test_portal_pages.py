@@ -274,3 +274,16 @@ def test_a_blocked_member_sees_a_notice_and_cannot_redeem(signed_in, portal_memb
     reward = factories.RewardFactory(points_cost=100)
     signed_in.post(reverse("portal:redeem", args=[reward.pk]))
     assert not Redemption.objects.exists()
+
+
+def test_profile_ignores_fields_that_try_to_set_protected_ones(signed_in, portal_member):
+    signed_in.post(reverse("portal:profile"), {
+        "first_name": "Erika", "last_name": "Muster", "country": "DE", "language": "de",
+        "points_balance": "999999", "tier": "1", "status": "active", "is_staff": "on", "is_superuser": "on",
+        "email": "attacker@example.org", "customer_number": "K000000001"})
+    portal_member.refresh_from_db()
+    user = portal_member.user
+    user.refresh_from_db()
+    assert portal_member.points_balance == 0 and portal_member.customer_number != "K000000001"
+    assert portal_member.email != "attacker@example.org"
+    assert not user.is_staff and not user.is_superuser

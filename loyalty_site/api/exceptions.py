@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -113,6 +113,9 @@ def api_exception_handler(exc, context) -> Response | None:
             body = error_body(str(code), str(message))
         return Response(body, status=exc.status_code, headers=headers)
 
+    if isinstance(exc, RequestDataTooBig):  # beyond DATA_UPLOAD_MAX_MEMORY_SIZE: refused unread
+        return Response(error_body("too_large", _("The request body is too large.")),
+                        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DATABASE_ERRORS):  # PostgreSQL down or restarting: retry later, safely
         return database_unavailable_response(context["request"])
 
