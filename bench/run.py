@@ -273,7 +273,10 @@ def measure_campaign_send(results: Results) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
+    parser.add_argument("--only", default="", help="Comma-separated parts to run after the seed: "
+                        "writes (pgbench, service, API), segments, dashboard, campaigns, console. Default: all.")
     args = parser.parse_args()
+    parts = set(filter(None, args.only.split(","))) or {"writes", "segments", "dashboard", "campaigns", "console"}
     results = Results()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -291,23 +294,28 @@ def main() -> int:
         call_command("seed_bench", members=args.members)
         results.add("seed_bench (members + 20 entries each)", time.perf_counter() - started, "s")
 
-        reference = pgbench_earn_reference(server, args.members)
-        results.add("pgbench earn reference (16 clients)", reference, "tps")
-        rate, p50, p99 = service_earn_throughput(args.members)
-        results.add("purchase earn, service level (16 threads)", rate, "earn/s", reference, "pgbench",
-                    ">= 20 % of pgbench (via API)")
-        results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
-        results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
-        measure_api(server, args.members, results, reference)
-        measure_segments(args.members, results)
-        measure_dashboard(results)
-        measure_campaign_send(results)
+        if "writes" in parts:
+            reference = pgbench_earn_reference(server, args.members)
+            results.add("pgbench earn reference (16 clients)", reference, "tps")
+            rate, p50, p99 = service_earn_throughput(args.members)
+            results.add("purchase earn, service level (16 threads)", rate, "earn/s", reference, "pgbench",
+                        ">= 20 % of pgbench (via API)")
+            results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
+            results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
+            measure_api(server, args.members, results, reference)
+        if "segments" in parts or "campaigns" in parts:
+            measure_segments(args.members, results)
+        if "dashboard" in parts:
+            measure_dashboard(results)
+        if "campaigns" in parts:
+            measure_campaign_send(results)
 
-        sys.argv = ["console_bench"]
-        from console_bench import measure_console
+        if "console" in parts:
+            sys.argv = ["console_bench"]
+            from console_bench import measure_console
 
-        for figure, value, unit, goal in measure_console(args.members):
-            results.add(figure, value, unit, goal=goal)
+            for figure, value, unit, goal in measure_console(args.members):
+                results.add(figure, value, unit, goal=goal)
 
     print()
     print(results.table())
