@@ -354,10 +354,11 @@ def parse_decimal(value: Any) -> Decimal | None:
     """1.234,56 and 1234,56 (German), 1,234.56 and 1234.56 (English), 1'234.50 (Swiss)."""
     if isinstance(value, bool):
         raise CellError(_("“%(value)s” is not a number") % {"value": value})
-    if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if isinstance(value, float):
-        return Decimal(repr(value))
+    if isinstance(value, int | Decimal | float):  # Excel cells arrive as numbers
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        if not number.is_finite():  # NaN or ±Infinity: not an amount, points or a balance
+            raise CellError(_("“%(value)s” is not a number") % {"value": value})
+        return number
     text = cell_text(value)
     if not text:
         return None
