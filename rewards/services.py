@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -61,8 +62,14 @@ def members_lock(member_ids: Sequence[int]) -> dict[int, Member]:
 
 
 def credit_expiry(at: datetime) -> datetime | None:
+    """N months later on the calendar of the programme's time zone (Europe/Berlin): points earned
+    at 00:30 on 15 July expire at 00:30 on 15 January, not at 23:30 on 14 January, as adding the
+    months in UTC across a daylight-saving change would give; 31 August ends on 28/29 February."""
     months = settings.LOYALTY_POINTS_EXPIRY_MONTHS
-    return at + relativedelta(months=months) if months > 0 else None
+    if months <= 0:
+        return None
+    # Arithmetic on an aware datetime keeps its wall-clock time; its UTC offset follows the date.
+    return at.astimezone(ZoneInfo(settings.TIME_ZONE)) + relativedelta(months=months)
 
 
 def _post_entry(

@@ -4,7 +4,7 @@ max(0, credits expiring by T - debits other than expiry) - already expired."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -122,3 +122,40 @@ def test_members_without_entries_or_anything_due_are_left_alone(member, partner,
     book(member, partner, "60", "A", timezone.now())
     assert points_expire_due() == points_expire_due(batch_size=1)
     assert not PointEntry.objects.filter(kind=PointEntry.Kind.EXPIRE).exists()
+
+
+# --- Clock edge cases (Europe/Berlin) -------------------------------------------------------------
+
+@pytest.mark.parametrize(("earned", "months", "expires"), [
+    # Summer time to winter time: the local calendar day is kept, not the UTC instant.
+    ("2024-07-15 00:30", 6, "2025-01-15 00:30"),
+    ("2024-01-15 00:30", 6, "2024-07-15 00:30"),
+    # Month ends: 31 August + 6 months is the last day of February (a leap year too).
+    ("2023-08-31 12:00", 6, "2024-02-29 12:00"),
+    ("2024-08-31 12:00", 6, "2025-02-28 12:00"),
+    # Earned in the hour that happens twice when the clocks go back (the first 02:30).
+    ("2024-10-27 02:30", 24, "2026-10-27 02:30"),
+])
+def test_credits_expire_on_the_local_calendar(settings, earned, months, expires):
+    from zoneinfo import ZoneInfo
+
+    from rewards.services import credit_expiry
+
+    settings.LOYALTY_POINTS_EXPIRY_MONTHS = months
+    berlin = ZoneInfo("Europe/Berlin")
+    at = datetime.strptime(earned, "%Y-%m-%d %H:%M").replace(tzinfo=berlin)
+    assert credit_expiry(at.astimezone(UTC)).astimezone(berlin).strftime("%Y-%m-%d %H:%M") == expires
+
+
+def test_points_due_at_local_midnight_expire_in_the_run_after_it(member, partner, base_rule, settings):
+    from zoneinfo import ZoneInfo
+
+    settings.LOYALTY_POINTS_EXPIRY_MONTHS = 6
+    berlin = ZoneInfo("Europe/Berlin")
+    earned = datetime(2024, 7, 15, 0, 0, tzinfo=berlin)  # expires 2025-01-15 00:00 CET = 14 Jan 23:00 UTC
+    purchase_record(member_id=member.pk, partner=partner, order_reference="SOMMER", amount=Decimal("40"),
+                    occurred_at=earned, booked_at=earned)
+    assert points_expire_due(now=datetime(2025, 1, 14, 23, 59, tzinfo=berlin)).points == 0
+    assert points_expire_due(now=datetime(2025, 1, 15, 0, 1, tzinfo=berlin)).points == 40
+    member.refresh_from_db()
+    assert member.points_balance == 0
