@@ -40,7 +40,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -1531,6 +1531,36 @@ def import_job_run(*, job_id: int) -> ImportJob:
     job = _finish(job, status=ImportJob.Status.DONE, report=report, rows_total=report.rows)
     _delete_file(job)
     return job
+
+
+def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[int]:
+    """Beat's sweeper: a worker killed mid-import leaves its job "importing" with nothing written
+    (its transaction died with it) and, with a broker that does not redeliver, no task. A job
+    whose advisory lock nobody holds is not running: queue it again. A second run is harmless:
+    the lock lets only one import at a time, and importing the same file again changes nothing."""
+    from loyalty_site.celery import enqueue
+
+    from .tasks import run_import
+
+    cutoff = timezone.now() - timedelta(seconds=confirmed_before_seconds)
+    resumed = []
+    for job_id in ImportJob.objects.filter(status=ImportJob.Status.IMPORTING, confirmed_at__lt=cutoff).values_list(
+            "pk", flat=True):
+        if not _job_is_running(job_id):
+            enqueue(run_import, job_id)
+            resumed.append(job_id)
+    return resumed
+
+
+def _job_is_running(job_id: int) -> bool:
+    if connection.vendor != "postgresql":
+        return True  # no way to tell without PostgreSQL's locks: leave it alone
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7007, job_id])
+        free = bool(cursor.fetchone()[0])
+        if free:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7007, job_id])
+    return not free
 
 
 def _lock_job(job_id: int) -> bool:

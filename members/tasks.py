@@ -42,3 +42,10 @@ def apply_retention() -> dict:
     from .privacy import retention_run
 
     return asdict(retention_run())
+
+
+@shared_task(name="members.tasks.resume_stalled_imports")
+def resume_stalled_imports() -> list[int]:
+    from .imports import import_jobs_resume_stalled
+
+    return import_jobs_resume_stalled()
