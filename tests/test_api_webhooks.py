@@ -174,3 +174,15 @@ def test_the_delivery_history_is_in_the_admin(admin_client, receiver, settings):
     assert "points.earned" in page and "500" in page
     detail = admin_client.get(reverse("admin:loyalty_site_webhookdelivery_change", args=[delivery.pk]))
     assert detail.status_code == 200 and "HTTP 500" in detail.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hanging_receiver_does_not_slow_the_api(live_api, partner, member, receiver):
+    from tests.api_support import purchase_body
+
+    hook = receiver(delay=5)
+    webhook_subscription_create(partner=partner, url=hook.url, events=[WebhookEvent.POINTS_EARNED])
+    started = time.monotonic()
+    response = live_api.post("/purchases/", purchase_body(member, "FAST-1"))
+    assert response.status_code == 201 and time.monotonic() - started < 2  # delivered later, by Celery
+    assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.PENDING and hook.received == []
