@@ -26,6 +26,7 @@ PERIODIC_TASKS = [
     ("Pay referrals after their hold period", "referrals.tasks.release_due_referrals", 900),
     ("Expire referrals past their attribution window", "referrals.tasks.expire_referrals",
      {"minute": "50", "hour": "2"}),
+    ("Resume webhook deliveries whose task was lost", "loyalty_site.webhooks.resume", 300),
     ("Resume imports whose worker died", "members.tasks.resume_stalled_imports", 300),
     ("Retention: warn and erase inactive members, purge old logs", "members.tasks.apply_retention",
      {"minute": "30", "hour": "4"}),

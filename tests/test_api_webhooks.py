@@ -186,3 +186,36 @@ def test_a_hanging_receiver_does_not_slow_the_api(live_api, partner, member, rec
     response = live_api.post("/purchases/", purchase_body(member, "FAST-1"))
     assert response.status_code == 201 and time.monotonic() - started < 2  # delivered later, by Celery
     assert WebhookDelivery.objects.get().status == WebhookDelivery.Status.PENDING and hook.received == []
+
+
+@pytest.fixture
+def recorded_tasks(monkeypatch):
+    """What the webhooks module hands to Celery, without a broker."""
+    queued = []
+    monkeypatch.setattr(webhooks, "enqueue", lambda task, *args, **kwargs: queued.append((task.name, args)))
+    return queued
+
+
+def test_deliveries_whose_task_was_lost_are_sent_again_once(db, receiver, recorded_tasks):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    hook = receiver()
+    lost = _delivery_to(hook.url)  # its task never ran (a worker killed before it, a lost broker message)
+    waiting = _delivery_to(hook.url)
+    WebhookDelivery.objects.filter(pk=waiting.pk).update(attempts=1, last_attempt_at=timezone.now())
+    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(minutes=10))
+    recorded_tasks.clear()
+
+    assert webhooks.webhook_deliveries_resume() == 1  # the one still in its backoff is left alone
+    assert recorded_tasks == [("loyalty_site.webhooks.deliver", (lost.pk,))]
+    webhooks.webhook_attempt(delivery_id=lost.pk)
+    assert WebhookDelivery.objects.get(pk=lost.pk).status == WebhookDelivery.Status.DELIVERED
+    assert webhooks.webhook_deliveries_resume() == 0 and len(hook.received) == 1
+
+
+def test_the_sweeper_is_a_beat_job():
+    from loyalty_site.schedules import PERIODIC_TASKS
+
+    assert any(task == "loyalty_site.webhooks.resume" for _name, task, _when in PERIODIC_TASKS)

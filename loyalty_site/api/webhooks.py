@@ -162,6 +162,31 @@ def webhook_deliver(self, delivery_id: int) -> None:
         raise self.retry(countdown=backoff_seconds(delivery.attempts))
 
 
+def webhook_deliveries_resume(*, now=None, limit: int = 1000) -> int:
+    """Beat's sweeper: a delivery whose task was lost (a worker killed while the task waited for
+    its retry, or a broker that lost it) stays pending. Queue those that are overdue by more than
+    a minute beyond their backoff again. Delivery is at least once: a receiver ignores an
+    `X-Treuepunkt-Event-Id` it has seen."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    resumed = 0
+    pending = (WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, created_at__lt=now - timedelta(
+        minutes=5)).order_by("pk").only("pk", "attempts", "last_attempt_at", "created_at")[:limit])
+    for delivery in pending:
+        last = delivery.last_attempt_at or delivery.created_at
+        longest_wait = min(3600, settings.LOYALTY_WEBHOOK_BACKOFF_SECONDS * 2 ** max(0, delivery.attempts - 1)) * 1.2
+        if delivery.attempts == 0 or now - last > timedelta(seconds=longest_wait + 60):
+            enqueue(webhook_deliver, delivery.pk)
+            resumed += 1
+    return resumed
+
+
+@shared_task(name="loyalty_site.webhooks.resume", ignore_result=True)
+def resume_webhook_deliveries() -> int:
+    return webhook_deliveries_resume()
+
+
 # --- The subscription API ----------------------------------------------------------------------
 
 class WebhookSubscriptionSerializer(serializers.ModelSerializer):
