@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-# Translations: edit locale/*/LC_MESSAGES/django.po, then `make messages` (the .mo files are committed).
+# Translations: edit locale/*/LC_MESSAGES/django.po, then `make messages`. The compiled .mo files are
+# not committed: `make run` compiles them (tests run on the English source texts either way).
 messages: $(STAMP)
 	$(PY) manage.py makemessages -l de -l en --ignore=.venv --ignore=var --no-obsolete
 	$(PY) manage.py compilemessages --ignore=.venv
