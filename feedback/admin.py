@@ -26,7 +26,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 from members.admin_imports import ExportActionsMixin
 
@@ -35,17 +35,6 @@ from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey
 
 STATUS_COLOURS = {"open": "warning", "in_progress": "info", "waiting": "primary", "resolved": "success",
                   "closed": "success", "done": "success"}
-
-
-class NoWriteMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _due_display(obj, overdue: bool):
@@ -199,7 +188,7 @@ class HasCommentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Response)
-class ResponseAdmin(ExportActionsMixin, NoWriteMixin, ModelAdmin):
+class ResponseAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "answers"  # members.admin_imports: CSV / Excel export for staff allowed to export them
     list_display = ["created_at", "survey", "score_badge", "short_comment", "channel", "store", "tier", "member"]
     list_select_related = ["survey", "store", "tier", "member"]

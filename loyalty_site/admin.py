@@ -15,6 +15,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from . import services
+from .admin_utils import ReadOnlyAdminMixin
 from .models import IdempotencyRecord, PartnerAPIKey, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 # The library's own key model is not used (keys belong to partners here): keep it out of the console.
@@ -198,7 +199,7 @@ class WebhookDeliveryAdmin(ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Read-only: what a partner's retry with a given key will get back."""
 
     list_display = ["created_at", "partner", "key", "method", "path", "response_status"]
@@ -209,12 +210,3 @@ class IdempotencyRecordAdmin(ModelAdmin):
                        "created_at"]
     show_full_result_count = False
     ordering = ["-id"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

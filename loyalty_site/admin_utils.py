@@ -37,3 +37,17 @@ class EstimatedCountPaginator(Paginator):
         if query is not None:
             return queryset.order_by()[: COUNT_CAP + 1].count()
         return super().count
+
+
+class ReadOnlyAdminMixin:
+    """Records that change only through their services (or never): staff read them in the
+    console, nobody adds, edits or deletes them there."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

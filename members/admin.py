@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
 
 from . import selectors, services
@@ -256,17 +256,8 @@ class TagAdmin(ModelAdmin):
     search_fields = ["name"]
 
 
-class ReadOnlyAdmin(ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Proof records: staff read them, nobody edits or deletes them here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ConsentRecord)

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from loyalty_site.admin_utils import ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 
 from . import exports, imports
@@ -206,20 +207,11 @@ class ImportJobAdmin(ModelAdmin):
 
 
 @admin.register(ExportLog)
-class ExportLogAdmin(ModelAdmin):
+class ExportLogAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["created_at", "kind", "file_format", "row_count", "created_by", "filters"]
     list_filter = ["kind", "file_format"]
     list_select_related = ["created_by"]
     show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- Mixins for the other apps' admins ------------------------------------------------------------

@@ -22,7 +22,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
-from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 from members.models import Member
 
@@ -127,7 +127,7 @@ REVIEW_ACTIONS = {
 
 
 @admin.register(Referral)
-class ReferralAdmin(ModelAdmin):
+class ReferralAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["created_at", "program", "referrer", "referee", "status", "review", "channel", "qualified_at",
                     "rewarded_at", "paid"]
     list_select_related = ["program", "referrer", "referee"]
@@ -145,16 +145,7 @@ class ReferralAdmin(ModelAdmin):
     fields = readonly_fields
     actions_detail = ["approve_action", "reject_action"]
     actions_row = ["approve_action", "reject_action"]
-    actions_list = ["enter_code_action"]
-
-    def has_add_permission(self, request, obj=None):
-        return False  # entered through "Enter a referral code", which calls the service
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    actions_list = ["enter_code_action"]  # referrals are added there, through the service
 
     def has_review_permission(self, request, object_id=None):
         return request.user.has_perm("referrals.review_referral")

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from . import services
@@ -27,19 +27,8 @@ from .models import (
 )
 
 
-class NoWriteMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(PointEntry)
-class PointEntryAdmin(ExportActionsMixin, NoWriteMixin, ModelAdmin):
+class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "ledger"  # members.admin_imports
     list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
                     "created_by"]
@@ -52,14 +41,14 @@ class PointEntryAdmin(ExportActionsMixin, NoWriteMixin, ModelAdmin):
     raw_id_fields = ["member", "purchase"]
 
 
-class PurchaseLineInline(NoWriteMixin, TabularInline):
+class PurchaseLineInline(ReadOnlyAdminMixin, TabularInline):
     model = PurchaseLine
     fields = ["sku", "category", "quantity", "amount", "points", "returned_amount", "points_reversed"]
     readonly_fields = fields
     extra = 0
 
 
-class PurchasePointsInline(NoWriteMixin, TabularInline):
+class PurchasePointsInline(ReadOnlyAdminMixin, TabularInline):
     model = PurchasePoints
     fields = ["describe", "points"]
     readonly_fields = fields
@@ -71,7 +60,7 @@ class PurchasePointsInline(NoWriteMixin, TabularInline):
         return obj.describe()
 
 
-class PurchaseReturnInline(NoWriteMixin, TabularInline):
+class PurchaseReturnInline(ReadOnlyAdminMixin, TabularInline):
     model = PurchaseReturn
     fields = ["reference", "amount", "points_reversed", "shortfall_points", "created_at"]
     readonly_fields = fields
@@ -79,7 +68,7 @@ class PurchaseReturnInline(NoWriteMixin, TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, NoWriteMixin, ModelAdmin):
+class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = import_kind = "purchases"  # members.admin_imports
     list_display = ["occurred_at", "order_reference", "member", "partner", "store", "amount", "currency",
                     "points_earned", "points_reversed", "points_pending"]
@@ -105,7 +94,7 @@ class ShortfallFilter(admin.SimpleListFilter):
 
 
 @admin.register(StoreDayTotal)
-class StoreDayTotalAdmin(NoWriteMixin, ModelAdmin):
+class StoreDayTotalAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """What the tills counted per day, members or not (reported through the API)."""
 
     list_display = ["day", "store", "receipts", "revenue", "currency", "reported_at"]
@@ -115,7 +104,7 @@ class StoreDayTotalAdmin(NoWriteMixin, ModelAdmin):
 
 
 @admin.register(PurchaseReturn)
-class PurchaseReturnAdmin(NoWriteMixin, ModelAdmin):
+class PurchaseReturnAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Returns; the shortfall filter is staff's report of points members had already spent."""
 
     list_display = ["created_at", "reference", "purchase", "member", "amount", "points_reversed", "shortfall_points"]

@@ -14,23 +14,12 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from loyalty_site.admin_utils import EstimatedCountPaginator
+from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers
 from .models import CashbackProgram, Redemption, Reward, StampCard, StampCardProgram
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class RewardForm(forms.ModelForm):
@@ -118,7 +107,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ExportActionsMixin, ReadOnlyMixin, ModelAdmin):
+class RedemptionAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "redemptions"  # members.admin_imports
     list_display = ["display_code", "reward", "member", "points", "status", "source", "issued_at", "expires_at",
                     "used_at", "used_by_partner", "used_at_store"]
@@ -191,7 +180,7 @@ class StampCardProgramAdmin(ModelAdmin):
 
 
 @admin.register(StampCard)
-class StampCardAdmin(ReadOnlyMixin, ModelAdmin):
+class StampCardAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["member", "program", "stamps", "stamps_needed", "completed_at", "redemption", "created_at"]
     list_select_related = ["member", "program", "redemption__reward"]
     list_filter = ["program", ("completed_at", admin.EmptyFieldListFilter)]
