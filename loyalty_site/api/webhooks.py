@@ -150,9 +150,16 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery:
     return delivery
 
 
+JITTER = 0.2  # retries of many events don't arrive together
+
+
+def backoff_base(attempts: int) -> float:
+    """The wait before the next attempt, before jitter: doubling, capped at an hour."""
+    return min(3600, settings.LOYALTY_WEBHOOK_BACKOFF_SECONDS * 2 ** max(0, attempts - 1))
+
+
 def backoff_seconds(attempts: int) -> float:
-    base = settings.LOYALTY_WEBHOOK_BACKOFF_SECONDS * 2 ** max(0, attempts - 1)
-    return min(3600, base) * random.uniform(0.8, 1.2)  # jitter: retries of many events don't arrive together
+    return backoff_base(attempts) * random.uniform(1 - JITTER, 1 + JITTER)
 
 
 @shared_task(bind=True, name="loyalty_site.webhooks.deliver", max_retries=None, ignore_result=True)
@@ -175,7 +182,7 @@ def webhook_deliveries_resume(*, now=None, limit: int = 1000) -> int:
         minutes=5)).order_by("pk").only("pk", "attempts", "last_attempt_at", "created_at")[:limit])
     for delivery in pending:
         last = delivery.last_attempt_at or delivery.created_at
-        longest_wait = min(3600, settings.LOYALTY_WEBHOOK_BACKOFF_SECONDS * 2 ** max(0, delivery.attempts - 1)) * 1.2
+        longest_wait = backoff_base(delivery.attempts) * (1 + JITTER)
         if delivery.attempts == 0 or now - last > timedelta(seconds=longest_wait + 60):
             enqueue(webhook_deliver, delivery.pk)
             resumed += 1
