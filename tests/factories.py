@@ -44,6 +44,15 @@ class StaffUserFactory(UserFactory):
     is_staff = True
 
 
+def staff_in(group_name: str):
+    """A staff user in one of the role groups (Marketing, Support, Finance, Administrator)."""
+    from django.contrib.auth.models import Group
+
+    user = StaffUserFactory()
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
 class TierFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Tier

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -152,12 +151,10 @@ def test_marketing_staff_may_send_but_support_may_not(client, tiers, recorded_ta
     campaign = factories.CampaignFactory()
     factories.VariantFactory(campaign=campaign)
     url = reverse("admin:campaigns_campaign_do", args=[campaign.pk, "launch"])
-    support = factories.UserFactory(is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
+    support = factories.staff_in("Support")
     client.force_login(support)
     assert client.post(url).status_code == 403
-    marketing = factories.UserFactory(is_staff=True)
-    marketing.groups.add(Group.objects.get(name="Marketing"))
+    marketing = factories.staff_in("Marketing")
     client.force_login(marketing)
     assert client.post(url).status_code == 302
     assert Message.objects.count() == 0  # sending happens in the worker

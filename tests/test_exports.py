@@ -10,18 +10,11 @@ from decimal import Decimal
 import openpyxl
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from members.models import ExportLog
 from rewards.services import purchase_record
 from tests import factories
-
-
-def staff_in(group_name: str):
-    user = factories.UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
 
 
 @pytest.fixture
@@ -53,7 +46,7 @@ EXPORTS = {
 @pytest.mark.parametrize("group_name", ["Marketing", "Support", "Finance", "Administrator"])
 @pytest.mark.parametrize("changelist", list(EXPORTS))
 def test_each_role_exports_only_what_it_may(client, shopper, group_name, changelist):
-    client.force_login(staff_in(group_name))
+    client.force_login(factories.staff_in(group_name))
     page = client.get(reverse(f"admin:{changelist}_changelist"))
     allowed = group_name in EXPORTS[changelist]
     if page.status_code == 403:
@@ -68,7 +61,7 @@ def test_each_role_exports_only_what_it_may(client, shopper, group_name, changel
 
 
 def test_a_member_export_is_logged_and_escapes_formulas(client, shopper):
-    admin = staff_in("Administrator")
+    admin = factories.staff_in("Administrator")
     client.force_login(admin)
     rows = _csv_rows(_export(client, "members_member", [shopper.pk]))
     cells = {cell for row in rows[1:] for cell in row}
@@ -80,7 +73,7 @@ def test_a_member_export_is_logged_and_escapes_formulas(client, shopper):
 
 
 def test_an_excel_export_holds_text_not_formulas(client, shopper):
-    client.force_login(staff_in("Administrator"))
+    client.force_login(factories.staff_in("Administrator"))
     response = _export(client, "members_member", [shopper.pk], file_format="xlsx")
     assert response.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
@@ -93,7 +86,7 @@ def test_the_ledger_export_for_finance_keeps_negative_numbers_as_numbers(client,
     from rewards.services import points_debit
 
     points_debit(member_id=shopper.pk, points=20, reason="Gutschein")
-    client.force_login(staff_in("Finance"))
+    client.force_login(factories.staff_in("Finance"))
     from rewards.models import PointEntry
 
     rows = _csv_rows(_export(client, "rewards_pointentry", list(PointEntry.objects.values_list("pk", flat=True))))
@@ -103,9 +96,9 @@ def test_the_ledger_export_for_finance_keeps_negative_numbers_as_numbers(client,
 def test_survey_answers_export_with_their_comments_for_staff_allowed_personal_data(client, shopper):
     survey = factories.SurveyFactory(name="NPS Filiale")
     answer = factories.ResponseFactory(survey=survey, score=3, comment="=cmd|' /C calc'!A0", member=shopper)
-    client.force_login(staff_in("Support"))  # handles feedback, but may not export personal data
+    client.force_login(factories.staff_in("Support"))  # handles feedback, but may not export personal data
     assert 'value="export_csv"' not in client.get(reverse("admin:feedback_response_changelist")).content.decode()
-    client.force_login(staff_in("Administrator"))
+    client.force_login(factories.staff_in("Administrator"))
     rows = _csv_rows(_export(client, "feedback_response", [answer.pk]))
     assert rows[1][1:5] == ["NPS Filiale", "nps", "3", "'=cmd|' /C calc'!A0"]
     assert rows[1][-1] == shopper.customer_number

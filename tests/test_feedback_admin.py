@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -179,10 +178,8 @@ def test_answers_filter_by_score_group_and_comment(staff_client):
 
 def test_roles_support_works_complaints_marketing_manages_surveys(client, db):
     ensure_group_permissions()
-    support = factories.StaffUserFactory()
-    support.groups.add(Group.objects.get(name="Support"))
-    marketing = factories.StaffUserFactory()
-    marketing.groups.add(Group.objects.get(name="Marketing"))
+    support = factories.staff_in("Support")
+    marketing = factories.staff_in("Marketing")
     assert support.has_perm("feedback.change_complaint") and support.has_perm("feedback.change_followup")
     assert not marketing.has_perm("feedback.change_complaint")
     assert marketing.has_perm("feedback.change_survey") and marketing.has_perm("feedback.view_response")

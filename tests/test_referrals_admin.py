@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -151,10 +150,8 @@ def test_support_reviews_and_marketing_manages_programmes(client, referrer):
 
     ensure_group_permissions()
     referral = flagged_referral(referrer)
-    support = factories.UserFactory(is_staff=True)
-    support.groups.add(Group.objects.get(name="Support"))
-    marketing = factories.UserFactory(is_staff=True)
-    marketing.groups.add(Group.objects.get(name="Marketing"))
+    support = factories.staff_in("Support")
+    marketing = factories.staff_in("Marketing")
     assert support.has_perm("referrals.review_referral") and support.has_perm("referrals.add_referral")
     assert not support.has_perm("referrals.change_referralprogram")
     assert marketing.has_perm("referrals.change_referralprogram") and marketing.has_perm("referrals.view_referral")

@@ -5,18 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from rewards.models import PointEntry
 from rewards.services import purchase_record
 from tests import factories
-
-
-def staff_in(group_name: str):
-    user = factories.UserFactory(is_staff=True)
-    user.groups.add(Group.objects.get(name=group_name))
-    return user
 
 
 @pytest.fixture
@@ -47,21 +40,21 @@ EXPECTED = {
 
 @pytest.mark.parametrize("group_name", list(EXPECTED))
 def test_each_role_reaches_exactly_its_pages(client, shopper, group_name):
-    client.force_login(staff_in(group_name))
+    client.force_login(factories.staff_in(group_name))
     codes = tuple(client.get(url(shopper)).status_code for url in PAGES.values())
     assert codes == EXPECTED[group_name]
 
 
 def test_support_adjustments_above_the_limit_need_an_administrator(client, shopper, settings):
     settings.LOYALTY_SUPPORT_ADJUST_LIMIT = 100
-    client.force_login(staff_in("Support"))
+    client.force_login(factories.staff_in("Support"))
     url = reverse("admin:members_member_adjust_points", args=[shopper.pk])
     response = client.post(url, {"points": "101", "reason": "Kulanz"})
     assert response.status_code == 200  # the form again, with the error
     assert not PointEntry.objects.filter(kind=PointEntry.Kind.ADJUST).exists()
     assert client.post(url, {"points": "100", "reason": "Kulanz"}).status_code == 302
 
-    client.force_login(staff_in("Administrator"))
+    client.force_login(factories.staff_in("Administrator"))
     assert client.post(url, {"points": "1000", "reason": "Großkulanz"}).status_code == 302
     assert PointEntry.objects.filter(kind=PointEntry.Kind.ADJUST).count() == 2
 
@@ -78,7 +71,7 @@ def test_every_console_list_follows_the_roles_permissions(client, shopper, group
     """Every page of every model in the console: open exactly when the role may view the model."""
     from django.contrib import admin
 
-    user = staff_in(group_name)
+    user = factories.staff_in(group_name)
     client.force_login(user)
     wrong = []
     for model in admin.site._registry:
