@@ -75,6 +75,41 @@ def pgbench_earn_reference(server: dict, members: int, clients: int = 16, second
     return float(line.split("=")[1].split()[0])
 
 
+def load_for(clients: int, seconds: float, open_client) -> tuple[float, float, float, int]:
+    """`clients` threads, each calling the function `open_client(index)` returns back to back for
+    `seconds` (it gets the call number and answers True when the call succeeded); the
+    function's `close` attribute, if any, runs at the end. Returns calls/s, p50 and p99 in ms,
+    and the count of failed calls."""
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        call = open_client(index)
+        mine, failed, n = [], 0, 0
+        while time.perf_counter() < deadline:
+            n += 1
+            started = time.perf_counter()
+            failed += not call(n)
+            mine.append(time.perf_counter() - started)
+        getattr(call, "close", lambda: None)()
+        with lock:
+            latencies.extend(mine)
+            failures[0] += failed
+
+    pool = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
+    started = time.perf_counter()
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return (len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
+            failures[0])
+
+
 def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15) -> tuple[float, float, float]:
     """purchase_record called by 16 threads at once (rules, tier, ledger), without HTTP."""
     from django.db import connection
@@ -83,31 +118,18 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     from rewards.services import purchase_record
 
     partner = Partner.objects.get_or_create(name="Bench partner")[0]
-    latencies: list[float] = []
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
 
-    def worker(index: int) -> None:
-        mine, counter = [], 0
-        while time.perf_counter() < deadline:
-            counter += 1
-            started = time.perf_counter()
-            purchase_record(member_id=1 + (index * 7919 + counter * 104729) % members, partner=partner,
-                            order_reference=f"bench-{index}-{counter}-{time.time_ns()}", amount=Decimal("23.45"))
-            mine.append(time.perf_counter() - started)
-        with lock:
-            latencies.extend(mine)
-        connection.close()
+    def open_client(index: int):
+        def call(n: int) -> bool:
+            purchase_record(member_id=1 + (index * 7919 + n * 104729) % members, partner=partner,
+                            order_reference=f"bench-{index}-{n}-{time.time_ns()}", amount=Decimal("23.45"))
+            return True
 
-    pool = [threading.Thread(target=worker, args=(index,)) for index in range(threads)]
-    started = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000
+        call.close = connection.close  # each thread's own connection
+        return call
+
+    rate, p50, p99, _failed = load_for(threads, seconds, open_client)
+    return rate, p50, p99
 
 
 def start_gunicorn(server: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
@@ -141,42 +163,25 @@ def http_load(address: str, key: str, request_for, clients: int = 16,
     back to back for `seconds`. Returns requests/s, p50 and p99 in ms, and the count of non-2xx."""
     import http.client
 
-    latencies: list[float] = []
-    failures = [0]
-    lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
     host, port = address.split(":")
 
-    def client(index: int) -> None:
+    def open_client(index: int):
         connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        mine, failed, n = [], 0, 0
-        while time.perf_counter() < deadline:
-            n += 1
+
+        def call(n: int) -> bool:
             method, path, body = request_for(index, n)
             headers = {"Authorization": f"Api-Key {key}", "Content-Type": "application/json"}
             if method == "POST":
                 headers["Idempotency-Key"] = f"bench-{index}-{n}-{time.time_ns()}"
-            started = time.perf_counter()
             connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
             response = connection.getresponse()
             response.read()
-            mine.append(time.perf_counter() - started)
-            failed += response.status >= 300
-        connection.close()
-        with lock:
-            latencies.extend(mine)
-            failures[0] += failed
+            return response.status < 300
 
-    pool = [threading.Thread(target=client, args=(index,)) for index in range(clients)]
-    started = time.perf_counter()
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return (len(latencies) / elapsed, statistics.median(latencies) * 1000, latencies[int(len(latencies) * 0.99)] * 1000,
-            failures[0])
+        call.close = connection.close
+        return call
+
+    return load_for(clients, seconds, open_client)
 
 
 def measure_api(server: dict, members: int, results: Results, reference: float) -> None:
