@@ -13,5 +13,6 @@ class LoyaltySiteConfig(AppConfig):
         from .audit import register_audited_models
 
         register_audited_models()
-        # Celery finds `<app>.tasks` by itself; the API's tasks live with their code.
-        from .api import idempotency, webhooks  # noqa: F401
+        # Celery finds `<app>.tasks` by itself; the API's tasks live with their code. The
+        # authentication module connects the key cache's invalidation signals in every process.
+        from .api import authentication, idempotency, webhooks  # noqa: F401

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from rewards.models import Partner, Redemption, Store
 
+from .api.authentication import keys_changed
 from .api.exceptions import InvalidWebhookURL
 from .models import PartnerAPIKey, PartnerRedemption, Scope, WebhookEvent, WebhookSubscription
 
@@ -59,13 +60,16 @@ def demo_partner_key(partner: Partner) -> str:
     """A fresh all-scopes key for the demo partner, printed by seed_demo. Keys are stored only
     hashed, so a re-run cannot show the old one again: it revokes it and makes a new one."""
     PartnerAPIKey.objects.filter(partner=partner, name=DEMO_KEY_NAME, revoked=False).update(revoked=True)
+    keys_changed()
     return partner_key_create(partner=partner, scopes=Scope.values, name=DEMO_KEY_NAME)[1]
 
 
 @transaction.atomic
 def partner_key_revoke(*, key_id: str) -> int:
     """Revoke a key for good (the library refuses to un-revoke). Returns 1 if it was active."""
-    return PartnerAPIKey.objects.filter(pk=key_id, revoked=False).update(revoked=True)
+    revoked = PartnerAPIKey.objects.filter(pk=key_id, revoked=False).update(revoked=True)
+    keys_changed()
+    return revoked
 
 
 # --- Webhooks ----------------------------------------------------------------------------------

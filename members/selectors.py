@@ -22,14 +22,16 @@ class TierProgress:
     percent: int  # 0-100, for a progress bar
 
 
-def tier_progress(member: Member) -> TierProgress:
-    """Where the member stands on the ladder: qualifying points (rolling window) and the gap."""
+def tier_progress(member: Member, *, qualifying: int | None = None) -> TierProgress:
+    """Where the member stands on the ladder: qualifying points (rolling window) and the gap.
+    `qualifying`: the member's qualifying points when the caller already has them."""
+    from rewards.rule_cache import tier_ladder
     from rewards.services import qualifying_points
 
-    points = qualifying_points(member.pk)
+    points = qualifying_points(member.pk) if qualifying is None else qualifying
     current = member.tier
     current_rank = current.rank if current else -1
-    upcoming = Tier.objects.filter(rank__gt=current_rank).order_by("rank").first()
+    upcoming = next((tier for tier in tier_ladder() if tier.rank > current_rank), None)
     if upcoming is None:
         return TierProgress(current, None, points, 0, 100)
     floor = current.threshold_points if current else 0

@@ -9,33 +9,22 @@ every web and worker process on their next purchase.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from loyalty_site.shared_version import SharedVersion
 from members.models import Tier
 
 from .models import CashbackProgram, EarningRule, Reward, StampCardProgram
 
-VERSION_KEY = "loyalty:rules-version"
+VERSION = SharedVersion("loyalty:rules-version")
 _local: dict = {"version": None, "rules": [], "tiers": [], "stamp_programs": [], "cashback": None}
 
 
-def _current_version() -> str:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        version = uuid.uuid4().hex
-        cache.add(VERSION_KEY, version, timeout=None)
-        version = cache.get(VERSION_KEY, version)
-    return version
-
-
 def _refresh_if_stale() -> None:
-    version = _current_version()
+    version = VERSION.current()
     if _local["version"] == version:
         return
     rules = list(EarningRule.objects.filter(active=True).prefetch_related("stores").select_related("tier"))
@@ -62,6 +51,10 @@ def tier_ladder() -> list[Tier]:
     return list(_local["tiers"])
 
 
+def tier_by_id(tier_id: int | None) -> Tier | None:
+    return next((tier for tier in tier_ladder() if tier.pk == tier_id), None)
+
+
 def stamp_programs() -> list[StampCardProgram]:
     _refresh_if_stale()
     return list(_local["stamp_programs"])
@@ -73,14 +66,7 @@ def cashback_program() -> CashbackProgram | None:
 
 
 def invalidate() -> None:
-    # Now, for this process (it sees its own uncommitted change), and again after commit, for
-    # any process that reloaded in between and could only see the old rows.
-    _bump_version()
-    transaction.on_commit(_bump_version)
-
-
-def _bump_version() -> None:
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    VERSION.bump_now_and_on_commit()
 
 
 @receiver([post_save, post_delete], sender=EarningRule)

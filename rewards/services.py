@@ -34,6 +34,12 @@ from members.models import Member
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
+from .figures import (  # points_expiring_by and qualifying_points: part of this module's API
+    QUALIFYING_KINDS,
+    expiry_due_by_member,
+    points_expiring_by,  # noqa: F401
+    qualifying_points,  # noqa: F401
+)
 from .models import (
     EarningRule,
     Partner,
@@ -188,7 +194,6 @@ class PurchaseOutcome:
     created: bool
 
 
-QUALIFYING_KINDS = (PointEntry.Kind.EARN, PointEntry.Kind.BONUS, PointEntry.Kind.REVERSAL)
 
 
 def to_eur(amount: Decimal, currency: str) -> Decimal:
@@ -514,28 +519,6 @@ class ExpiryReport:
     points: int
 
 
-def _expiry_due_by_member(member_ids: Sequence[int], at: datetime) -> dict[int, int]:
-    """max(0, credits expiring by `at` - debits other than expiry) - already expired, per member."""
-    rows = (
-        PointEntry.objects.filter(member_id__in=member_ids)
-        .values("member_id")
-        .annotate(
-            credits_due=Sum("points", filter=Q(points__gt=0, expires_at__lte=at), default=0),
-            debits=Sum("points", filter=Q(points__lt=0) & ~Q(kind=PointEntry.Kind.EXPIRE), default=0),
-            expired=Sum("points", filter=Q(kind=PointEntry.Kind.EXPIRE), default=0),
-        )
-    )
-    return {
-        row["member_id"]: max(0, row["credits_due"] + row["debits"]) + row["expired"]  # debits/expired are negative
-        for row in rows
-    }
-
-
-def points_expiring_by(*, member_id: int, at: datetime) -> int:
-    """Points of this member that will have expired by `at` unless spent first."""
-    return max(0, _expiry_due_by_member([member_id], at).get(member_id, 0))
-
-
 def points_expire_due(*, now: datetime | None = None, batch_size: int = 10_000) -> ExpiryReport:
     """The expiry job: one set-based pass over all members in id ranges of `batch_size`.
 
@@ -567,13 +550,14 @@ _EXPIRE_RANGE_SQL = """
     ), due AS (
         SELECT m.id, least(greatest(0, s.credits_due + s.debits) + s.expired, m.points_balance) AS amount
         FROM sums s JOIN members_member m ON m.id = s.member_id
+        WHERE m.id BETWEEN %(low)s AND %(high)s  -- the range's index scan, not a scan of every member
     ), entries AS (
         INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source, reference)
         SELECT id, 'expire', -amount, %(now)s, NULL, %(reason)s, '', '' FROM due WHERE amount > 0
         RETURNING member_id, points
     )
     UPDATE members_member m SET points_balance = m.points_balance + e.points
-    FROM entries e WHERE m.id = e.member_id
+    FROM entries e WHERE m.id = e.member_id AND m.id BETWEEN %(low)s AND %(high)s
     RETURNING -e.points
 """
 
@@ -596,7 +580,7 @@ def _expire_batch(member_ids: Sequence[int], now: datetime) -> tuple[int, int]:
     balances = dict(
         Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk").values_list("pk", "points_balance")
     )
-    due = _expiry_due_by_member(list(balances), now)
+    due = expiry_due_by_member(list(balances), now)
     debits = {member_id: -min(points, balances[member_id]) for member_id, points in due.items()
               if min(points, balances[member_id]) > 0}
     post_entries_bulk(debits, kind=PointEntry.Kind.EXPIRE, reason=_("Points expired"), at=now)
@@ -640,27 +624,6 @@ def post_entries_bulk(points_by_member: dict[int, int], *, kind: str, reason: st
 
 
 # --- Tiers (the ledger decides qualification) ----------------------------------------------
-
-def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
-    """Points earned in the tier window, net of returns.
-
-    A return whose points were already spent reverses less on the ledger than it takes back
-    (the balance stops at zero): its shortfall is subtracted here too, or buy, redeem, return
-    would keep a tier for nothing."""
-    at = at or timezone.now()
-    since = at - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS)
-    # Entries of duplicates merged into this member count too: they are the same person. (An
-    # id list, not an OR over a join: that would scan the whole ledger instead of the index.)
-    people = [member_id, *Member.objects.filter(merged_into_id=member_id).values_list("pk", flat=True)]
-    entries = PointEntry.objects.filter(
-        member_id__in=people, kind__in=QUALIFYING_KINDS, created_at__gte=since, created_at__lte=at,
-    ).aggregate(total=Sum("points", default=0))["total"]
-    # Purchases move to the survivor on a merge, so their returns are found through it.
-    shortfall = PurchaseReturn.objects.filter(
-        purchase__member_id=member_id, shortfall_points__gt=0, created_at__gte=since, created_at__lte=at,
-    ).aggregate(total=Sum("shortfall_points", default=0))["total"]
-    return entries - shortfall
-
 
 def _evaluate_tier(member: Member) -> None:
     from members.services import tier_evaluate

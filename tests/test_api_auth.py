@@ -178,3 +178,38 @@ def test_seed_demo_prints_a_working_partner_key_and_a_rerun_replaces_it(db):
     second = seeded_key()
     assert InProcessApi(second).get("/rewards/").status_code == 200
     assert InProcessApi(first).get("/rewards/").status_code == 401  # hashed keys can't be shown twice: replaced
+
+
+def test_a_known_key_costs_no_query_and_every_change_counts_on_the_next_request(api, partner, member):
+    """Processes keep the keys they have seen; a change anywhere must still count at once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    key = factories.PartnerAPIKeyFactory(partner=partner)
+    client = api.with_key(key.raw_key)
+    assert client.get(f"/members/{member.pk}/").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(f"/members/{member.pk}/").status_code == 200
+    assert not [query for query in queries.captured_queries if "partnerapikey" in query["sql"]]
+
+    mine = factories.StoreFactory(partner=partner, code="S2")
+    key.stores.set([mine])  # restricted to a store: a purchase must now name it
+    assert_error(client.post("/purchases/", purchase_body(member, "K-1")), 400, "invalid")
+    key.stores.clear()
+    assert client.post("/purchases/", purchase_body(member, "K-2")).status_code == 201
+
+    key.expiry_date = timezone.now() - timedelta(seconds=1)
+    key.save()
+    assert_error(client.get(f"/members/{member.pk}/"), 401, "authentication_failed")
+    key.expiry_date = None
+    key.save()
+    assert client.get(f"/members/{member.pk}/").status_code == 200
+
+    partner.active = False
+    partner.save()
+    assert_error(client.get(f"/members/{member.pk}/"), 401, "authentication_failed")
+    partner.active = True
+    partner.save()
+    assert client.get(f"/members/{member.pk}/").status_code == 200
+    assert partner_key_revoke(key_id=key.pk) == 1
+    assert_error(client.get(f"/members/{member.pk}/"), 401, "authentication_failed")

@@ -1,9 +1,12 @@
 """Partner API keys: `Authorization: Api-Key <prefix>.<secret>`.
 
-One query per request: the key by its prefix, joined with its partner, plus whether the key is
-restricted to stores. The secret is checked against its SHA-512 hash in constant time (a fast
-hash is right for a random key of ~238 bits; a password hasher would cost more than the rest
-of the request). Revoked or expired keys and inactive partners are refused with 401.
+Each process keeps the active keys it has seen (with their partner and whether they are
+restricted to stores) under a shared version stamp that any change of a key, its stores or a
+partner replaces: a revocation counts on the next request everywhere, and a till's request costs
+a cache read instead of a query. Unknown prefixes are never remembered. The secret is checked
+against its SHA-512 hash in constant time on every request (a fast hash is right for a random
+key of ~238 bits; a password hasher would cost more than the rest of the request). Revoked or
+expired keys and inactive partners are refused with 401.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 from functools import cached_property
 
 from django.db.models import Exists, OuterRef
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from loyalty_site.models import PartnerAPIKey
+from loyalty_site.shared_version import SharedVersion
+from rewards.models import Partner
 
 KEYWORD = "Api-Key"
 
@@ -61,10 +68,7 @@ class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
         prefix, dot, _secret = raw_key.partition(".")
         if not dot or not prefix:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
-        through = PartnerAPIKey.stores.through
-        key = (PartnerAPIKey.objects.select_related("partner")
-               .annotate(store_restricted=Exists(through.objects.filter(partnerapikey_id=OuterRef("pk"))))
-               .filter(prefix=prefix, revoked=False).first())
+        key = active_key(prefix)
         if key is None or not key.is_valid(raw_key) or key.has_expired or not key.partner.active:
             raise exceptions.AuthenticationFailed(_("Invalid API key."))
         return PartnerPrincipal(key), key
@@ -72,6 +76,38 @@ class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
     def authenticate_header(self, request) -> str:
         # Makes DRF answer 401 (not 403) when the key is missing or wrong.
         return KEYWORD
+
+
+KEYS_VERSION = SharedVersion("loyalty:api-keys-version")
+_known_keys: dict = {"version": None, "by_prefix": {}}
+
+
+def active_key(prefix: str) -> PartnerAPIKey | None:
+    """The unrevoked key with this prefix, with its partner, from this process's copy."""
+    version = KEYS_VERSION.current()
+    if _known_keys["version"] != version:
+        _known_keys.update(version=version, by_prefix={})
+    key = _known_keys["by_prefix"].get(prefix)
+    if key is None:
+        through = PartnerAPIKey.stores.through
+        key = (PartnerAPIKey.objects.select_related("partner")
+               .annotate(store_restricted=Exists(through.objects.filter(partnerapikey_id=OuterRef("pk"))))
+               .filter(prefix=prefix, revoked=False).first())
+        if key is not None:
+            _known_keys["by_prefix"][prefix] = key
+    return key
+
+
+def keys_changed() -> None:
+    """Call after changing keys with a queryset update (which sends no signal)."""
+    KEYS_VERSION.bump_now_and_on_commit()
+
+
+@receiver([post_save, post_delete], sender=PartnerAPIKey)
+@receiver([post_save, post_delete], sender=Partner)
+@receiver(m2m_changed, sender=PartnerAPIKey.stores.through)
+def _key_or_partner_changed(**kwargs) -> None:
+    keys_changed()
 
 
 class PartnerAPIKeyScheme(OpenApiAuthenticationExtension):

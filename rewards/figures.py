@@ -1,0 +1,94 @@
+"""The ledger's figures for a member, each written once in SQL over `m` (members_member).
+
+A till asks for the balance before every sale and the expiry job computes what is due for a
+million members; both need the same formulas, and an ORM query of nested subqueries costs more
+to build than PostgreSQL needs to answer it. So each formula is one SQL fragment, used by the
+balance answer (in the statement that reads the member), the tier rules and the expiry job.
+Named parameters: `since`/`at` for the tier window, `due_at` for expiry. Portable to SQLite
+(local development).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from members.models import Member
+
+from .models import PointEntry
+
+QUALIFYING_KINDS = (PointEntry.Kind.EARN, PointEntry.Kind.BONUS, PointEntry.Kind.REVERSAL)
+_KINDS = ", ".join(f"'{kind}'" for kind in QUALIFYING_KINDS)  # constants of the model, not input
+
+
+def _positive(sql: str) -> str:
+    return f"(CASE WHEN {sql} > 0 THEN {sql} ELSE 0 END)"
+
+
+# Points earned in the tier window, net of returns. Entries of duplicates merged into the member
+# count too (an id list, not an OR across the join, which would scan the whole ledger). A return
+# whose points were already spent reverses less on the ledger than it takes back (the balance
+# stops at zero): its shortfall is subtracted too, or buy, redeem, return would keep a tier for
+# nothing. Purchases move to the survivor on a merge, so returns are found through it.
+QUALIFYING_POINTS_SQL = f"""((
+    SELECT coalesce(sum(e.points), 0) FROM rewards_pointentry e
+    WHERE e.member_id IN (SELECT d.id FROM members_member d WHERE d.id = m.id OR d.merged_into_id = m.id)
+      AND e.kind IN ({_KINDS}) AND e.created_at >= %(since)s AND e.created_at <= %(at)s
+) - (
+    SELECT coalesce(sum(r.shortfall_points), 0) FROM rewards_purchasereturn r
+    JOIN rewards_purchase p ON p.id = r.purchase_id
+    WHERE p.member_id = m.id AND r.shortfall_points > 0 AND r.created_at >= %(since)s AND r.created_at <= %(at)s
+))"""  # noqa: S608 - no input is formatted in
+
+# What the expiry job takes by `due_at` (DESIGN's formula): max(0, credits expiring by then -
+# debits other than expiry) - what already expired (expiry entries are negative).
+_SPENDABLE_DUE = ("sum(CASE WHEN (e.points > 0 AND e.expires_at <= %(due_at)s) OR (e.points < 0 AND e.kind <> 'expire')"
+                  " THEN e.points ELSE 0 END)")
+EXPIRY_DUE_SQL = f"""(
+    SELECT coalesce({_positive(_SPENDABLE_DUE)} + sum(CASE WHEN e.kind = 'expire' THEN e.points ELSE 0 END), 0)
+    FROM rewards_pointentry e WHERE e.member_id = m.id
+)"""  # noqa: S608
+
+
+def _window(at: datetime | None) -> dict:
+    at = at or timezone.now()
+    return {"since": at - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS), "at": at}
+
+
+def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
+    """Points earned in the tier window, net of returns."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {QUALIFYING_POINTS_SQL} FROM members_member m WHERE m.id = %(member)s",  # noqa: S608
+                       {**_window(at), "member": member_id})
+        row = cursor.fetchone()
+    return row[0] if row else 0
+
+
+def expiry_due_by_member(member_ids: Sequence[int], at: datetime) -> dict[int, int]:
+    """What the expiry formula takes from each member by `at` (before capping at the balance)."""
+    if not member_ids:
+        return {}
+    placeholders = ", ".join(f"%(id{n})s" for n in range(len(member_ids)))
+    params = {f"id{n}": member_id for n, member_id in enumerate(member_ids)}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT m.id, {EXPIRY_DUE_SQL} FROM members_member m "  # noqa: S608
+                       f"WHERE m.id IN ({placeholders})", {**params, "due_at": at})
+        return dict(cursor.fetchall())
+
+
+def points_expiring_by(*, member_id: int, at: datetime) -> int:
+    """Points of this member that will have expired by `at` unless spent first."""
+    return max(0, expiry_due_by_member([member_id], at).get(member_id, 0))
+
+
+def member_with_figures(member_id: int, *, expiring_until: datetime) -> Member | None:
+    """The member (not erased) with `qualifying` and `expiring` points, in one statement."""
+    members = Member.objects.raw(
+        f"SELECT m.*, {QUALIFYING_POINTS_SQL} AS qualifying, {_positive(EXPIRY_DUE_SQL)} AS expiring "  # noqa: S608
+        "FROM members_member m WHERE m.id = %(member)s AND m.status <> %(erased)s",
+        {**_window(None), "due_at": expiring_until, "member": member_id, "erased": Member.Status.ERASED})
+    return next(iter(members), None)
