@@ -116,7 +116,11 @@ def webhook_subscription_create(*, partner: Partner, url: str, events: Sequence[
 @transaction.atomic
 def webhook_subscription_deactivate(*, subscription_id: int) -> int:
     """Stop sending to a subscription; its delivery history stays for the admin."""
-    return WebhookSubscription.objects.filter(pk=subscription_id, active=True).update(active=False)
+    from .api.webhooks import subscriptions_changed
+
+    deactivated = WebhookSubscription.objects.filter(pk=subscription_id, active=True).update(active=False)
+    subscriptions_changed()
+    return deactivated
 
 
 # --- Vouchers issued through the API ------------------------------------------------------------

@@ -96,9 +96,11 @@ def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED) -> N
     from rewards.services import qualifying_points
 
     tiers = tier_ladder()
+    current_rank = member.tier.rank if member.tier else -1
+    if all(tier.rank <= current_rank for tier in tiers):
+        return  # at the top already: nothing to reach, no need to count
     points = qualifying_points(member.pk)
     target = _tier_for_points(points, tiers)
-    current_rank = member.tier.rank if member.tier else -1
     if target is not None and target.rank > current_rank:
         _change_tier(member, target, cause=cause, points=points)
 

@@ -18,7 +18,7 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Max, Min, Q, Sum
+from django.db.models import Exists, F, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -91,6 +91,17 @@ def _post_entry(
     at: datetime | None = None,
 ) -> PointEntry:
     """Insert one entry and move the cached balance. The caller holds the member's lock."""
+    entry = _insert_entry(member, kind=kind, points=points, reason=reason, purchase=purchase, source=source,
+                          reference=reference, created_by=created_by, at=at)
+    Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") + points)
+    member.points_balance += points
+    return entry
+
+
+def _insert_entry(member: Member, *, kind: str, points: int, reason: str = "", purchase: Purchase | None = None,
+                  source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
+                  at: datetime | None = None) -> PointEntry:
+    """The entry alone: the caller moves the balance by `points` in the same transaction."""
     assert points != 0, "a ledger entry moves points"
     if member.points_balance + points < 0:
         raise InsufficientPoints(available=member.points_balance, requested=-points)
@@ -108,8 +119,6 @@ def _post_entry(
             raise ReferenceConflict(reference=f"{source}:{reference}") from error
     else:
         entry.save(force_insert=True)
-    Member.objects.filter(pk=member.pk).update(points_balance=F("points_balance") + points)
-    member.points_balance += points
     return entry
 
 
@@ -276,7 +285,7 @@ def purchase_record(
     demo data book at the purchase time so expiry and tier windows run from then."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
-    member = member_lock(member_id)
+    member = _lock_buyer(member_id)
     existing = Purchase.objects.filter(partner=partner, order_reference=order_reference).first()
     if existing is not None:
         if existing.member_id != member.pk:
@@ -294,21 +303,36 @@ def purchase_record(
     result = points_for(member, purchase_input, rules_in_force(occurred_at))
     purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
                                 lines, result)
-    _update_purchase_stats(member, purchase)
-    if purchase.points_pending:
-        Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") + purchase.points_pending)
-        member.points_pending += purchase.points_pending
-    elif result.total > 0:
-        _post_entry(member, kind=PointEntry.Kind.EARN, points=result.total, purchase=purchase,
-                    reason=_("Purchase %(reference)s") % {"reference": order_reference}, at=booked_at)
+    earned_now = 0 if purchase.points_pending else result.total
+    if earned_now > 0:
+        _insert_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase,
+                      reason=_("Purchase %(reference)s") % {"reference": order_reference}, at=booked_at)
+    # One UPDATE of the member row for the statistics and both point counters: every update of
+    # that row writes a new version of it, and indexes with it.
+    _update_purchase_stats(member, purchase, balance=earned_now, pending=purchase.points_pending)
+    if earned_now > 0:
         _evaluate_tier(member)
     _after_purchase(member, purchase, lines)
     # Inside the transaction: a referral qualifies with its purchase or not at all. It only
     # updates the referral row; the payment (which locks the referrer too) runs after commit.
-    from referrals.services import referral_purchase_recorded
+    if member.referral_pending:
+        from referrals.services import referral_purchase_recorded
 
-    referral_purchase_recorded(purchase)
+        referral_purchase_recorded(purchase)
     return PurchaseOutcome(purchase, created=True)
+
+
+def _lock_buyer(member_id: int) -> Member:
+    """The member's lock, with what a purchase needs to know in the same statement: whether a
+    referral waits for it (most members: no, and no query for it then). The tier comes from
+    the process's copy of the ladder."""
+    from referrals.models import Referral
+
+    pending = Referral.objects.filter(referee_id=OuterRef("pk"), status=Referral.Status.PENDING)
+    member = (Member.objects.select_for_update(of=("self",)).annotate(referral_pending=Exists(pending))
+              .get(pk=member_id))
+    member.tier = rule_cache.tier_by_id(member.tier_id)
+    return member
 
 
 def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData]) -> None:
@@ -335,19 +359,32 @@ def _insert_purchase(member, partner, store, channel, order_reference, amount, c
             )
     except IntegrityError as error:
         raise ReferenceConflict(reference=order_reference) from error
-    PurchaseLine.objects.bulk_create(
+    created_lines = PurchaseLine.objects.bulk_create(
         PurchaseLine(purchase=purchase, sku=line.sku, category=line.category, quantity=line.quantity,
                      amount=line.amount, points=points)
         for line, points in zip(lines, result.line_points, strict=True)
     )
-    PurchasePoints.objects.bulk_create(
+    breakdown = PurchasePoints.objects.bulk_create(
         PurchasePoints(purchase=purchase, kind=c.kind, rule=c.rule, tier=c.tier, points=c.points)
         for c in result.components
     )
+    # What prefetch_related would load (in id order, with rule and tier): callers that show the
+    # new purchase, like the API's answer, don't read back what was just written.
+    purchase._prefetched_objects_cache = {"lines": _as_prefetched(purchase.lines, created_lines),
+                                          "breakdown": _as_prefetched(purchase.breakdown, breakdown)}
     return purchase
 
 
-def _update_purchase_stats(member: Member, purchase: Purchase) -> None:
+def _as_prefetched(manager, rows: list):
+    # As prefetch_related stores them: a queryset holding its rows (further filters query again).
+    queryset = manager.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    return queryset
+
+
+def _update_purchase_stats(member: Member, purchase: Purchase, *, balance: int = 0, pending: int = 0) -> None:
+    """The purchase statistics, and the member's point counters moved by `balance`/`pending`."""
     eur = to_eur(purchase.amount, purchase.currency)
     recent = purchase.occurred_at >= timezone.now() - timedelta(days=365)
     last = member.last_purchase_at
@@ -356,7 +393,11 @@ def _update_purchase_stats(member: Member, purchase: Purchase) -> None:
         spend_12m=F("spend_12m") + (eur if recent else 0),
         purchases_12m=F("purchases_12m") + (1 if recent else 0),
         last_purchase_at=purchase.occurred_at if last is None or purchase.occurred_at > last else last,
+        points_balance=F("points_balance") + balance,
+        points_pending=F("points_pending") + pending,
     )
+    member.points_balance += balance
+    member.points_pending += pending
 
 
 def _lock_purchase_and_member(purchase_id: int) -> tuple[Member, Purchase]:

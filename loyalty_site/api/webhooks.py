@@ -28,6 +28,8 @@ from celery import shared_task
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
@@ -38,6 +40,7 @@ from rest_framework.response import Response
 from loyalty_site import services
 from loyalty_site.celery import enqueue
 from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+from loyalty_site.shared_version import SharedVersion
 
 from .base import PartnerViewSet
 from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
@@ -52,19 +55,41 @@ TIMEOUT_SECONDS = 10
 def webhooks_emit(event: str, payload: dict, *, partner=None) -> list[WebhookDelivery]:
     """Record `event` for the partner's subscriptions (every partner's when `partner` is None)
     and send after the commit. Call it inside the transaction of the change."""
-    subscriptions = WebhookSubscription.objects.filter(active=True).only("pk", "events")
-    if partner is not None:
-        subscriptions = subscriptions.filter(partner=partner)
-    targets = [subscription for subscription in subscriptions if event in subscription.events]
+    targets = [pk for pk, partner_id, events in _active_subscriptions()
+               if event in events and (partner is None or partner_id == partner.pk)]
     if not targets:
         return []
     data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))  # Decimals, dates: as the API shows them
     deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(subscription=subscription, event=event, payload=data) for subscription in targets
+        WebhookDelivery(subscription_id=pk, event=event, payload=data) for pk in targets
     )
     for delivery in deliveries:
         enqueue(webhook_deliver, delivery.pk)
     return deliveries
+
+
+SUBSCRIPTIONS_VERSION = SharedVersion("loyalty:webhook-subscriptions-version")
+_known_subscriptions: dict = {"version": None, "rows": []}
+
+
+def _active_subscriptions() -> list[tuple[int, int, list[str]]]:
+    """(id, partner id, events) of every active subscription, kept per process: every purchase
+    asks, and subscriptions change a few times a year."""
+    version = SUBSCRIPTIONS_VERSION.current()
+    if _known_subscriptions["version"] != version:
+        rows = list(WebhookSubscription.objects.filter(active=True).values_list("pk", "partner_id", "events"))
+        _known_subscriptions.update(version=version, rows=rows)
+    return _known_subscriptions["rows"]
+
+
+def subscriptions_changed() -> None:
+    """Call after changing subscriptions with a queryset update (which sends no signal)."""
+    SUBSCRIPTIONS_VERSION.bump_now_and_on_commit()
+
+
+@receiver([post_save, post_delete], sender=WebhookSubscription)
+def _subscription_changed(**kwargs) -> None:
+    subscriptions_changed()
 
 
 # --- Signing -----------------------------------------------------------------------------------
