@@ -150,8 +150,10 @@ class Member(models.Model):
         on_delete=models.SET_NULL, related_name="member",
     )
     tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="members")
+    # Indexed by member_tier_joined (tier first); merged_into only where set (member_merged_into).
+    # Every index here is written again on each update that is not HOT: keep them few.
     tier = models.ForeignKey(Tier, verbose_name=_("tier"), null=True, blank=True, on_delete=models.PROTECT,
-                             related_name="members")
+                             related_name="members", db_index=False)
     tier_granted_until = models.DateField(
         _("tier granted until"), null=True, blank=True,
         help_text=_("A granted tier (paid or invitation-only) falls back to the earned tier after this day."),
@@ -169,7 +171,8 @@ class Member(models.Model):
     lifetime_spend = models.DecimalField(_("lifetime spend (EUR)"), max_digits=14, decimal_places=2,
                                          default=Decimal("0"), editable=False)
     merged_into = models.ForeignKey("self", verbose_name=_("merged into"), null=True, blank=True,
-                                    on_delete=models.PROTECT, related_name="merged_members", editable=False)
+                                    on_delete=models.PROTECT, related_name="merged_members", editable=False,
+                                    db_index=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -197,6 +200,7 @@ class Member(models.Model):
             models.Index(fields=["-joined_at", "-id"], name="member_joined"),
             models.Index(fields=["status", "-joined_at"], name="member_status_joined"),
             models.Index(fields=["tier", "-joined_at"], name="member_tier_joined"),
+            models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="member_merged_into"),
             models.Index(fields=["country", "-joined_at"], name="member_country_joined"),
             models.Index(fields=["last_purchase_at"], name="member_last_purchase"),
         ]

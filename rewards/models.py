@@ -96,7 +96,8 @@ class Channel(models.TextChoices):
 
 
 class Purchase(models.Model):
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases")
+    # Indexed by purchase_member_time (member first): a second index would only cost every insert.
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases", db_index=False)
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="purchases")
     store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases")
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.STORE)
@@ -202,7 +203,9 @@ class PointEntry(models.Model):
         EXPIRE = "expire", _("expired")
         TRANSFER = "transfer", _("transfer (merge)")
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="point_entries")
+    # The ledger's indexes are what every earn and the expiry job write: member by entry_member_time
+    # (member first), purchase and staff user only where set (partial indexes).
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="point_entries", db_index=False)
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
     created_at = models.DateTimeField(_("when"), default=timezone.now)
@@ -210,11 +213,12 @@ class PointEntry(models.Model):
     reason = models.CharField(_("reason"), max_length=255, blank=True)
     # What caused it: a purchase or return here; other apps name themselves in `source`
     # ("redemption", "referral", "campaign", "survey") with their id in `reference`.
-    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries")
+    purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
+                                 db_index=False)
     source = models.CharField(_("source"), max_length=20, blank=True)
     reference = models.CharField(_("reference"), max_length=80, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("staff user"), null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+                                   on_delete=models.SET_NULL, related_name="+", db_index=False)
 
     objects = PointEntryQuerySet.as_manager()
 
@@ -232,6 +236,8 @@ class PointEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-created_at"], name="entry_member_time"),
             models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="entry_expiry"),
+            models.Index(fields=["purchase"], condition=Q(purchase__isnull=False), name="entry_purchase"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="entry_staff_user"),
         ]
 
     def __str__(self) -> str:
