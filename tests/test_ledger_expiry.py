@@ -81,7 +81,8 @@ def test_the_job_is_idempotent(member, partner, base_rule):
     assert balance(member) == 30
 
 
-def test_small_batches_expire_exactly_what_one_pass_would(partner, base_rule, tiers):
+@pytest.mark.parametrize("batch_size, interleave", [(2, 8), (3, 1), (10_000, 3)])
+def test_small_batches_expire_exactly_what_one_pass_would(partner, base_rule, tiers, batch_size, interleave):
     old = timezone.now() - relativedelta(months=25)
     members = [factories.enrolled_member() for _ in range(7)]
     for index, someone in enumerate(members):
@@ -89,7 +90,8 @@ def test_small_batches_expire_exactly_what_one_pass_would(partner, base_rule, ti
         book(someone, partner, "5", f"NEW-{index}", timezone.now())
     points_debit(member_id=members[2].pk, points=4, reason="Prämie")   # 12 old: 8 expire
     points_debit(member_id=members[4].pk, points=14, reason="Prämie")  # 14 old: none expire
-    report = points_expire_due(batch_size=2)
+    # Each range is worked in `interleave` transactions (every n-th id): together they cover it.
+    report = points_expire_due(batch_size=batch_size, interleave=interleave)
     assert report.members == 6
     assert report.points == sum(range(10, 17)) - 4 - 14
     assert [balance(someone) for someone in members] == [5, 5, 5, 5, 5, 5, 5]
