@@ -7,7 +7,6 @@ are not: ledger entries of another partner's purchases show without their refere
 
 from __future__ import annotations
 
-import functools
 from datetime import timedelta
 
 import django_filters
@@ -23,7 +22,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from loyalty_site.api.base import PartnerViewSet, StrictFieldsMixin
+from loyalty_site.api.base import PartnerViewSet, StrictFieldsMixin, represent
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from loyalty_site.api.webhooks import webhooks_emit
 from loyalty_site.models import Scope, WebhookEvent
@@ -114,13 +113,6 @@ class BalanceSerializer(serializers.Serializer):
     expiring_until = serializers.DateTimeField()
     discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
                                                 help_text="The member discount a till grants (from the tier).")
-
-
-@functools.cache
-def _balance_serializer() -> BalanceSerializer:
-    """One serializer per process for the balance answer: a new one deep-copies its fields,
-    which costs more than the rest of the answer. It keeps no state between calls."""
-    return BalanceSerializer()
 
 
 class LedgerEntrySerializer(serializers.ModelSerializer):
@@ -249,7 +241,7 @@ class MemberViewSet(PartnerViewSet):
             "expiring_points": member.expiring, "expiring_until": until,
             "discount_percent": member_discount_percent(member),
         }
-        return Response(_balance_serializer().to_representation(data))
+        return Response(represent(BalanceSerializer, data))
 
     @extend_schema(summary="A member's ledger entries, newest first", responses=LedgerEntrySerializer(many=True),
                    parameters=[OpenApiParameter("kind", enum=PointEntry.Kind.values),

@@ -23,7 +23,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from loyalty_site import services as platform_services
-from loyalty_site.api.base import MAX_ID, MemberReferenceSerializer, PartnerViewSet, StrictFieldsMixin, store_for
+from loyalty_site.api.base import (
+    MAX_ID,
+    MemberReferenceSerializer,
+    PartnerViewSet,
+    StrictFieldsMixin,
+    represent,
+    store_for,
+)
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from loyalty_site.api.pagination import PartnerCursorPagination
 from loyalty_site.api.webhooks import webhooks_emit
@@ -207,8 +214,8 @@ class PurchaseViewSet(PartnerViewSet):
             channel=data["channel"], lines=lines or None,
         )
         purchase = outcome.purchase
-        prefetch_related_objects([purchase], "lines", _breakdown())
-        body = PurchaseSerializer(purchase).data
+        prefetch_related_objects([purchase], "lines", _breakdown())  # a new purchase has them already
+        body = represent(PurchaseSerializer, purchase)
         if outcome.created:
             self._announce(purchase, member, body)
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)

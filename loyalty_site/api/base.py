@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
@@ -41,6 +43,18 @@ class PartnerViewSet(viewsets.GenericViewSet):
     @property
     def partner(self):
         return self.request.user.partner
+
+
+@functools.cache
+def _shared_serializer(serializer_class: type[serializers.BaseSerializer]) -> serializers.BaseSerializer:
+    return serializer_class()
+
+
+def represent(serializer_class: type[serializers.BaseSerializer], instance) -> dict:
+    """`serializer_class(instance).data` for the hot paths: a new serializer deep-copies its
+    fields, which costs more than a till's whole answer, so each process keeps one per class
+    (they keep no state between calls; only for serializers that need no context)."""
+    return _shared_serializer(serializer_class).to_representation(instance)
 
 
 class StrictFieldsMixin:
