@@ -106,6 +106,7 @@ def workers(tmp_path):
 def test_a_publish_to_an_unreachable_broker_is_logged_not_raised(caplog):
     from loyalty_site.celery import enqueue, heartbeat
 
+    _wipe_broker()  # tasks other tests left in this run's broker folder
     with _broker_unreachable():
         enqueue(heartbeat)  # outside a transaction: at once
     assert _queued() == [] and "could not queue loyalty_site.heartbeat" in caplog.text
