@@ -19,12 +19,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member
 
 
 class Segment(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    description = models.TextField(_("description"), blank=True, max_length=LONG_TEXT_MAX)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -118,7 +119,7 @@ class Campaign(models.Model):
     channel = models.CharField(_("channel"), max_length=5, choices=Channel.choices, default=Channel.EMAIL)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT,
                               editable=False)
-    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True,
+    scheduled_at = models.DateTimeField(_("send at"), null=True, blank=True, validators=[validate_programme_date],
                                         help_text=_("Broadcasts and raffles: empty sends at once."))
     holdout_percent = models.PositiveSmallIntegerField(
         _("control group (%)"), default=10,
@@ -135,7 +136,8 @@ class Campaign(models.Model):
                                help_text=_("A voucher of this reward is issued free with every message."))
     # Raffles (Verlosungen).
     entry_points = models.PositiveIntegerField(_("entry cost (points)"), default=0)
-    entry_deadline = models.DateTimeField(_("entries until"), null=True, blank=True)
+    entry_deadline = models.DateTimeField(_("entries until"), null=True, blank=True,
+                                          validators=[validate_programme_date])
     winners_count = models.PositiveIntegerField(_("number of winners"), default=1)
     prize = models.ForeignKey("rewards.Reward", verbose_name=_("prize"), null=True, blank=True,
                               on_delete=models.PROTECT, related_name="+")

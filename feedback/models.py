@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.validators import LONG_TEXT_MAX
 from members.models import Member, Tier, TranslatedFieldsMixin
 
 
@@ -244,7 +245,7 @@ class Complaint(models.Model):
                                related_name="complaints")
     category = models.CharField(_("category"), max_length=10, choices=Category.choices)
     subject = models.CharField(_("subject"), max_length=200)
-    description = models.TextField(_("description"))
+    description = models.TextField(_("description"), max_length=LONG_TEXT_MAX)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
     channel = models.CharField(_("opened through"), max_length=10, choices=Channel.choices)
     store = models.ForeignKey("rewards.Store", verbose_name=_("store"), null=True, blank=True,

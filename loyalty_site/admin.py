@@ -14,6 +14,8 @@ from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
+from loyalty_site.validators import validate_programme_date
+
 from . import services
 from .admin_utils import ReadOnlyAdminMixin
 from .models import IdempotencyRecord, PartnerAPIKey, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
@@ -30,6 +32,11 @@ class PartnerAPIKeyForm(forms.ModelForm):
     class Meta:
         model = PartnerAPIKey
         fields = ["name", "partner", "scopes", "stores", "expiry_date"]
+
+    def clean_expiry_date(self):
+        value = self.cleaned_data.get("expiry_date")
+        validate_programme_date(value)  # the key model is the library's: its field has no such check
+        return value
 
     def clean(self):
         cleaned = super().clean()

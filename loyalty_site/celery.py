@@ -4,10 +4,19 @@ Tasks are queued only after the surrounding transaction commits (`enqueue` below
 `task.delay_on_commit`), so a rolled-back change never sends work to the broker.
 Late acks with reject-on-worker-lost mean a killed worker's task is redelivered: every
 task must therefore be idempotent (they take ids and load fresh rows).
+
+The database is the outbox, the broker only a wake-up call: a message can be lost (a broker
+wiped, a filesystem broker's task taken by a worker that was then killed) or not be
+publishable at all (the broker down when the change commits). Every piece of queued work is
+therefore a row first (a queued Message, a confirmed ImportJob, a pending WebhookDelivery), and
+a beat sweeper queues again what made no progress (campaigns.tasks.resume_stalled_sends,
+members.tasks.resume_stalled_imports, loyalty_site.webhooks.resume). See docs/faults.md.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 
 from celery import Celery
@@ -41,9 +50,26 @@ def _on_configure(sender, **kwargs) -> None:
     _ensure_filesystem_broker_folders()
 
 
+logger = logging.getLogger(__name__)
+
+
 def enqueue(task, *args, **kwargs) -> None:
-    """Queue `task` when the current transaction commits (at once outside a transaction)."""
-    task.delay_on_commit(*args, **kwargs)
+    """Queue `task` when the current transaction commits (at once outside a transaction).
+
+    A broker that refuses the message must not turn a committed change into an error page (a
+    partner would retry a purchase that is already booked): the work is in the database, so
+    the failure is logged and the task's beat sweeper queues it once the broker is back."""
+    from django.db import transaction
+
+    transaction.on_commit(functools.partial(_publish, task, args, kwargs))
+
+
+def _publish(task, args: tuple, kwargs: dict) -> None:
+    try:
+        task.apply_async(args, kwargs)
+    except Exception:
+        logger.exception("could not queue %s%r (broker unreachable?): its sweeper queues it again later",
+                         task.name, args)
 
 
 @app.task(name="loyalty_site.heartbeat", ignore_result=True)

@@ -39,6 +39,7 @@ import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -50,6 +51,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -1440,12 +1442,24 @@ def _open_job_table(job: ImportJob, binary, *, encoding: str | None = None) -> T
 
 
 def import_job_analyse(*, job_id: int) -> ImportJob:
-    """The dry run: read and check the whole file, store the report. Writes nothing else."""
-    started = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.PENDING).update(
-            status=ImportJob.Status.ANALYSING, started_at=started, finished_at=None, progress=0, rows_processed=0):
-        return ImportJob.objects.get(pk=job_id)  # already analysed (a redelivered task) or discarded
-    job = ImportJob.objects.get(pk=job_id)
+    """The dry run: read and check the whole file, store the report. Writes nothing else.
+
+    It holds a session advisory lock while it runs, so the sweeper can tell a dry run whose
+    worker died (still "analysing", nobody holds the lock) from one that is running, and a task
+    queued again finds the lock taken (the dry run is running) or the job analysed (it is done).
+    Running a dry run again is harmless: it writes only its report."""
+    with _session_lock(DRY_RUN_LOCK, job_id) as locked:
+        if not locked:
+            return ImportJob.objects.get(pk=job_id)  # running in another process
+        if not ImportJob.objects.filter(
+                pk=job_id, status__in=[ImportJob.Status.PENDING, ImportJob.Status.ANALYSING]).update(
+                status=ImportJob.Status.ANALYSING, started_at=timezone.now(), finished_at=None, progress=0,
+                rows_processed=0):
+            return ImportJob.objects.get(pk=job_id)  # already analysed (a redelivered task) or discarded
+        return _analyse(ImportJob.objects.get(pk=job_id))
+
+
+def _analyse(job: ImportJob) -> ImportJob:
     progress = _ProgressWriter(job.pk, None)
     try:
         with translation.override(job.language):
@@ -1453,7 +1467,7 @@ def import_job_analyse(*, job_id: int) -> ImportJob:
     except (ImportFileError, ImportFailed) as error:
         return _finish(job, status=ImportJob.Status.FAILED, message=str(error))
     except Exception:
-        logger.exception("dry run of import job %s failed", job_id)
+        logger.exception("dry run of import job %s failed", job.pk)
         with translation.override(job.language):
             return _finish(job, status=ImportJob.Status.FAILED,
                            message=_("The file could not be read. Check its format or choose the encoding."))
@@ -1534,32 +1548,52 @@ def import_job_run(*, job_id: int) -> ImportJob:
 
 
 def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[int]:
-    """Beat's sweeper: a worker killed mid-import leaves its job "importing" with nothing written
-    (its transaction died with it) and, with a broker that does not redeliver, no task. A job
-    whose advisory lock nobody holds is not running: queue it again. A second run is harmless:
-    the lock lets only one import at a time, and importing the same file again changes nothing."""
+    """Beat's sweeper for jobs whose work was lost: a worker killed in the middle (with a broker
+    that does not redeliver, its task is gone) or a task the broker lost or never took (see
+    loyalty_site.celery.enqueue).
+
+    - Waiting for its dry run or "dry run running", and nobody holds the dry-run lock: queue
+      the dry run again (it writes only its report).
+    - "importing" with nothing written (a killed worker's transaction died with it), and nobody
+      holds the import lock: queue the import again. A second run is harmless: the lock lets
+      only one import at a time, and importing the same file again changes nothing.
+
+    A job whose task still waits in a long queue may get a second task: that one finds the lock
+    taken or the job past that step, and does nothing."""
     from loyalty_site.celery import enqueue
 
-    from .tasks import run_import
+    from .tasks import analyse_import, run_import
 
     cutoff = timezone.now() - timedelta(seconds=confirmed_before_seconds)
     resumed = []
-    for job_id in ImportJob.objects.filter(status=ImportJob.Status.IMPORTING, confirmed_at__lt=cutoff).values_list(
-            "pk", flat=True):
-        if not _job_is_running(job_id):
+    dry_runs = ImportJob.objects.filter(Q(status=ImportJob.Status.PENDING, created_at__lt=cutoff)
+                                        | Q(status=ImportJob.Status.ANALYSING, started_at__lt=cutoff))
+    for job_id in dry_runs.order_by("pk").values_list("pk", flat=True):
+        if not _job_is_running(job_id, key=DRY_RUN_LOCK):
+            enqueue(analyse_import, job_id)
+            resumed.append(job_id)
+    for job_id in ImportJob.objects.filter(status=ImportJob.Status.IMPORTING, confirmed_at__lt=cutoff).order_by(
+            "pk").values_list("pk", flat=True):
+        if not _job_is_running(job_id, key=IMPORT_LOCK):
             enqueue(run_import, job_id)
             resumed.append(job_id)
     return resumed
 
 
-def _job_is_running(job_id: int) -> bool:
+# PostgreSQL advisory lock keys (key, job id): the import holds IMPORT_LOCK for its transaction,
+# the dry run DRY_RUN_LOCK for its session. A killed worker's locks go with its connection.
+IMPORT_LOCK = 7007
+DRY_RUN_LOCK = 7008
+
+
+def _job_is_running(job_id: int, *, key: int = IMPORT_LOCK) -> bool:
     if connection.vendor != "postgresql":
         return True  # no way to tell without PostgreSQL's locks: leave it alone
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7007, job_id])
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
         free = bool(cursor.fetchone()[0])
         if free:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7007, job_id])
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [key, job_id])
     return not free
 
 
@@ -1567,8 +1601,25 @@ def _lock_job(job_id: int) -> bool:
     if connection.vendor != "postgresql":
         return True
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [7007, job_id])
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [IMPORT_LOCK, job_id])
         return bool(cursor.fetchone()[0])
+
+
+@contextmanager
+def _session_lock(key: int, job_id: int):
+    """Yield whether this connection got the lock; release it at the end."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
+        locked = bool(cursor.fetchone()[0])
+    try:
+        yield locked
+    finally:
+        if locked:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [key, job_id])
 
 
 def _finish(job: ImportJob, *, status: str, report: Report | None = None, message: str = "", **fields) -> ImportJob:

@@ -11,12 +11,15 @@ import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from loyalty_site.validators import LONG_TEXT_MAX, validate_birth_date
 
 
 class TranslatedFieldsMixin:
@@ -35,12 +38,14 @@ class Tier(TranslatedFieldsMixin, models.Model):
     threshold_points = models.PositiveIntegerField(
         _("qualifying points"), default=0, help_text=_("Points earned in the last 12 months to reach this tier.")
     )
-    earn_multiplier = models.DecimalField(_("earn multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"))
+    earn_multiplier = models.DecimalField(_("earn multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"),
+                                          validators=[MinValueValidator(1)])
     discount_percent = models.DecimalField(
-        _("member discount (%)"), max_digits=4, decimal_places=2, default=Decimal("0.00")
+        _("member discount (%)"), max_digits=4, decimal_places=2, default=Decimal("0.00"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
     )
-    benefits_de = models.TextField(_("benefits (German)"), blank=True)
-    benefits_en = models.TextField(_("benefits (English)"), blank=True)
+    benefits_de = models.TextField(_("benefits (German)"), blank=True, max_length=LONG_TEXT_MAX)
+    benefits_en = models.TextField(_("benefits (English)"), blank=True, max_length=LONG_TEXT_MAX)
 
     class Meta:
         ordering = ["rank"]
@@ -137,7 +142,7 @@ class Member(models.Model):
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
     phone = models.CharField(_("phone"), max_length=40, blank=True)
-    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True, validators=[validate_birth_date])
     street = models.CharField(_("street"), max_length=200, blank=True)
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     city = models.CharField(_("city"), max_length=100, blank=True)

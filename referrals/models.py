@@ -19,10 +19,12 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member, TranslatedFieldsMixin
 
 # No 0/O, 1/I/L: codes are read out at a till and typed in by hand.
@@ -47,12 +49,12 @@ class ReferralProgram(TranslatedFieldsMixin, models.Model):
 
     name_de = models.CharField(_("name (German)"), max_length=120)
     name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
-    conditions_de = models.TextField(_("conditions (German)"), blank=True,
+    conditions_de = models.TextField(_("conditions (German)"), blank=True, max_length=LONG_TEXT_MAX,
                                      help_text=_("Shown to members on the \"Refer friends\" page."))
-    conditions_en = models.TextField(_("conditions (English)"), blank=True)
+    conditions_en = models.TextField(_("conditions (English)"), blank=True, max_length=LONG_TEXT_MAX)
     active = models.BooleanField(_("active"), default=False, help_text=_("Only one programme can be active."))
-    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
-    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True, validators=[validate_programme_date])
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True, validators=[validate_programme_date])
 
     referrer_points = models.PositiveIntegerField(_("points for the referrer"), default=0)
     referrer_reward = models.ForeignKey(
@@ -67,6 +69,7 @@ class ReferralProgram(TranslatedFieldsMixin, models.Model):
                                         default=Event.PURCHASE)
     min_purchase_amount = models.DecimalField(
         _("minimum first purchase (EUR)"), max_digits=10, decimal_places=2, default=0,
+        validators=[MinValueValidator(0)],
         help_text=_("For the purchase event; CHF is converted to EUR."))
     attribution_days = models.PositiveSmallIntegerField(
         _("attribution window (days)"), default=30,

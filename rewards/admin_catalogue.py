@@ -25,7 +25,7 @@ from .models import CashbackProgram, Redemption, Reward, StampCard, StampCardPro
 class RewardForm(forms.ModelForm):
     unlimited_stock = forms.BooleanField(label=_("unlimited stock"), required=False)
     stock_change = forms.IntegerField(
-        label=_("stock change"), required=False, initial=0,
+        label=_("stock change"), required=False, initial=0, min_value=-1_000_000, max_value=1_000_000,
         help_text=_("Added to what is left now (negative: taken away). On an unlimited reward it sets the stock."))
 
     class Meta:

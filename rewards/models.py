@@ -16,12 +16,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import FileExtensionValidator
+from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member, Tier, TranslatedFieldsMixin
 
 
@@ -272,11 +273,11 @@ class EarningRule(models.Model):
     name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
     active = models.BooleanField(_("active"), default=False)
     priority = models.PositiveSmallIntegerField(_("priority"), default=100, help_text=_("Higher runs first."))
-    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True)
-    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
+    valid_from = models.DateTimeField(_("valid from"), null=True, blank=True, validators=[validate_programme_date])
+    valid_until = models.DateTimeField(_("valid until"), null=True, blank=True, validators=[validate_programme_date])
     effect = models.CharField(_("effect"), max_length=12, choices=Effect.choices)
     value = models.DecimalField(
-        _("value"), max_digits=10, decimal_places=2,
+        _("value"), max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("Points per unit, a multiplier such as 2.00, or the bonus points."),
     )
     stackable = models.BooleanField(
@@ -284,7 +285,8 @@ class EarningRule(models.Model):
     )
     # Conditions: empty means "any".
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
-    min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True)
+    min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True,
+                                     validators=[MinValueValidator(0)])
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
     category = models.CharField(_("product category"), max_length=64, blank=True)
     stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True)
@@ -374,22 +376,24 @@ class Reward(TranslatedFieldsMixin, models.Model):
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
     name_de = models.CharField(_("name (German)"), max_length=120)
     name_en = models.CharField(_("name (English)"), max_length=120, blank=True)
-    description_de = models.TextField(_("description (German)"), blank=True)
-    description_en = models.TextField(_("description (English)"), blank=True)
-    terms_de = models.TextField(_("terms (German)"), blank=True)
-    terms_en = models.TextField(_("terms (English)"), blank=True)
+    description_de = models.TextField(_("description (German)"), blank=True, max_length=LONG_TEXT_MAX)
+    description_en = models.TextField(_("description (English)"), blank=True, max_length=LONG_TEXT_MAX)
+    terms_de = models.TextField(_("terms (German)"), blank=True, max_length=LONG_TEXT_MAX)
+    terms_en = models.TextField(_("terms (English)"), blank=True, max_length=LONG_TEXT_MAX)
     image = models.FileField(_("image"), upload_to="rewards/", blank=True,
                              validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp", "svg"])])
     points_cost = models.PositiveIntegerField(_("points"))
     value = models.DecimalField(_("value"), max_digits=10, decimal_places=2, null=True, blank=True,
+                                validators=[MinValueValidator(0)],
                                 help_text=_("Amount (amount voucher) or percent (percent voucher)."))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
     stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty: unlimited."))
     limit_per_member = models.PositiveSmallIntegerField(_("limit per member"), null=True, blank=True)
     min_tier = models.ForeignKey(Tier, verbose_name=_("minimum tier"), null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="+")
-    valid_from = models.DateTimeField(_("redeemable from"), null=True, blank=True)
-    valid_until = models.DateTimeField(_("redeemable until"), null=True, blank=True)
+    valid_from = models.DateTimeField(_("redeemable from"), null=True, blank=True, validators=[validate_programme_date])
+    valid_until = models.DateTimeField(_("redeemable until"), null=True, blank=True,
+                                       validators=[validate_programme_date])
     voucher_valid_days = models.PositiveSmallIntegerField(_("voucher valid for (days)"), default=90)
     in_catalogue = models.BooleanField(_("in the catalogue"), default=True,
                                        help_text=_("Off for rewards only given by stamp cards, cashback or campaigns."))
@@ -494,6 +498,7 @@ class StampCardProgram(TranslatedFieldsMixin, models.Model):
     category = models.CharField(_("product category"), max_length=64, blank=True, help_text=_("Empty: any."))
     min_amount = models.DecimalField(
         _("minimum amount (EUR)"), max_digits=10, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(0)],
         help_text=_("Spent on qualifying items in one purchase; CHF is converted to EUR."))
     mode = models.CharField(_("stamps for"), max_length=5, choices=Mode.choices, default=Mode.PER_VISIT)
     reward = models.ForeignKey(Reward, verbose_name=_("reward"), on_delete=models.PROTECT, related_name="+")

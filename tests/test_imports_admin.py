@@ -98,13 +98,15 @@ def test_progress_endpoint_reports_the_job(admin_client, tiers):
     assert reverse("admin:members_importjob_progress", args=[job.pk]) in page  # the page polls while it runs
 
 
-def test_large_files_go_to_the_worker(admin_client, tiers, settings, monkeypatch):
+def test_large_files_go_to_the_worker(admin_client, tiers, settings, monkeypatch,
+                                     django_capture_on_commit_callbacks):
     from members.tasks import analyse_import
 
     settings.LOYALTY_IMPORT_SYNC_MAX_BYTES = 10
     sent = []
-    monkeypatch.setattr(analyse_import, "delay_on_commit", lambda *args: sent.append(args))
-    upload(admin_client, csv_bytes("Kundennummer;E-Mail\nK1;k1@example.de\n"))
+    monkeypatch.setattr(analyse_import, "apply_async", lambda args, kwargs: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(admin_client, csv_bytes("Kundennummer;E-Mail\nK1;k1@example.de\n"))
     job = ImportJob.objects.get()
     assert job.status == ImportJob.Status.PENDING and sent == [(job.pk,)]
     page = admin_client.get(reverse("admin:members_importjob_change", args=[job.pk])).content.decode()
