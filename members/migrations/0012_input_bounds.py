@@ -11,7 +11,7 @@ import loyalty_site.validators
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0009_retention_warning'),
+        ('members', '0011_no_last_purchase_index'),
     ]
 
     operations = [

@@ -11,7 +11,7 @@ import loyalty_site.validators
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rewards', '0006_store_day_totals'),
+        ('rewards', '0007_leaner_indexes'),
     ]
 
     operations = [
