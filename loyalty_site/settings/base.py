@@ -97,6 +97,14 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'd
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"].get("ENGINE") == "django.db.backends.postgresql":
+    # Parameters bound on the server, and a statement run 5 times on a connection is prepared:
+    # PostgreSQL plans the till's queries once per connection instead of on every request
+    # (planning the balance query cost more than running it). Behind a transaction-mode
+    # PgBouncer without prepared-statement support, set DATABASE_PREPARE_THRESHOLD=off.
+    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------
