@@ -536,6 +536,11 @@ def points_expiring_by(*, member_id: int, at: datetime) -> int:
     return max(0, _expiry_due_by_member([member_id], at).get(member_id, 0))
 
 
+def points_expiring_by_members(*, member_ids: Sequence[int], at: datetime) -> dict[int, int]:
+    """`points_expiring_by` for many members in one query (members without entries are left out)."""
+    return {member_id: max(0, due) for member_id, due in _expiry_due_by_member(list(member_ids), at).items()}
+
+
 def points_expire_due(*, now: datetime | None = None, batch_size: int = 10_000) -> ExpiryReport:
     """The expiry job: one set-based pass over all members in id ranges of `batch_size`.
 
