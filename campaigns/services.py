@@ -31,6 +31,7 @@ same sweeper: a campaign with queued rows and no progress for the timeout is dis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import secrets
@@ -456,8 +457,12 @@ def _issue_voucher(member_id: int, reward_id: int) -> Redemption:
 
 def _message_id_header(message: Message) -> str:
     """Stable across retries: the idempotency key for receivers that use one."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "treuepunkt.invalid"
-    return f"<campaign-message.{message.pk}@{domain}>"
+    return f"<campaign-message.{message.pk}@{_domain(settings.DEFAULT_FROM_EMAIL)}>"
+
+
+@functools.lru_cache(maxsize=8)
+def _domain(from_email: str) -> str:
+    return parseaddr(from_email)[1].rpartition("@")[2] or "treuepunkt.invalid"
 
 
 def _expiring_days(campaign: Campaign) -> int | None:
@@ -465,9 +470,10 @@ def _expiring_days(campaign: Campaign) -> int | None:
 
 
 def message_render(message: Message, member: Member, *, now: datetime | None = None,
-                   expiring: int | None = None) -> tuple[str, str]:
+                   expiring: int | None = None, unsubscribe_url: str = "") -> tuple[str, str]:
     """Subject and text of one message in the member's language. `expiring` (the member's
-    points expiring in the campaign's window) saves a query when the caller has it already."""
+    points expiring in the campaign's window) saves a query, `unsubscribe_url` signing the
+    link again, when the caller has them already."""
     campaign = message.campaign
     voucher = message.redemption
     language = member.language or settings.LANGUAGE_CODE
@@ -477,7 +483,7 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
             voucher_name=voucher.reward.name if voucher else "",
             voucher_valid_until=voucher.expires_at if voucher else None,
             bonus_points=message.bonus_points,
-            unsubscribe_url=links.unsubscribe_url(message.pk),
+            unsubscribe_url=unsubscribe_url or links.unsubscribe_url(message.pk),
             raffle_url=links.raffle_url(message.pk) if campaign.kind == Campaign.Kind.RAFFLE else "",
             raffle_entry_points=campaign.entry_points,
         )
@@ -489,8 +495,9 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
     return subject, body
 
 
-def _email(message: Message, member: Member, subject: str, body: str, connection) -> EmailMultiAlternatives:
-    url = links.unsubscribe_url(message.pk)
+def _email(message: Message, member: Member, subject: str, body: str, connection,
+           url: str = "") -> EmailMultiAlternatives:
+    url = url or links.unsubscribe_url(message.pk)
     with translation.override(member.language or settings.LANGUAGE_CODE):
         footer = render_to_string("emails/campaign_footer.txt", {"unsubscribe_url": url})
         html = render_to_string("emails/campaign.html", {
@@ -554,10 +561,11 @@ def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[tuple[i
 
 def _deliver(message: Message, channels: _Channels, now: datetime, expiring: int) -> None:
     member = message.member
-    subject, body = message_render(message, member, now=now, expiring=expiring)
+    url = links.unsubscribe_url(message.pk)
+    subject, body = message_render(message, member, now=now, expiring=expiring, unsubscribe_url=url)
     if message.channel == Campaign.Channel.EMAIL:
         connection = channels.email()
-        sent = connection.send_messages([_email(message, member, subject, body, connection)])
+        sent = connection.send_messages([_email(message, member, subject, body, connection, url)])
     else:
         sent = channels.sms().send_messages([SmsMessage(to=message.to_address, body=body,
                                                         reference=f"campaign-message-{message.pk}")])
@@ -621,7 +629,8 @@ def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, em
 
 def _may_send(message_ids: Sequence[int]) -> bool:
     """Every campaign of the chunk is still sending (paused or cancelled: the batch stops)."""
-    statuses = set(Campaign.objects.filter(messages__pk__in=message_ids).values_list("status", flat=True).distinct())
+    statuses = set(Campaign.objects.filter(messages__pk__in=message_ids).order_by().values_list("status", flat=True)
+                   .distinct())
     return statuses <= {S.SENDING, S.ACTIVE}
 
 
