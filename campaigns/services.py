@@ -6,19 +6,24 @@ How a send works, and why nobody gets a campaign twice
    occurrence; the database's unique (campaign, member, occurrence) constraint makes a repeated
    or concurrent prepare add nothing. The A/B arm (variant or control) is decided here by
    hashing (campaign, member): deterministic, so any retry lands in the same arm.
-2. Batches of message ids go to Celery. A batch first checks the campaign's status (paused or
-   cancelled: it leaves its rows queued and stops).
-3. Claim: with the member row locked (which serialises the frequency cap between concurrent
-   campaigns), the sender re-checks consent, address and cap *now* — a consent withdrawn
-   yesterday means no message today — and moves the row QUEUED → SENDING by compare-and-set.
-   Only the worker whose update changed the row goes on. A member set aside gets SKIPPED with
-   the reason (no consent, no address, capped, control group, inactive). Incentives are issued
-   in the same transaction, once per message: bonus points carry the ledger reference
+2. Batches of message ids go to Celery. A batch works in chunks (LOYALTY_CAMPAIGN_SEND_CHUNK);
+   each chunk first checks its campaigns' status (paused or cancelled: it leaves its rows
+   queued and stops).
+3. Claim, one transaction per chunk: with the chunk's member rows locked in primary-key order
+   (which serialises the frequency cap between concurrent campaigns) and then its message
+   rows, the sender re-checks consent, address and cap *now* — a consent withdrawn yesterday
+   means no message today — with one query each for the whole chunk, and moves the rows
+   QUEUED → SENDING. A row another worker claimed first is not QUEUED any more once the locks
+   are ours, so only one worker goes on with it. A member set aside gets SKIPPED with the
+   reason (no consent, no address, capped, control group, inactive). Incentives are issued in
+   the same transaction, once per message: bonus points carry the ledger reference
    `campaign:<message id>` (unique), a voucher is stored on the row.
-4. Deliver outside any transaction, then SENDING → SENT (or FAILED with the error).
+4. Deliver outside any transaction, each message on its own over the batch's one backend
+   connection, then SENDING → SENT for the chunk in one update (or FAILED with the error of
+   the message that failed).
 
-At most once by default. A worker killed between the claim and the last step leaves a row in
-SENDING and nobody can know whether the e-mail left: SMTP has no idempotency key. The sweeper
+At most once by default. A worker killed between the claim and the last step leaves its chunk
+in SENDING and nobody can know which of those e-mails left: SMTP has no idempotency key. The sweeper
 (`sends_resume_stalled`, a beat job) finds such rows after LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS
 and marks them FAILED ("interrupted") instead of sending again, because a missing marketing
 e-mail costs little and a duplicate annoys. When the configured backend declares
