@@ -23,13 +23,14 @@ How a send works, and why nobody gets a campaign twice
    the message that failed).
 
 At most once by default. A worker killed between the claim and the last step leaves its chunk
-in SENDING and nobody can know which of those e-mails left: SMTP has no idempotency key. The sweeper
-(`sends_resume_stalled`, a beat job) finds such rows after LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS
-and marks them FAILED ("interrupted") instead of sending again, because a missing marketing
-e-mail costs little and a duplicate annoys. When the configured backend declares
-`idempotent_delivery` (a gateway that drops a repeat of the same message reference; every
-e-mail carries a stable Message-ID and every SMS the message id), the sweeper queues the row
-again instead: at-least-once delivery plus an idempotent receiver is exactly once.
+in SENDING and nobody can know which of those e-mails left: SMTP has no idempotency key. The
+sweeper (`sends_resume_stalled`, a beat job) finds such rows after
+LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS and marks them FAILED ("interrupted") instead of sending
+again, because a missing marketing e-mail costs little and a duplicate annoys. When the
+configured backend declares `idempotent_delivery` (a gateway that drops a repeat of the same
+message reference; every e-mail carries a stable Message-ID and every SMS the message id), the
+sweeper queues the rows again instead: at-least-once delivery plus an idempotent receiver is
+exactly once.
 Lost batch tasks (a killed worker's task is gone with the filesystem broker) are found by the
 same sweeper: a campaign with queued rows and no progress for the timeout is dispatched again.
 """
@@ -557,9 +558,9 @@ class _Channels:
             self._email.close()
 
 
-def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[tuple[int, int], int]:
-    """Points expiring per (message, member) for a chunk: one query per expiry window, not one
-    per member."""
+def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[int, int]:
+    """The points expiring for each message's member (by message id) in a chunk: one query per
+    expiry window, not one per member."""
     from rewards.services import points_expiring_by_members
 
     windows: dict[int, set[int]] = {}
