@@ -54,9 +54,17 @@ def template_validate(text: str) -> None:
         raise InvalidTemplate(detail=str(error)) from None
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str):
+    """Compiled once per text, not once per message: a send renders the same few texts
+    (variants x languages) thousands of times. Rendering a compiled template keeps no state
+    in it, so the cache is safe across threads."""
+    return sandbox_engine().from_string(text)
+
+
 def render_text(text: str, context: dict) -> str:
     try:
-        return sandbox_engine().from_string(text).render(Context(context, autoescape=False))
+        return _compiled(text).render(Context(context, autoescape=False))
     except TemplateSyntaxError as error:
         raise InvalidTemplate(detail=str(error)) from None
 
@@ -94,15 +102,17 @@ def _date(value) -> str:
 
 
 def member_context(member, *, extras: Extras | None = None, expiring_within_days: int | None = None,
-                   now: datetime | None = None) -> dict:
-    """The values a message text may use, in the member's language."""
+                   now: datetime | None = None, expiring: int | None = None) -> dict:
+    """The values a message text may use, in the member's language. `expiring`: the points
+    expiring within the window, when the caller has looked them up for many members at once."""
     from rewards.services import points_expiring_by
 
     extras = extras or Extras()
     now = now or timezone.now()
     days = expiring_within_days or settings.LOYALTY_EXPIRY_WARNING_DAYS
     until = now + timedelta(days=days)
-    expiring = points_expiring_by(member_id=member.pk, at=until) if member.points_balance else 0
+    if expiring is None:
+        expiring = points_expiring_by(member_id=member.pk, at=until) if member.points_balance else 0
     with translation.override(member.language or settings.LANGUAGE_CODE):
         fallback_name = _("member")
         return {

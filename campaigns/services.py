@@ -6,31 +6,38 @@ How a send works, and why nobody gets a campaign twice
    occurrence; the database's unique (campaign, member, occurrence) constraint makes a repeated
    or concurrent prepare add nothing. The A/B arm (variant or control) is decided here by
    hashing (campaign, member): deterministic, so any retry lands in the same arm.
-2. Batches of message ids go to Celery. A batch first checks the campaign's status (paused or
-   cancelled: it leaves its rows queued and stops).
-3. Claim: with the member row locked (which serialises the frequency cap between concurrent
-   campaigns), the sender re-checks consent, address and cap *now* — a consent withdrawn
-   yesterday means no message today — and moves the row QUEUED → SENDING by compare-and-set.
-   Only the worker whose update changed the row goes on. A member set aside gets SKIPPED with
-   the reason (no consent, no address, capped, control group, inactive). Incentives are issued
-   in the same transaction, once per message: bonus points carry the ledger reference
+2. Batches of message ids go to Celery. A batch works in chunks (LOYALTY_CAMPAIGN_SEND_CHUNK);
+   each chunk first checks its campaigns' status (paused or cancelled: it leaves its rows
+   queued and stops).
+3. Claim, one transaction per chunk: with the chunk's member rows locked in primary-key order
+   (which serialises the frequency cap between concurrent campaigns) and then its message
+   rows, the sender re-checks consent, address and cap *now* — a consent withdrawn yesterday
+   means no message today — with one query each for the whole chunk, and moves the rows
+   QUEUED → SENDING. A row another worker claimed first is not QUEUED any more once the locks
+   are ours, so only one worker goes on with it. A member set aside gets SKIPPED with the
+   reason (no consent, no address, capped, control group, inactive). Incentives are issued in
+   the same transaction, once per message: bonus points carry the ledger reference
    `campaign:<message id>` (unique), a voucher is stored on the row.
-4. Deliver outside any transaction, then SENDING → SENT (or FAILED with the error).
+4. Deliver outside any transaction, each message on its own over the batch's one backend
+   connection, then SENDING → SENT for the chunk in one update (or FAILED with the error of
+   the message that failed).
 
-At most once by default. A worker killed between the claim and the last step leaves a row in
-SENDING and nobody can know whether the e-mail left: SMTP has no idempotency key. The sweeper
-(`sends_resume_stalled`, a beat job) finds such rows after LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS
-and marks them FAILED ("interrupted") instead of sending again, because a missing marketing
-e-mail costs little and a duplicate annoys. When the configured backend declares
-`idempotent_delivery` (a gateway that drops a repeat of the same message reference; every
-e-mail carries a stable Message-ID and every SMS the message id), the sweeper queues the row
-again instead: at-least-once delivery plus an idempotent receiver is exactly once.
+At most once by default. A worker killed between the claim and the last step leaves its chunk
+in SENDING and nobody can know which of those e-mails left: SMTP has no idempotency key. The
+sweeper (`sends_resume_stalled`, a beat job) finds such rows after
+LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS and marks them FAILED ("interrupted") instead of sending
+again, because a missing marketing e-mail costs little and a duplicate annoys. When the
+configured backend declares `idempotent_delivery` (a gateway that drops a repeat of the same
+message reference; every e-mail carries a stable Message-ID and every SMS the message id), the
+sweeper queues the rows again instead: at-least-once delivery plus an idempotent receiver is
+exactly once.
 Lost batch tasks (a killed worker's task is gone with the filesystem broker) are found by the
 same sweeper: a campaign with queued rows and no progress for the timeout is dispatched again.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import secrets
@@ -43,8 +50,8 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Case, Count, F, Q, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
@@ -307,75 +314,155 @@ def _address(member: Member, channel: str) -> str:
     return (member.email if channel == Campaign.Channel.EMAIL else member.phone).strip()
 
 
-def _cap_reached(member_id: int, now: datetime) -> bool:
-    limit = settings.LOYALTY_CAMPAIGN_CAP_MESSAGES
-    if not limit:
-        return False
+def _recent_claims(member_ids: Iterable[int], now: datetime) -> Counter:
+    """Messages in flight or sent to each member within the cap window (one query for a chunk)."""
     since = now - timedelta(days=settings.LOYALTY_CAMPAIGN_CAP_DAYS)
-    recent = Message.objects.filter(member_id=member_id, status__in=[Message.Status.SENDING, Message.Status.SENT],
-                                    claimed_at__gte=since)
-    return recent.order_by()[:limit].count() >= limit
+    rows = (Message.objects.filter(member_id__in=member_ids, status__in=[Message.Status.SENDING, Message.Status.SENT],
+                                   claimed_at__gte=since)
+            .order_by().values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
+    return Counter(dict(rows))
 
 
-def _skip_reason(message: Message, member: Member, now: datetime) -> str | None:
+def _effective_consents(member_ids: Iterable[int], purposes: Iterable[str]) -> set[tuple[int, str]]:
+    """(member, purpose) pairs whose latest consent record is effective (one query for a chunk;
+    the same rule as members.services.consent_given)."""
+    latest = (ConsentRecord.objects.filter(member_id__in=member_ids, purpose__in=set(purposes))
+              .order_by("member_id", "purpose", "-created_at", "-id").distinct("member_id", "purpose")
+              .only("member_id", "purpose", "granted", "confirmed_at"))
+    return {(record.member_id, record.purpose) for record in latest if record.is_effective}
+
+
+def _skip_reason(message: Message, member: Member, *, consented: bool, recent: int) -> str | None:
     """Checked at send time, in this order: eligibility first, then the control group, so the
     control group and the variants hold the same kind of member (eligible, not capped)."""
-    from members.services import consent_given
-
     reasons = Message.SkipReason
+    limit = settings.LOYALTY_CAMPAIGN_CAP_MESSAGES
     if member.status != Member.Status.ACTIVE:
         return reasons.INACTIVE
-    if not consent_given(member, _purpose(message.channel)):
+    if not consented:
         return reasons.NO_CONSENT
     if not _address(member, message.channel):
         return reasons.NO_ADDRESS
-    if _cap_reached(member.pk, now):
+    if limit and recent >= limit:
         return reasons.CAPPED
     if message.is_control:
         return reasons.HOLDOUT
     return None
 
 
+# QUEUED → SENDING for a chunk, each row with its own address: one statement with two array
+# parameters (an ORM update would need a CASE with a branch per row, which costs more to build
+# and to run than the rest of the claim).
+_CLAIM_SQL = """
+    UPDATE campaigns_message AS message
+    SET status = %(sending)s, claimed_at = %(now)s, attempts = message.attempts + 1, error = '',
+        to_address = claim.address
+    FROM unnest(%(ids)s::bigint[], %(addresses)s::text[]) AS claim (id, address)
+    WHERE message.id = claim.id AND message.status = %(queued)s
+"""
+
+
+@dataclass
+class _Claim:
+    """What one claim transaction decided for a chunk of messages."""
+
+    claimed: list[Message] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    not_claimed: int = 0
+
+
 @transaction.atomic
+def _messages_claim(message_ids: Sequence[int], now: datetime) -> _Claim:
+    """Decide and claim a chunk of queued messages in one transaction, with a fixed number of
+    queries for the checks (incentives add their own, per message).
+
+    The chunk's members are locked first, in primary-key order (the ledger's lock order, and
+    deadlock-free between two workers with overlapping chunks); that serialises the frequency
+    cap between concurrent campaigns. Then the message rows are locked, so the statuses read
+    here stay true until the updates below (a cancel does not take member locks)."""
+    from rewards.models import PointEntry
+    from rewards.services import points_credit
+
+    result = _Claim()
+    member_ids = set(Message.objects.filter(pk__in=message_ids).values_list("member_id", flat=True))
+    members = {member.pk: member for member in Member.objects.select_for_update(of=("self",))
+               .select_related("tier").filter(pk__in=member_ids).order_by("pk")}
+    messages = list(Message.objects.select_for_update(of=("self",)).select_related("campaign", "variant")
+                    .filter(pk__in=message_ids).order_by("pk"))
+    consents = _effective_consents(members, {_purpose(message.channel) for message in messages})
+    recent = _recent_claims(members, now) if settings.LOYALTY_CAMPAIGN_CAP_MESSAGES else Counter()
+    skips: dict[str, list[int]] = {}
+    for message in messages:
+        if message.status != Message.Status.QUEUED:
+            if message.status == Message.Status.SKIPPED:
+                result.skipped[message.skip_reason] += 1
+            else:
+                result.not_claimed += 1
+            continue
+        member = members[message.member_id]
+        reason = _skip_reason(message, member, consented=(member.pk, _purpose(message.channel)) in consents,
+                              recent=recent[member.pk])
+        if reason:
+            skips.setdefault(reason, []).append(message.pk)
+            result.skipped[reason] += 1
+            continue
+        recent[member.pk] += 1  # a second message to the same member in this chunk sees this one
+        message.member = member
+        message.to_address = _address(member, message.channel)
+        result.claimed.append(message)
+    for reason, pks in skips.items():
+        Message.objects.filter(pk__in=pks, status=Message.Status.QUEUED).update(
+            status=Message.Status.SKIPPED, skip_reason=reason, processed_at=now)
+    if not result.claimed:
+        return result
+    with connections[router.db_for_write(Message)].cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"sending": Message.Status.SENDING, "queued": Message.Status.QUEUED, "now": now,
+                                    "ids": [message.pk for message in result.claimed],
+                                    "addresses": [message.to_address for message in result.claimed]})
+        claimed = cursor.rowcount
+    if claimed != len(result.claimed):  # the rows are locked: this would be a bug, not a race
+        raise RuntimeError("claimed messages changed under their row locks")
+    for message in result.claimed:
+        message.status, message.claimed_at, message.error = Message.Status.SENDING, now, ""
+        campaign, notes = message.campaign, []
+        if campaign.bonus_points:
+            # The reference makes the credit happen once per message, also on a retried claim.
+            points_credit(member_id=message.member_id, points=campaign.bonus_points, kind=PointEntry.Kind.BONUS,
+                          reason=_("Campaign bonus: %(name)s") % {"name": campaign.name},
+                          source="campaign", reference=f"campaign:{message.pk}")
+            message.bonus_points = campaign.bonus_points
+        if campaign.reward_id and message.redemption_id is None:
+            try:
+                with transaction.atomic():
+                    message.redemption = _issue_voucher(message.member_id, campaign.reward_id)
+            except LoyaltyError as error:  # out of stock, ended: the message goes out without it
+                notes.append(_("no voucher: %(error)s") % {"error": error})
+        if campaign.bonus_points or campaign.reward_id:
+            message.error = "; ".join(notes)
+            Message.objects.filter(pk=message.pk).update(bonus_points=message.bonus_points,
+                                                         redemption=message.redemption, error=message.error)
+    # The bonus changed balances (and maybe tiers): the texts show the members as they are now.
+    credited = {message.member_id for message in result.claimed if message.campaign.bonus_points}
+    if credited:
+        fresh = Member.objects.select_related("tier").in_bulk(credited)
+        for message in result.claimed:
+            if message.member_id in credited:
+                message.member = fresh[message.member_id]
+    # Vouchers issued earlier (a claim retried after a failure) are shown with their reward.
+    earlier = {message.redemption_id for message in result.claimed if message.redemption_id}
+    if earlier:
+        redemptions = Redemption.objects.select_related("reward").in_bulk(earlier)
+        for message in result.claimed:
+            if message.redemption_id:
+                message.redemption = redemptions[message.redemption_id]
+    return result
+
+
 def message_claim(*, message_id: int, now: datetime | None = None) -> Message | None:
     """Decide and claim one queued message. Returns the claimed message (SENDING, incentives
     issued) or None when it was skipped or someone else has it."""
-    from rewards.models import PointEntry
-    from rewards.services import member_lock, points_credit
-
-    now = now or timezone.now()
-    member_id = Message.objects.values_list("member_id", flat=True).get(pk=message_id)
-    member = member_lock(member_id)  # the member first (the ledger's lock order), then the row
-    message = Message.objects.select_related("campaign").get(pk=message_id)
-    if message.status != Message.Status.QUEUED:
-        return None
-    if reason := _skip_reason(message, member, now):
-        Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
-            status=Message.Status.SKIPPED, skip_reason=reason, processed_at=now)
-        message.status, message.skip_reason = Message.Status.SKIPPED, reason
-        return None
-    address = _address(member, message.channel)
-    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
-        status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, to_address=address)
-    if not claimed:
-        return None
-    campaign, notes = message.campaign, []
-    if campaign.bonus_points:
-        # The reference makes the credit happen once per message, also on a retried claim.
-        points_credit(member_id=member.pk, points=campaign.bonus_points, kind=PointEntry.Kind.BONUS,
-                      reason=_("Campaign bonus: %(name)s") % {"name": campaign.name},
-                      source="campaign", reference=f"campaign:{message.pk}")
-        message.bonus_points = campaign.bonus_points
-    if campaign.reward_id and message.redemption_id is None:
-        try:
-            with transaction.atomic():
-                message.redemption = _issue_voucher(member.pk, campaign.reward_id)
-        except LoyaltyError as error:  # out of stock, ended: the message goes out without it
-            notes.append(_("no voucher: %(error)s") % {"error": error})
-    Message.objects.filter(pk=message.pk).update(bonus_points=message.bonus_points,
-                                                 redemption=message.redemption, error="; ".join(notes))
-    message.status, message.claimed_at, message.to_address = Message.Status.SENDING, now, address
-    return message
+    claim = _messages_claim([message_id], now or timezone.now())
+    return claim.claimed[0] if claim.claimed else None
 
 
 def _issue_voucher(member_id: int, reward_id: int) -> Redemption:
@@ -388,12 +475,23 @@ def _issue_voucher(member_id: int, reward_id: int) -> Redemption:
 
 def _message_id_header(message: Message) -> str:
     """Stable across retries: the idempotency key for receivers that use one."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "treuepunkt.invalid"
-    return f"<campaign-message.{message.pk}@{domain}>"
+    return f"<campaign-message.{message.pk}@{_domain(settings.DEFAULT_FROM_EMAIL)}>"
 
 
-def message_render(message: Message, member: Member, *, now: datetime | None = None) -> tuple[str, str]:
-    """Subject and text of one message in the member's language."""
+@functools.lru_cache(maxsize=8)
+def _domain(from_email: str) -> str:
+    return parseaddr(from_email)[1].rpartition("@")[2] or "treuepunkt.invalid"
+
+
+def _expiring_days(campaign: Campaign) -> int | None:
+    return campaign.trigger_days if campaign.trigger == Campaign.Trigger.POINTS_EXPIRING else None
+
+
+def message_render(message: Message, member: Member, *, now: datetime | None = None,
+                   expiring: int | None = None, unsubscribe_url: str = "") -> tuple[str, str]:
+    """Subject and text of one message in the member's language. `expiring` (the member's
+    points expiring in the campaign's window) saves a query, `unsubscribe_url` signing the
+    link again, when the caller has them already."""
     campaign = message.campaign
     voucher = message.redemption
     language = member.language or settings.LANGUAGE_CODE
@@ -403,20 +501,21 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
             voucher_name=voucher.reward.name if voucher else "",
             voucher_valid_until=voucher.expires_at if voucher else None,
             bonus_points=message.bonus_points,
-            unsubscribe_url=links.unsubscribe_url(message.pk),
+            unsubscribe_url=unsubscribe_url or links.unsubscribe_url(message.pk),
             raffle_url=links.raffle_url(message.pk) if campaign.kind == Campaign.Kind.RAFFLE else "",
             raffle_entry_points=campaign.entry_points,
         )
-        expiring_days = campaign.trigger_days if campaign.trigger == Campaign.Trigger.POINTS_EXPIRING else None
-        context = rendering.member_context(member, extras=extras, now=now, expiring_within_days=expiring_days)
+        context = rendering.member_context(member, extras=extras, now=now, expiring=expiring,
+                                           expiring_within_days=_expiring_days(campaign))
         subject_template, body_template = message.variant.texts_for(language)
         subject = " ".join(rendering.render_text(subject_template, context).split())
         body = rendering.render_text(body_template, context).strip()
     return subject, body
 
 
-def _email(message: Message, member: Member, subject: str, body: str, connection) -> EmailMultiAlternatives:
-    url = links.unsubscribe_url(message.pk)
+def _email(message: Message, member: Member, subject: str, body: str, connection,
+           url: str = "") -> EmailMultiAlternatives:
+    url = url or links.unsubscribe_url(message.pk)
     with translation.override(member.language or settings.LANGUAGE_CODE):
         footer = render_to_string("emails/campaign_footer.txt", {"unsubscribe_url": url})
         html = render_to_string("emails/campaign.html", {
@@ -459,11 +558,32 @@ class _Channels:
             self._email.close()
 
 
-def _deliver(message: Message, channels: _Channels, now: datetime) -> None:
-    member = Member.objects.select_related("tier").get(pk=message.member_id)
-    subject, body = message_render(message, member, now=now)
+def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[int, int]:
+    """The points expiring for each message's member (by message id) in a chunk: one query per
+    expiry window, not one per member."""
+    from rewards.services import points_expiring_by_members
+
+    windows: dict[int, set[int]] = {}
+    for message in messages:
+        if message.member.points_balance:
+            days = _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
+            windows.setdefault(days, set()).add(message.member_id)
+    due = {days: points_expiring_by_members(member_ids=ids, at=now + timedelta(days=days))
+           for days, ids in windows.items()}
+    result = {}
+    for message in messages:
+        days = _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
+        result[message.pk] = due.get(days, {}).get(message.member_id, 0) if message.member.points_balance else 0
+    return result
+
+
+def _deliver(message: Message, channels: _Channels, now: datetime, expiring: int) -> None:
+    member = message.member
+    url = links.unsubscribe_url(message.pk)
+    subject, body = message_render(message, member, now=now, expiring=expiring, unsubscribe_url=url)
     if message.channel == Campaign.Channel.EMAIL:
-        sent = channels.email().send_messages([_email(message, member, subject, body, channels.email())])
+        connection = channels.email()
+        sent = connection.send_messages([_email(message, member, subject, body, connection, url)])
     else:
         sent = channels.sms().send_messages([SmsMessage(to=message.to_address, body=body,
                                                         reference=f"campaign-message-{message.pk}")])
@@ -471,40 +591,52 @@ def _deliver(message: Message, channels: _Channels, now: datetime) -> None:
         raise RuntimeError("the backend did not accept the message")
 
 
-def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, email_connection=None) -> SendReport:
-    """Send a batch (the Celery task's body). Each message is claimed, delivered and marked on
-    its own, so a crash costs at most the message in flight (see the module docstring)."""
+def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, email_connection=None,
+                  chunk_size: int | None = None) -> SendReport:
+    """Send a batch (the Celery task's body), chunk by chunk: one transaction claims a chunk
+    (checks with one query each, see `_messages_claim`), the chunk is delivered outside any
+    transaction over the batch's one backend connection, then marked in one update.
+
+    A crash costs at most the chunk in flight: its rows stay SENDING and the sweeper marks them
+    interrupted (at most once) or queues them again for an idempotent backend. Each message is
+    handed to the backend on its own (over the same connection), so a failure is recorded for
+    the message it belongs to: a backend that fails in the middle of a list can't say which of
+    the list went out, and at most once would then have to give up the whole list."""
     report = SendReport()
     channels = _Channels(email_connection)
+    size = chunk_size or settings.LOYALTY_CAMPAIGN_SEND_CHUNK
+    ordered = sorted(set(message_ids))
     fixed_now = now
     try:
-        for index, message_id in enumerate(sorted(message_ids)):
+        for start in range(0, len(ordered), size):
             now = fixed_now or timezone.now()
-            if index % 20 == 0 and not _may_send(message_id):
+            chunk = ordered[start:start + size]
+            if not _may_send(chunk):
                 report.stopped = True
                 break
-            message = message_claim(message_id=message_id, now=now)
-            if message is None:
-                status, reason = Message.objects.values_list("status", "skip_reason").get(pk=message_id)
-                if status == Message.Status.SKIPPED:
-                    report.skipped[reason] += 1
+            claim = _messages_claim(chunk, now)
+            report.skipped.update(claim.skipped)
+            report.not_claimed += claim.not_claimed
+            expiring = _expiring_points(claim.claimed, now) if claim.claimed else {}
+            sent, failed = [], []
+            for message in claim.claimed:
+                try:
+                    _deliver(message, channels, now, expiring[message.pk])
+                except Exception as error:  # any backend error: record it, go on with the batch
+                    failed.append((message.pk, f"{type(error).__name__}: {error}"[:2000]))
                 else:
-                    report.not_claimed += 1
-                continue
-            message = Message.objects.select_related("campaign", "variant", "redemption__reward").get(pk=message_id)
-            try:
-                _deliver(message, channels, now)
-            except Exception as error:  # any backend error: record it, go on with the batch
-                Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-                    status=Message.Status.FAILED, processed_at=now, error=f"{type(error).__name__}: {error}"[:2000])
-                report.failed += 1
-            else:
+                    sent.append(message.pk)
+            for pk, error in failed:
+                Message.objects.filter(pk=pk, status=Message.Status.SENDING).update(
+                    status=Message.Status.FAILED, processed_at=now, error=error)
+            if sent:
                 # A late success also corrects an "interrupted" verdict of the sweeper: the truth wins.
-                Message.objects.filter(
-                    pk=message.pk, status__in=[Message.Status.SENDING, Message.Status.FAILED],
-                ).update(status=Message.Status.SENT, processed_at=now)
-                Message.objects.filter(pk=message.pk, error=INTERRUPTED).update(error="")
-                report.sent += 1
+                Message.objects.filter(pk__in=sent, status__in=[Message.Status.SENDING, Message.Status.FAILED]).update(
+                    status=Message.Status.SENT, processed_at=now,
+                    error=Case(When(error=INTERRUPTED, then=Value("")), default=F("error"),
+                               output_field=Message._meta.get_field("error")))
+            report.failed += len(failed)
+            report.sent += len(sent)
     finally:
         channels.close()
     for campaign_id in set(Message.objects.filter(pk__in=message_ids).values_list("campaign_id", flat=True)):
@@ -513,9 +645,11 @@ def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, em
     return report
 
 
-def _may_send(message_id: int) -> bool:
-    status = Message.objects.filter(pk=message_id).values_list("campaign__status", flat=True).first()
-    return status in (S.SENDING, S.ACTIVE)
+def _may_send(message_ids: Sequence[int]) -> bool:
+    """Every campaign of the chunk is still sending (paused or cancelled: the batch stops)."""
+    statuses = set(Campaign.objects.filter(messages__pk__in=message_ids).order_by().values_list("status", flat=True)
+                   .distinct())
+    return statuses <= {S.SENDING, S.ACTIVE}
 
 
 def _finish_if_complete(campaign_id: int, now: datetime) -> bool:

@@ -395,10 +395,11 @@ def parse_money(value: Any) -> Decimal | None:
     number = parse_decimal(value)
     if number is None:
         return None
-    if number.as_tuple().exponent < -2 and number != number.quantize(Decimal("0.01")):
-        raise CellError(_("“%(value)s” has more than two decimal places") % {"value": cell_text(value)})
+    # The size first: quantizing a number of more than 28 digits raises InvalidOperation.
     if abs(number) >= Decimal("10000000000"):
         raise CellError(_("“%(value)s” is too large") % {"value": cell_text(value)})
+    if number.as_tuple().exponent < -2 and number != number.quantize(Decimal("0.01")):
+        raise CellError(_("“%(value)s” has more than two decimal places") % {"value": cell_text(value)})
     return number.quantize(Decimal("0.01"))
 
 

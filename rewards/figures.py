@@ -85,6 +85,11 @@ def points_expiring_by(*, member_id: int, at: datetime) -> int:
     return max(0, expiry_due_by_member([member_id], at).get(member_id, 0))
 
 
+def points_expiring_by_members(*, member_ids: Sequence[int], at: datetime) -> dict[int, int]:
+    """`points_expiring_by` for many members in one query."""
+    return {member_id: max(0, due) for member_id, due in expiry_due_by_member(list(member_ids), at).items()}
+
+
 def member_with_figures(member_id: int, *, expiring_until: datetime) -> Member | None:
     """The member (not erased) with `qualifying` and `expiring` points, in one statement."""
     members = Member.objects.raw(

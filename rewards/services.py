@@ -39,6 +39,7 @@ from .figures import (  # points_expiring_by and qualifying_points: part of this
     QUALIFYING_KINDS,
     expiry_due_by_member,
     points_expiring_by,  # noqa: F401
+    points_expiring_by_members,  # noqa: F401
     qualifying_points,  # noqa: F401
 )
 from .models import (

@@ -83,6 +83,40 @@ def test_changelist_query_count_is_bounded(staff_client, tiers):
     assert len(many) == len(one)
 
 
+@pytest.mark.parametrize("params", [
+    {}, {"o": "3"}, {"o": "-2.1"}, {"status__exact": "active"}, {"q": "Muster"}, {"country": "DE", "o": "6"},
+])
+def test_a_deep_page_shows_the_same_rows_when_it_loads_the_keys_first(staff_client, tiers, monkeypatch, params):
+    from loyalty_site import admin_utils
+    from members.admin import MemberAdmin
+
+    now = timezone.now()
+    for index in range(14):
+        member = factories.enrolled_member(last_name=f"Mustermann{index % 4}", country="DE" if index % 3 else "AT")
+        Member.objects.filter(pk=member.pk).update(joined_at=now - timedelta(days=index % 5),  # ties on joined_at
+                                                   points_balance=index % 3)
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.BLOCKED)
+    monkeypatch.setattr(MemberAdmin, "list_per_page", 3)
+    url = reverse("admin:members_member_changelist")
+
+    def pages(deferred_from: int) -> list[list[int]]:
+        monkeypatch.setattr(admin_utils, "DEFERRED_OFFSET", deferred_from)
+        result = []
+        for number in range(1, 4):
+            response = staff_client.get(url, {**params, "p": number})
+            assert response.status_code == 200
+            result.append([row.pk for row in response.context["cl"].result_list])
+        return result
+
+    plain = pages(10_000)
+    with CaptureQueriesContext(connection) as captured:
+        deferred = pages(3)
+    assert deferred == plain and sum(map(len, plain)) > 3
+    keys_only = [query["sql"] for query in captured if query["sql"].startswith(
+        'SELECT "members_member"."id" AS "pk" FROM') and "OFFSET" in query["sql"]]
+    assert keys_only, "the deep pages did not load their keys first"
+
+
 def test_adjust_points_through_the_console_books_an_entry_with_reason(staff_client, shopper, superuser):
     before = shopper.points_balance
     url = reverse("admin:members_member_adjust_points", args=[shopper.pk])

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from members.imports import (
@@ -42,6 +42,7 @@ PARSERS = [parse_date, parse_datetime, parse_decimal, parse_money, parse_points,
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda parser: parser.__name__)
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(cell=CELLS)
+@example(cell=Decimal("35680554854949373868370893440.143"))  # found by the fuzzer: quantize overflowed
 def test_a_cell_parses_or_is_a_clear_error(parser, cell):
     try:
         value = parser(cell)

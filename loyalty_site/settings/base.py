@@ -335,6 +335,9 @@ LOYALTY_CAMPAIGN_CAP_DAYS = env.int("LOYALTY_CAMPAIGN_CAP_DAYS", default=7)
 # interrupted (a batch task is killed after half of it).
 LOYALTY_CAMPAIGN_BATCH_SIZE = env.int("LOYALTY_CAMPAIGN_BATCH_SIZE", default=200)
 LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS = env.int("LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS", default=900)
+# Messages claimed in one transaction and marked sent in one update; also what a crash can
+# leave "interrupted" (see campaigns.services).
+LOYALTY_CAMPAIGN_SEND_CHUNK = env.int("LOYALTY_CAMPAIGN_SEND_CHUNK", default=50)
 # Triggers catch up on events of the last so many hours; birthday messages go out from this
 # hour of the member's local day.
 LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
