@@ -34,13 +34,14 @@ from __future__ import annotations
 import codecs
 import copy
 import csv
+import functools
 import io
 import logging
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -57,6 +58,7 @@ from django.utils.translation import gettext_lazy
 
 from loyalty_site.errors import LoyaltyError
 
+from . import bulk
 from .models import ConsentRecord, ImportJob, Member, Tag, Tier, TierHistory, luhn_check_digit
 
 logger = logging.getLogger(__name__)
@@ -265,6 +267,7 @@ class CellError(ValueError):
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
+@functools.lru_cache(maxsize=4096)  # salutations, countries, tiers: a handful of spellings a million times
 def normalize_heading(text: str) -> str:
     """"E-Mail", "e_mail " and "EMail" are one heading; "Straße" is "strasse"."""
     return re.sub(r"[^a-z0-9]", "", str(text).strip().lower().translate(_UMLAUTS))
@@ -322,8 +325,9 @@ def parse_date(value: Any) -> date | None:
         raise CellError(_("“%(value)s” is not a possible date") % {"value": text}) from None
 
 
-def parse_datetime(value: Any) -> datetime | None:
-    """A date, or a date and time ("31.12.2024 18:30"), in the local time zone."""
+def parse_datetime(value: Any, zone: tzinfo | None = None) -> datetime | None:
+    """A date, or a date and time ("31.12.2024 18:30"), in the local time zone (`zone`, if the
+    caller looked it up once: the lookup costs more than the parsing)."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -341,7 +345,7 @@ def parse_datetime(value: Any) -> datetime | None:
         except ValueError:
             raise CellError(_("“%(value)s” is not a possible date") % {"value": text}) from None
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        moment = timezone.make_aware(moment, zone)
     return moment
 
 
@@ -378,6 +382,29 @@ def parse_decimal(value: Any) -> Decimal | None:
         return Decimal(compact)
     except InvalidOperation:
         raise CellError(_("“%(value)s” is not a number") % {"value": text}) from None
+
+
+def memoized(parser: Callable[[Any], Any], size: int = 50_000) -> Callable[[Any], Any]:
+    """`parser` with a cache for text cells: join dates, countries and balances repeat across a
+    customer list, and each is parsed once. Only results are kept, never errors (an error must be
+    reported on every line that has it), and the cache is emptied when full, so memory stays
+    bounded. Results are immutable (dates, numbers, strings), so sharing them is safe."""
+    cache: dict[str, Any] = {}
+
+    def parse(value: Any) -> Any:
+        if type(value) is not str:
+            return parser(value)
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        result = parser(value)
+        if len(cache) >= size:
+            cache.clear()
+        cache[value] = result
+        return result
+
+    return parse
 
 
 def parse_points(value: Any) -> int | None:
@@ -640,11 +667,47 @@ PERSON_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date",
                  "country", "language")
 
 
-@dataclass
+@dataclass(slots=True)
+class _Known:
+    """A member of the database as the import compares it: only the columns it reads."""
+
+    pk: int
+    customer_number: str
+    email: str
+    status: str
+    tier_id: int | None
+    joined_at: datetime | None
+    salutation: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    birth_date: date | None = None
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+    language: str = ""
+
+    @classmethod
+    def new(cls, pk: int, customer_number: str, email: str, tier_id: int | None) -> _Known:
+        """A member this import inserts: what the writes after the insert need to know."""
+        return cls(pk, customer_number, email, Member.Status.ACTIVE, tier_id, None)
+
+
+KNOWN_COLUMNS = ("pk", "customer_number", "email", "status", "tier_id", "joined_at", *PERSON_FIELDS)
+# What an import sets on a new member (every other column gets the model's default) ...
+NEW_MEMBER_FIELDS = ("id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name",
+                     "phone", "birth_date", "street", "postal_code", "city", "country", "language", "joined_at",
+                     "tier_id")
+# ... and may change on one that exists (the last two: tier and updated_at).
+UPDATED_FIELDS = (*PERSON_FIELDS, "email", "joined_at", "tier_id", "updated_at")
+
+
+@dataclass(slots=True)
 class _MemberRow:
     line: int
     data: dict
-    member: Member | None = None
+    member: _Known | None = None
     changes: dict = field(default_factory=dict)
     new_tags: list[int] = field(default_factory=list)
     tier_change: Tier | None = None
@@ -718,6 +781,11 @@ class MemberImporter(BaseImporter):
         self.today = timezone.localdate()
         self.now = timezone.now()
         self.reason = _("Import %(file)s") % {"file": self.label} if self.label else _("Import")
+        zone = timezone.get_current_timezone()
+        self.parse_date = memoized(parse_date)
+        self.parse_datetime = memoized(functools.partial(parse_datetime, zone=zone))
+        self.parse_points = memoized(parse_points)
+        self.parse_country = memoized(parse_country)
 
     # Cleaning one row: plain code, this runs a million times
     def clean(self, values: dict) -> tuple[dict, list[tuple[str, str]]]:
@@ -747,7 +815,7 @@ class MemberImporter(BaseImporter):
             if not _PHONE.fullmatch(phone) or sum(char.isdigit() for char in phone) < 4:
                 errors.append(("phone", _("“%(value)s” is not a phone number") % {"value": phone}))
             data["phone"] = phone
-        birth_date = _parsed(values, "birth_date", parse_date, errors)
+        birth_date = _parsed(values, "birth_date", self.parse_date, errors)
         if birth_date is not None:
             if birth_date > self.today:
                 errors.append(("birth_date", _("the birth date %(date)s is in the future")
@@ -756,7 +824,7 @@ class MemberImporter(BaseImporter):
                 errors.append(("birth_date", _("the birth date %(date)s is too long ago")
                                % {"date": birth_date.strftime("%d.%m.%Y")}))
             data["birth_date"] = birth_date
-        country = _parsed(values, "country", parse_country, errors)
+        country = _parsed(values, "country", self.parse_country, errors)
         if country:
             data["country"] = country
         if postal := _text(values, "postal_code", 20, errors):
@@ -772,7 +840,7 @@ class MemberImporter(BaseImporter):
             if code is None:
                 errors.append(("language", _("unknown language “%(value)s” (de or en)") % {"value": language}))
             data["language"] = code
-        joined = _parsed(values, "joined_at", parse_datetime, errors)
+        joined = _parsed(values, "joined_at", self.parse_datetime, errors)
         if joined is not None:
             if joined.date() > self.today:
                 errors.append(("joined_at", _("the join date is in the future")))
@@ -787,7 +855,7 @@ class MemberImporter(BaseImporter):
             if tier is None:
                 errors.append(("tier", _("unknown tier “%(value)s”") % {"value": tier_name}))
             data["tier"] = tier
-        opening = _parsed(values, "opening_balance", parse_points, errors)
+        opening = _parsed(values, "opening_balance", self.parse_points, errors)
         if opening is not None:
             if opening < 0:
                 errors.append(("opening_balance", _("an opening balance cannot be negative")))
@@ -799,7 +867,7 @@ class MemberImporter(BaseImporter):
 
     def _clean_consent(self, values: dict, data: dict, errors: list) -> None:
         consent = _parsed(values, "consent_email", parse_bool, errors)
-        when = _parsed(values, "consent_date", parse_datetime, errors)
+        when = _parsed(values, "consent_date", self.parse_datetime, errors)
         source = _text(values, "consent_source", 200, errors)
         if when is not None and when.date() > self.today:
             errors.append(("consent_date", _("the consent date is in the future")))
@@ -837,14 +905,7 @@ class MemberImporter(BaseImporter):
     def _match(self, candidates: list[_MemberRow]) -> None:
         numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
         emails = [row.data["email"].lower() for row in candidates if row.data["email"]]
-        members = Member.objects.all()
-        if self.write:
-            # Lock the members this chunk updates or credits, in primary-key order.
-            members = members.select_for_update(of=("self",)).order_by("pk")
-        by_number = {member.customer_number: member for member in members.filter(customer_number__in=numbers)} \
-            if numbers else {}
-        by_email = {member.email_lower: member for member in members.annotate(email_lower=Lower("email"))
-                    .filter(email_lower__in=emails).exclude(email="")} if emails else {}
+        by_number, by_email = self._known_members(numbers, emails)
 
         matched: list[_MemberRow] = []
         new: list[_MemberRow] = []
@@ -879,7 +940,7 @@ class MemberImporter(BaseImporter):
             self.first_line_of_member[member.pk] = row.line
             if member.status in (Member.Status.MERGED, Member.Status.ERASED):
                 self.skipped(row.line, "customer_number", _("customer %(number)s was %(status)s: not imported")
-                             % {"number": member.customer_number, "status": member.get_status_display()})
+                             % {"number": member.customer_number, "status": Member.Status(member.status).label})
                 continue
             row.member = member
             matched.append(row)
@@ -889,6 +950,28 @@ class MemberImporter(BaseImporter):
         if self.write:
             self._create(new)
             self._update([row for row in matched if row.member is not None and self._has_changes(row)])
+
+    def _known_members(self, numbers: list[str], emails: list[str]) -> tuple[dict[str, _Known], dict[str, _Known]]:
+        """The chunk's members in the database, by customer number and by lower-case e-mail.
+
+        Tuples, not model instances: building a million instances cost more than the queries.
+        In write mode the rows are locked (primary-key order, as every service locks) before the
+        import compares them, so what it writes is decided on rows nobody else can change."""
+        members = Member.objects.order_by()
+        if self.write:
+            members = members.select_for_update(of=("self",)).order_by("pk")
+        by_number: dict[str, _Known] = {}
+        by_email: dict[str, _Known] = {}
+        if numbers:
+            for values in members.filter(customer_number__in=numbers).values_list(*KNOWN_COLUMNS):
+                known = _Known(*values)
+                by_number[known.customer_number] = known
+        if emails:
+            found = (members.annotate(email_lower=Lower("email")).filter(email_lower__in=emails).exclude(email="")
+                     .values_list(*KNOWN_COLUMNS, "email_lower"))
+            for *values, email_lower in found:
+                by_email[email_lower] = _Known(*values)
+        return by_number, by_email
 
     @staticmethod
     def _has_changes(row: _MemberRow) -> bool:
@@ -905,9 +988,9 @@ class MemberImporter(BaseImporter):
                       if row.data.get("opening_balance")]
         from rewards.models import PointEntry
 
-        booked = dict(PointEntry.objects.filter(source=OPENING_SOURCE, reference__in=references)
+        booked = dict(PointEntry.objects.order_by().filter(source=OPENING_SOURCE, reference__in=references)
                       .values_list("reference", "points")) if references else {}
-        consented = set(ConsentRecord.objects.filter(
+        consented = set(ConsentRecord.objects.order_by().filter(
             member_id__in=ids, purpose=ConsentRecord.Purpose.EMAIL, source=ConsentRecord.Source.IMPORT,
             granted=True).values_list("member_id", "confirmed_at")) if any(row.data.get("consent") for row in rows) \
             else set()
@@ -949,7 +1032,8 @@ class MemberImporter(BaseImporter):
                                         _("e-mail consent for a member without e-mail is not imported"))
             self.counted("updated" if self._has_changes(row) else "unchanged")
 
-    # Writing (write mode only, inside the caller's transaction)
+    # Writing (write mode only, inside the caller's transaction): a constant number of set-based
+    # statements per chunk (members.bulk), whatever the chunk's size.
     def _unique_numbers(self, count: int, make: Callable[[], str], column: str,
                         avoid: Iterable[str] = ()) -> list[str]:
         """Random numbers nobody has: checked against the database (which already holds this
@@ -958,7 +1042,8 @@ class MemberImporter(BaseImporter):
         while len(numbers) < count:
             batch = {make() for _ in range(count - len(numbers))} - numbers
             batch = {number for number in batch if number not in avoid}
-            taken = set(Member.objects.filter(**{f"{column}__in": batch}).values_list(column, flat=True))
+            taken = set(Member.objects.order_by().filter(**{f"{column}__in": batch})
+                        .values_list(column, flat=True))
             numbers |= batch - taken
         return list(numbers)
 
@@ -973,50 +1058,47 @@ class MemberImporter(BaseImporter):
         self.generated_numbers.update(fresh_numbers)
         generated = iter(fresh_numbers)
         cards = iter(self._unique_numbers(len(rows), _random_card_number, "card_number"))
-        members = []
-        for row in rows:
+        entry_tier_id = self.entry_tier.pk if self.entry_tier is not None else None
+        members, history = [], []
+        for row, pk in zip(rows, bulk.next_ids(Member, len(rows)), strict=True):
             data = row.data
-            members.append(Member(
-                customer_number=data["customer_number"] or next(generated), card_number=next(cards),
-                email=data["email"], salutation=data.get("salutation") or "", first_name=data.get("first_name", ""),
-                last_name=data.get("last_name", ""), phone=data.get("phone", ""), birth_date=data.get("birth_date"),
-                street=data.get("street", ""), postal_code=data.get("postal_code", ""), city=data.get("city", ""),
-                country=data.get("country") or "DE", language=data.get("language") or Member.Language.GERMAN,
-                joined_at=data.get("joined_at") or self.now, tier=data.get("tier") or self.entry_tier,
-            ))
-        Member.objects.bulk_create(members)
-        TierHistory.objects.bulk_create(
-            TierHistory(member_id=member.pk, to_tier_id=member.tier_id, cause=TierHistory.Cause.ENROLMENT,
-                        reason=self.reason, created_by=self.staff_user, created_at=self.now)
-            for member in members if member.tier_id is not None
-        )
-        for row, member in zip(rows, members, strict=True):
-            row.member = member
-            row.new_tags = row.data.get("tags") or []
-            row.opening = row.data.get("opening_balance") or 0
-            row.consent = row.data.get("consent") if member.email else None
+            tier = data.get("tier")
+            tier_id = tier.pk if tier is not None else entry_tier_id
+            number = data["customer_number"] or next(generated)
+            members.append((pk, number, next(cards), data["email"], data.get("salutation") or "",
+                            data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
+                            data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
+                            data.get("city", ""), data.get("country") or "DE",
+                            data.get("language") or Member.Language.GERMAN, data.get("joined_at") or self.now,
+                            tier_id))
+            if tier_id is not None:
+                history.append((pk, tier_id))
+            row.member = _Known.new(pk, number, data["email"], tier_id)
+            row.new_tags = data.get("tags") or []
+            row.opening = data.get("opening_balance") or 0
+            row.consent = data.get("consent") if data["email"] else None
+        bulk.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        bulk.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
+                         [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
+                          for pk, tier_id in history], now=self.now)
         self._write_extras(rows)
 
     def _update(self, rows: list[_MemberRow]) -> None:
         if not rows:
             return
         changed = [row for row in rows if row.changes or row.tier_change]
-        fields: set[str] = set()
-        history = []
-        for row in changed:
-            for name, value in row.changes.items():
-                setattr(row.member, name, value)
-                fields.add(name)
-            if row.tier_change is not None:
-                history.append(TierHistory(member_id=row.member.pk, from_tier_id=row.member.tier_id,
-                                           to_tier=row.tier_change, cause=TierHistory.Cause.STAFF, reason=self.reason,
-                                           created_by=self.staff_user, created_at=self.now))
-                row.member.tier = row.tier_change
-                fields.add("tier")
-            row.member.updated_at = self.now
-        if changed:
-            Member.objects.bulk_update([row.member for row in changed], [*sorted(fields), "updated_at"])
-        TierHistory.objects.bulk_create(history)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        # One statement for every changed member: a column the row doesn't change is None, and
+        # None means "keep" (the import never empties a field).
+        bulk.update_rows(Member, UPDATED_FIELDS, [
+            (row.member.pk, *(row.changes.get(name) for name in UPDATED_FIELDS[:-2]),
+             row.tier_change.pk if row.tier_change is not None else None, self.now)
+            for row in changed])
+        bulk.insert_rows(
+            TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
+            [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
+              self.now) for row in changed if row.tier_change is not None], now=self.now)
         self._write_extras(rows)
 
     def _write_extras(self, rows: list[_MemberRow]) -> None:
@@ -1029,18 +1111,17 @@ class MemberImporter(BaseImporter):
             Tag.objects.bulk_create([Tag(name=name) for name in unknown], ignore_conflicts=True)
             for pk, name in Tag.objects.filter(name__in=unknown).values_list("pk", "name"):
                 self.tag_ids[name.lower()] = pk
-        through = Member.tags.through
-        through.objects.bulk_create(
-            [through(member_id=row.member.pk, tag_id=self.tag_ids[name.lower()]) for row in rows
-             for name in row.new_tags], ignore_conflicts=True)
-        ConsentRecord.objects.bulk_create(
+        bulk.insert_rows(Member.tags.through, ("member_id", "tag_id"),
+                         [(row.member.pk, self.tag_ids[name.lower()]) for row in rows for name in row.new_tags],
+                         now=self.now, ignore_conflicts=True)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        bulk.insert_rows(
+            ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
+                            "created_by_id"),
             # Dated when the member agreed: a withdrawal recorded after that date stays the latest
             # record (and so the member's choice), an older one is superseded, as it should be.
-            ConsentRecord(member_id=row.member.pk, purpose=ConsentRecord.Purpose.EMAIL, granted=True,
-                          source=ConsentRecord.Source.IMPORT, text_version=row.consent[1][:40],
-                          confirmed_at=row.consent[0], created_at=row.consent[0], created_by=self.staff_user)
-            for row in rows if row.consent
-        )
+            [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
+              row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
         credits = [BulkCredit(member_id=row.member.pk, points=row.opening,
                               reference=f"import-opening:{row.member.customer_number}")
                    for row in rows if row.opening]
