@@ -644,7 +644,7 @@ def _text(values: dict, name: str, max_length: int, errors: list) -> str:
     value = values.get(name)
     if value is None or value == "":
         return ""
-    text = cell_text(value)
+    text = value.strip() if type(value) is str else cell_text(value)  # CSV cells: no call
     if len(text) > max_length:
         errors.append((name, _("at most %(count)s characters") % {"count": max_length}))
     return text
@@ -689,16 +689,20 @@ class _Known:
     language: str = ""
 
     @classmethod
+    def from_row(cls, row: tuple) -> _Known:
+        return cls(*row[:16])
+
+    @classmethod
     def new(cls, pk: int, customer_number: str, email: str, tier_id: int | None) -> _Known:
         """A member this import inserts: what the writes after the insert need to know."""
         return cls(pk, customer_number, email, Member.Status.ACTIVE, tier_id, None)
 
 
-KNOWN_COLUMNS = ("pk", "customer_number", "email", "status", "tier_id", "joined_at", *PERSON_FIELDS)
+KNOWN_SQL = ", ".join(("id", "customer_number", "email", "status", "tier_id", "joined_at", *PERSON_FIELDS))
 # What an import sets on a new member (every other column gets the model's default) ...
 NEW_MEMBER_FIELDS = ("id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name",
                      "phone", "birth_date", "street", "postal_code", "city", "country", "language", "joined_at",
-                     "tier_id")
+                     "tier_id", "points_balance")
 # ... and may change on one that exists (the last two: tier and updated_at).
 UPDATED_FIELDS = (*PERSON_FIELDS, "email", "joined_at", "tier_id", "updated_at")
 
@@ -786,6 +790,10 @@ class MemberImporter(BaseImporter):
         self.parse_datetime = memoized(functools.partial(parse_datetime, zone=zone))
         self.parse_points = memoized(parse_points)
         self.parse_country = memoized(parse_country)
+        import os
+        if self.write and os.environ.get("GINX"):
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL gin_pending_list_limit = '1GB'")
 
     # Cleaning one row: plain code, this runs a million times
     def clean(self, values: dict) -> tuple[dict, list[tuple[str, str]]]:
@@ -903,9 +911,7 @@ class MemberImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[_MemberRow]) -> None:
-        numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
-        emails = [row.data["email"].lower() for row in candidates if row.data["email"]]
-        by_number, by_email = self._known_members(numbers, emails)
+        by_number, by_email = self._known_members(candidates)
 
         matched: list[_MemberRow] = []
         new: list[_MemberRow] = []
@@ -951,26 +957,31 @@ class MemberImporter(BaseImporter):
             self._create(new)
             self._update([row for row in matched if row.member is not None and self._has_changes(row)])
 
-    def _known_members(self, numbers: list[str], emails: list[str]) -> tuple[dict[str, _Known], dict[str, _Known]]:
+    def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
         """The chunk's members in the database, by customer number and by lower-case e-mail.
 
-        Tuples, not model instances: building a million instances cost more than the queries.
-        In write mode the rows are locked (primary-key order, as every service locks) before the
-        import compares them, so what it writes is decided on rows nobody else can change."""
-        members = Member.objects.order_by()
-        if self.write:
-            members = members.select_for_update(of=("self",)).order_by("pk")
-        by_number: dict[str, _Known] = {}
-        by_email: dict[str, _Known] = {}
-        if numbers:
-            for values in members.filter(customer_number__in=numbers).values_list(*KNOWN_COLUMNS):
-                known = _Known(*values)
-                by_number[known.customer_number] = known
-        if emails:
-            found = (members.annotate(email_lower=Lower("email")).filter(email_lower__in=emails).exclude(email="")
-                     .values_list(*KNOWN_COLUMNS, "email_lower"))
-            for *values, email_lower in found:
-                by_email[email_lower] = _Known(*values)
+        Tuples, not model instances (building them cost more than the queries), and e-mails are
+        looked up only where the customer number didn't already find the member with that
+        e-mail (on a re-import: nowhere). In write mode the rows are locked (primary-key order,
+        as every service locks) before the import compares them, so what it writes is decided on
+        rows nobody else can change meanwhile."""
+        lock = " ORDER BY id FOR UPDATE" if self.write else ""
+        numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
+        by_number = {known.customer_number: known for known in map(_Known.from_row, bulk.select_in(
+            f"SELECT {KNOWN_SQL} FROM members_member WHERE customer_number {{in}}{lock}",  # noqa: S608 (constants)
+            numbers))}
+        emails = []
+        for row in candidates:
+            email_key = row.data["email"].lower()
+            found = by_number.get(row.data["customer_number"])
+            if email_key and (found is None or found.email.lower() != email_key):
+                emails.append(email_key)
+        by_email = {known_row[-1]: _Known.from_row(known_row) for known_row in bulk.select_in(
+            f"SELECT {KNOWN_SQL}, LOWER(email) FROM members_member "  # noqa: S608 (constants)
+            f"WHERE email <> '' AND LOWER(email) {{in}}{lock}", emails)}
+        for found in by_number.values():  # the e-mails the customer numbers found are known too
+            if found.email:
+                by_email.setdefault(found.email.lower(), found)
         return by_number, by_email
 
     @staticmethod
@@ -979,21 +990,22 @@ class MemberImporter(BaseImporter):
 
     def _compare(self, rows: list[_MemberRow]) -> None:
         """What an import would change on members that exist: fields, tags, tier, credit, consent."""
-        ids = [row.member.pk for row in rows]
+        tagged = [row.member.pk for row in rows if row.data.get("tags")]
         tags_of: dict[int, set[int]] = {}
-        for member_id, tag_id in Member.tags.through.objects.filter(member_id__in=ids).values_list("member_id",
-                                                                                                  "tag_id"):
+        for member_id, tag_id in bulk.select_in("SELECT member_id, tag_id FROM members_member_tags "
+                                                "WHERE member_id {in}", tagged):
             tags_of.setdefault(member_id, set()).add(tag_id)
         references = [f"import-opening:{row.member.customer_number}" for row in rows
                       if row.data.get("opening_balance")]
-        from rewards.models import PointEntry
-
-        booked = dict(PointEntry.objects.order_by().filter(source=OPENING_SOURCE, reference__in=references)
-                      .values_list("reference", "points")) if references else {}
-        consented = set(ConsentRecord.objects.order_by().filter(
-            member_id__in=ids, purpose=ConsentRecord.Purpose.EMAIL, source=ConsentRecord.Source.IMPORT,
-            granted=True).values_list("member_id", "confirmed_at")) if any(row.data.get("consent") for row in rows) \
-            else set()
+        # `reference <> ''` repeats the unique index's condition, so PostgreSQL uses the index.
+        booked = dict(bulk.select_in("SELECT reference, points FROM rewards_pointentry "
+                                     "WHERE source = %s AND reference <> '' AND reference {in}",
+                                     references, [OPENING_SOURCE]))
+        consenting = [row.member.pk for row in rows if row.data.get("consent")]
+        consented = set(bulk.select_in(
+            "SELECT member_id, confirmed_at FROM members_consentrecord "
+            "WHERE purpose = %s AND source = %s AND granted AND member_id {in}",
+            consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT]))
 
         for row in rows:
             member, data = row.member, row.data
@@ -1042,8 +1054,8 @@ class MemberImporter(BaseImporter):
         while len(numbers) < count:
             batch = {make() for _ in range(count - len(numbers))} - numbers
             batch = {number for number in batch if number not in avoid}
-            taken = set(Member.objects.order_by().filter(**{f"{column}__in": batch})
-                        .values_list(column, flat=True))
+            taken = {found for (found,) in bulk.select_in(
+                f"SELECT {column} FROM members_member WHERE {column} {{in}}", list(batch))}  # noqa: S608 (constants)
             numbers |= batch - taken
         return list(numbers)
 
@@ -1070,7 +1082,7 @@ class MemberImporter(BaseImporter):
                             data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
                             data.get("city", ""), data.get("country") or "DE",
                             data.get("language") or Member.Language.GERMAN, data.get("joined_at") or self.now,
-                            tier_id))
+                            tier_id, data.get("opening_balance") or 0))
             if tier_id is not None:
                 history.append((pk, tier_id))
             row.member = _Known.new(pk, number, data["email"], tier_id)
@@ -1082,7 +1094,7 @@ class MemberImporter(BaseImporter):
         bulk.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
                          [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
                           for pk, tier_id in history], now=self.now)
-        self._write_extras(rows)
+        self._write_extras(rows, new=True)
 
     def _update(self, rows: list[_MemberRow]) -> None:
         if not rows:
@@ -1099,10 +1111,10 @@ class MemberImporter(BaseImporter):
             TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
             [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
               self.now) for row in changed if row.tier_change is not None], now=self.now)
-        self._write_extras(rows)
+        self._write_extras(rows, new=False)
 
-    def _write_extras(self, rows: list[_MemberRow]) -> None:
-        from rewards.bulk import BulkCredit, points_credit_bulk
+    def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
+        from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
         from rewards.models import PointEntry
 
         names = {name for row in rows for name in row.new_tags}
@@ -1113,7 +1125,9 @@ class MemberImporter(BaseImporter):
                 self.tag_ids[name.lower()] = pk
         bulk.insert_rows(Member.tags.through, ("member_id", "tag_id"),
                          [(row.member.pk, self.tag_ids[name.lower()]) for row in rows for name in row.new_tags],
-                         now=self.now, ignore_conflicts=True)
+                         # A new member has no tags yet: COPY. One that exists may have been tagged
+                         # meanwhile, so its rows skip conflicts.
+                         now=self.now, ignore_conflicts=not new)
         staff_id = self.staff_user.pk if self.staff_user is not None else None
         bulk.insert_rows(
             ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
@@ -1127,9 +1141,11 @@ class MemberImporter(BaseImporter):
                    for row in rows if row.opening]
         if credits:
             # ADJUST, not BONUS: migrated balances are not points earned in the tier window (the
-            # file's tier column says where the member stands).
-            points_credit_bulk(credits=credits, source=OPENING_SOURCE, kind=PointEntry.Kind.ADJUST,
-                               reason=_("Opening balance (import)"), created_by=self.staff_user)
+            # file's tier column says where the member stands). New members were inserted with
+            # their opening balance, so only the entries are left (points_open_bulk checks that).
+            book = points_open_bulk if new else points_credit_bulk
+            book(credits=credits, source=OPENING_SOURCE, kind=PointEntry.Kind.ADJUST,
+                 reason=_("Opening balance (import)"), created_by=self.staff_user)
 
 
 # --- Historical purchases ------------------------------------------------------------------
