@@ -37,9 +37,12 @@ import csv
 import functools
 import io
 import logging
+import operator
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -481,6 +484,7 @@ _COUNTRY_NAMES = {
 }
 _POSTAL_DIGITS = {"DE": 5, "AT": 4, "CH": 4, "LI": 4}
 _PHONE = re.compile(r"[0-9+()/.\- ]+")
+_FOUR_DIGITS = re.compile(r"(?:\D*\d){4}")  # a phone number has at least four digits
 
 
 def parse_country(value: Any) -> str:
@@ -603,12 +607,18 @@ class BaseImporter:
     def run(self, table: Table) -> Report:
         self.map_headings(table.headers)
         self.prepare()
+        names = [name for name, _index in self.mapping]
+        pick = operator.itemgetter(*(index for _name, index in self.mapping))
+        width = max((index for _name, index in self.mapping), default=-1) + 1
         for chunk in batched(table.rows, CHUNK_ROWS):
             rows = []
             for line, cells in chunk:
                 if not any(cell_text(cell) for cell in cells):
                     continue  # blank lines are not rows
-                values = {name: cells[index] if index < len(cells) else "" for name, index in self.mapping}
+                if len(cells) >= width:  # the usual case, in one C call
+                    values = dict(zip(names, pick(cells) if len(names) > 1 else (pick(cells),), strict=True))
+                else:
+                    values = {name: cells[index] if index < len(cells) else "" for name, index in self.mapping}
                 rows.append((line, values))
             if rows:
                 self.process(rows)
@@ -719,6 +729,43 @@ class _MemberRow:
     consent: tuple[datetime, str] | None = None  # to record now
 
 
+class _WriteBehind:
+    """One chunk's writes at a time on a second thread, on the SAME database connection and so in
+    the import's transaction. The connection is never used by both threads at once: the
+    importer waits for the previous chunk's writes before its next query (`wait`), and
+    `close` waits for the last one, so a failed import is rolled back only after its writes
+    have stopped. A write's exception is raised in the importer's thread by `wait`."""
+
+    def __init__(self) -> None:
+        self.connection = connections[DEFAULT_DB_ALIAS]
+        self.connection.inc_thread_sharing()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writes",
+                                           initializer=_share_connection, initargs=(self.connection,))
+        self.pending: Future | None = None
+
+    def submit(self, work: Callable[[], object]) -> None:
+        self.wait()
+        self.pending = self.executor.submit(work)
+
+    def wait(self) -> None:
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            if self.pending is not None:
+                futures_wait([self.pending])  # its error, if any, is not the one to report now
+        finally:
+            self.executor.shutdown(wait=True)
+            self.connection.dec_thread_sharing()
+
+
+def _share_connection(shared) -> None:
+    """The writing thread uses the importer's connection (Django's are per thread)."""
+    connections[DEFAULT_DB_ALIAS] = shared
+
+
 def _random_customer_number() -> str:
     return f"K{secrets.randbelow(10**9):09d}"
 
@@ -729,6 +776,7 @@ def _random_card_number() -> str:
 
 
 class MemberImporter(BaseImporter):
+    behind: _WriteBehind | None = None
     kind = ImportJob.Kind.MEMBERS
     columns = (
         Column("customer_number", gettext_lazy("customer number"),
@@ -790,10 +838,32 @@ class MemberImporter(BaseImporter):
         self.parse_datetime = memoized(functools.partial(parse_datetime, zone=zone))
         self.parse_points = memoized(parse_points)
         self.parse_country = memoized(parse_country)
-        import os
-        if self.write and os.environ.get("GINX"):
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL gin_pending_list_limit = '1GB'")
+
+    # Writing behind (PostgreSQL, write mode): a chunk's writes run on a second thread while this
+    # one reads and checks the next chunk, so the database works while Python parses.
+    def run(self, table: Table) -> Report:
+        self.behind = None
+        if not (self.write and connection.vendor == "postgresql"):
+            return super().run(table)
+        self.behind = _WriteBehind()
+        with connection.cursor() as cursor:
+            # Foreign keys are checked as each statement ends (on the writing thread, while the
+            # next chunk is parsed) instead of all at COMMIT, where nothing else can run.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        try:
+            report = super().run(table)
+            self.behind.wait()
+        finally:
+            self.behind.close()  # waits for a write still running, also when the import failed
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's foreign keys are initially deferred
+        return report
+
+    def _write(self, work: Callable[[], object]) -> None:
+        if self.behind is None:
+            work()
+        else:
+            self.behind.submit(work)
 
     # Cleaning one row: plain code, this runs a million times
     def clean(self, values: dict) -> tuple[dict, list[tuple[str, str]]]:
@@ -820,7 +890,7 @@ class MemberImporter(BaseImporter):
             if text := _text(values, name, length, errors):
                 data[name] = text
         if phone := _text(values, "phone", 40, errors):
-            if not _PHONE.fullmatch(phone) or sum(char.isdigit() for char in phone) < 4:
+            if not _PHONE.fullmatch(phone) or not _FOUR_DIGITS.match(phone):
                 errors.append(("phone", _("“%(value)s” is not a phone number") % {"value": phone}))
             data["phone"] = phone
         birth_date = _parsed(values, "birth_date", self.parse_date, errors)
@@ -911,6 +981,8 @@ class MemberImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[_MemberRow]) -> None:
+        if self.behind is not None:
+            self.behind.wait()  # the previous chunk's writes: this chunk is matched against them
         by_number, by_email = self._known_members(candidates)
 
         matched: list[_MemberRow] = []
@@ -954,8 +1026,8 @@ class MemberImporter(BaseImporter):
             self._compare(matched)
         self.counted("new", len(new))
         if self.write:
-            self._create(new)
-            self._update([row for row in matched if row.member is not None and self._has_changes(row)])
+            changed = [row for row in matched if row.member is not None and self._has_changes(row)]
+            self._write(lambda: (self._create(new), self._update(changed)))
 
     def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
         """The chunk's members in the database, by customer number and by lower-case e-mail.
