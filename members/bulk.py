@@ -113,6 +113,24 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         )
 
 
+SEPARATOR = "\x1f"  # ASCII "unit separator": not in names, numbers or e-mails (and checked)
+
+
+def pg_array(values: Sequence[Any]) -> tuple[str, Any]:
+    """SQL for an array of `values` and its one parameter.
+
+    Text and integers travel as ONE string that PostgreSQL splits (`string_to_array`): psycopg
+    quotes a list parameter element by element in Python, which cost more than the lookups it
+    feeds. Values that contain the separator (or aren't text or integers) go as a list."""
+    if all(type(value) is int for value in values):
+        return "string_to_array(%s, ',')::bigint[]", ",".join(map(str, values))
+    if all(type(value) is str for value in values):
+        joined = SEPARATOR.join(values)
+        if joined.count(SEPARATOR) == len(values) - 1 and all(values):
+            return "string_to_array(%s, E'\\x1f')", joined
+    return "%s", list(values)
+
+
 def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
     """Rows of `sql`, whose `{in}` stands for "in `values`" and comes after the other `params`.
 
@@ -123,7 +141,8 @@ def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> li
         return []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(sql.replace("{in}", "= ANY(%s)"), [*params, list(values)])
+            array, parameter = pg_array(values)
+            cursor.execute(sql.replace("{in}", f"= ANY({array})"), [*params, parameter])
             return cursor.fetchall()
         found: list[tuple] = []
         for start in range(0, len(values), 500):

@@ -16,9 +16,12 @@ Small files run in the admin request, large ones as Celery tasks with a progress
 Why not django-import-export row by row: it saves one model per row (about 600 rows/s) and
 would write balances without the ledger. The importers here stream the file in chunks
 (csv module or openpyxl's read-only mode), validate in plain Python, look up each chunk's
-customer numbers and e-mails with one query each, insert new members, tier history, tags and
-consents in bulk, and book opening balances through `rewards.bulk.points_credit_bulk` (the
-ledger service for batches). Historical purchases go one by one through
+customer numbers and e-mails with one query each (one array parameter, tuples back), and write
+each chunk with a constant number of set-based statements (`members.bulk`: COPY for new members,
+tier history, tags and consents, one UPDATE for the members that change). Opening balances are
+ledger entries: new members are inserted with their balance and `rewards.bulk.points_open_bulk`
+books the entries (and checks they add up), existing members go through
+`rewards.bulk.points_credit_bulk` (lock, entries, balances). Historical purchases go one by one through
 `rewards.services.purchase_record`, which runs the earning rules. The resources in
 `members/resources.py` and `rewards/resources.py` describe the same columns for exports.
 
@@ -41,8 +44,6 @@ import operator
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
@@ -52,7 +53,7 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone, translation
@@ -673,6 +674,17 @@ def _parsed(values: dict, name: str, parser: Callable[[Any], Any], errors: list)
 
 # --- Members -----------------------------------------------------------------------------
 
+class _EmailValidator(EmailValidator):
+    """Django's e-mail rules with the patterns compiled once: its lazily compiled ones cost more
+    per call than the match itself, and an import checks a million addresses."""
+
+    user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+    domain_regex = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+    literal_regex = re.compile(EmailValidator.literal_regex.pattern, EmailValidator.literal_regex.flags)
+
+
+validate_email = _EmailValidator()
+
 PERSON_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", "street", "postal_code", "city",
                  "country", "language")
 
@@ -729,43 +741,6 @@ class _MemberRow:
     consent: tuple[datetime, str] | None = None  # to record now
 
 
-class _WriteBehind:
-    """One chunk's writes at a time on a second thread, on the SAME database connection and so in
-    the import's transaction. The connection is never used by both threads at once: the
-    importer waits for the previous chunk's writes before its next query (`wait`), and
-    `close` waits for the last one, so a failed import is rolled back only after its writes
-    have stopped. A write's exception is raised in the importer's thread by `wait`."""
-
-    def __init__(self) -> None:
-        self.connection = connections[DEFAULT_DB_ALIAS]
-        self.connection.inc_thread_sharing()
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writes",
-                                           initializer=_share_connection, initargs=(self.connection,))
-        self.pending: Future | None = None
-
-    def submit(self, work: Callable[[], object]) -> None:
-        self.wait()
-        self.pending = self.executor.submit(work)
-
-    def wait(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            if self.pending is not None:
-                futures_wait([self.pending])  # its error, if any, is not the one to report now
-        finally:
-            self.executor.shutdown(wait=True)
-            self.connection.dec_thread_sharing()
-
-
-def _share_connection(shared) -> None:
-    """The writing thread uses the importer's connection (Django's are per thread)."""
-    connections[DEFAULT_DB_ALIAS] = shared
-
-
 def _random_customer_number() -> str:
     return f"K{secrets.randbelow(10**9):09d}"
 
@@ -776,7 +751,6 @@ def _random_card_number() -> str:
 
 
 class MemberImporter(BaseImporter):
-    behind: _WriteBehind | None = None
     kind = ImportJob.Kind.MEMBERS
     columns = (
         Column("customer_number", gettext_lazy("customer number"),
@@ -838,32 +812,6 @@ class MemberImporter(BaseImporter):
         self.parse_datetime = memoized(functools.partial(parse_datetime, zone=zone))
         self.parse_points = memoized(parse_points)
         self.parse_country = memoized(parse_country)
-
-    # Writing behind (PostgreSQL, write mode): a chunk's writes run on a second thread while this
-    # one reads and checks the next chunk, so the database works while Python parses.
-    def run(self, table: Table) -> Report:
-        self.behind = None
-        if not (self.write and connection.vendor == "postgresql"):
-            return super().run(table)
-        self.behind = _WriteBehind()
-        with connection.cursor() as cursor:
-            # Foreign keys are checked as each statement ends (on the writing thread, while the
-            # next chunk is parsed) instead of all at COMMIT, where nothing else can run.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        try:
-            report = super().run(table)
-            self.behind.wait()
-        finally:
-            self.behind.close()  # waits for a write still running, also when the import failed
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL DEFERRED")  # Django's foreign keys are initially deferred
-        return report
-
-    def _write(self, work: Callable[[], object]) -> None:
-        if self.behind is None:
-            work()
-        else:
-            self.behind.submit(work)
 
     # Cleaning one row: plain code, this runs a million times
     def clean(self, values: dict) -> tuple[dict, list[tuple[str, str]]]:
@@ -981,8 +929,6 @@ class MemberImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[_MemberRow]) -> None:
-        if self.behind is not None:
-            self.behind.wait()  # the previous chunk's writes: this chunk is matched against them
         by_number, by_email = self._known_members(candidates)
 
         matched: list[_MemberRow] = []
@@ -1026,8 +972,8 @@ class MemberImporter(BaseImporter):
             self._compare(matched)
         self.counted("new", len(new))
         if self.write:
-            changed = [row for row in matched if row.member is not None and self._has_changes(row)]
-            self._write(lambda: (self._create(new), self._update(changed)))
+            self._create(new)
+            self._update([row for row in matched if row.member is not None and self._has_changes(row)])
 
     def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
         """The chunk's members in the database, by customer number and by lower-case e-mail.

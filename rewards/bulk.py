@@ -154,14 +154,16 @@ def _check_balances(credits: Sequence[BulkCredit]) -> None:
         per_member[credit.member_id] += credit.points
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # Both lists as comma-separated text (members.bulk.pg_array): no per-element quoting.
             cursor.execute(
-                """SELECT v.id FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points)
+                """SELECT v.id FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[])
+                        AS v(id, points)
                    LEFT JOIN members_member m ON m.id = v.id
                    WHERE m.id IS NULL OR m.points_balance <> v.points
                       OR EXISTS (SELECT 1 FROM rewards_pointentry e WHERE e.member_id = v.id
                                  GROUP BY e.member_id HAVING SUM(e.points) <> v.points)
                    LIMIT 5""",
-                [list(per_member), list(per_member.values())],
+                [",".join(map(str, per_member)), ",".join(map(str, per_member.values()))],
             )
             wrong = [row[0] for row in cursor.fetchall()]
     else:

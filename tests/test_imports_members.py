@@ -339,7 +339,7 @@ def test_imported_balances_keep_the_ledger_invariant(tiers):
         assert member.points_balance == member.point_entries.aggregate(total=Sum("points"))["total"]
 
 
-# The set-based writes (COPY, one UPDATE per chunk, writes on a second thread): the same guarantees
+# The set-based writes (COPY, one UPDATE per chunk, opening balances at insert): the same guarantees
 # over many chunks. CHUNK_ROWS = 2 makes every few rows a chunk of its own.
 
 def _big_file(count: int, *, points: int = 10, extra: str = "") -> bytes:
@@ -406,7 +406,7 @@ def test_existing_members_get_changed_fields_tier_history_tags_consent_and_credi
     call_command("verify_ledger")
 
 
-def test_a_write_failing_on_the_writing_thread_rolls_back_the_whole_file(tiers, monkeypatch):
+def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_file(tiers, monkeypatch):
     monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
     # An opening-balance reference already booked for somebody else: the ledger refuses it while
     # the third chunk is written, after the first two chunks' writes.
@@ -420,6 +420,5 @@ def test_a_write_failing_on_the_writing_thread_rolls_back_the_whole_file(tiers, 
     assert job.status == ImportJob.Status.FAILED
     assert "nothing was written" in job.message
     assert _state() == before
-    # The connection is still usable (the writing thread has let go of it).
     assert Member.objects.count() == 1
     call_command("verify_ledger")
