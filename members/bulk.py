@@ -32,9 +32,12 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
             cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
                            [table, count])
             return [row[0] for row in cursor.fetchall()]
-        # SQLite: one writer at a time, so the next free ids can't be taken by anybody else.
+        # SQLite: one writer at a time, so the next free ids can't be taken by anybody else; past
+        # the highest id ever given (sqlite_sequence), so a deleted member's id is not reused.
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")  # noqa: S608
-        start = cursor.fetchone()[0] + 1
+        start = cursor.fetchone()[0]
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
+        start = max([start, *(row[0] for row in cursor.fetchall())]) + 1
     return list(range(start, start + count))
 
 

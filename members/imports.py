@@ -45,7 +45,7 @@ import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -56,7 +56,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models.functions import Lower
-from django.utils import timezone, translation
+from django.utils import dateparse, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -712,12 +712,25 @@ class _Known:
 
     @classmethod
     def from_row(cls, row: tuple) -> _Known:
-        return cls(*row[:16])
+        known = cls(*row[:16])
+        known.joined_at = _db_datetime(known.joined_at)
+        if isinstance(known.birth_date, str):
+            known.birth_date = dateparse.parse_date(known.birth_date)
+        return known
 
     @classmethod
     def new(cls, pk: int, customer_number: str, email: str, tier_id: int | None) -> _Known:
         """A member this import inserts: what the writes after the insert need to know."""
         return cls(pk, customer_number, email, Member.Status.ACTIVE, tier_id, None)
+
+
+def _db_datetime(value: Any) -> Any:
+    """A datetime from a raw row: SQLite (local development) returns text or naive UTC."""
+    if isinstance(value, str):
+        value = dateparse.parse_datetime(value)
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 KNOWN_SQL = ", ".join(("id", "customer_number", "email", "status", "tier_id", "joined_at", *PERSON_FIELDS))
@@ -1020,10 +1033,10 @@ class MemberImporter(BaseImporter):
                                      "WHERE source = %s AND reference <> '' AND reference {in}",
                                      references, [OPENING_SOURCE]))
         consenting = [row.member.pk for row in rows if row.data.get("consent")]
-        consented = set(bulk.select_in(
+        consented = {(member_id, _db_datetime(when)) for member_id, when in bulk.select_in(
             "SELECT member_id, confirmed_at FROM members_consentrecord "
             "WHERE purpose = %s AND source = %s AND granted AND member_id {in}",
-            consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT]))
+            consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT])}
 
         for row in rows:
             member, data = row.member, row.data
