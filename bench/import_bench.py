@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -126,8 +127,11 @@ def main() -> int:
         print(f"  COPY:    {copy_seconds:,.1f} s, {rows / copy_seconds:,.0f} rows/s "
               f"(import takes {import_seconds / copy_seconds:,.0f}× COPY's time)", flush=True)
         again_seconds, again = timed_import(path, write=True)
-        print(f"  same file again: {again_seconds:,.1f} s, new {again.counts['new']:,}, "
-              f"unchanged {again.counts['unchanged']:,}", flush=True)
+        print(f"  same file again: {again_seconds:,.1f} s, {rows / again_seconds:,.0f} rows/s, "
+              f"new {again.counts['new']:,}, unchanged {again.counts['unchanged']:,}", flush=True)
+        # ru_maxrss is in KiB on Linux: this process's peak (the file is streamed, never held).
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  peak RSS of the importing process: {peak:,.0f} MiB", flush=True)
         from django.core.management import call_command
 
         call_command("verify_ledger")

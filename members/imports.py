@@ -16,9 +16,12 @@ Small files run in the admin request, large ones as Celery tasks with a progress
 Why not django-import-export row by row: it saves one model per row (about 600 rows/s) and
 would write balances without the ledger. The importers here stream the file in chunks
 (csv module or openpyxl's read-only mode), validate in plain Python, look up each chunk's
-customer numbers and e-mails with one query each, insert new members, tier history, tags and
-consents in bulk, and book opening balances through `rewards.bulk.points_credit_bulk` (the
-ledger service for batches). Historical purchases go one by one through
+customer numbers and e-mails with one query each (one array parameter, tuples back), and write
+each chunk with a constant number of set-based statements (`members.bulk`: COPY for new members,
+tier history, tags and consents, one UPDATE for the members that change). Opening balances are
+ledger entries: new members are inserted with their balance and `rewards.bulk.points_open_bulk`
+books the entries (and checks they add up), existing members go through
+`rewards.bulk.points_credit_bulk` (lock, entries, balances). Historical purchases go one by one through
 `rewards.services.purchase_record`, which runs the earning rules. The resources in
 `members/resources.py` and `rewards/resources.py` describe the same columns for exports.
 
@@ -34,14 +37,16 @@ from __future__ import annotations
 import codecs
 import copy
 import csv
+import functools
 import io
 import logging
+import operator
 import re
 import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import IO, Any
@@ -49,16 +54,17 @@ from typing import IO, Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
+from django.core.validators import EmailValidator
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
-from django.utils import timezone, translation
+from django.utils import dateparse, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty_site.errors import LoyaltyError
 
+from . import bulk
 from .models import ConsentRecord, ImportJob, Member, Tag, Tier, TierHistory, luhn_check_digit
 
 logger = logging.getLogger(__name__)
@@ -267,6 +273,7 @@ class CellError(ValueError):
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
 
 
+@functools.lru_cache(maxsize=4096)  # salutations, countries, tiers: a handful of spellings a million times
 def normalize_heading(text: str) -> str:
     """"E-Mail", "e_mail " and "EMail" are one heading; "Straße" is "strasse"."""
     return re.sub(r"[^a-z0-9]", "", str(text).strip().lower().translate(_UMLAUTS))
@@ -324,8 +331,9 @@ def parse_date(value: Any) -> date | None:
         raise CellError(_("“%(value)s” is not a possible date") % {"value": text}) from None
 
 
-def parse_datetime(value: Any) -> datetime | None:
-    """A date, or a date and time ("31.12.2024 18:30"), in the local time zone."""
+def parse_datetime(value: Any, zone: tzinfo | None = None) -> datetime | None:
+    """A date, or a date and time ("31.12.2024 18:30"), in the local time zone (`zone`, if the
+    caller looked it up once: the lookup costs more than the parsing)."""
     if isinstance(value, datetime):
         moment = value
     elif isinstance(value, date):
@@ -343,7 +351,7 @@ def parse_datetime(value: Any) -> datetime | None:
         except ValueError:
             raise CellError(_("“%(value)s” is not a possible date") % {"value": text}) from None
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+        moment = timezone.make_aware(moment, zone)
     return moment
 
 
@@ -380,6 +388,29 @@ def parse_decimal(value: Any) -> Decimal | None:
         return Decimal(compact)
     except InvalidOperation:
         raise CellError(_("“%(value)s” is not a number") % {"value": text}) from None
+
+
+def memoized(parser: Callable[[Any], Any], size: int = 50_000) -> Callable[[Any], Any]:
+    """`parser` with a cache for text cells: join dates, countries and balances repeat across a
+    customer list, and each is parsed once. Only results are kept, never errors (an error must be
+    reported on every line that has it), and the cache is emptied when full, so memory stays
+    bounded. Results are immutable (dates, numbers, strings), so sharing them is safe."""
+    cache: dict[str, Any] = {}
+
+    def parse(value: Any) -> Any:
+        if type(value) is not str:
+            return parser(value)
+        try:
+            return cache[value]
+        except KeyError:
+            pass
+        result = parser(value)
+        if len(cache) >= size:
+            cache.clear()
+        cache[value] = result
+        return result
+
+    return parse
 
 
 def parse_points(value: Any) -> int | None:
@@ -457,6 +488,7 @@ _COUNTRY_NAMES = {
 }
 _POSTAL_DIGITS = {"DE": 5, "AT": 4, "CH": 4, "LI": 4}
 _PHONE = re.compile(r"[0-9+()/.\- ]+")
+_FOUR_DIGITS = re.compile(r"(?:\D*\d){4}")  # a phone number has at least four digits
 
 
 def parse_country(value: Any) -> str:
@@ -579,12 +611,18 @@ class BaseImporter:
     def run(self, table: Table) -> Report:
         self.map_headings(table.headers)
         self.prepare()
+        names = [name for name, _index in self.mapping]
+        pick = operator.itemgetter(*(index for _name, index in self.mapping))
+        width = max((index for _name, index in self.mapping), default=-1) + 1
         for chunk in batched(table.rows, CHUNK_ROWS):
             rows = []
             for line, cells in chunk:
                 if not any(cell_text(cell) for cell in cells):
                     continue  # blank lines are not rows
-                values = {name: cells[index] if index < len(cells) else "" for name, index in self.mapping}
+                if len(cells) >= width:  # the usual case, in one C call
+                    values = dict(zip(names, pick(cells) if len(names) > 1 else (pick(cells),), strict=True))
+                else:
+                    values = {name: cells[index] if index < len(cells) else "" for name, index in self.mapping}
                 rows.append((line, values))
             if rows:
                 self.process(rows)
@@ -620,7 +658,7 @@ def _text(values: dict, name: str, max_length: int, errors: list) -> str:
     value = values.get(name)
     if value is None or value == "":
         return ""
-    text = cell_text(value)
+    text = value.strip() if type(value) is str else cell_text(value)  # CSV cells: no call
     if len(text) > max_length:
         errors.append((name, _("at most %(count)s characters") % {"count": max_length}))
     return text
@@ -639,15 +677,79 @@ def _parsed(values: dict, name: str, parser: Callable[[Any], Any], errors: list)
 
 # --- Members -----------------------------------------------------------------------------
 
+class _EmailValidator(EmailValidator):
+    """Django's e-mail rules with the patterns compiled once: its lazily compiled ones cost more
+    per call than the match itself, and an import checks a million addresses."""
+
+    user_regex = re.compile(EmailValidator.user_regex.pattern, EmailValidator.user_regex.flags)
+    domain_regex = re.compile(EmailValidator.domain_regex.pattern, EmailValidator.domain_regex.flags)
+    literal_regex = re.compile(EmailValidator.literal_regex.pattern, EmailValidator.literal_regex.flags)
+
+
+validate_email = _EmailValidator()
+
 PERSON_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", "street", "postal_code", "city",
                  "country", "language")
 
 
-@dataclass
+@dataclass(slots=True)
+class _Known:
+    """A member of the database as the import compares it: only the columns it reads."""
+
+    pk: int
+    customer_number: str
+    email: str
+    status: str
+    tier_id: int | None
+    joined_at: datetime | None
+    salutation: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    phone: str = ""
+    birth_date: date | None = None
+    street: str = ""
+    postal_code: str = ""
+    city: str = ""
+    country: str = ""
+    language: str = ""
+
+    @classmethod
+    def from_row(cls, row: tuple) -> _Known:
+        known = cls(*row[:16])
+        known.joined_at = _db_datetime(known.joined_at)
+        if isinstance(known.birth_date, str):
+            known.birth_date = dateparse.parse_date(known.birth_date)
+        return known
+
+    @classmethod
+    def new(cls, pk: int, customer_number: str, email: str, tier_id: int | None) -> _Known:
+        """A member this import inserts: what the writes after the insert need to know."""
+        return cls(pk, customer_number, email, Member.Status.ACTIVE, tier_id, None)
+
+
+def _db_datetime(value: Any) -> Any:
+    """A datetime from a raw row: SQLite (local development) returns text or naive UTC."""
+    if isinstance(value, str):
+        value = dateparse.parse_datetime(value)
+    if isinstance(value, datetime) and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+KNOWN_SQL = ", ".join(("id", "customer_number", "email", "status", "tier_id", "joined_at", *PERSON_FIELDS))
+# What an import sets on a new member (every other column gets the model's default) ...
+NEW_MEMBER_FIELDS = ("id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name",
+                     "phone", "birth_date", "street", "postal_code", "city", "country", "language", "joined_at",
+                     "tier_id", "points_balance")
+# ... and may change on one that exists (the last two: tier and updated_at).
+UPDATED_FIELDS = (*PERSON_FIELDS, "email", "joined_at", "tier_id", "updated_at")
+
+
+@dataclass(slots=True)
 class _MemberRow:
     line: int
     data: dict
-    member: Member | None = None
+    member: _Known | None = None
     changes: dict = field(default_factory=dict)
     new_tags: list[int] = field(default_factory=list)
     tier_change: Tier | None = None
@@ -721,6 +823,11 @@ class MemberImporter(BaseImporter):
         self.today = timezone.localdate()
         self.now = timezone.now()
         self.reason = _("Import %(file)s") % {"file": self.label} if self.label else _("Import")
+        zone = timezone.get_current_timezone()
+        self.parse_date = memoized(parse_date)
+        self.parse_datetime = memoized(functools.partial(parse_datetime, zone=zone))
+        self.parse_points = memoized(parse_points)
+        self.parse_country = memoized(parse_country)
 
     # Cleaning one row: plain code, this runs a million times
     def clean(self, values: dict) -> tuple[dict, list[tuple[str, str]]]:
@@ -747,10 +854,10 @@ class MemberImporter(BaseImporter):
             if text := _text(values, name, length, errors):
                 data[name] = text
         if phone := _text(values, "phone", 40, errors):
-            if not _PHONE.fullmatch(phone) or sum(char.isdigit() for char in phone) < 4:
+            if not _PHONE.fullmatch(phone) or not _FOUR_DIGITS.match(phone):
                 errors.append(("phone", _("“%(value)s” is not a phone number") % {"value": phone}))
             data["phone"] = phone
-        birth_date = _parsed(values, "birth_date", parse_date, errors)
+        birth_date = _parsed(values, "birth_date", self.parse_date, errors)
         if birth_date is not None:
             if birth_date > self.today:
                 errors.append(("birth_date", _("the birth date %(date)s is in the future")
@@ -759,7 +866,7 @@ class MemberImporter(BaseImporter):
                 errors.append(("birth_date", _("the birth date %(date)s is too long ago")
                                % {"date": birth_date.strftime("%d.%m.%Y")}))
             data["birth_date"] = birth_date
-        country = _parsed(values, "country", parse_country, errors)
+        country = _parsed(values, "country", self.parse_country, errors)
         if country:
             data["country"] = country
         if postal := _text(values, "postal_code", 20, errors):
@@ -775,7 +882,7 @@ class MemberImporter(BaseImporter):
             if code is None:
                 errors.append(("language", _("unknown language “%(value)s” (de or en)") % {"value": language}))
             data["language"] = code
-        joined = _parsed(values, "joined_at", parse_datetime, errors)
+        joined = _parsed(values, "joined_at", self.parse_datetime, errors)
         if joined is not None:
             if joined.date() > self.today:
                 errors.append(("joined_at", _("the join date is in the future")))
@@ -790,7 +897,7 @@ class MemberImporter(BaseImporter):
             if tier is None:
                 errors.append(("tier", _("unknown tier “%(value)s”") % {"value": tier_name}))
             data["tier"] = tier
-        opening = _parsed(values, "opening_balance", parse_points, errors)
+        opening = _parsed(values, "opening_balance", self.parse_points, errors)
         if opening is not None:
             if opening < 0:
                 errors.append(("opening_balance", _("an opening balance cannot be negative")))
@@ -802,7 +909,7 @@ class MemberImporter(BaseImporter):
 
     def _clean_consent(self, values: dict, data: dict, errors: list) -> None:
         consent = _parsed(values, "consent_email", parse_bool, errors)
-        when = _parsed(values, "consent_date", parse_datetime, errors)
+        when = _parsed(values, "consent_date", self.parse_datetime, errors)
         source = _text(values, "consent_source", 200, errors)
         if when is not None and when.date() > self.today:
             errors.append(("consent_date", _("the consent date is in the future")))
@@ -838,16 +945,7 @@ class MemberImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[_MemberRow]) -> None:
-        numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
-        emails = [row.data["email"].lower() for row in candidates if row.data["email"]]
-        members = Member.objects.all()
-        if self.write:
-            # Lock the members this chunk updates or credits, in primary-key order.
-            members = members.select_for_update(of=("self",)).order_by("pk")
-        by_number = {member.customer_number: member for member in members.filter(customer_number__in=numbers)} \
-            if numbers else {}
-        by_email = {member.email_lower: member for member in members.annotate(email_lower=Lower("email"))
-                    .filter(email_lower__in=emails).exclude(email="")} if emails else {}
+        by_number, by_email = self._known_members(candidates)
 
         matched: list[_MemberRow] = []
         new: list[_MemberRow] = []
@@ -882,7 +980,7 @@ class MemberImporter(BaseImporter):
             self.first_line_of_member[member.pk] = row.line
             if member.status in (Member.Status.MERGED, Member.Status.ERASED):
                 self.skipped(row.line, "customer_number", _("customer %(number)s was %(status)s: not imported")
-                             % {"number": member.customer_number, "status": member.get_status_display()})
+                             % {"number": member.customer_number, "status": Member.Status(member.status).label})
                 continue
             row.member = member
             matched.append(row)
@@ -893,27 +991,55 @@ class MemberImporter(BaseImporter):
             self._create(new)
             self._update([row for row in matched if row.member is not None and self._has_changes(row)])
 
+    def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
+        """The chunk's members in the database, by customer number and by lower-case e-mail.
+
+        Tuples, not model instances (building them cost more than the queries), and e-mails are
+        looked up only where the customer number didn't already find the member with that
+        e-mail (on a re-import: nowhere). In write mode the rows are locked (primary-key order,
+        as every service locks) before the import compares them, so what it writes is decided on
+        rows nobody else can change meanwhile."""
+        lock = " ORDER BY id FOR UPDATE" if self.write else ""
+        numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
+        by_number = {known.customer_number: known for known in map(_Known.from_row, bulk.select_in(
+            f"SELECT {KNOWN_SQL} FROM members_member WHERE customer_number {{in}}{lock}",  # noqa: S608 (constants)
+            numbers))}
+        emails = []
+        for row in candidates:
+            email_key = row.data["email"].lower()
+            found = by_number.get(row.data["customer_number"])
+            if email_key and (found is None or found.email.lower() != email_key):
+                emails.append(email_key)
+        by_email = {known_row[-1]: _Known.from_row(known_row) for known_row in bulk.select_in(
+            f"SELECT {KNOWN_SQL}, LOWER(email) FROM members_member "  # noqa: S608 (constants)
+            f"WHERE email <> '' AND LOWER(email) {{in}}{lock}", emails)}
+        for found in by_number.values():  # the e-mails the customer numbers found are known too
+            if found.email:
+                by_email.setdefault(found.email.lower(), found)
+        return by_number, by_email
+
     @staticmethod
     def _has_changes(row: _MemberRow) -> bool:
         return bool(row.changes or row.new_tags or row.tier_change or row.opening or row.consent)
 
     def _compare(self, rows: list[_MemberRow]) -> None:
         """What an import would change on members that exist: fields, tags, tier, credit, consent."""
-        ids = [row.member.pk for row in rows]
+        tagged = [row.member.pk for row in rows if row.data.get("tags")]
         tags_of: dict[int, set[int]] = {}
-        for member_id, tag_id in Member.tags.through.objects.filter(member_id__in=ids).values_list("member_id",
-                                                                                                  "tag_id"):
+        for member_id, tag_id in bulk.select_in("SELECT member_id, tag_id FROM members_member_tags "
+                                                "WHERE member_id {in}", tagged):
             tags_of.setdefault(member_id, set()).add(tag_id)
         references = [f"import-opening:{row.member.customer_number}" for row in rows
                       if row.data.get("opening_balance")]
-        from rewards.models import PointEntry
-
-        booked = dict(PointEntry.objects.filter(source=OPENING_SOURCE, reference__in=references)
-                      .values_list("reference", "points")) if references else {}
-        consented = set(ConsentRecord.objects.filter(
-            member_id__in=ids, purpose=ConsentRecord.Purpose.EMAIL, source=ConsentRecord.Source.IMPORT,
-            granted=True).values_list("member_id", "confirmed_at")) if any(row.data.get("consent") for row in rows) \
-            else set()
+        # `reference <> ''` repeats the unique index's condition, so PostgreSQL uses the index.
+        booked = dict(bulk.select_in("SELECT reference, points FROM rewards_pointentry "
+                                     "WHERE source = %s AND reference <> '' AND reference {in}",
+                                     references, [OPENING_SOURCE]))
+        consenting = [row.member.pk for row in rows if row.data.get("consent")]
+        consented = {(member_id, _db_datetime(when)) for member_id, when in bulk.select_in(
+            "SELECT member_id, confirmed_at FROM members_consentrecord "
+            "WHERE purpose = %s AND source = %s AND granted AND member_id {in}",
+            consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT])}
 
         for row in rows:
             member, data = row.member, row.data
@@ -952,7 +1078,8 @@ class MemberImporter(BaseImporter):
                                         _("e-mail consent for a member without e-mail is not imported"))
             self.counted("updated" if self._has_changes(row) else "unchanged")
 
-    # Writing (write mode only, inside the caller's transaction)
+    # Writing (write mode only, inside the caller's transaction): a constant number of set-based
+    # statements per chunk (members.bulk), whatever the chunk's size.
     def _unique_numbers(self, count: int, make: Callable[[], str], column: str,
                         avoid: Iterable[str] = ()) -> list[str]:
         """Random numbers nobody has: checked against the database (which already holds this
@@ -961,7 +1088,8 @@ class MemberImporter(BaseImporter):
         while len(numbers) < count:
             batch = {make() for _ in range(count - len(numbers))} - numbers
             batch = {number for number in batch if number not in avoid}
-            taken = set(Member.objects.filter(**{f"{column}__in": batch}).values_list(column, flat=True))
+            taken = {found for (found,) in bulk.select_in(
+                f"SELECT {column} FROM members_member WHERE {column} {{in}}", list(batch))}  # noqa: S608 (constants)
             numbers |= batch - taken
         return list(numbers)
 
@@ -976,54 +1104,51 @@ class MemberImporter(BaseImporter):
         self.generated_numbers.update(fresh_numbers)
         generated = iter(fresh_numbers)
         cards = iter(self._unique_numbers(len(rows), _random_card_number, "card_number"))
-        members = []
-        for row in rows:
+        entry_tier_id = self.entry_tier.pk if self.entry_tier is not None else None
+        members, history = [], []
+        for row, pk in zip(rows, bulk.next_ids(Member, len(rows)), strict=True):
             data = row.data
-            members.append(Member(
-                customer_number=data["customer_number"] or next(generated), card_number=next(cards),
-                email=data["email"], salutation=data.get("salutation") or "", first_name=data.get("first_name", ""),
-                last_name=data.get("last_name", ""), phone=data.get("phone", ""), birth_date=data.get("birth_date"),
-                street=data.get("street", ""), postal_code=data.get("postal_code", ""), city=data.get("city", ""),
-                country=data.get("country") or "DE", language=data.get("language") or Member.Language.GERMAN,
-                joined_at=data.get("joined_at") or self.now, tier=data.get("tier") or self.entry_tier,
-            ))
-        Member.objects.bulk_create(members)
-        TierHistory.objects.bulk_create(
-            TierHistory(member_id=member.pk, to_tier_id=member.tier_id, cause=TierHistory.Cause.ENROLMENT,
-                        reason=self.reason, created_by=self.staff_user, created_at=self.now)
-            for member in members if member.tier_id is not None
-        )
-        for row, member in zip(rows, members, strict=True):
-            row.member = member
-            row.new_tags = row.data.get("tags") or []
-            row.opening = row.data.get("opening_balance") or 0
-            row.consent = row.data.get("consent") if member.email else None
-        self._write_extras(rows)
+            tier = data.get("tier")
+            tier_id = tier.pk if tier is not None else entry_tier_id
+            number = data["customer_number"] or next(generated)
+            members.append((pk, number, next(cards), data["email"], data.get("salutation") or "",
+                            data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
+                            data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
+                            data.get("city", ""), data.get("country") or "DE",
+                            data.get("language") or Member.Language.GERMAN, data.get("joined_at") or self.now,
+                            tier_id, data.get("opening_balance") or 0))
+            if tier_id is not None:
+                history.append((pk, tier_id))
+            row.member = _Known.new(pk, number, data["email"], tier_id)
+            row.new_tags = data.get("tags") or []
+            row.opening = data.get("opening_balance") or 0
+            row.consent = data.get("consent") if data["email"] else None
+        bulk.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        bulk.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
+                         [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
+                          for pk, tier_id in history], now=self.now)
+        self._write_extras(rows, new=True)
 
     def _update(self, rows: list[_MemberRow]) -> None:
         if not rows:
             return
         changed = [row for row in rows if row.changes or row.tier_change]
-        fields: set[str] = set()
-        history = []
-        for row in changed:
-            for name, value in row.changes.items():
-                setattr(row.member, name, value)
-                fields.add(name)
-            if row.tier_change is not None:
-                history.append(TierHistory(member_id=row.member.pk, from_tier_id=row.member.tier_id,
-                                           to_tier=row.tier_change, cause=TierHistory.Cause.STAFF, reason=self.reason,
-                                           created_by=self.staff_user, created_at=self.now))
-                row.member.tier = row.tier_change
-                fields.add("tier")
-            row.member.updated_at = self.now
-        if changed:
-            Member.objects.bulk_update([row.member for row in changed], [*sorted(fields), "updated_at"])
-        TierHistory.objects.bulk_create(history)
-        self._write_extras(rows)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        # One statement for every changed member: a column the row doesn't change is None, and
+        # None means "keep" (the import never empties a field).
+        bulk.update_rows(Member, UPDATED_FIELDS, [
+            (row.member.pk, *(row.changes.get(name) for name in UPDATED_FIELDS[:-2]),
+             row.tier_change.pk if row.tier_change is not None else None, self.now)
+            for row in changed])
+        bulk.insert_rows(
+            TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
+            [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
+              self.now) for row in changed if row.tier_change is not None], now=self.now)
+        self._write_extras(rows, new=False)
 
-    def _write_extras(self, rows: list[_MemberRow]) -> None:
-        from rewards.bulk import BulkCredit, points_credit_bulk
+    def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
+        from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
         from rewards.models import PointEntry
 
         names = {name for row in rows for name in row.new_tags}
@@ -1032,26 +1157,29 @@ class MemberImporter(BaseImporter):
             Tag.objects.bulk_create([Tag(name=name) for name in unknown], ignore_conflicts=True)
             for pk, name in Tag.objects.filter(name__in=unknown).values_list("pk", "name"):
                 self.tag_ids[name.lower()] = pk
-        through = Member.tags.through
-        through.objects.bulk_create(
-            [through(member_id=row.member.pk, tag_id=self.tag_ids[name.lower()]) for row in rows
-             for name in row.new_tags], ignore_conflicts=True)
-        ConsentRecord.objects.bulk_create(
+        bulk.insert_rows(Member.tags.through, ("member_id", "tag_id"),
+                         [(row.member.pk, self.tag_ids[name.lower()]) for row in rows for name in row.new_tags],
+                         # A new member has no tags yet: COPY. One that exists may have been tagged
+                         # meanwhile, so its rows skip conflicts.
+                         now=self.now, ignore_conflicts=not new)
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        bulk.insert_rows(
+            ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
+                            "created_by_id"),
             # Dated when the member agreed: a withdrawal recorded after that date stays the latest
             # record (and so the member's choice), an older one is superseded, as it should be.
-            ConsentRecord(member_id=row.member.pk, purpose=ConsentRecord.Purpose.EMAIL, granted=True,
-                          source=ConsentRecord.Source.IMPORT, text_version=row.consent[1][:40],
-                          confirmed_at=row.consent[0], created_at=row.consent[0], created_by=self.staff_user)
-            for row in rows if row.consent
-        )
+            [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
+              row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
         credits = [BulkCredit(member_id=row.member.pk, points=row.opening,
                               reference=f"import-opening:{row.member.customer_number}")
                    for row in rows if row.opening]
         if credits:
             # ADJUST, not BONUS: migrated balances are not points earned in the tier window (the
-            # file's tier column says where the member stands).
-            points_credit_bulk(credits=credits, source=OPENING_SOURCE, kind=PointEntry.Kind.ADJUST,
-                               reason=_("Opening balance (import)"), created_by=self.staff_user)
+            # file's tier column says where the member stands). New members were inserted with
+            # their opening balance, so only the entries are left (points_open_bulk checks that).
+            book = points_open_bulk if new else points_credit_bulk
+            book(credits=credits, source=OPENING_SOURCE, kind=PointEntry.Kind.ADJUST,
+                 reason=_("Opening balance (import)"), created_by=self.staff_user)
 
 
 # --- Historical purchases ------------------------------------------------------------------

@@ -32,12 +32,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty_site.errors import InvalidPurchase, ReferenceConflict
+from members.bulk import insert_rows, select_in
 from members.models import Member
 
 from .models import PointEntry
 from .services import QUALIFYING_KINDS, credit_expiry
-
-LOOKUP_BATCH = 10_000  # references per IN (…) lookup
 
 
 @dataclass(frozen=True)
@@ -66,13 +65,13 @@ def _lock_members(member_ids: list[int]) -> list[int]:
 
 
 def _booked(source: str, references: list[str]) -> dict[str, tuple[int, int]]:
-    """reference -> (member id, points) of the entries already booked under `source`."""
-    booked: dict[str, tuple[int, int]] = {}
-    for start in range(0, len(references), LOOKUP_BATCH):
-        rows = PointEntry.objects.filter(source=source, reference__in=references[start:start + LOOKUP_BATCH])
-        for reference, member_id, points in rows.values_list("reference", "member_id", "points"):
-            booked[reference] = (member_id, points)
-    return booked
+    """reference -> (member id, points) of the entries already booked under `source`.
+
+    `reference <> ''` repeats the unique index's condition: PostgreSQL can't prove it from a long
+    IN list by itself and would scan the whole ledger instead of using the index."""
+    rows = select_in("SELECT reference, member_id, points FROM rewards_pointentry "
+                     "WHERE source = %s AND reference <> '' AND reference {in}", references, [source])
+    return {reference: (member_id, points) for reference, member_id, points in rows}
 
 
 @transaction.atomic
@@ -116,29 +115,73 @@ def points_credit_bulk(
                             points=sum(credit.points for credit in todo))
 
 
-def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str,
-                    created_by: AbstractBaseUser | None, at: datetime) -> None:
-    expires_at = credit_expiry(at)
-    staff_id = created_by.pk if created_by is not None else None
+@transaction.atomic
+def points_open_bulk(
+    *, credits: Sequence[BulkCredit], source: str, reason: str, kind: str = PointEntry.Kind.ADJUST,
+    created_by: AbstractBaseUser | None = None, at: datetime | None = None,
+) -> BulkCreditResult:
+    """Opening balances of members the caller inserted in this transaction with `points_balance`
+    already equal to their credits: only the entries are left to write.
+
+    Why not `points_credit_bulk`: its UPDATE of the balances writes every new member a second
+    time, and an UPDATE costs as much as the INSERT (a new row version, an entry in every index,
+    the trigram ones too), half of a large import's database time. Nobody else can see (or lock)
+    rows inserted by this transaction, so there is nothing to lock either. The invariant is
+    checked, not trusted: a member whose balance isn't its credits raises, and the caller's
+    transaction rolls back. References must be new (a new member has nothing booked yet)."""
+    if not credits:
+        return BulkCreditResult(created=0, already_booked=0, points=0)
+    if any(credit.points <= 0 for credit in credits):
+        raise InvalidPurchase(detail=_("points must be positive"))
+    references = [credit.reference for credit in credits if credit.reference]
+    if len(references) != len(set(references)):
+        duplicate = next(ref for ref in references if references.count(ref) > 1)
+        raise ReferenceConflict(reference=f"{source}:{duplicate}")
+    if booked := _booked(source, references):
+        raise ReferenceConflict(reference=f"{source}:{next(iter(booked))}")
+    at = at or timezone.now()
+    _insert_entries(list(credits), kind=kind, source=source, reason=reason, created_by=created_by, at=at)
+    _check_balances(credits)
+    if kind in QUALIFYING_KINDS:
+        _evaluate_tiers({credit.member_id for credit in credits})
+    return BulkCreditResult(created=len(credits), already_booked=0, points=sum(credit.points for credit in credits))
+
+
+def _check_balances(credits: Sequence[BulkCredit]) -> None:
+    """Every member's balance equals its credits (members with entries from before fail too)."""
+    per_member: dict[int, int] = defaultdict(int)
+    for credit in credits:
+        per_member[credit.member_id] += credit.points
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # Both lists as comma-separated text (members.bulk.pg_array): no per-element quoting.
             cursor.execute(
-                """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
-                                                   reference, created_by_id)
-                   SELECT v.member_id, %s, v.points, %s, %s, v.reason, %s, v.reference, %s
-                   FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[], %s::varchar[])
-                        AS v(member_id, points, reason, reference)""",
-                [kind, at, expires_at, source, staff_id,
-                 [credit.member_id for credit in credits], [credit.points for credit in credits],
-                 [(credit.reason or reason)[:255] for credit in credits], [credit.reference for credit in credits]],
+                """SELECT v.id FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[])
+                        AS v(id, points)
+                   LEFT JOIN members_member m ON m.id = v.id
+                   WHERE m.id IS NULL OR m.points_balance <> v.points
+                      OR EXISTS (SELECT 1 FROM rewards_pointentry e WHERE e.member_id = v.id
+                                 GROUP BY e.member_id HAVING SUM(e.points) <> v.points)
+                   LIMIT 5""",
+                [",".join(map(str, per_member)), ",".join(map(str, per_member.values()))],
             )
-        return
-    PointEntry.objects.bulk_create(
-        PointEntry(member_id=credit.member_id, kind=kind, points=credit.points, created_at=at, expires_at=expires_at,
-                   reason=(credit.reason or reason)[:255], source=source, reference=credit.reference,
-                   created_by_id=staff_id)
-        for credit in credits
-    )
+            wrong = [row[0] for row in cursor.fetchall()]
+    else:
+        balances = dict(Member.objects.filter(pk__in=list(per_member)).values_list("pk", "points_balance"))
+        wrong = [pk for pk, points in per_member.items() if balances.get(pk) != points]
+    if wrong:
+        raise ValueError(f"opening balances differ from their credits for members {wrong}")
+
+
+def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str,
+                    created_by: AbstractBaseUser | None, at: datetime) -> None:
+    """One COPY (members.bulk.insert_rows) for the whole batch."""
+    expires_at = credit_expiry(at)
+    staff_id = created_by.pk if created_by is not None else None
+    insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "source", "reference",
+                             "created_by_id"),
+                [(credit.member_id, kind, credit.points, at, expires_at, (credit.reason or reason)[:255], source,
+                  credit.reference, staff_id) for credit in credits], now=at)
 
 
 def _move_balances(credits: list[BulkCredit]) -> None:

@@ -13,7 +13,7 @@ from django.db.models import Sum
 
 from loyalty_site.errors import InvalidPurchase, ReferenceConflict
 from members.models import Member
-from rewards.bulk import BulkCredit, points_credit_bulk
+from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
 from rewards.models import PointEntry
 from rewards.services import points_debit
 from tests import factories
@@ -146,3 +146,31 @@ def test_concurrent_batches_and_debits_keep_every_balance_equal_to_its_ledger():
     assert_invariant(ids)
     for member in Member.objects.filter(pk__in=ids):
         assert member.points_balance == 100 + 4 * 3 * 3 - 4 * 2
+
+
+def test_opening_credits_for_new_members_book_entries_that_equal_the_balances(tiers):
+    member = factories.enrolled_member()
+    Member.objects.filter(pk=member.pk).update(points_balance=40)  # as the import inserts a new member
+    result = points_open_bulk(credits=[BulkCredit(member_id=member.pk, points=40, reference="import-opening:N1")],
+                              source="import", reason="Anfangsbestand")
+    assert (result.created, result.points) == (1, 40)
+    assert_invariant([member.pk])
+
+
+def test_opening_credits_that_differ_from_the_balance_are_refused(tiers):
+    member = factories.enrolled_member()  # balance 0: a caller that forgot to insert it with 40
+    with pytest.raises(ValueError, match="differ"):
+        points_open_bulk(credits=[BulkCredit(member_id=member.pk, points=40, reference="x")], source="import",
+                         reason="x")
+    assert not member.point_entries.exists()
+
+
+def test_opening_credits_refuse_a_reference_booked_before(tiers):
+    first, second = factories.enrolled_member(), factories.enrolled_member()
+    points_credit_bulk(credits=[BulkCredit(member_id=first.pk, points=5, reference="import-opening:K1")],
+                       source="import", reason="x")
+    Member.objects.filter(pk=second.pk).update(points_balance=5)
+    with pytest.raises(ReferenceConflict):
+        points_open_bulk(credits=[BulkCredit(member_id=second.pk, points=5, reference="import-opening:K1")],
+                         source="import", reason="x")
+    assert not second.point_entries.exists()

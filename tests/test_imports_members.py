@@ -337,3 +337,88 @@ def test_imported_balances_keep_the_ledger_invariant(tiers):
     call_command("verify_ledger")
     for member in Member.objects.all():
         assert member.points_balance == member.point_entries.aggregate(total=Sum("points"))["total"]
+
+
+# The set-based writes (COPY, one UPDATE per chunk, opening balances at insert): the same guarantees
+# over many chunks. CHUNK_ROWS = 2 makes every few rows a chunk of its own.
+
+def _big_file(count: int, *, points: int = 10, extra: str = "") -> bytes:
+    rows = "".join(f"K{n};k{n}@example.de;Vorname{n};{points + n};{'VIP, Kaffee' if n % 2 else ''};"
+                   f"{'ja;02.03.2021;Messe' if n % 3 == 0 else ';;'}\n" for n in range(1, count + 1))
+    return csv_bytes("Kundennummer;E-Mail;Vorname;Punkte;Tags;Newsletter;Einwilligungsdatum;Einwilligungsquelle\n"
+                     + rows + extra)
+
+
+def _state() -> tuple:
+    return (list(Member.objects.order_by("pk").values()), list(PointEntry.objects.order_by("pk").values()),
+            list(ConsentRecord.objects.order_by("pk").values()), list(TierHistory.objects.order_by("pk").values()),
+            sorted(Member.tags.through.objects.values_list("member_id", "tag_id")))
+
+
+def test_many_chunks_import_every_row_once_with_balances_equal_to_the_ledger(tiers, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    job = full_import(_big_file(11))
+    assert job.status == ImportJob.Status.DONE, job.message
+    assert job.counts == {"new": 11, "updated": 0, "unchanged": 0, "skipped": 0, "invalid": 0}
+    assert Member.objects.count() == 11 and TierHistory.objects.count() == 11
+    assert ConsentRecord.objects.filter(source="import").count() == 3  # lines for K3, K6, K9
+    assert Member.tags.through.objects.count() == 2 * 6  # the odd ones: VIP and Kaffee
+    for member in Member.objects.all():
+        number = int(member.customer_number[1:])
+        assert member.points_balance == 10 + number == member.point_entries.get().points
+        assert member.tier.rank == 0 and member.tier_history.get().cause == TierHistory.Cause.ENROLMENT
+    call_command("verify_ledger")
+
+
+def test_a_reimport_in_many_chunks_changes_nothing_however_often(tiers, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    content = _big_file(7)
+    full_import(content)
+    snapshot = _state()
+    for _repeat in range(2):
+        job = full_import(content)
+        assert job.counts == {"new": 0, "updated": 0, "unchanged": 7, "skipped": 0, "invalid": 0}
+        assert _state() == snapshot
+    call_command("verify_ledger")
+
+
+def test_existing_members_get_changed_fields_tier_history_tags_consent_and_credit_in_one_update(tiers, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    old = factories.enrolled_member(customer_number="K1", email="k1@example.de", first_name="Alt", city="Bonn")
+    other = factories.enrolled_member(customer_number="K2", email="k2@example.de", first_name="Bleibt")
+    text = ("Kundennummer;E-Mail;Vorname;Ort;Stufe;Tags;Punkte;Newsletter;Einwilligungsdatum;Einwilligungsquelle\n"
+            "K1;K1@EXAMPLE.DE;Neu;;Gold;VIP;30;ja;02.03.2021;Messe\n"
+            "K2;k2@example.de;;Köln;;;;;;\n"
+            "K3;k3@example.de;Nina;;;;5;;;\n")
+    job = full_import(csv_bytes(text))
+    assert job.counts == {"new": 1, "updated": 2, "unchanged": 0, "skipped": 0, "invalid": 0}
+    old.refresh_from_db()
+    # Only what the file says changes: the e-mail differs only in case, the empty city keeps "Bonn".
+    assert (old.first_name, old.city, old.email, old.tier.name_de) == ("Neu", "Bonn", "k1@example.de", "Gold")
+    change = old.tier_history.filter(cause=TierHistory.Cause.STAFF).get()
+    assert (change.from_tier.rank, change.to_tier.name_de) == (0, "Gold")
+    assert list(old.tags.values_list("name", flat=True)) == ["VIP"]
+    assert old.points_balance == 30 == old.point_entries.get().points
+    assert consent_given(old, ConsentRecord.Purpose.EMAIL)
+    other.refresh_from_db()
+    assert (other.first_name, other.city) == ("Bleibt", "Köln")
+    assert Member.objects.get(customer_number="K3").points_balance == 5
+    call_command("verify_ledger")
+
+
+def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_file(tiers, monkeypatch):
+    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    # An opening-balance reference already booked for somebody else: the ledger refuses it while
+    # the third chunk is written, after the first two chunks' writes.
+    someone = factories.enrolled_member()
+    from rewards.bulk import BulkCredit, points_credit_bulk
+
+    points_credit_bulk(credits=[BulkCredit(member_id=someone.pk, points=1, reference="import-opening:K5")],
+                       source="import", reason="x")
+    before = _state()
+    job = full_import(_big_file(8))
+    assert job.status == ImportJob.Status.FAILED
+    assert "nothing was written" in job.message
+    assert _state() == before
+    assert Member.objects.count() == 1
+    call_command("verify_ledger")
