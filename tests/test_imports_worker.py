@@ -19,7 +19,7 @@ from tests.test_campaigns_worker import _broker_folder, _database_url, _kill, _s
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-ROWS = 20_000
+ROWS = 60_000  # a few seconds of work even on a fast machine: the kill must land mid-import
 
 
 def _customer_file() -> bytes:
