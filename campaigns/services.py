@@ -46,6 +46,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from itertools import batched
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -241,8 +242,13 @@ def _create_messages(campaign: Campaign, variants: list[Variant], pairs: Iterabl
     if not rows:
         return []
     Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    return list(Message.objects.filter(campaign=campaign, status=Message.Status.QUEUED, member_id__in=members,
-                                       occurrence__in=occurrences).order_by("pk").values_list("pk", flat=True))
+    # In pieces: a trigger can be due for most of the membership, and a statement takes at most
+    # 65,535 parameters (they are bound on the server).
+    queued: list[int] = []
+    for piece in batched(sorted(members), 10_000):
+        queued += Message.objects.filter(campaign=campaign, status=Message.Status.QUEUED, member_id__in=piece,
+                                         occurrence__in=occurrences).values_list("pk", flat=True)
+    return sorted(queued)
 
 
 def campaign_prepare(*, campaign_id: int, now: datetime | None = None, dispatch: bool = True,
