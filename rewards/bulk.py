@@ -74,6 +74,17 @@ def _booked(source: str, references: list[str]) -> dict[str, tuple[int, int]]:
     return {reference: (member_id, points) for reference, member_id, points in rows}
 
 
+def _checked_references(credits: Sequence[BulkCredit], source: str) -> list[str]:
+    """The batch's references; refuses a credit that isn't positive or a reference given twice."""
+    if any(credit.points <= 0 for credit in credits):
+        raise InvalidPurchase(detail=_("points must be positive"))
+    references = [credit.reference for credit in credits if credit.reference]
+    if len(references) != len(set(references)):
+        duplicate = next(ref for ref in references if references.count(ref) > 1)
+        raise ReferenceConflict(reference=f"{source}:{duplicate}")
+    return references
+
+
 @transaction.atomic
 def points_credit_bulk(
     *, credits: Sequence[BulkCredit], source: str, reason: str, kind: str = PointEntry.Kind.BONUS,
@@ -83,12 +94,7 @@ def points_credit_bulk(
     conflicting credit raises and the whole batch is rolled back with the caller's transaction."""
     if not credits:
         return BulkCreditResult(created=0, already_booked=0, points=0)
-    if any(credit.points <= 0 for credit in credits):
-        raise InvalidPurchase(detail=_("points must be positive"))
-    references = [credit.reference for credit in credits if credit.reference]
-    if len(references) != len(set(references)):
-        duplicate = next(ref for ref in references if references.count(ref) > 1)
-        raise ReferenceConflict(reference=f"{source}:{duplicate}")
+    references = _checked_references(credits, source)
     at = at or timezone.now()
 
     member_ids = sorted({credit.member_id for credit in credits})
@@ -131,12 +137,7 @@ def points_open_bulk(
     transaction rolls back. References must be new (a new member has nothing booked yet)."""
     if not credits:
         return BulkCreditResult(created=0, already_booked=0, points=0)
-    if any(credit.points <= 0 for credit in credits):
-        raise InvalidPurchase(detail=_("points must be positive"))
-    references = [credit.reference for credit in credits if credit.reference]
-    if len(references) != len(set(references)):
-        duplicate = next(ref for ref in references if references.count(ref) > 1)
-        raise ReferenceConflict(reference=f"{source}:{duplicate}")
+    references = _checked_references(credits, source)
     if booked := _booked(source, references):
         raise ReferenceConflict(reference=f"{source}:{next(iter(booked))}")
     at = at or timezone.now()
