@@ -73,6 +73,11 @@ from .sms import SmsMessage, get_sms_backend, sms_backend_class
 S = Campaign.Status
 INTERRUPTED = "interrupted: the worker stopped while sending; not sent again (at most once)"
 
+# A statement takes at most 65,535 parameters (they are bound on the server): id lists that
+# grow with the audience are sent in pieces of this size.
+PARAMETERS_PER_QUERY = 10_000
+
+
 # --- Status changes: the allowed transitions in one place ------------------------------------
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -242,10 +247,9 @@ def _create_messages(campaign: Campaign, variants: list[Variant], pairs: Iterabl
     if not rows:
         return []
     Message.objects.bulk_create(rows, ignore_conflicts=True, batch_size=2000)
-    # In pieces: a trigger can be due for most of the membership, and a statement takes at most
-    # 65,535 parameters (they are bound on the server).
+    # In pieces: a trigger can be due for most of the membership (see PARAMETERS_PER_QUERY).
     queued: list[int] = []
-    for piece in batched(sorted(members), 10_000):
+    for piece in batched(sorted(members), PARAMETERS_PER_QUERY):
         queued += Message.objects.filter(campaign=campaign, status=Message.Status.QUEUED, member_id__in=piece,
                                          occurrence__in=occurrences).values_list("pk", flat=True)
     return sorted(queued)
@@ -645,7 +649,9 @@ def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, em
             report.sent += len(sent)
     finally:
         channels.close()
-    for campaign_id in set(Message.objects.filter(pk__in=message_ids).values_list("campaign_id", flat=True)):
+    campaign_ids = {campaign_id for piece in batched(message_ids, PARAMETERS_PER_QUERY)
+                    for campaign_id in Message.objects.filter(pk__in=piece).values_list("campaign_id", flat=True)}
+    for campaign_id in campaign_ids:
         Campaign.objects.filter(pk=campaign_id).update(last_progress_at=timezone.now())
         _finish_if_complete(campaign_id, fixed_now or timezone.now())
     return report
@@ -714,7 +720,8 @@ def messages_retry_failed(*, campaign_id: int, staff_user: AbstractBaseUser | No
     if campaign.status not in (S.SENDING, S.ACTIVE, S.DONE):
         raise CampaignStateError(status=campaign.get_status_display())
     ids = list(Message.objects.filter(campaign=campaign, status=Message.Status.FAILED).values_list("pk", flat=True))
-    Message.objects.filter(pk__in=ids).update(status=Message.Status.QUEUED, error="", claimed_at=None)
+    for piece in batched(ids, PARAMETERS_PER_QUERY):
+        Message.objects.filter(pk__in=piece).update(status=Message.Status.QUEUED, error="", claimed_at=None)
     if ids and campaign.status == S.DONE and campaign.kind != Campaign.Kind.TRIGGERED:
         Campaign.objects.filter(pk=campaign.pk).update(status=S.SENDING, finished_at=None)
     _dispatch(ids)
