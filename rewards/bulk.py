@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty_site.errors import InvalidPurchase, ReferenceConflict
-from members.bulk import insert_rows, select_in
+from members.bulk import insert_rows, pg_array, select_in
 from members.models import Member
 
 from .models import PointEntry
@@ -154,17 +154,17 @@ def _check_balances(credits: Sequence[BulkCredit]) -> None:
     for credit in credits:
         per_member[credit.member_id] += credit.points
     if connection.vendor == "postgresql":
+        ids, id_values = pg_array(list(per_member))
+        points, point_values = pg_array(list(per_member.values()))
         with connection.cursor() as cursor:
-            # Both lists as comma-separated text (members.bulk.pg_array): no per-element quoting.
             cursor.execute(
-                """SELECT v.id FROM unnest(string_to_array(%s, ',')::bigint[], string_to_array(%s, ',')::bigint[])
-                        AS v(id, points)
+                f"""SELECT v.id FROM unnest({ids}, {points}) AS v(id, points)
                    LEFT JOIN members_member m ON m.id = v.id
                    WHERE m.id IS NULL OR m.points_balance <> v.points
                       OR EXISTS (SELECT 1 FROM rewards_pointentry e WHERE e.member_id = v.id
                                  GROUP BY e.member_id HAVING SUM(e.points) <> v.points)
-                   LIMIT 5""",
-                [",".join(map(str, per_member)), ",".join(map(str, per_member.values()))],
+                   LIMIT 5""",  # noqa: S608 - pg_array gives placeholders, the values are parameters
+                [id_values, point_values],
             )
             wrong = [row[0] for row in cursor.fetchall()]
     else:
