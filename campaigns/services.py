@@ -61,6 +61,7 @@ from django.utils.translation import gettext as _
 from loyalty_site.celery import enqueue
 from loyalty_site.errors import LoyaltyError
 from members.models import ConsentRecord, Member
+from members.services import consents_latest
 from rewards.models import Redemption
 
 from . import links, rendering, triggers
@@ -336,10 +337,23 @@ def _recent_claims(member_ids: Iterable[int], now: datetime) -> Counter:
 def _effective_consents(member_ids: Iterable[int], purposes: Iterable[str]) -> set[tuple[int, str]]:
     """(member, purpose) pairs whose latest consent record is effective (one query for a chunk;
     the same rule as members.services.consent_given)."""
-    latest = (ConsentRecord.objects.filter(member_id__in=member_ids, purpose__in=set(purposes))
-              .order_by("member_id", "purpose", "-created_at", "-id").distinct("member_id", "purpose")
-              .only("member_id", "purpose", "granted", "confirmed_at"))
-    return {(record.member_id, record.purpose) for record in latest if record.is_effective}
+    return {pair for pair, record in consents_latest(member_ids, purposes).items() if record.is_effective}
+
+
+def _mark_claimed(messages: list[Message], now: datetime) -> int:
+    """QUEUED -> SENDING with each message's address: one statement on PostgreSQL (arrays),
+    one per message elsewhere (SQLite in local development binds no arrays)."""
+    connection = connections[router.db_for_write(Message)]
+    if connection.vendor != "postgresql":
+        return sum(Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
+            status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, to_address=message.to_address,
+            error="")
+            for message in messages)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, {"sending": Message.Status.SENDING, "queued": Message.Status.QUEUED, "now": now,
+                                    "ids": [message.pk for message in messages],
+                                    "addresses": [message.to_address for message in messages]})
+        return cursor.rowcount
 
 
 def _skip_reason(message: Message, member: Member, *, consented: bool, recent: int) -> str | None:
@@ -425,11 +439,7 @@ def _messages_claim(message_ids: Sequence[int], now: datetime) -> _Claim:
             status=Message.Status.SKIPPED, skip_reason=reason, processed_at=now)
     if not result.claimed:
         return result
-    with connections[router.db_for_write(Message)].cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, {"sending": Message.Status.SENDING, "queued": Message.Status.QUEUED, "now": now,
-                                    "ids": [message.pk for message in result.claimed],
-                                    "addresses": [message.to_address for message in result.claimed]})
-        claimed = cursor.rowcount
+    claimed = _mark_claimed(result.claimed, now)
     if claimed != len(result.claimed):  # the rows are locked: this would be a bug, not a race
         raise RuntimeError("claimed messages changed under their row locks")
     for message in result.claimed:

@@ -233,4 +233,7 @@ def _seed_later_features(partner: Partner) -> dict:
     from feedback.demo import seed_feedback_demo
 
     seed_feedback_demo()
+    from campaigns.demo import seed_campaigns_demo
+
+    seed_campaigns_demo()
     return {"api_key": demo_partner_key(partner)}

@@ -9,6 +9,7 @@ the earned tier when the period ends; staff can override with a reason. Every ch
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -191,13 +192,23 @@ def tier_end_grants(*, today: date | None = None) -> int:
 
 # --- Consents ------------------------------------------------------------------------------
 
+def consents_latest(member_ids: Iterable[int], purposes: Iterable[str] | None = None,
+                    ) -> dict[tuple[int, str], ConsentRecord]:
+    """(member id, purpose) -> the latest record, for many members in one query: the record
+    that counts, whatever came before it."""
+    records = ConsentRecord.objects.filter(member_id__in=list(member_ids))
+    if purposes is not None:
+        records = records.filter(purpose__in=set(purposes))
+    latest: dict[tuple[int, str], ConsentRecord] = {}
+    for record in records.order_by("member_id", "purpose", "-created_at", "-id"):
+        latest.setdefault((record.member_id, record.purpose), record)
+    return latest
+
+
 def consent_current(member: Member) -> dict[str, ConsentRecord | None]:
     """The latest record per purpose (None: never asked)."""
-    current: dict[str, ConsentRecord | None] = dict.fromkeys(ConsentRecord.Purpose.values)
-    for record in member.consents.order_by("purpose", "-created_at", "-id"):
-        if current[record.purpose] is None:
-            current[record.purpose] = record
-    return current
+    latest = consents_latest([member.pk])
+    return {purpose: latest.get((member.pk, purpose)) for purpose in ConsentRecord.Purpose.values}
 
 
 def consent_given(member: Member, purpose: str) -> bool:
