@@ -1,6 +1,10 @@
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local")
-application = get_wsgi_application()
+django.setup(set_prefix=False)
+
+from loyalty_site.handlers import routed_application  # noqa: E402 - needs the settings above
+
+application = routed_application()

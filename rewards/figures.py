@@ -90,10 +90,23 @@ def points_expiring_by_members(*, member_ids: Sequence[int], at: datetime) -> di
     return {member_id: max(0, due) for member_id, due in expiry_due_by_member(list(member_ids), at).items()}
 
 
+# What the balance answer reads of a member: the full row would cost more to turn into a model
+# than the statement costs PostgreSQL.
+_BALANCE_FIELDS = ("id", "status", "tier_id", "points_balance", "points_pending")
+
+
 def member_with_figures(member_id: int, *, expiring_until: datetime) -> Member | None:
-    """The member (not erased) with `qualifying` and `expiring` points, in one statement."""
-    members = Member.objects.raw(
-        f"SELECT m.*, {QUALIFYING_POINTS_SQL} AS qualifying, {_positive(EXPIRY_DUE_SQL)} AS expiring "  # noqa: S608
-        "FROM members_member m WHERE m.id = %(member)s AND m.status <> %(erased)s",
-        {**_window(None), "due_at": expiring_until, "member": member_id, "erased": Member.Status.ERASED})
-    return next(iter(members), None)
+    """The member (not erased; only the fields of `_BALANCE_FIELDS` loaded) with `qualifying`
+    and `expiring` points, in one statement."""
+    columns = ", ".join(f"m.{name}" for name in _BALANCE_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}, {QUALIFYING_POINTS_SQL}, {_positive(EXPIRY_DUE_SQL)} "  # noqa: S608
+            "FROM members_member m WHERE m.id = %(member)s AND m.status <> %(erased)s",
+            {**_window(None), "due_at": expiring_until, "member": member_id, "erased": Member.Status.ERASED})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    member = Member.from_db(connection.alias, _BALANCE_FIELDS, row[:len(_BALANCE_FIELDS)])
+    member.qualifying, member.expiring = row[len(_BALANCE_FIELDS):]
+    return member

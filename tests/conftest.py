@@ -1,10 +1,29 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.cache import cache
 from django.utils import translation
+from pytest_django.live_server_helper import LiveServer
 
+from loyalty_site.handlers import routed_application
 from tests import factories
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, serving the application production serves
+    (loyalty_site.handlers: the partner API behind its own middleware chain), not a bare
+    Django handler."""
+    address = (request.config.getvalue("liveserver") or os.getenv("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+               or "localhost")
+    server = LiveServer(address, start=False)
+    static_files_handler = server.thread.static_handler
+    server.thread.static_handler = lambda pages: static_files_handler(routed_application(pages))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

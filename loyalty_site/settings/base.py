@@ -70,6 +70,14 @@ MIDDLEWARE = [
     "auditlog.middleware.AuditlogMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx: portal views answer htmx with fragments
 ]
+# The partner API's chain (loyalty_site/handlers.py): no sessions, CSRF, messages or URL
+# languages, which belong to the cookie-based pages; the audit trail keeps the caller's address.
+API_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
 
 ROOT_URLCONF = "loyalty_site.urls"
 WSGI_APPLICATION = "loyalty_site.wsgi.application"
