@@ -41,6 +41,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: install
+	@scripts/system-deps.sh bench
 	$(PY) bench/run.py
 
 clean:
