@@ -47,3 +47,12 @@ def test_pages_behind_the_same_application_keep_sessions_and_csrf(live_server, d
 
     refused = session.post(f"{live_server.url}/accounts/login/", data={"login": "x", "password": "y"}, timeout=30)
     assert refused.status_code == 403  # no CSRF token sent
+
+
+def test_an_unknown_api_url_answers_in_the_callers_language(live_api):
+    german = live_api.get("/no-such-thing/", headers={"Accept-Language": "de"})
+    english = live_api.get("/no-such-thing/", headers={"Accept-Language": "en"})
+
+    assert german.status_code == english.status_code == 404
+    assert german.json()["message"] == "Nicht gefunden."
+    assert english.json()["message"] == "Not found."

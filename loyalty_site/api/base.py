@@ -18,16 +18,35 @@ from .authentication import PartnerPrincipal
 MAX_ID = 2**63 - 1
 
 
-class PartnerViewSet(viewsets.GenericViewSet):
-    """Answers in the language of Accept-Language: the API lives outside i18n_patterns, where
+def activate_request_language(request) -> None:
+    """The language of Accept-Language: the API lives outside i18n_patterns, where
     LocaleMiddleware would always pick the default language for unprefixed URLs."""
+    language = translation.get_language_from_request(request, check_path=False)
+    translation.activate(language)
+    request.LANGUAGE_CODE = language
+
+
+class APILanguageMiddleware:
+    """The partner API's chain (settings.API_MIDDLEWARE) has no LocaleMiddleware: this sets the
+    language for every request, so an answer given before any view (an unknown URL, a database
+    outage) doesn't come out in the language of the thread's previous request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        activate_request_language(request)
+        return self.get_response(request)
+
+
+class PartnerViewSet(viewsets.GenericViewSet):
+    """Answers in the language of Accept-Language (also behind the pages' middleware chain, as in
+    Django's test client)."""
 
     lookup_value_regex = r"[0-9]{1,18}"
 
     def initial(self, request, *args, **kwargs):
-        language = translation.get_language_from_request(request._request, check_path=False)
-        translation.activate(language)
-        request.LANGUAGE_CODE = language
+        activate_request_language(request._request)
         super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):

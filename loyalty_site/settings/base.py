@@ -77,6 +77,7 @@ API_MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
+    "loyalty_site.api.base.APILanguageMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
