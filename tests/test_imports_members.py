@@ -422,3 +422,19 @@ def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_fil
     assert _state() == before
     assert Member.objects.count() == 1
     call_command("verify_ledger")
+
+
+def test_import_collects_garbage_less_often_and_restores_the_threshold_afterwards(tiers):
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    with imports._fewer_collections():
+        seen.append(gc.get_threshold()[0])
+        with imports._fewer_collections():  # an overlapping import
+            seen.append(gc.get_threshold()[0])
+        seen.append(gc.get_threshold()[0])
+    assert seen == [max(imports.IMPORT_GC_THRESHOLD, before[0])] * 3
+    assert gc.get_threshold() == before
+    job = dry_run(csv_bytes(GERMAN, "cp1252"))
+    assert job.status == ImportJob.Status.ANALYSED and gc.get_threshold() == before
