@@ -31,8 +31,9 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
     table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                           [table, count])
+            # The sequence's name is looked up once (a function in FROM), not once per id.
+            cursor.execute("SELECT nextval(seq) FROM CAST(pg_get_serial_sequence(%s, 'id') AS regclass) AS seq, "
+                           "generate_series(1, %s)", [table, count])
             return [row[0] for row in cursor.fetchall()]
         # SQLite: one writer at a time, so the next free ids can't be taken by anybody else; past
         # the highest id ever given (sqlite_sequence), so a deleted member's id is not reused.
