@@ -422,3 +422,33 @@ def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_fil
     assert _state() == before
     assert Member.objects.count() == 1
     call_command("verify_ledger")
+
+
+def test_import_collects_garbage_less_often_and_restores_the_threshold_afterwards(tiers):
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    with imports._fewer_collections():
+        seen.append(gc.get_threshold()[0])
+        with imports._fewer_collections():  # an overlapping import
+            seen.append(gc.get_threshold()[0])
+        seen.append(gc.get_threshold()[0])
+    assert seen == [max(imports.IMPORT_GC_THRESHOLD, before[0])] * 3
+    assert gc.get_threshold() == before
+    job = dry_run(csv_bytes(GERMAN, "cp1252"))
+    assert job.status == ImportJob.Status.ANALYSED and gc.get_threshold() == before
+
+
+def test_generated_card_and_customer_numbers_are_valid_and_skip_numbers_that_are_taken(tiers, monkeypatch):
+    taken = factories.MemberFactory(card_number="92761234567890" + "1" + "0", customer_number="K000000007")
+    taken.card_number = "927612345678901" + imports.luhn_check_digit("927612345678901")
+    taken.save(update_fields=["card_number"])
+    draws = {10**11: [[12345678901], [55555555555]], 10**9: [[7], [8]]}  # the first draw of each is taken
+    monkeypatch.setattr(imports, "_random_below", lambda bound, count: draws[bound].pop(0)[:count])
+    job = full_import(csv_bytes("E-Mail;Vorname\nneu@example.de;Neu\n"))
+    assert job.status == ImportJob.Status.DONE, job.message
+    member = Member.objects.get(email="neu@example.de")
+    assert member.card_number == "927655555555555" + imports.luhn_check_digit("927655555555555")
+    assert member.customer_number == "K000000008"
+    assert imports.luhn_check_digit("7992739871") == "3"  # the textbook example
