@@ -14,8 +14,7 @@ anything the database enforces: constraints, unique indexes and foreign keys che
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -161,20 +160,6 @@ def pg_array(values: Sequence[Any]) -> tuple[str, Any]:
     return "%s", list(values)
 
 
-@contextmanager
-def _unprepared() -> Iterator[None]:
-    """Statements planned for their own values. A prepared statement's generic plan for "= ANY of
-    an array" doesn't know the array's length, and one chosen while the ledger was small (a first
-    import's transaction fills it) stays a scan of the whole table for every later chunk."""
-    psycopg_connection = connection.connection
-    threshold = psycopg_connection.prepare_threshold
-    psycopg_connection.prepare_threshold = None
-    try:
-        yield
-    finally:
-        psycopg_connection.prepare_threshold = threshold
-
-
 def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
     """Rows of `sql`, whose `{in}` stands for "in `values`" and comes after the other `params`.
 
@@ -186,8 +171,7 @@ def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> li
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             array, parameter = pg_array(values)
-            with _unprepared():
-                cursor.execute(sql.replace("{in}", f"= ANY({array})"), [*params, parameter])
+            cursor.execute(sql.replace("{in}", f"= ANY({array})"), [*params, parameter])
             return cursor.fetchall()
         found: list[tuple] = []
         for start in range(0, len(values), 500):

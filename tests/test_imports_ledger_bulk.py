@@ -12,7 +12,6 @@ from django.db import connection, transaction
 from django.db.models import Sum
 
 from loyalty_site.errors import InvalidPurchase, ReferenceConflict
-from members.bulk import select_in
 from members.models import Member
 from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
 from rewards.models import PointEntry
@@ -175,18 +174,3 @@ def test_opening_credits_refuse_a_reference_booked_before(tiers):
         points_open_bulk(credits=[BulkCredit(member_id=second.pk, points=5, reference="import-opening:K1")],
                          source="import", reason="x")
     assert not second.point_entries.exists()
-
-
-def test_lookups_by_long_value_lists_are_never_server_prepared(db):
-    """A generic plan for "= ANY(array)" chosen while a table is small would stay a full scan."""
-    sql = "SELECT id FROM members_member WHERE customer_number {in}"
-    for _ in range(connection.connection.prepare_threshold + 3):
-        select_in(sql, ["K-1", "K-2", "K-3"])
-        Member.objects.filter(pk=0).exists()  # the same plain statement each time: this one is prepared
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT statement FROM pg_prepared_statements")
-        prepared = [statement for (statement,) in cursor.fetchall()]
-    assert not [statement for statement in prepared if "customer_number = ANY" in statement]
-    assert [statement for statement in prepared if "members_member" in statement and "LIMIT 1" in statement]
-    assert connection.connection.prepare_threshold == 5
