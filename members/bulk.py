@@ -165,7 +165,11 @@ def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> li
 
     On PostgreSQL it is `= ANY(%s)` with the values as ONE array parameter: a Django `__in` of
     10,000 values builds, quotes and parses 10,000 placeholders, which cost the import more than
-    the query. Elsewhere an IN list, in batches below SQLite's limit of bound variables."""
+    the query. Elsewhere an IN list, in batches below SQLite's limit of bound variables.
+
+    Like every statement it is prepared after a few runs, on purpose: the generic plan probes
+    the indexes, while a plan made for a 20,000-value array scans the whole table (a million-row
+    import ran at 5,976 instead of 7,791 rows/s with unprepared lookups)."""
     if not values:
         return []
     with connection.cursor() as cursor:
