@@ -583,18 +583,16 @@ def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[int, in
     expiry window, not one per member."""
     from rewards.services import points_expiring_by_members
 
-    windows: dict[int, set[int]] = {}
+    # The window as member_context() takes it: the trigger's days, else the warning period.
+    window = {message.pk: _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
+              for message in messages}
+    holders: dict[int, set[int]] = {}
     for message in messages:
         if message.member.points_balance:
-            days = _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
-            windows.setdefault(days, set()).add(message.member_id)
+            holders.setdefault(window[message.pk], set()).add(message.member_id)
     due = {days: points_expiring_by_members(member_ids=ids, at=now + timedelta(days=days))
-           for days, ids in windows.items()}
-    result = {}
-    for message in messages:
-        days = _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
-        result[message.pk] = due.get(days, {}).get(message.member_id, 0) if message.member.points_balance else 0
-    return result
+           for days, ids in holders.items()}
+    return {message.pk: due.get(window[message.pk], {}).get(message.member_id, 0) for message in messages}
 
 
 def _deliver(message: Message, channels: _Channels, now: datetime, expiring: int) -> None:
