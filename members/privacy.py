@@ -19,8 +19,10 @@ It returns (and logs) what it did.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -83,14 +85,226 @@ PERSONAL_DATA: dict[str, str] = {
 }
 
 
-def erase_personal_data_elsewhere(member_ids: list[int]) -> None:
-    """What `member_erase` does beyond the member row: called inside its transaction."""
-    from campaigns.models import Message
+# --- Erasure beyond the member row -------------------------------------------------------------
+#
+# `member_erase` blanks the member row itself. Copies of the person's data also sit in logs and
+# records that only point at the member loosely: the audit trail (old values in `changes`, the
+# member's own login as actor with its e-mail and IP address), stored API responses, webhook
+# payloads, import reports, staff-typed reasons. Those are found here and rewritten: every old
+# value (e-mail, names, phone, street, birth date, IP addresses, card and customer numbers) is
+# replaced by what it became on the member row ("" or the new random number), so the records stay
+# readable and consistent with the anonymised member. tests/test_privacy_erasure.py dumps every
+# text column of the database after an erasure and finds none of the values.
 
-    from .models import ConsentRecord
+MIN_SCRUB_LENGTH = 3  # shorter values ("Li") would rewrite unrelated text; the member row has them blanked
+
+
+@dataclass
+class PersonalValues:
+    """What the erased people were called, reached at and identified by, and what each value
+    becomes. Collected before the member rows are blanked."""
+
+    replacements: dict[str, str] = field(default_factory=dict)  # lower-cased old value -> new value
+    search_terms: list[str] = field(default_factory=list)  # distinctive values to find loose copies by
+    ip_addresses: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    new_numbers: dict[int, tuple[str, str]] = field(default_factory=dict)  # member id -> (card, customer)
+
+    @classmethod
+    def of(cls, people: list[Member]) -> PersonalValues:
+        from .models import ConsentRecord, generate_card_number, generate_customer_number
+
+        values = cls()
+        for person in people:
+            card, customer = generate_card_number(), generate_customer_number()
+            values.new_numbers[person.pk] = (card, customer)
+            values._add(person.card_number, card, search=True)
+            values._add(person.customer_number, customer, search=True)
+            values._add(person.email, "", search=True)
+            values._add(f"{person.first_name} {person.last_name}".strip(), "", search=bool(person.first_name))
+            for text in (person.first_name, person.last_name, person.phone, person.street):
+                values._add(text, "")
+            if person.birth_date:
+                values._add(person.birth_date.isoformat(), "")
+                values._add(person.birth_date.strftime("%d.%m.%Y"), "")
+            if person.email:
+                values.emails.add(person.email.lower())
+        ips = ConsentRecord.objects.filter(member__in=people).exclude(ip_address=None).values_list("ip_address",
+                                                                                                    flat=True)
+        for ip in ips:
+            values.ip_addresses.add(ip)
+            values._add(ip, "")
+        return values
+
+    def _add(self, old: str, new: str, *, search: bool = False) -> None:
+        old = (old or "").strip()
+        if len(old) < MIN_SCRUB_LENGTH:
+            return
+        self.replacements[old.lower()] = new
+        if search:
+            self.search_terms.append(old)
+
+    @cached_property
+    def _pattern(self) -> re.Pattern | None:
+        if not self.replacements:
+            return None
+        # Longest first, one pass: "Erika Muster" goes as a whole, and a new card number put in
+        # is never searched again.
+        alternatives = sorted(self.replacements, key=len, reverse=True)
+        return re.compile("|".join(re.escape(value) for value in alternatives), re.IGNORECASE)
+
+    def scrub(self, value):
+        """`value` (text, or JSON-like data) with every old value replaced."""
+        if isinstance(value, str):
+            if self._pattern is None:
+                return value
+            return self._pattern.sub(lambda match: self.replacements[match.group(0).lower()], value)
+        if isinstance(value, list):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.scrub(item) for key, item in value.items()}
+        return value
+
+    def mentioned_in(self, field_name: str, *, cast: bool = False) -> Q:
+        """Rows whose `field_name` (cast to text for JSON) contains one of the search terms."""
+        lookup = f"{field_name}_text__icontains" if cast else f"{field_name}__icontains"
+        condition = Q(pk__in=[])
+        for term in self.search_terms:
+            condition |= Q(**{lookup: term})
+        return condition
+
+
+def _with_text(queryset, *field_names: str):
+    from django.db.models import TextField
+    from django.db.models.functions import Cast
+
+    return queryset.annotate(**{f"{name}_text": Cast(name, TextField()) for name in field_names})
+
+
+def _scrub_rows(queryset, values: PersonalValues, field_names: list[str]) -> int:
+    """Rewrite `field_names` of every row in `queryset` whose values change; returns how many."""
+    changed = 0
+    for row in queryset.only("pk", *field_names).iterator():
+        updates = {}
+        for name in field_names:
+            old = getattr(row, name)
+            new = values.scrub(old)
+            if new != old:
+                updates[name] = new
+        if updates:
+            changed += type(row).objects.filter(pk=row.pk).update(**updates)
+    return changed
+
+
+def erase_personal_data_elsewhere(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:
+    """What `member_erase` does beyond the member row: called inside its transaction, after the
+    member rows are blanked."""
+    from campaigns.models import Message
+    from referrals.models import Referral
+
+    from .models import ConsentRecord, ExportLog, ImportJob, MemberMerge, TierHistory
 
     ConsentRecord.objects.filter(member_id__in=member_ids).exclude(ip_address=None).update(ip_address=None)
     Message.objects.filter(member_id__in=member_ids).exclude(to_address="").update(to_address="")
+    _scrub_rows(Message.objects.filter(member_id__in=member_ids).exclude(error=""), values, ["error"])
+    _scrub_rows(TierHistory.objects.filter(member_id__in=member_ids).exclude(reason=""), values, ["reason"])
+    _scrub_rows(MemberMerge.objects.filter(Q(survivor_id__in=member_ids) | Q(duplicate_id__in=member_ids))
+                .exclude(reason=""), values, ["reason"])
+    _scrub_rows(Referral.objects.filter(Q(referrer_id__in=member_ids) | Q(referee_id__in=member_ids))
+                .exclude(reject_reason=""), values, ["reject_reason"])
+    _scrub_ledger_texts(member_ids, values)
+    _erase_audit_trails(member_ids, values, user_id=user_id)
+    if values.search_terms:
+        _scrub_loose_copies(values, ImportJob, ExportLog)
+
+
+def _scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
+    """Staff-typed reasons and import references ("import-opening:<customer number>") of the
+    ledger. The append-only trigger lets exactly these two columns change, only in a transaction
+    that asks for it (rewards migration 0009); points and dates cannot move."""
+    from django.db import connection
+
+    from rewards.models import PointEntry
+
+    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
+    changes = [(pk, values.scrub(reason), values.scrub(reference)) for pk, reason, reference in rows.iterator()
+               if values.scrub(reason) != reason or values.scrub(reference) != reference]
+    if not changes:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL treuepunkt.ledger_anonymise = 'on'")
+    try:
+        for pk, reason, reference in changes:
+            PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
+    finally:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL treuepunkt.ledger_anonymise = 'off'")
+
+
+def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:
+    """django-auditlog: entries about the members and their consent records go (they hold the
+    old values and IP addresses); entries the member's own login made stay as a record of what
+    happened, without the login, its e-mail and IP address. Django's admin log names objects by
+    their text, which named the person: it is rewritten."""
+    from auditlog.models import LogEntry
+    from django.contrib.admin.models import LogEntry as AdminLogEntry
+    from django.contrib.auth import get_user_model
+    from django.contrib.contenttypes.models import ContentType
+
+    from .models import ConsentRecord
+
+    member_type = ContentType.objects.get_for_model(Member)
+    consent_type = ContentType.objects.get_for_model(ConsentRecord)
+    consent_ids = [str(pk) for pk in ConsentRecord.objects.filter(member_id__in=member_ids).values_list("pk",
+                                                                                                        flat=True)]
+    member_keys = [str(pk) for pk in member_ids]
+    LogEntry.objects.filter(Q(content_type=member_type, object_pk__in=member_keys)
+                            | Q(content_type=consent_type, object_pk__in=consent_ids)).delete()
+    actor = Q(actor_email__in=values.emails) | Q(actor_email__in=[email.upper() for email in values.emails])
+    if user_id is not None:
+        actor |= Q(actor_id=user_id)
+    own = LogEntry.objects.filter(actor)
+    _scrub_rows(own, values, ["object_repr", "changes_text", "changes", "additional_data", "serialized_data"])
+    own.update(actor=None, actor_email="", remote_addr=None, remote_port=None)
+    LogEntry.objects.filter(remote_addr__in=values.ip_addresses).update(remote_addr=None)
+
+    user_type = ContentType.objects.get_for_model(get_user_model())
+    admin_entries = AdminLogEntry.objects.filter(Q(content_type=member_type, object_id__in=member_keys)
+                                                 | Q(content_type=user_type, object_id=str(user_id)))
+    _scrub_rows(admin_entries, values, ["object_repr", "change_message"])
+
+
+def _scrub_loose_copies(values: PersonalValues, import_job_model, export_log_model) -> None:
+    """Records that name people without pointing at a member row: stored API responses, webhook
+    payloads, import reports, export selections. They are kept only for days or weeks (see the
+    retention settings), so searching them by the member's distinctive values (e-mail, card and
+    customer numbers, full name) reads a bounded table once per erasure."""
+    from loyalty_site.models import IdempotencyRecord, WebhookDelivery
+
+    for record in IdempotencyRecord.objects.filter(values.mentioned_in("response_body")).iterator():
+        IdempotencyRecord.objects.filter(pk=record.pk).update(response_body=_scrub_json_text(record.response_body,
+                                                                                             values))
+    _scrub_rows(_with_text(WebhookDelivery.objects, "payload").filter(values.mentioned_in("payload", cast=True)),
+                values, ["payload", "last_error"])
+    jobs = _with_text(import_job_model.objects, "errors", "warnings", "dry_run", "options")
+    found = (values.mentioned_in("errors", cast=True) | values.mentioned_in("warnings", cast=True)
+             | values.mentioned_in("dry_run", cast=True) | values.mentioned_in("options", cast=True)
+             | values.mentioned_in("message"))
+    _scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
+    _scrub_rows(export_log_model.objects.filter(values.mentioned_in("filters")), values, ["filters"])
+
+
+def _scrub_json_text(body: str, values: PersonalValues) -> str:
+    """A stored response, rewritten and rendered compactly as DRF renders it (a replay stays JSON)."""
+    import json
+
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return values.scrub(body)
+    return json.dumps(values.scrub(data), ensure_ascii=False, separators=(",", ":"))
 
 
 # --- Retention ---------------------------------------------------------------------------------
@@ -144,11 +358,13 @@ def _warn(members, now: datetime, batch_size: int) -> int:
 
 
 def _erase(members, batch_size: int) -> int:
+    from .models import PrivacyRequest
     from .services import member_erase
 
     erased = 0
     for member_id in list(members.order_by("pk").values_list("pk", flat=True)[:batch_size * 20]):
-        member_erase(member_id=member_id)  # its own transaction: locks one member for a moment
+        # Its own transaction: locks one member for a moment.
+        member_erase(member_id=member_id, channel=PrivacyRequest.Channel.RETENTION)
         erased += 1
     return erased
 
