@@ -47,24 +47,29 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
-    "members.ImportJob": "report rows cleared and file deleted after LOYALTY_RETENTION_IMPORT_DAYS",
-    "members.ExportLog": "no personal data (who exported what, how many rows)",
+    "members.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
+                         "after LOYALTY_RETENTION_IMPORT_DAYS",
+    "members.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
+    "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     # rewards
     "rewards.Partner": "no personal data", "rewards.Store": "no personal data",
     "rewards.StoreDayTotal": "no personal data",
     "rewards.Purchase": NONE + "; kept for the accounts", "rewards.PurchaseLine": NONE,
     "rewards.PurchaseReturn": NONE, "rewards.PurchasePoints": NONE,
-    "rewards.PointEntry": NONE + "; the ledger stays consistent (remaining points forfeited by one entry)",
+    "rewards.PointEntry": NONE + "; the ledger stays consistent (remaining points forfeited by one entry); "
+                          "personal values in reasons and references rewritten",
     "rewards.EarningRule": "no personal data", "rewards.Reward": "no personal data",
-    "rewards.Redemption": NONE, "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
+    "rewards.Redemption": NONE + "; open vouchers cancelled on erasure", "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
     "rewards.StampCredit": NONE, "rewards.CashbackProgram": "no personal data",
     # referrals
     "referrals.ReferralProgram": "no personal data", "referrals.ReferralCode": NONE,
-    "referrals.ReferralClaim": "deleted with the login", "referrals.Referral": NONE,
+    "referrals.ReferralClaim": "deleted with the login",
+    "referrals.Referral": NONE + "; the erased member's values in a rejection reason rewritten",
     # campaigns
     "campaigns.Segment": "no personal data", "campaigns.SegmentCondition": "no personal data",
     "campaigns.Campaign": "no personal data", "campaigns.Variant": "no personal data",
-    "campaigns.Message": "the address it was sent to is removed on erasure", "campaigns.RaffleEntry": NONE,
+    "campaigns.Message": "the address it was sent to is removed on erasure, error texts rewritten",
+    "campaigns.RaffleEntry": NONE,
     # feedback
     "feedback.Survey": "no personal data", "feedback.SurveyInvitation": NONE,
     "feedback.Response": "comment blanked on erasure; the score stays for the statistics",
@@ -72,16 +77,134 @@ PERSONAL_DATA: dict[str, str] = {
     "feedback.ComplaintMessage": "texts blanked on erasure",
     # platform
     "loyalty_site.PartnerAPIKey": "no personal data", "loyalty_site.PartnerRedemption": NONE,
-    "loyalty_site.IdempotencyRecord": "responses may name members: purged after LOYALTY_API_IDEMPOTENCY_HOURS",
+    "loyalty_site.IdempotencyRecord": "responses may name members: the erased member's values rewritten; purged "
+                                      "after LOYALTY_API_IDEMPOTENCY_HOURS",
     "loyalty_site.WebhookSubscription": "no personal data",
-    "loyalty_site.WebhookDelivery": "payloads may name members: deleted after LOYALTY_RETENTION_DELIVERY_DAYS",
+    "loyalty_site.WebhookDelivery": "payloads may name members: the erased member's values rewritten; deleted "
+                                    "after LOYALTY_RETENTION_DELIVERY_DAYS",
     # third-party apps holding people's data
     "auth.User": "a member's login is deleted on erasure (staff logins are not members)",
     "account.EmailAddress": "deleted with the login", "account.EmailConfirmation": "deleted with the login",
     "mfa.Authenticator": "deleted with the login",
     "sessions.Session": "ended on erasure; expired ones deleted by the retention job",
-    "auditlog.LogEntry": "entries about the member deleted on erasure; IP addresses removed after "
+    "auditlog.LogEntry": "entries about the member and their consents deleted on erasure, entries the member's "
+                         "login made kept without login, e-mail and IP address; IP addresses removed after "
                          "LOYALTY_RETENTION_IP_DAYS",
+    "admin.LogEntry": "the console's own log names objects by their text: rewritten for an erased member",
+    "auth.Group": "no personal data (staff roles)", "auth.Permission": "no personal data",
+    "contenttypes.ContentType": "no personal data",
+    "rest_framework_api_key.APIKey": "no personal data (the library's key model; partners use PartnerAPIKey)",
+    "django_celery_beat.SolarSchedule": "no personal data", "django_celery_beat.IntervalSchedule": "no personal data",
+    "django_celery_beat.ClockedSchedule": "no personal data", "django_celery_beat.CrontabSchedule": "no personal data",
+    "django_celery_beat.PeriodicTasks": "no personal data", "django_celery_beat.PeriodicTask": "no personal data",
+}
+
+# Field by field: every text, e-mail, IP address, date, JSON and file column of every model is
+# either personal (with what erasure does to it) or named as not personal. tests/test_privacy.py
+# fails when a model gains such a column that is in neither list.
+BLANKED = "blanked on erasure"
+REPLACED = "replaced by a new random number on erasure"
+REWRITTEN = "may quote the person: their values in it are rewritten on erasure"
+WITH_LOGIN = "deleted with the member's login on erasure"
+ABOUT_MEMBER = "entries about the member deleted on erasure, the member's own entries rewritten"
+
+PERSONAL_FIELDS: dict[str, dict[str, str]] = {
+    "members.Member": {"customer_number": REPLACED, "card_number": REPLACED, **dict.fromkeys(
+        ["email", "salutation", "first_name", "last_name", "phone", "birth_date", "street", "postal_code", "city",
+         "tier_granted_until"], BLANKED)},
+    "members.TierHistory": {"reason": REWRITTEN},
+    "members.ConsentRecord": {"ip_address": BLANKED},
+    "members.MemberMerge": {"reason": REWRITTEN},
+    "members.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
+                          **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
+    "members.ExportLog": {"filters": REWRITTEN},
+    "rewards.PointEntry": {"reason": REWRITTEN, "reference": REWRITTEN},
+    "referrals.Referral": {"reject_reason": REWRITTEN},
+    "referrals.ReferralClaim": dict.fromkeys(["code", "channel", "started_at", "created_at"], WITH_LOGIN),
+    "campaigns.Message": {"to_address": BLANKED, "error": REWRITTEN},
+    "feedback.Response": {"comment": BLANKED},
+    "feedback.FollowUp": {"note": BLANKED},
+    "feedback.Complaint": {"subject": BLANKED, "description": BLANKED},
+    "feedback.ComplaintMessage": {"body": BLANKED},
+    "loyalty_site.IdempotencyRecord": {"response_body": REWRITTEN},
+    "loyalty_site.WebhookDelivery": {"payload": REWRITTEN, "last_error": REWRITTEN},
+    "auth.User": dict.fromkeys(["password", "last_login", "username", "first_name", "last_name", "email",
+                                "date_joined"], WITH_LOGIN + " (staff logins are not members)"),
+    "account.EmailAddress": {"email": WITH_LOGIN},
+    "account.EmailConfirmation": dict.fromkeys(["created", "sent", "key"], WITH_LOGIN),
+    "mfa.Authenticator": dict.fromkeys(["type", "data", "created_at", "last_used_at"], WITH_LOGIN),
+    "sessions.Session": {"session_data": "the login's sessions are deleted on erasure; expired ones nightly"},
+    "auditlog.LogEntry": {**dict.fromkeys(["object_repr", "serialized_data", "changes_text", "changes",
+                                           "additional_data"], ABOUT_MEMBER),
+                          "actor_email": "blanked for the member's own login on erasure",
+                          "remote_addr": "removed for the member on erasure; for everyone after "
+                                         "LOYALTY_RETENTION_IP_DAYS"},
+    "admin.LogEntry": {"object_repr": REWRITTEN, "change_message": REWRITTEN},
+}
+
+NOT_PERSONAL_FIELDS: dict[str, str] = {
+    "members.Member": "country language status joined_at last_purchase_at retention_warned_at created_at updated_at",
+    "members.Tier": "name_de name_en benefits_de benefits_en",
+    "members.Tag": "name",
+    "members.TierHistory": "cause created_at",
+    "members.ConsentRecord": "purpose source text_version confirmed_at confirmation_token created_at",
+    "members.MemberMerge": "created_at",
+    "members.PrivacyRequest": "kind channel created_at",
+    "members.ImportJob": "kind status file_name encoding delimiter language created_at confirmed_at started_at "
+                         "finished_at",
+    "members.ExportLog": "kind file_format created_at",
+    "rewards.Partner": "name created_at",
+    "rewards.Store": "code name city country",
+    "rewards.StoreDayTotal": "day currency reported_at",
+    "rewards.Purchase": "channel order_reference currency occurred_at available_at created_at",
+    "rewards.PurchaseLine": "sku category",
+    "rewards.PurchaseReturn": "reference created_at",
+    "rewards.PointEntry": "kind created_at expires_at source",
+    "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "
+                           "cap_period created_at",
+    "rewards.PurchasePoints": "kind",
+    "rewards.Reward": "kind name_de name_en description_de description_en terms_de terms_en image currency "
+                      "valid_from valid_until created_at",
+    "rewards.Redemption": "code status source issued_at expires_at used_at cancelled_at",
+    "rewards.StampCardProgram": "name_de name_en category mode",
+    "rewards.StampCard": "completed_at created_at",
+    "referrals.ReferralProgram": "name_de name_en conditions_de conditions_en valid_from valid_until "
+                                 "qualifying_event created_at",
+    "referrals.ReferralCode": "code created_at",
+    "referrals.Referral": "code channel status review_reasons started_at created_at qualified_at payable_at "
+                          "rewarded_at rejected_at expired_at reviewed_at",
+    "campaigns.Segment": "name description created_at updated_at",
+    "campaigns.SegmentCondition": "field operator value",
+    "campaigns.Campaign": "name kind trigger channel status scheduled_at entry_deadline draw_seed draw_entries_hash "
+                          "drawn_at prepared_at started_at finished_at last_progress_at created_at",
+    "campaigns.Variant": "name subject_de subject_en body_de body_en",
+    "campaigns.Message": "occurrence channel status skip_reason queued_at claimed_at processed_at unsubscribed_at",
+    "campaigns.RaffleEntry": "created_at",
+    "feedback.Survey": "name kind question_de question_en follow_up_de follow_up_en trigger created_at",
+    "feedback.SurveyInvitation": "reason created_at expires_at sent_at answered_at",
+    "feedback.Response": "channel language created_at",
+    "feedback.FollowUp": "status due_at created_at done_at",
+    "feedback.Complaint": "category status channel due_at created_at updated_at resolved_at closed_at",
+    "feedback.ComplaintMessage": "kind created_at emailed_at",
+    "loyalty_site.PartnerAPIKey": "prefix hashed_key created name expiry_date scopes",
+    # The key is chosen by the partner (a UUID, as the API documentation asks); the fingerprint is
+    # a SHA-256 of the request; the path names the member by number only.
+    "loyalty_site.IdempotencyRecord": "key fingerprint method path created_at",
+    "loyalty_site.WebhookSubscription": "url events secret created_at",
+    "loyalty_site.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
+    "loyalty_site.PartnerRedemption": "created_at",
+    "sessions.Session": "expire_date",
+    "auditlog.LogEntry": "object_pk cid timestamp",
+    "admin.LogEntry": "action_time object_id",
+    "auth.Permission": "name codename", "auth.Group": "name",
+    "contenttypes.ContentType": "app_label model",
+    "rest_framework_api_key.APIKey": "prefix hashed_key created name expiry_date",
+    "django_celery_beat.SolarSchedule": "event", "django_celery_beat.IntervalSchedule": "period",
+    "django_celery_beat.ClockedSchedule": "clocked_time",
+    "django_celery_beat.CrontabSchedule": "minute hour day_of_month month_of_year day_of_week",
+    "django_celery_beat.PeriodicTasks": "last_update",
+    "django_celery_beat.PeriodicTask": "name task args kwargs queue exchange routing_key headers expires start_time "
+                                       "last_run_at date_changed description",
 }
 
 
