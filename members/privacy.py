@@ -59,7 +59,8 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.PointEntry": NONE + "; the ledger stays consistent (remaining points forfeited by one entry); "
                           "personal values in reasons and references rewritten",
     "rewards.EarningRule": "no personal data", "rewards.Reward": "no personal data",
-    "rewards.Redemption": NONE + "; open vouchers cancelled on erasure", "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
+    "rewards.Redemption": NONE + "; open vouchers cancelled on erasure",
+    "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
     "rewards.StampCredit": NONE, "rewards.CashbackProgram": "no personal data",
     # referrals
     "referrals.ReferralProgram": "no personal data", "referrals.ReferralCode": NONE,
