@@ -79,6 +79,8 @@ def _seed_everywhere(api, partner):
     enrolled = api.post("/members/", dict(PERSON))
     assert enrolled.status_code == 201, enrolled.content
     member = Member.objects.get(pk=enrolled.json()["id"])
+    updated = api.patch(f"/members/{member.pk}/", {"street": PERSON["street"], "phone": PERSON["phone"]})
+    assert updated.status_code == 200, updated.content
 
     user = factories.UserFactory(email=PERSON["email"], first_name="Wilhelmina", last_name="Quistorp-Zeller")
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
