@@ -326,7 +326,7 @@ def erase_personal_data_elsewhere(member_ids: list[int], values: PersonalValues,
     from campaigns.models import Message
     from referrals.models import Referral
 
-    from .models import ConsentRecord, ExportLog, ImportJob, MemberMerge, TierHistory
+    from .models import ConsentRecord, MemberMerge, TierHistory
 
     ConsentRecord.objects.filter(member_id__in=member_ids).exclude(ip_address=None).update(ip_address=None)
     Message.objects.filter(member_id__in=member_ids).exclude(to_address="").update(to_address="")
@@ -339,32 +339,37 @@ def erase_personal_data_elsewhere(member_ids: list[int], values: PersonalValues,
     _scrub_ledger_texts(member_ids, values)
     _erase_audit_trails(member_ids, values, user_id=user_id)
     if values.search_terms:
-        _scrub_loose_copies(values, ImportJob, ExportLog)
+        _scrub_loose_copies(values)
 
 
 def _scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
     """Staff-typed reasons and import references ("import-opening:<customer number>") of the
     ledger. The append-only trigger lets exactly these two columns change, only in a transaction
     that asks for it (rewards migration 0009); points and dates cannot move."""
-    from django.db import connection
-
     from rewards.models import PointEntry
 
     rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
-    changes = [(pk, values.scrub(reason), values.scrub(reference)) for pk, reason, reference in rows.iterator()
-               if values.scrub(reason) != reason or values.scrub(reference) != reference]
+    changes = []
+    for pk, reason, reference in rows.iterator():
+        new_reason, new_reference = values.scrub(reason), values.scrub(reference)
+        if (new_reason, new_reference) != (reason, reference):
+            changes.append((pk, new_reason, new_reference))
     if not changes:
         return
+    _ledger_anonymise(on=True)
+    for pk, reason, reference in changes:
+        PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
+    # Off again for the rest of the transaction. On an error there is nothing to switch off: a
+    # rollback (also to a savepoint) undoes the SET LOCAL with everything else.
+    _ledger_anonymise(on=False)
+
+
+def _ledger_anonymise(*, on: bool) -> None:
+    from django.db import connection
+
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL treuepunkt.ledger_anonymise = 'on'")
-    try:
-        for pk, reason, reference in changes:
-            PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
-    finally:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL treuepunkt.ledger_anonymise = 'off'")
+            cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])
 
 
 def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:
@@ -386,7 +391,9 @@ def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_i
     member_keys = [str(pk) for pk in member_ids]
     LogEntry.objects.filter(Q(content_type=member_type, object_pk__in=member_keys)
                             | Q(content_type=consent_type, object_pk__in=consent_ids)).delete()
-    actor = Q(actor_email__in=values.emails) | Q(actor_email__in=[email.upper() for email in values.emails])
+    actor = Q(pk__in=[])
+    for email in values.emails:
+        actor |= Q(actor_email__iexact=email)
     if user_id is not None:
         actor |= Q(actor_id=user_id)
     own = LogEntry.objects.filter(actor)
@@ -395,8 +402,10 @@ def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_i
     LogEntry.objects.filter(remote_addr__in=values.ip_addresses).update(remote_addr=None)
 
     user_type = ContentType.objects.get_for_model(get_user_model())
-    admin_entries = AdminLogEntry.objects.filter(Q(content_type=member_type, object_id__in=member_keys)
-                                                 | Q(content_type=user_type, object_id=str(user_id)))
+    about = Q(content_type=member_type, object_id__in=member_keys)
+    if user_id is not None:
+        about |= Q(content_type=user_type, object_id=str(user_id))
+    admin_entries = AdminLogEntry.objects.filter(about)
     _scrub_rows(admin_entries, values, ["object_repr", "change_message"])
 
 
@@ -412,12 +421,14 @@ MEMBER_DATA_API_PATHS = ("/api/v1/members/",)
 MEMBER_DATA_WEBHOOK_EVENTS = ("member.enrolled",)
 
 
-def _scrub_loose_copies(values: PersonalValues, import_job_model, export_log_model) -> None:
+def _scrub_loose_copies(values: PersonalValues) -> None:
     """Records that name people without pointing at a member row: stored API responses, webhook
     payloads, import reports, export selections. They are kept only for days or weeks (see the
     retention settings) and searched by the member's distinctive values (e-mail, card and
     customer numbers, full name)."""
     from loyalty_site.models import IdempotencyRecord, WebhookDelivery
+
+    from .models import ExportLog, ImportJob
 
     path = Q(pk__in=[])
     for prefix in MEMBER_DATA_API_PATHS:
@@ -428,12 +439,12 @@ def _scrub_loose_copies(values: PersonalValues, import_job_model, export_log_mod
                                                                                              values))
     deliveries = _with_text(WebhookDelivery.objects.filter(event__in=MEMBER_DATA_WEBHOOK_EVENTS), "payload")
     _scrub_rows(deliveries.filter(values.mentioned_in("payload", cast=True)), values, ["payload", "last_error"])
-    jobs = _with_text(import_job_model.objects, "errors", "warnings", "dry_run", "options")
+    jobs = _with_text(ImportJob.objects, "errors", "warnings", "dry_run", "options")
     found = (values.mentioned_in("errors", cast=True) | values.mentioned_in("warnings", cast=True)
              | values.mentioned_in("dry_run", cast=True) | values.mentioned_in("options", cast=True)
              | values.mentioned_in("message"))
     _scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
-    _scrub_rows(export_log_model.objects.filter(values.mentioned_in("filters")), values, ["filters"])
+    _scrub_rows(ExportLog.objects.filter(values.mentioned_in("filters")), values, ["filters"])
 
 
 def _scrub_json_text(body: str, values: PersonalValues) -> str:

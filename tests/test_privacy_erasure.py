@@ -194,6 +194,9 @@ def test_the_ledger_still_refuses_changes_to_points_outside_an_erasure(member):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL treuepunkt.ledger_anonymise = 'on'")
         PointEntry.objects.filter(pk=entry_id).update(points=6)  # even then, only texts may change
+    member_erase(member_id=member.pk)  # switches the permission on and off again
+    with pytest.raises((IntegrityError, InternalError, DataError)), transaction.atomic():
+        PointEntry.objects.filter(pk=entry_id).update(reason="changed")
 
 
 # --- Partner API -------------------------------------------------------------------------------
