@@ -264,7 +264,6 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
         return self._form_page(request, member, form, _("Merge a duplicate"), merge)
 
-
     # --- Data protection requests: the same services as the portal, for members without a login ---
 
     def _privacy_page(self, request, member, form, *, title: str, template: str, **context):

@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -22,6 +23,9 @@ from django.utils.translation import gettext as _
 from loyalty_site.errors import DuplicateMember, InvalidMerge, ReasonRequired
 
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tier, TierHistory
+
+if TYPE_CHECKING:
+    from rewards.models import Partner
 
 # --- Enrolment and status ------------------------------------------------------------------
 
@@ -433,7 +437,7 @@ ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "
 
 @transaction.atomic
 def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, channel: str | None = None,
-                 partner=None) -> Member:
+                 partner: Partner | None = None) -> Member:
     """Art. 17 DSGVO: anonymise the member and remove their portal login.
 
     Personal data (names, contact, address, birth date, tags) is blanked and the card and
@@ -512,7 +516,7 @@ def _open_vouchers_cancel(member_ids: list[int]) -> int:
 
 @transaction.atomic
 def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_user: AbstractBaseUser | None = None,
-                           partner=None) -> PrivacyRequest:
+                           partner: Partner | None = None) -> PrivacyRequest:
     """Audit an export or erasure with no personal data: the member's id, who, when, how."""
     return PrivacyRequest.objects.create(member_id=member_id, kind=kind, channel=channel,
                                          staff_user=staff_user if staff_user is not None and staff_user.pk else None,
@@ -521,7 +525,7 @@ def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_use
 
 @transaction.atomic
 def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser | None = None,
-                  partner=None) -> dict:
+                  partner: Partner | None = None) -> dict:
     """Art. 15/20 DSGVO: the member's data (`member_export_data`), with the request audited."""
     member = Member.objects.select_related("tier", "user").get(pk=member_id)
     privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
