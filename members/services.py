@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -487,6 +487,8 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
     if user_id is not None:
         _user_delete(user_id)
+    for left_over in _detached_logins_of(values.emails):
+        _user_delete(left_over)
     privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
                            channel=channel or _default_channel(staff_user), staff_user=staff_user, partner=partner)
     member.refresh_from_db()
@@ -531,6 +533,21 @@ def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser 
     privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
                            staff_user=staff_user, partner=partner)
     return member_export_data(member)
+
+
+def _detached_logins_of(emails: set[str]) -> list[int]:
+    """Portal logins with one of the erased e-mail addresses that no member uses: a duplicate's
+    own login is detached when it is merged into a member that already has one."""
+    from django.contrib.auth import get_user_model
+
+    if not emails:
+        return []
+    by_email = Q(pk__in=[])
+    for email in emails:
+        by_email |= Q(email__iexact=email) | Q(emailaddress__email__iexact=email)
+    # `emailaddress` is allauth's e-mail address of the login.
+    logins = get_user_model().objects.filter(by_email, is_staff=False, member__isnull=True)
+    return list(logins.values_list("pk", flat=True).distinct())
 
 
 def _user_delete(user_id: int) -> None:

@@ -131,6 +131,10 @@ def _seed_everywhere(api, partner):
                              status=Message.Status.FAILED, error=f"550 <{PERSON['email']}> mailbox full")
 
     duplicate = factories.enrolled_member(**DUPLICATE)
+    # The duplicate had its own portal login: the merge detaches it (the survivor keeps its own).
+    duplicate_login = factories.UserFactory(email=DUPLICATE["email"])
+    EmailAddress.objects.create(user=duplicate_login, email=DUPLICATE["email"], verified=True, primary=True)
+    assert member_link_or_enrol(user=duplicate_login, email=DUPLICATE["email"]).pk == duplicate.pk
     consent_record(member=duplicate, purpose="email", granted=True, source="portal", ip_address=OTHER_IP)
     member_merge(survivor_id=member.pk, duplicate_id=duplicate.pk, reason=f"same person as {DUPLICATE['email']}")
     member.refresh_from_db()
