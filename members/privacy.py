@@ -253,6 +253,14 @@ class PersonalValues:
                 values._add(person.birth_date.strftime("%d.%m.%Y"), "")
             if person.email:
                 values.emails.add(person.email.lower())
+            if person.user is not None:  # the login may spell the person differently
+                login = person.user
+                values._add(login.email, "", search=True)
+                values._add(f"{login.first_name} {login.last_name}".strip(), "")
+                for text in (login.first_name, login.last_name):
+                    values._add(text, "")
+                if login.email:
+                    values.emails.add(login.email.lower())
         ips = ConsentRecord.objects.filter(member__in=people).exclude(ip_address=None).values_list("ip_address",
                                                                                                     flat=True)
         for ip in ips:

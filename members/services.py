@@ -459,7 +459,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     member = member_lock(member_id)
     if member.status == Member.Status.ERASED:
         return member
-    people = [member, *member.merged_members.all()]
+    people = [member, *member.merged_members.select_related("user")]
     values = PersonalValues.of(people)  # before anything is blanked
     if _open_vouchers_cancel([person.pk for person in people]):
         member = member_lock(member_id)  # the refunds changed the balance

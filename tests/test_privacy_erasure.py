@@ -82,7 +82,7 @@ def _seed_everywhere(api, partner):
     updated = api.patch(f"/members/{member.pk}/", {"street": PERSON["street"], "phone": PERSON["phone"]})
     assert updated.status_code == 200, updated.content
 
-    user = factories.UserFactory(email=PERSON["email"], first_name="Wilhelmina", last_name="Quistorp-Zeller")
+    user = factories.UserFactory(email=PERSON["email"], first_name="Willa", last_name="Quistorp-Zeller")
     EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     assert member_link_or_enrol(user=user, email=user.email).pk == member.pk
     Client().force_login(user)
@@ -91,7 +91,7 @@ def _seed_everywhere(api, partner):
         consent_record(member=member, purpose="sms", granted=True, source="portal", ip_address=MEMBER_IP)
         reward = factories.RewardFactory(points_cost=10)
         LogEntry.objects.log_create(reward, action=LogEntry.Action.UPDATE, force_log=True,
-                                    changes={"note": ["", f"asked by {PERSON['email']}"]})
+                                    changes={"note": ["", f"asked by Willa, {PERSON['email']}"]})
 
     staff = factories.StaffUserFactory()
     AdminLogEntry.objects.log_actions(user_id=staff.pk, queryset=[member], action_flag=CHANGE,
@@ -144,7 +144,7 @@ def _seed_everywhere(api, partner):
 
 def _personal_values(member: Member, duplicate: Member) -> list[str]:
     values = [value for key, value in PERSON.items() if key not in ("salutation", "postal_code", "city")]
-    values += ["03.02.1971", MEMBER_IP, OTHER_IP, member.card_number, member.customer_number,
+    values += ["Willa", "03.02.1971", MEMBER_IP, OTHER_IP, member.card_number, member.customer_number,
                duplicate.card_number, duplicate.customer_number, "04.02.1971", "1971-02-04"]
     values += [value for key, value in DUPLICATE.items() if key != "birth_date"]
     return values
