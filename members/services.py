@@ -466,7 +466,10 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     if member.points_balance > 0:
         points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
                       reason=_("Points forfeited: the account was erased at the member's request"))
-    source = ConsentRecord.Source.STAFF if staff_user else ConsentRecord.Source.PORTAL
+    channel = channel or _default_channel(staff_user)
+    # The withdrawal says where the request came from; the retention job acts for the programme.
+    source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
+              PrivacyRequest.Channel.PORTAL: ConsentRecord.Source.PORTAL}.get(channel, ConsentRecord.Source.STAFF)
     for purpose, latest in consent_current(member).items():
         if latest is not None and latest.granted:
             consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
@@ -490,7 +493,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     for left_over in _detached_logins_of(values.emails):
         _user_delete(left_over)
     privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
-                           channel=channel or _default_channel(staff_user), staff_user=staff_user, partner=partner)
+                           channel=channel, staff_user=staff_user, partner=partner)
     member.refresh_from_db()
     return member
 

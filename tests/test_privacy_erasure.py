@@ -206,6 +206,7 @@ def test_the_ledger_still_refuses_changes_to_points_outside_an_erasure(member):
 # --- Partner API -------------------------------------------------------------------------------
 
 def test_a_partner_with_the_erase_scope_erases_a_member_once(api, partner, member):
+    consent_record(member=member, purpose="sms", granted=True, source="staff")
     key = "erase-" + str(member.pk)
     response = api.post(f"/members/{member.pk}/erasure/", {}, idempotency_key=key)
     assert response.status_code == 200, response.content
@@ -214,6 +215,8 @@ def test_a_partner_with_the_erase_scope_erases_a_member_once(api, partner, membe
     replay = api.post(f"/members/{member.pk}/erasure/", {}, idempotency_key=key)
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
     assert api.get(f"/members/{member.pk}/").status_code == 404
+    withdrawal = member.consents.order_by("-id").first()
+    assert (withdrawal.granted, withdrawal.source) == (False, "api")
     request = PrivacyRequest.objects.get()
     assert (request.kind, request.channel, request.partner, request.staff_user) == (
         "erasure", "api", partner, None)
