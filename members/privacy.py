@@ -290,7 +290,8 @@ class PersonalValues:
         if isinstance(value, str):
             if self._pattern is None:
                 return value
-            return self._pattern.sub(lambda match: self.replacements[match.group(0).lower()], value)
+            # `.get`: a few letters change length when lower-cased; such a match is blanked.
+            return self._pattern.sub(lambda match: self.replacements.get(match.group(0).lower(), ""), value)
         if isinstance(value, list):
             return [self.scrub(item) for item in value]
         if isinstance(value, dict):
