@@ -6,7 +6,6 @@ read-only here, and the ledger is never editable.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -19,7 +18,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
+from loyalty_site.errors import LoyaltyError
 
 from . import selectors, services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin
@@ -203,16 +202,14 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
             raise PermissionDenied
-        from rewards.services import points_adjust
+        from rewards.services import points_adjust_by_staff
 
         member = get_object_or_404(Member, pk=object_id)
         form = AdjustPointsForm(request.POST or None)
 
-        def adjust(data):
-            limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
-            if abs(data["points"]) > limit and not request.user.has_perm("members.adjust_points_unlimited"):
-                raise AdjustmentTooLarge(limit=limit)
-            points_adjust(member_id=member.pk, points=data["points"], reason=data["reason"], staff_user=request.user)
+        def adjust(data):  # support's limits (per entry, per day) are checked by the service
+            points_adjust_by_staff(member_id=member.pk, points=data["points"], reason=data["reason"],
+                                   staff_user=request.user)
             return _("%(points)+d points booked.") % {"points": data["points"]}
 
         return self._form_page(request, member, form, _("Adjust points"), adjust)

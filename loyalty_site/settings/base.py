@@ -310,6 +310,9 @@ LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default=
 LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
 # Support staff may adjust at most this many points at once; more needs an administrator.
 LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=500)
+# ... and at most this many per staff member and day (Europe/Berlin), adjustments and complaint
+# goodwill summed as absolute points (0: no daily limit); administrators are exempt from both.
+LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT", default=2000)
 # Staff in the console: a TOTP second factor (on in production) and an idle timeout.
 LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
