@@ -114,6 +114,18 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # erasure is a GDPR flow that keeps the ledger consistent, not a delete
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            # An address typed in by staff must be confirmed by its owner before a portal
+            # sign-up can claim this member (members.services, "E-mail addresses set by staff").
+            services.member_email_changed_by_staff(member_id=obj.pk)
+            obj.email_confirmed = False
+            if obj.email:
+                self.message_user(request, _("A confirmation link was sent to %(email)s: a portal account can only "
+                                             "take over this member once the address is confirmed.")
+                                  % {"email": obj.email}, messages.INFO)
+
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
             return queryset, False
