@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.PageContentSecurityPolicyMiddleware",  # CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -74,6 +76,7 @@ MIDDLEWARE = [
 # languages, which belong to the cookie-based pages; the audit trail keeps the caller's address.
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.APIContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -288,6 +291,22 @@ UNFOLD = {
     "SITE_SYMBOL": "loyalty",
     "SHOW_LANGUAGES": True,
     "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
+    # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
+    "STYLES": [lambda request: static("console/console.css")],
+}
+
+# --- Content Security Policy (django-csp) ---------------------------------
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+# Everything is served by this site: 'self' only, no inline scripts or styles. Third-party
+# pages that need more get it for their paths only, with the reason, in loyalty_site/csp.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
 }
 
 # --- Logging ---------------------------------------------------------------
