@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from loyalty_site.dashboard import compute_figures
 from members.demo import seed_catalogue_basics
+from members.models import ImportJob
 from members.services import member_link_or_enrol
 from rewards.services import LineData, points_adjust, purchase_record
 from tests import factories
@@ -100,6 +101,10 @@ def test_console_pages_load_without_csp_violations(page, live_server, shopper):
     expect(page.get_by_text("Kulanz korrigiert").first).to_be_visible()
     watcher.assert_clean(base + reverse("admin:rewards_earningrule_changelist"))
     watcher.assert_clean(base + reverse("admin:rewards_earningrule_add"))
+    # A running import polls its progress from console/import_job.js (was an inline script).
+    job = factories.ImportJobFactory(status=ImportJob.Status.IMPORTING, rows_total=10, rows_processed=4)
+    with page.expect_request(lambda request: "progress" in request.url, timeout=5000):
+        watcher.assert_clean(base + reverse("admin:members_importjob_change", args=[job.pk]))
     # Setting up an authenticator app: password again first, then the QR code (a data: image).
     watcher.assert_clean(base + reverse("mfa_activate_totp"))
     page.locator('input[name="password"]').fill("correct-horse-battery")
@@ -112,8 +117,17 @@ def test_portal_pages_load_without_csp_violations(page, live_server, shopper):
     _session(page, live_server, shopper.user)
     watcher = ViolationWatcher(page)
     base = live_server.url
-    for name in ("portal:dashboard", "portal:card", "portal:activity", "portal:rewards", "portal:profile"):
+    for name in ("portal:dashboard", "portal:card", "portal:activity", "portal:rewards", "portal:profile",
+                 "portal:privacy", "referrals:portal", "feedback:portal",
+                 "feedback:complaint_new"):
         watcher.assert_clean(base + reverse(name))
+
+
+def test_public_pages_load_without_csp_violations(page, live_server, shopper):
+    watcher = ViolationWatcher(page)
+    for path in ("/", "/en/", reverse("portal:terms"), reverse("account_login"), reverse("account_signup"),
+                 reverse("admin:login")):
+        watcher.assert_clean(live_server.url + path)
 
 
 def test_api_docs_load_without_csp_violations(page, live_server, db):
