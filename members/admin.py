@@ -94,11 +94,11 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     autocomplete_fields = ["tags"]
     readonly_fields = ["customer_number", "card_number", "points_balance", "points_pending", "tier",
                        "tier_granted_until", "status", "merged_into", "last_purchase_at", "purchases_12m", "spend_12m",
-                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at"]
+                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at", "email_confirmed"]
     fieldsets = [
         (None, {"fields": ["customer_number", "card_number", "status", "merged_into"]}),
-        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "phone", "birth_date",
-                                  "language", "tags"]}),
+        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "email_confirmed", "phone",
+                                  "birth_date", "language", "tags"]}),
         (_("Address"), {"fields": ["street", "postal_code", "city", "country"]}),
         (_("Points and tier"), {"fields": ["points_balance", "points_pending", "tier", "tier_granted_until"]}),
         (_("Purchases"), {"fields": ["last_purchase_at", "purchases_12m", "spend_12m", "lifetime_spend"]}),
