@@ -28,44 +28,32 @@ API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 API_DIRECTIVES = {"default-src": ["'none'"], "frame-ancestors": ["'none'"]}
 
 
-def _under_language_prefix(path: str) -> Callable[[], re.Pattern[str]]:
+def _under_language_prefix(path: str) -> re.Pattern[str]:
     """A path of i18n_patterns under any language prefix (/admin/, /en/admin/)."""
-
-    def compile_pattern() -> re.Pattern[str]:
-        languages = "|".join(re.escape(code) for code, _name in settings.LANGUAGES)
-        return re.compile(rf"^/(?:(?:{languages})/)?{re.escape(path)}")
-
-    return compile_pattern
+    languages = "|".join(re.escape(code) for code, _name in settings.LANGUAGES)
+    return re.compile(rf"^/(?:(?:{languages})/)?{re.escape(path)}")
 
 
-# (path pattern, directives added to the strict policy, why). Keep each as narrow as it can be.
-PATH_EXCEPTIONS: list[tuple[Callable[[], re.Pattern[str]], dict[str, list[str]], str]] = [
+# (path pattern, directives that replace the strict policy's there, why). Keep each narrow.
+PATH_EXCEPTIONS: list[tuple[re.Pattern[str], dict[str, list[str]], str]] = [
     (_under_language_prefix("admin/"), {"script-src": ["'self'", UNSAFE_EVAL], "style-src": ["'self'", UNSAFE_INLINE]},
-     "django-unfold ships the standard build of Alpine.js, which compiles its x-data/x-on "
-     "expressions with new Function() ('unsafe-eval'; only the separate CSP build does without, and "
-     "unfold's templates use expressions that build cannot run); its templates and Chart.js set "
-     "style attributes and <style> elements ('unsafe-inline' for styles only, never for scripts)."),
+     "django-unfold loads the standard build of Alpine.js, which turns the x-data/x-on/x-bind "
+     "expressions of unfold's templates (assignments, conditions, calls with arguments) into "
+     "functions with new Function(): 'unsafe-eval'. Alpine's CSP build cannot run those expressions. "
+     "unfold's templates also write <style> elements (theme colours) and style attributes: "
+     "'unsafe-inline' for styles only, never for scripts."),
     (_under_language_prefix("accounts/2fa/"), {"img-src": ["'self'", "data:"]},
      "django-allauth shows the authenticator app's QR code as a data: SVG image."),
-    (lambda: re.compile(r"^/api/docs/"), {"img-src": ["'self'", "data:"]},
+    (re.compile(r"^/api/docs/"), {"img-src": ["'self'", "data:"]},
      "Swagger UI (drf-spectacular's sidecar) draws its icons as data: SVG images from its bundle."),
 ]
 
 
 def exceptions_for(path: str) -> dict[str, list[str]] | None:
-    for pattern, directives, _why in _compiled():
+    for pattern, directives, _why in PATH_EXCEPTIONS:
         if pattern.match(path):
             return directives
     return None
-
-
-_COMPILED: list[tuple[re.Pattern[str], dict[str, list[str]], str]] = []
-
-
-def _compiled() -> list[tuple[re.Pattern[str], dict[str, list[str]], str]]:
-    if not _COMPILED:
-        _COMPILED.extend((make(), directives, why) for make, directives, why in PATH_EXCEPTIONS)
-    return _COMPILED
 
 
 class PageContentSecurityPolicyMiddleware(CSPMiddleware):
