@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0013_member_numbers_without_like_indexes'),
+        ('members', '0014_member_email_confirmed'),
         ('rewards', '0009_ledger_texts_anonymisable'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
