@@ -25,6 +25,7 @@ from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 class Scope(models.TextChoices):
     MEMBERS_READ = "members:read", _("read members, balances and ledgers")
     MEMBERS_WRITE = "members:write", _("enrol and update members")
+    MEMBERS_ERASE = "members:erase", _("erase members at their request (Art. 17 DSGVO)")
     PURCHASES_READ = "purchases:read", _("read the partner's purchases")
     PURCHASES_WRITE = "purchases:write", _("post purchases and returns")
     REWARDS_READ = "rewards:read", _("read the rewards catalogue")

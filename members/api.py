@@ -31,7 +31,7 @@ from rewards.models import PointEntry
 from rewards.rule_cache import tier_by_id
 
 from . import services
-from .models import Member, Tier
+from .models import Member, PrivacyRequest, Tier
 
 COUNTRY = serializers.RegexField(r"^[A-Z]{2}$", max_length=2, required=False,
                                  help_text="ISO 3166 alpha-2 code, e.g. DE, AT, CH.")
@@ -98,6 +98,16 @@ class MemberEnrolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     def validate_birth_date(self, value):
         return _validate_birth_date(value)
+
+
+class MemberErasureRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    """No fields: the member is in the URL. Anything sent is refused rather than ignored."""
+
+
+class MemberErasureSerializer(serializers.Serializer):
+    member_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Member.Status.choices, help_text="Always `erased`.")
+    erased_at = serializers.DateTimeField()
 
 
 class BalanceSerializer(serializers.Serializer):
@@ -173,6 +183,7 @@ class MemberViewSet(PartnerViewSet):
     required_scopes = {
         "list": Scope.MEMBERS_READ, "retrieve": Scope.MEMBERS_READ, "balance": Scope.MEMBERS_READ,
         "entries": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE, "partial_update": Scope.MEMBERS_WRITE,
+        "erasure": Scope.MEMBERS_ERASE,
     }
 
     def get_queryset(self):
@@ -258,6 +269,23 @@ class MemberViewSet(PartnerViewSet):
         page = self.paginate_queryset(filterset.qs)
         serializer = LedgerEntrySerializer(page, many=True, context={"partner": self.partner})
         return self.get_paginated_response(serializer.data)
+
+
+    @extend_schema(summary="Erase a member at their request (Art. 17 DSGVO)",
+                   description="For a member who asked the partner (at a till, by letter) to be erased. The member "
+                               "is anonymised at once, their open vouchers are cancelled and their remaining points "
+                               "forfeited; the card and customer number stop working. Afterwards the member is not "
+                               "found any more (404). The answer holds no personal data.",
+                   request=MemberErasureRequestSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={200: MemberErasureSerializer}, filters=False)
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def erasure(self, request, pk=None):
+        MemberErasureRequestSerializer(data=request.data or {}).is_valid(raise_exception=True)
+        member = services.member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
+                                       partner=self.partner)
+        return Response(represent(MemberErasureSerializer, {"member_id": member.pk, "status": member.status,
+                                                            "erased_at": member.updated_at}))
 
 
 def register(router) -> None:

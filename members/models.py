@@ -201,6 +201,8 @@ class Member(models.Model):
             ("block_member", _("Can block and unblock members")),
             ("adjust_points_unlimited", _("Can adjust points beyond the support limit")),
             ("export_personal_data", _("Can export members' personal data")),
+            ("export_member_data", _("Can hand a member their data (access request, Art. 15 DSGVO)")),
+            ("erase_member", _("Can erase a member (Art. 17 DSGVO)")),
             ("export_ledger", _("Can export the ledger")),
         ]
         constraints = [
@@ -323,6 +325,42 @@ class MemberMerge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.duplicate_id} → {self.survivor_id}"
+
+
+class PrivacyRequest(models.Model):
+    """The audit trail of data protection requests (Art. 5(2) DSGVO): who exported or erased
+    which member, when, and through which channel. It holds no personal data of its own (the
+    member is a number and stays anonymised; the staff user or partner acted for the programme),
+    so it is kept after the erasure it proves."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", _("data export (Art. 15/20)")
+        ERASURE = "erasure", _("erasure (Art. 17)")
+
+    class Channel(models.TextChoices):
+        PORTAL = "portal", _("member portal")
+        CONSOLE = "console", _("operator console")
+        API = "api", _("partner API")
+        RETENTION = "retention", _("retention job")
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
+                               related_name="privacy_requests")
+    kind = models.CharField(_("request"), max_length=10, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("staff user"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("data protection request")
+        verbose_name_plural = _("data protection requests")
+        indexes = [models.Index(fields=["member", "-created_at"], name="privacy_request_member")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: #{self.member_id} ({self.get_channel_display()})"
 
 
 # --- Imports and exports (members.imports, members.exports) -------------------------------

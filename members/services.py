@@ -12,18 +12,22 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty_site.errors import DuplicateMember, InvalidMerge, ReasonRequired
 
-from .models import ConsentRecord, Member, MemberMerge, Tier, TierHistory
+from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tier, TierHistory
+
+if TYPE_CHECKING:
+    from rewards.models import Partner
 
 # --- Enrolment and status ------------------------------------------------------------------
 
@@ -513,50 +517,121 @@ ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "
 
 
 @transaction.atomic
-def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None) -> Member:
+def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, channel: str | None = None,
+                 partner: Partner | None = None) -> Member:
     """Art. 17 DSGVO: anonymise the member and remove their portal login.
 
     Personal data (names, contact, address, birth date, tags) is blanked and the card and
     customer numbers are replaced, so a till or a partner's CRM can no longer point at the
-    person. Purchases and the ledger stay as they are (the accounts must add up); the points
-    left are forfeited with one adjustment entry, so the balance invariant holds and nobody
-    counts them as a liability. Consents are withdrawn. Members merged into this one are the
-    same person and are anonymised too. Running it twice changes nothing."""
+    person. Open vouchers are cancelled first (a till must not accept them any more; their
+    points come back and are forfeited with the rest). Purchases and the ledger stay (the
+    accounts must add up); the points left are forfeited with one adjustment entry, so the
+    balance invariant holds and nobody counts them as a liability. Consents are withdrawn.
+    Members merged into this one are the same person and are anonymised too. Copies of the
+    data in logs and records elsewhere are rewritten (members.privacy). The erasure itself is
+    recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
+    `channel` defaults to the console when a staff user acts, else the portal. Running it twice
+    changes nothing."""
     from loyalty_site.audit import erase_audit_trail_of
     from rewards.services import member_lock, points_adjust
 
-    from .models import generate_card_number, generate_customer_number
+    from .privacy import PersonalValues, erase_personal_data_elsewhere
 
     member = member_lock(member_id)
     if member.status == Member.Status.ERASED:
         return member
+    people = [member, *member.merged_members.select_related("user")]
+    values = PersonalValues.of(people)  # before anything is blanked
+    if _open_vouchers_cancel([person.pk for person in people]):
+        member = member_lock(member_id)  # the refunds changed the balance
     if member.points_balance > 0:
         points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
                       reason=_("Points forfeited: the account was erased at the member's request"))
-    source = ConsentRecord.Source.STAFF if staff_user else ConsentRecord.Source.PORTAL
+    channel = channel or _default_channel(staff_user)
+    # The withdrawal says where the request came from; the retention job acts for the programme.
+    source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
+              PrivacyRequest.Channel.PORTAL: ConsentRecord.Source.PORTAL}.get(channel, ConsentRecord.Source.STAFF)
     for purpose, latest in consent_current(member).items():
         if latest is not None and latest.granted:
             consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
     user_id = member.user_id
-    for person in [member, *member.merged_members.all()]:
+    for person in people:
         person.tags.clear()
+        card_number, customer_number = values.new_numbers[person.pk]
         Member.objects.filter(pk=person.pk).update(
-            **ERASED_FIELDS, card_number=generate_card_number(), customer_number=generate_customer_number(),
+            **ERASED_FIELDS, card_number=card_number, customer_number=customer_number,
             status=Member.Status.ERASED if person.pk == member.pk else person.status, user=None,
             tier_granted_until=None, updated_at=timezone.now(),
         )
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
     from feedback.services import feedback_erase_member
 
-    from .privacy import erase_personal_data_elsewhere
-
-    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
-    feedback_erase_member(member_ids=people)
-    erase_personal_data_elsewhere(people)
+    people_ids = [person.pk for person in people]
+    feedback_erase_member(member_ids=people_ids)
+    erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
     if user_id is not None:
         _user_delete(user_id)
+    for left_over in _detached_logins_of(values.emails):
+        _user_delete(left_over)
+    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
+                           channel=channel, staff_user=staff_user, partner=partner)
     member.refresh_from_db()
     return member
+
+
+def _default_channel(staff_user: AbstractBaseUser | None) -> str:
+    return PrivacyRequest.Channel.CONSOLE if staff_user is not None else PrivacyRequest.Channel.PORTAL
+
+
+def _open_vouchers_cancel(member_ids: list[int]) -> int:
+    """Cancel the people's unused vouchers: an erased member's voucher must not pass a till.
+    Still-valid ones through `redemption_cancel` (points and stock come back, as on any
+    cancellation); ones past their date that the expiry job has not reached yet are just closed."""
+    from rewards.models import Redemption
+    from rewards.vouchers import redemption_cancel
+
+    now = timezone.now()
+    open_vouchers = Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.ISSUED)
+    cancelled = 0
+    for redemption_id in open_vouchers.filter(expires_at__gte=now).order_by("pk").values_list("pk", flat=True):
+        redemption_cancel(redemption_id=redemption_id)
+        cancelled += 1
+    cancelled += open_vouchers.update(status=Redemption.Status.CANCELLED, cancelled_at=now)
+    return cancelled
+
+
+@transaction.atomic
+def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_user: AbstractBaseUser | None = None,
+                           partner: Partner | None = None) -> PrivacyRequest:
+    """Audit an export or erasure with no personal data: the member's id, who, when, how."""
+    return PrivacyRequest.objects.create(member_id=member_id, kind=kind, channel=channel,
+                                         staff_user=staff_user if staff_user is not None and staff_user.pk else None,
+                                         partner=partner)
+
+
+@transaction.atomic
+def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser | None = None,
+                  partner: Partner | None = None) -> dict:
+    """Art. 15/20 DSGVO: the member's data (`member_export_data`), with the request audited."""
+    member = Member.objects.select_related("tier", "user").get(pk=member_id)
+    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
+                           staff_user=staff_user, partner=partner)
+    return member_export_data(member)
+
+
+def _detached_logins_of(emails: set[str]) -> list[int]:
+    """Portal logins with one of the erased e-mail addresses that no member uses: a duplicate's
+    own login is detached when it is merged into a member that already has one."""
+    from django.contrib.auth import get_user_model
+
+    if not emails:
+        return []
+    by_email = Q(pk__in=[])
+    for email in emails:
+        by_email |= Q(email__iexact=email) | Q(emailaddress__email__iexact=email)
+    # `emailaddress` is allauth's e-mail address of the login.
+    logins = get_user_model().objects.filter(by_email, is_staff=False, member__isnull=True)
+    return list(logins.values_list("pk", flat=True).distinct())
 
 
 def _user_delete(user_id: int) -> None:

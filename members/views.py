@@ -33,7 +33,7 @@ from loyalty_site.errors import LoyaltyError
 from . import selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
-from .models import ConsentRecord, Member, Tier
+from .models import ConsentRecord, Member, PrivacyRequest, Tier
 
 ACTIVITY_PAGE_SIZE = 20
 
@@ -290,7 +290,12 @@ def privacy(request, member: Member):
 
 @portal_page
 def privacy_export(request, member: Member):
-    data = services.member_export_data(member)
+    data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+    return privacy_export_response(data, member)
+
+
+def privacy_export_response(data: dict, member: Member) -> HttpResponse:
+    """The Art. 15/20 export as a JSON download (the portal's and the console's)."""
     body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     filename = f"treuepunkt-{member.customer_number}-{timezone.localdate():%Y-%m-%d}.json"
@@ -305,7 +310,7 @@ def privacy_export(request, member: Member):
 def account_delete(request, member: Member):
     form = DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.member_erase(member_id=member.pk)
+        services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
         logout(request)
         messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
         return redirect("portal:home")
