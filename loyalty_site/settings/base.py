@@ -352,6 +352,10 @@ LOYALTY_CAMPAIGN_SEND_CHUNK = env.int("LOYALTY_CAMPAIGN_SEND_CHUNK", default=50)
 LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
 LOYALTY_BIRTHDAY_SEND_HOUR = env.int("LOYALTY_BIRTHDAY_SEND_HOUR", default=8)
 
+# --- Partner API: member codes (members.services.member_code_issue) ---------
+# How long the code a member shows in the portal proves their presence to a partner.
+LOYALTY_MEMBER_CODE_MINUTES = env.int("LOYALTY_MEMBER_CODE_MINUTES", default=5)
+
 # --- Feedback (feedback/services.py) ----------------------------------------
 # A member is invited to a survey at most once in so many days (all surveys together).
 LOYALTY_SURVEY_THROTTLE_DAYS = env.int("LOYALTY_SURVEY_THROTTLE_DAYS", default=30)
