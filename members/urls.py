@@ -12,6 +12,7 @@ urlpatterns = [
     path("newsletter/bestaetigen/<str:token>/", views.consent_confirm, name="consent_confirm"),
     path("konto/", views.dashboard, name="dashboard"),
     path("konto/karte/", views.card, name="card"),
+    path("konto/karte/code/", views.member_code, name="member_code"),
     path("konto/aktivitaet/", views.activity, name="activity"),
     path("konto/praemien/", views.rewards, name="rewards"),
     path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),

@@ -238,9 +238,25 @@ REST_FRAMEWORK = {
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Treuepunkt Partner API",
-    "DESCRIPTION": "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
-                   "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes "
-                   "data; errors always look like `{\"code\", \"message\", \"errors\"}`.",
+    "DESCRIPTION": (
+        "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
+        "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes data; "
+        "errors always look like `{\"code\", \"message\", \"errors\"}`.\n\n"
+        "## Which members a partner reaches\n\n"
+        "Members belong to the programme, but a key reaches a member only when the partner can show that the "
+        "member is **present** or **related**:\n\n"
+        "- *present*: the request carries what the till scanned or the member showed: `card_number`, "
+        "`customer_number`, or `member_code` (a short-lived code from the member's portal card, shown as text "
+        "and QR code; valid for a few minutes, only for this purpose);\n"
+        "- *related*: the member enrolled or bought with this partner. A key restricted to stores counts only "
+        "enrolments and purchases at its stores, and is restricted the same way everywhere (purchases, "
+        "redemptions, vouchers, complaints, survey answers).\n\n"
+        "Member ids (`id`, `member_id`) are opaque UUIDs, not database keys, and reach only related members. "
+        "For any other member add the presence as a query parameter (`/members/{id}/balance/?card_number=…`) "
+        "or look the member up (`GET /members/?card_number=…`; an `email` finds only related members). "
+        "Spending points (`POST /redemptions/`) always needs presence: a member id is refused there. A member "
+        "out of reach answers 404 exactly like one that does not exist."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
