@@ -36,7 +36,7 @@ from rewards.rule_cache import tier_by_id
 
 from . import services
 from .models import Member, Tier
-from .selectors import Presence
+from .selectors import Presence, members_visible_to
 
 COUNTRY = serializers.RegexField(r"^[A-Z]{2}$", max_length=2, required=False,
                                  help_text="ISO 3166 alpha-2 code, e.g. DE, AT, CH.")
@@ -233,8 +233,8 @@ class MemberViewSet(PartnerViewSet):
             raise serializers.ValidationError(
                 {"email": [_("Look members up by card_number, customer_number, member_code or email.")]})
         queryset = self.get_queryset()
-        if not any(params.get(name) for name in PRESENCE_FIELDS):
-            queryset = queryset.filter(reach_of(self.principal).related())
+        if not any(params.get(name) for name in PRESENCE_FIELDS):  # an e-mail alone: only members it knows
+            queryset = members_visible_to(reach_of(self.principal)).select_related("tier").order_by("-id")
         page = self.paginate_queryset(self.filter_queryset(queryset))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 

@@ -45,6 +45,10 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
+    "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
+                               "partner API's reach (an erased member is never reached)",
+    "members.MemberCode": "only the hash of a code that expires within minutes (LOYALTY_MEMBER_CODE_MINUTES); "
+                          "replaced by the member's next code",
     "members.ImportJob": "report rows cleared and file deleted after LOYALTY_RETENTION_IMPORT_DAYS",
     "members.ExportLog": "no personal data (who exported what, how many rows)",
     # rewards

@@ -383,8 +383,3 @@ class Presence:
                 "AND c.code_hash = %(presence)s AND c.purpose = %(presence_purpose)s AND c.expires_at > %(now)s)",
                 {"presence": code_hash, "presence_purpose": MemberCode.Purpose.PRESENCE, "now": timezone.now()})
 
-
-def member_code_valid_until(member: Member) -> MemberCode | None:
-    """The member's live code (for the portal's card page), if any."""
-    return (MemberCode.objects.filter(member=member, purpose=MemberCode.Purpose.PRESENCE,
-                                      expires_at__gt=timezone.now()).order_by("-expires_at").first())
