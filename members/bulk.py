@@ -56,7 +56,7 @@ def _default(field: models.Field, now: datetime) -> Any:
 # Binary COPY casts nothing, so the values must be of the column's type: for these types the
 # importers' values are (int, bool, date, aware datetime, Decimal, str).
 BINARY_COPY_TYPES = frozenset({"bigint", "integer", "smallint", "boolean", "date", "timestamp with time zone",
-                               "numeric", "varchar", "text"})
+                               "numeric", "varchar", "text", "uuid"})
 
 
 def _binary_types(fields: Sequence[models.Field]) -> list[str] | None:

@@ -45,6 +45,7 @@ import operator
 import re
 import secrets
 import struct
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -786,9 +787,9 @@ def _utc(column: str) -> str:
     than anything else a re-import does with the row."""
     return f"{column} AT TIME ZONE 'UTC'" if connection.vendor == "postgresql" else column
 # What an import sets on a new member (every other column gets the model's default) ...
-NEW_MEMBER_FIELDS = ("id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name",
-                     "phone", "birth_date", "street", "postal_code", "city", "country", "language", "joined_at",
-                     "tier_id", "points_balance")
+NEW_MEMBER_FIELDS = ("id", "public_id", "customer_number", "card_number", "email", "salutation", "first_name",
+                     "last_name", "phone", "birth_date", "street", "postal_code", "city", "country", "language",
+                     "joined_at", "tier_id", "points_balance")
 # ... and may change on one that exists (the last two: tier and updated_at).
 UPDATED_FIELDS = (*PERSON_FIELDS, "email", "joined_at", "tier_id", "updated_at")
 
@@ -1167,7 +1168,7 @@ class MemberImporter(BaseImporter):
             tier = data.get("tier")
             tier_id = tier.pk if tier is not None else entry_tier_id
             number = data["customer_number"] or next(generated)
-            members.append((pk, number, next(cards), data["email"], data.get("salutation") or "",
+            members.append((pk, uuid.uuid4(), number, next(cards), data["email"], data.get("salutation") or "",
                             data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
                             data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
                             data.get("city", ""), data.get("country") or "DE",

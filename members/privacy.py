@@ -51,6 +51,10 @@ PERSONAL_DATA: dict[str, str] = {
                          "after LOYALTY_RETENTION_IMPORT_DAYS",
     "members.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
+    "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
+                               "partner API's reach (an erased member is never reached)",
+    "members.MemberCode": "only the hash of a code that expires within minutes (LOYALTY_MEMBER_CODE_MINUTES); "
+                          "replaced by the member's next code",
     # rewards
     "rewards.Partner": "no personal data", "rewards.Store": "no personal data",
     "rewards.StoreDayTotal": "no personal data",
@@ -151,6 +155,8 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "members.ConsentRecord": "purpose source text_version confirmed_at confirmation_token created_at",
     "members.MemberMerge": "created_at",
     "members.PrivacyRequest": "kind channel created_at",
+    "members.PartnerRelation": "via created_at",
+    "members.MemberCode": "purpose code_hash expires_at created_at",
     "members.ImportJob": "kind status file_name encoding delimiter language created_at confirmed_at started_at "
                          "finished_at",
     "members.ExportLog": "kind file_format created_at",

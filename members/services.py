@@ -22,12 +22,23 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import DuplicateMember, InvalidMerge, ReasonRequired
+from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
 
-from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tier, TierHistory
+from .models import (
+    ConsentRecord,
+    Member,
+    MemberCode,
+    MemberMerge,
+    PartnerRelation,
+    PrivacyRequest,
+    Tier,
+    TierHistory,
+    generate_member_code,
+    hash_member_code,
+)
 
 if TYPE_CHECKING:
-    from rewards.models import Partner
+    from rewards.models import Partner, Store
 
 # --- Enrolment and status ------------------------------------------------------------------
 
@@ -36,8 +47,10 @@ ENROL_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", 
 
 
 @transaction.atomic
-def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None, **fields) -> Member:
-    """Create a member on the entry tier. E-mail and customer number must be new."""
+def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None,
+                 partner: Partner | None = None, store: Store | None = None, **fields) -> Member:
+    """Create a member on the entry tier. E-mail and customer number must be new. Enrolled by a
+    partner (through the API), the member is related to it (and the store) from then on."""
     unknown = set(fields) - set(ENROL_FIELDS)
     if unknown:
         raise TypeError(f"unknown member fields: {sorted(unknown)}")
@@ -58,7 +71,49 @@ def member_enrol(*, email: str = "", customer_number: str | None = None, joined_
         raise DuplicateMember(field=_("e-mail or customer number")) from error
     if member.tier is not None:
         TierHistory.objects.create(member=member, to_tier=member.tier, cause=TierHistory.Cause.ENROLMENT)
+    if partner is not None:
+        partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=store.pk if store else None,
+                                via=PartnerRelation.Via.ENROLMENT)
     return member
+
+
+def partner_relation_record(*, member_id: int, partner_id: int, store_id: int | None, via: str) -> None:
+    """The member is related to the partner (at the store) from now on; nothing if they were.
+    Runs in the caller's transaction (enrolment, purchase): no savepoint of its own, so the
+    purchase path pays one INSERT for a member's first purchase at a store and nothing after."""
+    PartnerRelation.objects.bulk_create(
+        [PartnerRelation(member_id=member_id, partner_id=partner_id, store_id=store_id, via=via)],
+        ignore_conflicts=True)
+
+
+def _relations_merge(*, survivor_id: int, duplicate_id: int) -> None:
+    """The partners who knew the duplicate know the person: they keep seeing the survivor."""
+    PartnerRelation.objects.bulk_create(
+        [PartnerRelation(member_id=survivor_id, partner_id=relation.partner_id, store_id=relation.store_id,
+                         via=relation.via, created_at=relation.created_at)
+         for relation in PartnerRelation.objects.filter(member_id=duplicate_id)],
+        ignore_conflicts=True)
+
+
+@transaction.atomic
+def member_code_issue(*, member_id: int) -> tuple[MemberCode, str]:
+    """A fresh code that proves the member's presence to a partner for LOYALTY_MEMBER_CODE_MINUTES.
+    Returns the row and the code itself (only its hash is stored). The member's earlier codes
+    stop working: one live code per member, so a screenshot shared earlier is worthless."""
+    member = Member.objects.select_for_update().only("pk", "status").get(pk=member_id)
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive(status=member.get_status_display())
+    MemberCode.objects.filter(member_id=member.pk).delete()
+    while True:
+        code = generate_member_code()
+        try:
+            with transaction.atomic():
+                row = MemberCode.objects.create(
+                    member_id=member.pk, purpose=MemberCode.Purpose.PRESENCE, code_hash=hash_member_code(code),
+                    expires_at=timezone.now() + timedelta(minutes=settings.LOYALTY_MEMBER_CODE_MINUTES))
+        except IntegrityError:  # the same 50 random bits as a live code: draw again
+            continue
+        return row, code
 
 
 def entry_tier() -> Tier | None:
@@ -305,6 +360,7 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
     if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
         Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
+    _relations_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
     from rewards.vouchers import member_rewards_merge
 
     member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person

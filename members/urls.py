@@ -13,6 +13,7 @@ urlpatterns = [
     path("e-mail/bestaetigen/<str:token>/", views.email_confirm, name="email_confirm"),
     path("konto/", views.dashboard, name="dashboard"),
     path("konto/karte/", views.card, name="card"),
+    path("konto/karte/code/", views.member_code, name="member_code"),
     path("konto/aktivitaet/", views.activity, name="activity"),
     path("konto/praemien/", views.rewards, name="rewards"),
     path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),

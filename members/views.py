@@ -10,6 +10,7 @@ is a 404, never a 403 that would confirm it exists.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import wraps
 
 from allauth.account.adapter import get_adapter
@@ -33,7 +34,7 @@ from loyalty_site.errors import LoyaltyError
 from . import selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
-from .models import ConsentRecord, Member, PrivacyRequest, Tier
+from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
 
 ACTIVITY_PAGE_SIZE = 20
 
@@ -146,9 +147,44 @@ def dashboard(request, member: Member):
     return render(request, "portal/dashboard.html", context)
 
 
+MEMBER_CODE_SESSION_KEY = "portal:member-code"
+
+
+def _shown_member_code(request, member: Member) -> dict | None:
+    """The member code issued on this device, while it is valid: the raw code lives only in the
+    member's session (the database keeps its hash), so a reload shows it again."""
+    shown = request.session.get(MEMBER_CODE_SESSION_KEY)
+    if not shown or shown.get("member") != member.pk:
+        return None
+    valid_until = datetime.fromisoformat(shown["valid_until"])
+    if valid_until <= timezone.now():
+        request.session.pop(MEMBER_CODE_SESSION_KEY, None)
+        return None
+    code = format_member_code(shown["code"])
+    return {"code": code, "valid_until": valid_until,
+            "qr": qr_svg(code, label=_("QR code of your member code"))}
+
+
 @portal_page
 def card(request, member: Member):
-    return render(request, "portal/card.html", {"member": member, **_card_images(member)})
+    return render(request, "portal/card.html", {"member": member, **_card_images(member),
+                                                "member_code": _shown_member_code(request, member),
+                                                "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES})
+
+
+@require_POST
+@portal_page
+def member_code(request, member: Member):
+    """A fresh short-lived code for a partner (a web shop, another till) to find the member with:
+    proof that the member is there, without handing over the card number."""
+    try:
+        row, code = services.member_code_issue(member_id=member.pk)
+    except LoyaltyError as error:
+        messages.error(request, str(error))
+        return redirect("portal:card")
+    request.session[MEMBER_CODE_SESSION_KEY] = {"member": member.pk, "code": code,
+                                                "valid_until": row.expires_at.isoformat()}
+    return redirect("portal:card")
 
 
 # --- Activity -------------------------------------------------------------------------------------

@@ -92,18 +92,25 @@ def points_expiring_by_members(*, member_ids: Sequence[int], at: datetime) -> di
 
 # What the balance answer reads of a member: the full row would cost more to turn into a model
 # than the statement costs PostgreSQL.
-_BALANCE_FIELDS = ("id", "status", "tier_id", "points_balance", "points_pending")
+_BALANCE_FIELDS = ("id", "public_id", "status", "tier_id", "points_balance", "points_pending")
 
 
-def member_with_figures(member_id: int, *, expiring_until: datetime) -> Member | None:
-    """The member (not erased; only the fields of `_BALANCE_FIELDS` loaded) with `qualifying`
-    and `expiring` points, in one statement."""
+def member_with_figures(*, public_id, expiring_until: datetime,
+                        reachable: tuple[str, dict] | None = None) -> Member | None:
+    """The member with this API id (not erased; only the fields of `_BALANCE_FIELDS` loaded) with
+    `qualifying` and `expiring` points, in one statement. `reachable` is a further SQL condition
+    on `m` with its named parameters: the partner API's presence or relation check
+    (members.selectors), so the check costs no statement of its own."""
     columns = ", ".join(f"m.{name}" for name in _BALANCE_FIELDS)
+    condition, params = reachable or ("1 = 1", {})
+    # As the column stores it (a uuid on PostgreSQL, 32 hex digits on SQLite).
+    public_id = Member._meta.get_field("public_id").get_db_prep_value(public_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, {QUALIFYING_POINTS_SQL}, {_positive(EXPIRY_DUE_SQL)} "  # noqa: S608
-            "FROM members_member m WHERE m.id = %(member)s AND m.status <> %(erased)s",
-            {**_window(None), "due_at": expiring_until, "member": member_id, "erased": Member.Status.ERASED})
+            f"FROM members_member m WHERE m.public_id = %(member)s AND m.status <> %(erased)s AND {condition}",
+            {**params, **_window(None), "due_at": expiring_until, "member": public_id,
+             "erased": Member.Status.ERASED})
         row = cursor.fetchone()
     if row is None:
         return None

@@ -34,7 +34,8 @@ from loyalty_site.errors import (
     ReasonRequired,
     ReferenceConflict,
 )
-from members.models import Member
+from members.models import Member, PartnerRelation
+from members.services import partner_relation_record
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
@@ -339,7 +340,7 @@ def purchase_record(
     demo data book at the purchase time so expiry and tier windows run from then."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
-    member = _lock_buyer(member_id)
+    member = _lock_buyer(member_id, partner=partner, store=store)
     existing = Purchase.objects.filter(partner=partner, order_reference=order_reference).first()
     if existing is not None:
         if existing.member_id != member.pk:
@@ -357,6 +358,9 @@ def purchase_record(
     result = points_for(member, purchase_input, rules_in_force(occurred_at))
     purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
                                 lines, result)
+    if not member.related_here:  # the member's first purchase with this partner (at this store)
+        partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=purchase.store_id,
+                                via=PartnerRelation.Via.PURCHASE)
     earned_now = 0 if purchase.points_pending else result.total
     if earned_now > 0:
         _insert_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase,
@@ -376,15 +380,18 @@ def purchase_record(
     return PurchaseOutcome(purchase, created=True)
 
 
-def _lock_buyer(member_id: int) -> Member:
+def _lock_buyer(member_id: int, *, partner: Partner, store: Store | None) -> Member:
     """The member's lock, with what a purchase needs to know in the same statement: whether a
-    referral waits for it (most members: no, and no query for it then). The tier comes from
-    the process's copy of the ladder."""
+    referral waits for it (most members: no, and no query for it then), and whether the member
+    is already related to the partner at this store (most purchases: yes, and nothing to write
+    then). The tier comes from the process's copy of the ladder."""
     from referrals.models import Referral
 
     pending = Referral.objects.filter(referee_id=OuterRef("pk"), status=Referral.Status.PENDING)
-    member = (Member.objects.select_for_update(of=("self",)).annotate(referral_pending=Exists(pending))
-              .get(pk=member_id))
+    relation = PartnerRelation.objects.filter(member_id=OuterRef("pk"), partner_id=partner.pk,
+                                              store_id=store.pk if store is not None else None)
+    member = (Member.objects.select_for_update(of=("self",))
+              .annotate(referral_pending=Exists(pending), related_here=Exists(relation)).get(pk=member_id))
     member.tier = rule_cache.tier_by_id(member.tier_id)
     return member
 

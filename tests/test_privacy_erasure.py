@@ -53,6 +53,12 @@ TEXT_COLUMNS = """
 """
 
 
+@pytest.fixture
+def member(tiers, partner):
+    """A member the test partner reaches through the API (enrolled with it)."""
+    return factories.relate(factories.enrolled_member(), partner)
+
+
 def database_hits(values: list[str]) -> list[tuple[str, str, str]]:
     """(table, column, value) for every value found anywhere in the database's text: a plain-text
     dump, searched column by column."""
@@ -78,8 +84,8 @@ def _seed_everywhere(api, partner):
     factories.WebhookSubscriptionFactory(partner=partner, events=list(WebhookEvent.values))
     enrolled = api.post("/members/", dict(PERSON))
     assert enrolled.status_code == 201, enrolled.content
-    member = Member.objects.get(pk=enrolled.json()["id"])
-    updated = api.patch(f"/members/{member.pk}/", {"street": PERSON["street"], "phone": PERSON["phone"]})
+    member = Member.objects.get(public_id=enrolled.json()["id"])
+    updated = api.patch(f"/members/{member.public_id}/", {"street": PERSON["street"], "phone": PERSON["phone"]})
     assert updated.status_code == 200, updated.content
 
     user = factories.UserFactory(email=PERSON["email"], first_name="Willa", last_name="Quistorp-Zeller")
@@ -102,7 +108,7 @@ def _seed_everywhere(api, partner):
     tier_override(member_id=member.pk, tier=member.tier, reason=f"VIP {PERSON['first_name']} {PERSON['last_name']}",
                   staff_user=staff)
 
-    bought = api.post("/purchases/", {"member_id": member.pk, "order_reference": "ZQ-1", "amount": "20.00",
+    bought = api.post("/purchases/", {"member_id": str(member.public_id), "order_reference": "ZQ-1", "amount": "20.00",
                                       "currency": "EUR", "store": "S1"})
     assert bought.status_code == 201, bought.content
     reward = factories.RewardFactory(points_cost=100)
@@ -162,7 +168,7 @@ def test_after_erasure_the_database_holds_no_personal_value_of_the_member(api, p
             "members_consentrecord", "auth_user", "account_emailaddress", "members_tierhistory",
             "members_membermerge"} <= seeded, seeded
 
-    response = api.post(f"/members/{member.pk}/erasure/", {})
+    response = api.post(f"/members/{member.public_id}/erasure/", {})
     assert response.status_code == 200, response.content
 
     assert database_hits(values) == []
@@ -174,7 +180,7 @@ def test_after_erasure_the_database_holds_no_personal_value_of_the_member(api, p
 def test_erasure_cancels_open_vouchers_so_a_till_refuses_them(api, member):
     points_credit(member_id=member.pk, points=500, reason="Start")
     reward = factories.RewardFactory(points_cost=200)
-    voucher = api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk}).json()
+    voucher = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk}).json()
     assert api.post("/vouchers/validate/", {"code": voucher["code"], "store": "S1"}).status_code == 200
 
     member_erase(member_id=member.pk)
@@ -208,13 +214,13 @@ def test_the_ledger_still_refuses_changes_to_points_outside_an_erasure(member):
 def test_a_partner_with_the_erase_scope_erases_a_member_once(api, partner, member):
     consent_record(member=member, purpose="sms", granted=True, source="staff")
     key = "erase-" + str(member.pk)
-    response = api.post(f"/members/{member.pk}/erasure/", {}, idempotency_key=key)
+    response = api.post(f"/members/{member.public_id}/erasure/", {}, idempotency_key=key)
     assert response.status_code == 200, response.content
-    assert response.json()["member_id"] == member.pk and response.json()["status"] == "erased"
+    assert response.json()["member_id"] == str(member.public_id) and response.json()["status"] == "erased"
     assert Member.objects.get(pk=member.pk).status == Member.Status.ERASED
-    replay = api.post(f"/members/{member.pk}/erasure/", {}, idempotency_key=key)
+    replay = api.post(f"/members/{member.public_id}/erasure/", {}, idempotency_key=key)
     assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
-    assert api.get(f"/members/{member.pk}/").status_code == 404
+    assert api.get(f"/members/{member.public_id}/").status_code == 404
     withdrawal = member.consents.order_by("-id").first()
     assert (withdrawal.granted, withdrawal.source) == (False, "api")
     request = PrivacyRequest.objects.get()
@@ -225,9 +231,9 @@ def test_a_partner_with_the_erase_scope_erases_a_member_once(api, partner, membe
 def test_erasure_through_the_api_needs_its_own_scope_and_an_idempotency_key(api, partner, member):
     writer = api.with_key(factories.PartnerAPIKeyFactory(
         partner=partner, scopes=[Scope.MEMBERS_READ, Scope.MEMBERS_WRITE]).raw_key)
-    assert writer.post(f"/members/{member.pk}/erasure/", {}).status_code == 403
-    assert api.post(f"/members/{member.pk}/erasure/", {}, idempotency_key=None).status_code == 400
-    assert api.post(f"/members/{member.pk}/erasure/", {"reason": "x"}).status_code == 400
+    assert writer.post(f"/members/{member.public_id}/erasure/", {}).status_code == 403
+    assert api.post(f"/members/{member.public_id}/erasure/", {}, idempotency_key=None).status_code == 400
+    assert api.post(f"/members/{member.public_id}/erasure/", {"reason": "x"}).status_code == 400
     assert Member.objects.get(pk=member.pk).status == Member.Status.ACTIVE
     assert not PrivacyRequest.objects.exists()
 

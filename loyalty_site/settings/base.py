@@ -241,9 +241,25 @@ REST_FRAMEWORK = {
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Treuepunkt Partner API",
-    "DESCRIPTION": "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
-                   "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes "
-                   "data; errors always look like `{\"code\", \"message\", \"errors\"}`.",
+    "DESCRIPTION": (
+        "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
+        "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes data; "
+        "errors always look like `{\"code\", \"message\", \"errors\"}`.\n\n"
+        "## Which members a partner reaches\n\n"
+        "Members belong to the programme, but a key reaches a member only when the partner can show that the "
+        "member is **present** or **related**:\n\n"
+        "- *present*: the request carries what the till scanned or the member showed: `card_number`, "
+        "`customer_number`, or `member_code` (a short-lived code from the member's portal card, shown as text "
+        "and QR code; valid for a few minutes, only for this purpose);\n"
+        "- *related*: the member enrolled or bought with this partner. A key restricted to stores counts only "
+        "enrolments and purchases at its stores, and is restricted the same way everywhere (purchases, "
+        "redemptions, vouchers, complaints, survey answers).\n\n"
+        "Member ids (`id`, `member_id`) are opaque UUIDs, not database keys, and reach only related members. "
+        "For any other member add the presence as a query parameter (`/members/{id}/balance/?card_number=…`) "
+        "or look the member up (`GET /members/?card_number=…`; an `email` finds only related members). "
+        "Spending points (`POST /redemptions/`) always needs presence: a member id is refused there. A member "
+        "out of reach answers 404 exactly like one that does not exist."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
@@ -373,6 +389,10 @@ LOYALTY_CAMPAIGN_SEND_CHUNK = env.int("LOYALTY_CAMPAIGN_SEND_CHUNK", default=50)
 # hour of the member's local day.
 LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
 LOYALTY_BIRTHDAY_SEND_HOUR = env.int("LOYALTY_BIRTHDAY_SEND_HOUR", default=8)
+
+# --- Partner API: member codes (members.services.member_code_issue) ---------
+# How long the code a member shows in the portal proves their presence to a partner.
+LOYALTY_MEMBER_CODE_MINUTES = env.int("LOYALTY_MEMBER_CODE_MINUTES", default=5)
 
 # --- Feedback (feedback/services.py) ----------------------------------------
 # A member is invited to a survey at most once in so many days (all surveys together).
