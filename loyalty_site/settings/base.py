@@ -211,6 +211,10 @@ CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
 # With Redis, a message a worker took and never acknowledged (the whole worker killed) goes back
 # to the queue after the visibility timeout. The sweepers (see celery.py) do not wait for it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a fix that keeps the worker alive when Redis goes away
+    # mid-task (loyalty_site/broker.py explains it).
+    CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

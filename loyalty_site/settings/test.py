@@ -29,7 +29,9 @@ STORAGES = {
 _REDIS_URL = env("LOYALTY_TEST_REDIS_URL").rstrip("/")
 _XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 LOYALTY_TEST_BROKER_DB = 2 * _XDIST_WORKER
-CELERY_BROKER_URL = f"{_REDIS_URL}/{LOYALTY_TEST_BROKER_DB}"
+# The broker fault tests start Celery workers on a Redis server of their own (they kill it).
+CELERY_BROKER_URL = env("LOYALTY_TEST_BROKER_URL", default=f"{_REDIS_URL}/{LOYALTY_TEST_BROKER_DB}")
+CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"  # as base.py for redis:// (loyalty_site/broker.py)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                       "LOCATION": f"{_REDIS_URL}/{LOYALTY_TEST_BROKER_DB + 1}"}}
 # A message taken by a worker that was then killed as a whole comes back after this (the
