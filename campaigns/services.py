@@ -32,7 +32,8 @@ message reference; every e-mail carries a stable Message-ID and every SMS the me
 sweeper queues the rows again instead: at-least-once delivery plus an idempotent receiver is
 exactly once.
 Lost batch tasks (a Redis restarted without its data, a worker killed as a whole whose task
-waits for the visibility timeout) are found by the same sweeper: a campaign with queued rows and no progress for the timeout is dispatched again.
+waits for the visibility timeout) are found by the same sweeper: a campaign with queued rows
+and no progress for the timeout is dispatched again.
 """
 
 from __future__ import annotations
