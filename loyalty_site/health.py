@@ -33,7 +33,7 @@ def _broker_ok() -> bool:
         return False
 
 
-def _heartbeat_status(key: str) -> dict:
+def heartbeat_status(key: str) -> dict:
     """How long ago the process behind `key` stamped its heartbeat: "ok" while fresh, "stale"
     after three missed beats, "unknown" if it never did (or the cache is unreachable)."""
     try:
@@ -45,6 +45,10 @@ def _heartbeat_status(key: str) -> dict:
     age = time.time() - float(stamp)
     fresh = age < settings.LOYALTY_HEARTBEAT_SECONDS * 3
     return {"status": "ok" if fresh else "stale", "last_seen_seconds": round(age, 1)}
+
+
+def worker_heartbeat() -> dict:
+    return heartbeat_status(WORKER_HEARTBEAT_KEY)
 
 
 def _broker_name() -> str:
@@ -62,8 +66,8 @@ def healthz(request):
         "database": "ok" if _database_ok() else "error",
         "broker": "ok" if _broker_ok() else "error",
     }
-    worker = _heartbeat_status(WORKER_HEARTBEAT_KEY)
-    beat = _heartbeat_status(BEAT_HEARTBEAT_KEY)
+    worker = worker_heartbeat()
+    beat = heartbeat_status(BEAT_HEARTBEAT_KEY)
     failing = [name for name, value in checks.items() if value != "ok"]
     failing += [name for name, status in (("worker", worker), ("beat", beat)) if status["status"] == "stale"]
     body = {"status": "error" if failing else "ok", **checks, "broker_transport": _broker_name(),
