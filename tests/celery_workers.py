@@ -49,12 +49,11 @@ def wait_for(condition, *, timeout: float, what: str, log: Path | None = None) -
 
 
 def _point_celery_at(url: str) -> None:
-    """The app's connection and producer pools are made on first use: drop them with the URL."""
+    """The app takes its connection and producer pools from kombu's per-URL pools on first use:
+    forget them with the URL (not close them: kombu keeps them for the URL, other tests use them)."""
     celery_app.conf.broker_url = url
     celery_app.conf.broker_write_url = None
     celery_app.conf.broker_read_url = None
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
