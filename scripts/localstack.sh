@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 PG_PORT=${LOYALTY_LOCAL_PG_PORT:-54329}
 REDIS_PORT=${LOYALTY_LOCAL_REDIS_PORT:-63799}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-VAR=$(pwd)/var
+VAR=${LOYALTY_LOCAL_VAR_DIR:-$(pwd)/var}
 PG_DIR=$VAR/postgres
 PG_DATA=$PG_DIR/data
 REDIS_DIR=$VAR/redis
@@ -24,12 +24,33 @@ as_postgres() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-pg_running() { as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+pg_running() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
 redis_running() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; }
+
+# A lock file whose process is gone (or a zombie nobody reaped, as in a container without an init)
+# would make PostgreSQL refuse to start ("lock file … already exists"): postmaster.pid in the data
+# directory and the socket's lock file. Remove them only when their PID is not a live postgres.
+stale_lock() {
+  local pid state
+  [ -f "$1" ] || return 1
+  pid=$(head -1 "$1")
+  state=$(awk '{sub(/.*\) /, ""); print $1}' "/proc/$pid/stat" 2>/dev/null || true)
+  [ -z "$state" ] || [ "$state" = Z ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != postgres ]
+}
+
+clear_stale_pg_pid() {
+  local lock
+  for lock in "$PG_DATA/postmaster.pid" "$PG_DIR/.s.PGSQL.$PG_PORT.lock"; do
+    if stale_lock "$lock"; then
+      rm -f "$lock"
+      echo "Removed the stale lock file ${lock#"$VAR"/} of a PostgreSQL that was killed"
+    fi
+  done
+}
 
 start_postgres() {
   mkdir -p "$PG_DIR"
-  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$PG_DIR"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$PG_DIR"; fi
   if [ ! -s "$PG_DATA/PG_VERSION" ]; then
     echo "Creating the local PostgreSQL cluster in var/postgres"
     as_postgres "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
@@ -37,7 +58,7 @@ start_postgres() {
   if pg_running; then
     echo "PostgreSQL already running on 127.0.0.1:$PG_PORT"
   else
-    # postgres itself replaces a postmaster.pid whose process is gone.
+    clear_stale_pg_pid
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_DIR/server.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >/dev/null
     echo "PostgreSQL started on 127.0.0.1:$PG_PORT (log: var/postgres/server.log)"
@@ -64,7 +85,8 @@ start_redis() {
 
 stop_postgres() {
   [ -d "$PG_DATA" ] || return 0
-  if pg_running; then
+  clear_stale_pg_pid
+  if [ -f "$PG_DATA/postmaster.pid" ]; then
     as_postgres "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null && echo "PostgreSQL stopped"
   fi
 }
