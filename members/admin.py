@@ -6,7 +6,6 @@ read-only here, and the ledger is never editable.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -19,7 +18,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
+from loyalty_site.errors import LoyaltyError
 
 from . import selectors, services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin
@@ -95,11 +94,11 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     autocomplete_fields = ["tags"]
     readonly_fields = ["customer_number", "card_number", "points_balance", "points_pending", "tier",
                        "tier_granted_until", "status", "merged_into", "last_purchase_at", "purchases_12m", "spend_12m",
-                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at"]
+                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at", "email_confirmed"]
     fieldsets = [
         (None, {"fields": ["customer_number", "card_number", "status", "merged_into"]}),
-        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "phone", "birth_date",
-                                  "language", "tags"]}),
+        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "email_confirmed", "phone",
+                                  "birth_date", "language", "tags"]}),
         (_("Address"), {"fields": ["street", "postal_code", "city", "country"]}),
         (_("Points and tier"), {"fields": ["points_balance", "points_pending", "tier", "tier_granted_until"]}),
         (_("Purchases"), {"fields": ["last_purchase_at", "purchases_12m", "spend_12m", "lifetime_spend"]}),
@@ -114,6 +113,18 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # erasure is a GDPR flow that keeps the ledger consistent, not a delete
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            # An address typed in by staff must be confirmed by its owner before a portal
+            # sign-up can claim this member (members.services, "E-mail addresses set by staff").
+            services.member_email_changed_by_staff(member_id=obj.pk)
+            obj.email_confirmed = False
+            if obj.email:
+                self.message_user(request, _("A confirmation link was sent to %(email)s: a portal account can only "
+                                             "take over this member once the address is confirmed.")
+                                  % {"email": obj.email}, messages.INFO)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -203,16 +214,14 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
             raise PermissionDenied
-        from rewards.services import points_adjust
+        from rewards.services import points_adjust_by_staff
 
         member = get_object_or_404(Member, pk=object_id)
         form = AdjustPointsForm(request.POST or None)
 
-        def adjust(data):
-            limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
-            if abs(data["points"]) > limit and not request.user.has_perm("members.adjust_points_unlimited"):
-                raise AdjustmentTooLarge(limit=limit)
-            points_adjust(member_id=member.pk, points=data["points"], reason=data["reason"], staff_user=request.user)
+        def adjust(data):  # support's limits (per entry, per day) are checked by the service
+            points_adjust_by_staff(member_id=member.pk, points=data["points"], reason=data["reason"],
+                                   staff_user=request.user)
             return _("%(points)+d points booked.") % {"points": data["points"]}
 
         return self._form_page(request, member, form, _("Adjust points"), adjust)

@@ -88,6 +88,15 @@ def member_for_user(user) -> Member | None:
     return Member.objects.select_related("tier").filter(user=user).first()
 
 
+def login_waits_for_member_email_confirmation(user) -> bool:
+    """Does a verified address of this login belong to a member whose address staff changed and
+    nobody has confirmed yet (members.services.member_link_or_enrol does not link those)?"""
+    from allauth.account.models import EmailAddress
+
+    addresses = EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)
+    return any(Member.objects.filter(email__iexact=address, email_confirmed=False).exists() for address in addresses)
+
+
 def _same_person(member: Member) -> list[int]:
     return [member.pk, *member.merged_members.values_list("pk", flat=True)]
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -355,6 +357,11 @@ def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = 
         return existing
     email = email.strip()
     candidate = Member.objects.select_for_update().filter(email__iexact=email).first() if email else None
+    if candidate is not None and not candidate.email_confirmed:
+        # Staff typed this address into the console and its owner has not used the confirmation
+        # link yet: no link, and no new member either (it would keep this login from its member
+        # for good). The portal asks for the confirmation and links on the next visit after it.
+        return None
     if candidate is not None and candidate.status == Member.Status.MERGED and candidate.merged_into_id:
         candidate = Member.objects.select_for_update().get(pk=candidate.merged_into_id)
     if candidate is not None and candidate.user_id is None and candidate.status != Member.Status.ERASED:
@@ -424,6 +431,80 @@ def _send_consent_confirmation(record_id: int, base_url: str) -> None:
         context = {"member": member, "confirm_url": base_url.rstrip("/") + path}
         send_mail(subject=_("Please confirm your newsletter subscription"),
                   message=render_to_string("emails/consent_confirm.txt", context),
+                  from_email=None, recipient_list=[member.email])
+
+
+# --- E-mail addresses set by staff ---------------------------------------------------------
+#
+# A verified portal login claims the member with the same address (member_link_or_enrol). An
+# address that staff typed into the console proves nothing about who reads it: a typo or a
+# caller posing as the member would let whoever signs up with it take over the member's points
+# and data. So a staff change marks the address unconfirmed and mails a confirmation link to it;
+# only after that link was used can a sign-up with the address claim the member.
+
+EMAIL_CONFIRM_SALT = "members.email-confirm"
+EMAIL_CONFIRM_MAX_AGE = timedelta(days=14)
+
+
+def email_confirmation_token(member: Member) -> str:
+    """A signed link token naming the member and the address it confirms (no table needed:
+    a later change of the address makes the old token worthless)."""
+    return signing.dumps({"member": member.pk, "email": member.email.lower()}, salt=EMAIL_CONFIRM_SALT)
+
+
+def member_for_email_confirmation(token: str, *, lock: bool = False) -> Member | None:
+    """The member whose current, unconfirmed address `token` confirms, or None (bad, expired,
+    used, or the address changed since)."""
+    try:
+        payload = signing.loads(token, salt=EMAIL_CONFIRM_SALT, max_age=EMAIL_CONFIRM_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    members = Member.objects.select_for_update(of=("self",)) if lock else Member.objects
+    member = members.filter(pk=payload.get("member"), email_confirmed=False).exclude(
+        status=Member.Status.ERASED).first()
+    if member is None or not member.email or member.email.lower() != payload.get("email"):
+        return None
+    return member
+
+
+@transaction.atomic
+def member_email_changed_by_staff(*, member_id: int) -> Member:
+    """Staff changed the member's e-mail in the console: the address is unconfirmed until the
+    link mailed to it (after commit) is used."""
+    member = Member.objects.select_for_update(of=("self",)).get(pk=member_id)
+    Member.objects.filter(pk=member.pk).update(email_confirmed=False)
+    member.email_confirmed = False
+    if member.email:
+        transaction.on_commit(lambda: _send_email_confirmation(member.pk))
+    return member
+
+
+@transaction.atomic
+def member_email_confirm(*, token: str) -> Member | None:
+    """The owner of the address used the link: it counts as confirmed; a portal login with a
+    verified address can claim the member from now on. None when the link is not valid."""
+    member = member_for_email_confirmation(token, lock=True)
+    if member is None:
+        return None
+    Member.objects.filter(pk=member.pk).update(email_confirmed=True)
+    member.email_confirmed = True
+    return member
+
+
+def _send_email_confirmation(member_id: int) -> None:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils import translation
+
+    member = Member.objects.get(pk=member_id)
+    if member.email_confirmed or not member.email:
+        return
+    with translation.override(member.language):
+        path = reverse("portal:email_confirm", args=[email_confirmation_token(member)])
+        context = {"member": member, "confirm_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + path}
+        send_mail(subject=_("Please confirm your e-mail address"),
+                  message=render_to_string("emails/member_email_confirm.txt", context),
                   from_email=None, recipient_list=[member.email])
 
 

@@ -64,7 +64,11 @@ def portal_page(view):
             return render(request, "portal/staff_refused.html", status=403)
         member = selectors.member_for_user(request.user) or _member_for_verified_login(request)
         if member is None:
-            messages.warning(request, _("Please confirm your e-mail address first."))
+            if selectors.login_waits_for_member_email_confirmation(request.user):
+                messages.warning(request, _("Your customer account is waiting for its e-mail address to be confirmed: "
+                                            "please use the link in the e-mail we sent to this address."))
+            else:
+                messages.warning(request, _("Please confirm your e-mail address first."))
             return redirect("account_email")
         request.member = member
         return view(request, member, *args, **kwargs)
@@ -100,6 +104,19 @@ def consent_confirm(request, token: str):
             return render(request, "portal/consent_confirm.html", {"confirmed": True})
         pending = None
     return render(request, "portal/consent_confirm.html", {"pending": pending, "confirmed": False},
+                  status=200 if pending else 404)
+
+
+@require_http_methods(["GET", "POST"])
+def email_confirm(request, token: str):
+    """The link mailed after staff changed a member's e-mail. GET only shows a button (mail
+    scanners open links); the POST confirms."""
+    pending = services.member_for_email_confirmation(token)
+    if request.method == "POST" and pending is not None:
+        if services.member_email_confirm(token=token) is not None:
+            return render(request, "portal/email_confirm.html", {"confirmed": True})
+        pending = None
+    return render(request, "portal/email_confirm.html", {"pending": pending, "confirmed": False},
                   status=200 if pending else 404)
 
 

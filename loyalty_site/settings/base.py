@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.PageContentSecurityPolicyMiddleware",  # CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -74,6 +76,7 @@ MIDDLEWARE = [
 # languages, which belong to the cookie-based pages; the audit trail keeps the caller's address.
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.APIContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -294,6 +297,22 @@ UNFOLD = {
     "SITE_SYMBOL": "loyalty",
     "SHOW_LANGUAGES": True,
     "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
+    # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
+    "STYLES": [lambda request: static("console/console.css")],
+}
+
+# --- Content Security Policy (django-csp) ---------------------------------
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+# Everything is served by this site: 'self' only, no inline scripts or styles. Third-party
+# pages that need more get it for their paths only, with the reason, in loyalty_site/csp.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
 }
 
 # --- Logging ---------------------------------------------------------------
@@ -319,6 +338,9 @@ LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default=
 LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
 # Support staff may adjust at most this many points at once; more needs an administrator.
 LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=500)
+# ... and at most this many per staff member and day (Europe/Berlin), adjustments and complaint
+# goodwill summed as absolute points (0: no daily limit); administrators are exempt from both.
+LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT", default=2000)
 # Staff in the console: a TOTP second factor (on in production) and an idle timeout.
 LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
