@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from testdb import throwaway_postgres  # noqa: E402
+from testdb import throwaway_postgres, throwaway_redis  # noqa: E402
 
 PG_SETTINGS = ["-c shared_buffers=2GB", "-c work_mem=64MB", "-c maintenance_work_mem=1GB",
                "-c max_wal_size=8GB",
@@ -278,8 +278,9 @@ def main() -> int:
     results = Results()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
-    with throwaway_postgres(PG_SETTINGS) as server:
+    with throwaway_postgres(PG_SETTINGS) as server, throwaway_redis() as redis:
         os.environ["DATABASE_URL"] = server["url"]
+        os.environ["LOYALTY_TEST_REDIS_URL"] = redis["url"]
         os.environ["DJANGO_SETTINGS_MODULE"] = "loyalty_site.settings.test"
         import django
 

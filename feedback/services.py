@@ -122,8 +122,7 @@ def purchase_invitations_create(*, now: datetime | None = None) -> int:
     made: list[int] = []
     for survey in Survey.objects.filter(active=True, trigger=Survey.Trigger.PURCHASE):
         start, end = _local_day_bounds(timezone.localdate(now) - timedelta(days=survey.delay_days))
-        # One row per member (their latest purchase of that day), in one grouped query that
-        # SQLite runs as well as PostgreSQL.
+        # One row per member (their latest purchase of that day), in one grouped query.
         rows = (Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end,
                                         member__status=Member.Status.ACTIVE)
                 .exclude(member_id__in=recently_invited(now))

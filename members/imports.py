@@ -769,10 +769,7 @@ class _Known:
 
 
 def _db_datetime(value: Any) -> Any:
-    """A datetime from a raw row: SQLite (local development) returns text or naive UTC, and so
-    does a PostgreSQL column read through `_utc`."""
-    if isinstance(value, str):
-        value = dateparse.parse_datetime(value)
+    """A datetime from a raw row: a column read through `_utc` is naive UTC."""
     if isinstance(value, datetime) and timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
     return value
@@ -782,10 +779,10 @@ KNOWN_SQL = ", ".join(("id", "customer_number", "email", "status", "tier_id", "j
 
 
 def _utc(column: str) -> str:
-    """A timestamp column as naive UTC on PostgreSQL (`_db_datetime` makes it aware again): Django
+    """A timestamp column as naive UTC (`_db_datetime` makes it aware again): Django
     replaces psycopg's C loader for timestamptz with a Python one, which cost more per member
     than anything else a re-import does with the row."""
-    return f"{column} AT TIME ZONE 'UTC'" if connection.vendor == "postgresql" else column
+    return f"{column} AT TIME ZONE 'UTC'"
 # What an import sets on a new member (every other column gets the model's default) ...
 NEW_MEMBER_FIELDS = ("id", "public_id", "customer_number", "card_number", "email", "salutation", "first_name",
                      "last_name", "phone", "birth_date", "street", "postal_code", "city", "country", "language",
@@ -1571,8 +1568,7 @@ class _ProgressWriter:
     """Writes a job's progress where the admin can see it.
 
     During the import the job's own transaction is open for minutes and its writes are invisible
-    to everybody else, so progress goes through a second, autocommitting connection. (Only on
-    PostgreSQL: SQLite would block it behind the import's write lock.)"""
+    to everybody else, so progress goes through a second, autocommitting connection."""
 
     def __init__(self, job_id: int, rows_total: int | None):
         self.job_id = job_id
@@ -1585,8 +1581,6 @@ class _ProgressWriter:
         percent = max(0, min(99, int(fraction * 100)))
         if not connection.in_atomic_block:
             ImportJob.objects.filter(pk=self.job_id).update(rows_processed=rows, progress=percent)
-            return
-        if connection.vendor != "postgresql":
             return
         if self.side is None:
             own = connections[DEFAULT_DB_ALIAS]
@@ -1773,8 +1767,6 @@ DRY_RUN_LOCK = 7008
 
 
 def _job_is_running(job_id: int, *, key: int = IMPORT_LOCK) -> bool:
-    if connection.vendor != "postgresql":
-        return True  # no way to tell without PostgreSQL's locks: leave it alone
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
         free = bool(cursor.fetchone()[0])
@@ -1784,8 +1776,6 @@ def _job_is_running(job_id: int, *, key: int = IMPORT_LOCK) -> bool:
 
 
 def _lock_job(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [IMPORT_LOCK, job_id])
         return bool(cursor.fetchone()[0])
@@ -1794,9 +1784,6 @@ def _lock_job(job_id: int) -> bool:
 @contextmanager
 def _session_lock(key: int, job_id: int):
     """Yield whether this connection got the lock; release it at the end."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
         locked = bool(cursor.fetchone()[0])

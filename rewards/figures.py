@@ -4,8 +4,7 @@ A till asks for the balance before every sale and the expiry job computes what i
 million members; both need the same formulas, and an ORM query of nested subqueries costs more
 to build than PostgreSQL needs to answer it. So each formula is one SQL fragment, used by the
 balance answer (in the statement that reads the member), the tier rules and the expiry job.
-Named parameters: `since`/`at` for the tier window, `due_at` for expiry. Portable to SQLite
-(local development).
+Named parameters: `since`/`at` for the tier window, `due_at` for expiry.
 """
 
 from __future__ import annotations

@@ -42,7 +42,6 @@ from .earning import LineInput, PurchaseInput, allocate, compute_points, reversa
 from .figures import (  # points_expiring_by and qualifying_points: part of this module's API
     EXPIRY_DUE_SQL,
     QUALIFYING_KINDS,
-    expiry_due_by_member,
     points_expiring_by,  # noqa: F401
     points_expiring_by_members,  # noqa: F401
     qualifying_points,  # noqa: F401
@@ -663,10 +662,6 @@ _EXPIRE_BATCH_SQL = f"""
 
 @transaction.atomic
 def _expire_range(low: int, high: int, now: datetime, residue: int = 0, step: int = 1) -> tuple[int, int]:
-    if connection.vendor != "postgresql":
-        member_ids = [pk for pk in Member.objects.filter(pk__gte=low, pk__lte=high).values_list("pk", flat=True)
-                      if pk % step == residue]
-        return _expire_batch(member_ids, now) if member_ids else (0, 0)
     batch = {"low": low, "high": high, "step": step, "residue": residue}
     with connection.cursor() as cursor:
         # The planner prices the per-member formula high and would compile it (JIT) for every
@@ -679,52 +674,31 @@ def _expire_range(low: int, high: int, now: datetime, residue: int = 0, step: in
     return len(expired), sum(expired)
 
 
-def _expire_batch(member_ids: Sequence[int], now: datetime) -> tuple[int, int]:
-    """The same for databases without data-modifying CTEs (SQLite in local development)."""
-    balances = dict(
-        Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk").values_list("pk", "points_balance")
-    )
-    due = expiry_due_by_member(list(balances), now)
-    debits = {member_id: -min(points, balances[member_id]) for member_id, points in due.items()
-              if min(points, balances[member_id]) > 0}
-    post_entries_bulk(debits, kind=PointEntry.Kind.EXPIRE, reason=_("Points expired"), at=now)
-    return len(debits), -sum(debits.values())
-
-
 def post_entries_bulk(points_by_member: dict[int, int], *, kind: str, reason: str, at: datetime,
                       source: str = "") -> None:
     """Many entries at once, one per member, for set-based jobs and imports.
 
     The caller holds the members' row locks and has checked that no balance goes below zero
     (the CHECK constraint would refuse it anyway). Same invariant as `_post_entry`: the entries
-    and the balance change commit together. On PostgreSQL it is one INSERT and one UPDATE per
+    and the balance change commit together: one INSERT and one UPDATE per
     call, whatever the batch size."""
     if not points_by_member:
         return
     ids, points = list(points_by_member), list(points_by_member.values())
     expiries = [credit_expiry(at) if value > 0 else None for value in points]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
-                                                   reference)
-                   SELECT v.member_id, %s, v.points, %s, v.expires_at, %s, %s, ''
-                   FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(member_id, points, expires_at)""",
-                [kind, at, reason[:255], source, ids, points, expiries],
-            )
-            cursor.execute(
-                """UPDATE members_member m SET points_balance = m.points_balance + v.points
-                   FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
-                [ids, points],
-            )
-        return
-    PointEntry.objects.bulk_create(
-        PointEntry(member_id=member_id, kind=kind, points=value, created_at=at, expires_at=expiry,
-                   reason=reason[:255], source=source)
-        for member_id, value, expiry in zip(ids, points, expiries, strict=True)
-    )
-    for member_id, value in points_by_member.items():
-        Member.objects.filter(pk=member_id).update(points_balance=F("points_balance") + value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
+                                               reference)
+               SELECT v.member_id, %s, v.points, %s, v.expires_at, %s, %s, ''
+               FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(member_id, points, expires_at)""",
+            [kind, at, reason[:255], source, ids, points, expiries],
+        )
+        cursor.execute(
+            """UPDATE members_member m SET points_balance = m.points_balance + v.points
+               FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
+            [ids, points],
+        )
 
 
 # --- Tiers (the ledger decides qualification) ----------------------------------------------

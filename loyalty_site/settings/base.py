@@ -104,26 +104,31 @@ TEMPLATES = [
 
 # --- Database --------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
-# Embedded default: a SQLite file under var/. Production: postgres://… (psycopg 3).
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# PostgreSQL only (psycopg 3), locally and in production. The default is the cluster `make run`
+# starts under var/postgres (scripts/localstack.sh). SQLite is not supported: campaign sends
+# failed with "database is locked" and the code path nobody tested was the one run first.
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/loyalty"
+DATABASES = {"default": env.db("DATABASE_URL", default=LOCAL_DATABASE_URL)}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise environ.ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"].get("ENGINE") == "django.db.backends.postgresql":
-    # Parameters bound on the server, and a statement run 5 times on a connection is prepared:
-    # PostgreSQL plans the till's queries once per connection instead of on every request
-    # (planning the balance query cost more than running it). Behind a transaction-mode
-    # PgBouncer without prepared-statement support, set DATABASE_PREPARE_THRESHOLD=off.
-    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
+# Parameters bound on the server, and a statement run 5 times on a connection is prepared:
+# PostgreSQL plans the till's queries once per connection instead of on every request
+# (planning the balance query cost more than running it). Behind a transaction-mode
+# PgBouncer without prepared-statement support, set DATABASE_PREPARE_THRESHOLD=off.
+_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
-# Rate limits and the worker heartbeat need a cache shared by all processes:
-# a file cache on one machine, Redis (redis://…) in production.
-CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# Rate limits, the worker and beat heartbeats and the per-process caches' version stamps need a
+# cache shared by all processes: Redis, by default database 1 of the server `make run` starts.
+LOCAL_REDIS_URL = "redis://127.0.0.1:63799"
+CACHES = {"default": env.cache("CACHE_URL", default=f"{LOCAL_REDIS_URL}/1")}
 
 # --- Authentication --------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/auth/ and https://docs.allauth.org/
@@ -200,18 +205,19 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ----------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
-# Embedded default: kombu's filesystem transport under var/ (no server needed).
-BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# Redis (default: database 0 of the server `make run` starts) or RabbitMQ (amqp://…). kombu's
+# filesystem transport is not supported: a JSON decode error stopped its worker while /healthz
+# still said "ok", and after its pool processes were killed the worker stopped consuming.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"{LOCAL_REDIS_URL}/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#caveats
+# With Redis, a message a worker took and never acknowledged (the whole worker killed) goes back
+# to the queue after the visibility timeout. The sweepers (see celery.py) do not wait for it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a fix that keeps the worker alive when Redis goes away
+    # mid-task (loyalty_site/broker.py explains it).
+    CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -339,6 +345,9 @@ LOYALTY_RETURN_WINDOW_DAYS = env.int("LOYALTY_RETURN_WINDOW_DAYS", default=0)
 LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
 LOYALTY_HEARTBEAT_SECONDS = 15
+# Campaign sends, imports and webhook deliveries waiting this long without progress are shown as
+# stalled in the console (loyalty_site/stalls.py); the sweepers run every 5 minutes.
+LOYALTY_STALLED_AFTER_MINUTES = env.int("LOYALTY_STALLED_AFTER_MINUTES", default=10)
 # Spend statistics are kept in EUR; CHF is converted at this rate (update with the finance team).
 LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default="1.06")}
 # Do the points of a voucher that expired unused come back to the member?

@@ -7,7 +7,7 @@ DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default in production
 # --- Database: base.py computes DATABASES from DATABASE_URL (one place: connection age, health
 # checks, server-side binding and the prepare threshold). Production only insists on the URL:
-# no SQLite default here, a missing DATABASE_URL fails loudly.
+# not the local default of `make run`: a missing DATABASE_URL fails loudly.
 env.db("DATABASE_URL")
 
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
