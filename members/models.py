@@ -395,7 +395,7 @@ class PartnerRelation(models.Model):
         verbose_name_plural = _("partner relations")
         constraints = [
             # COALESCE: one row per (member, partner) without a store too (NULLs are distinct in
-            # a plain unique index); portable to SQLite, unlike NULLS NOT DISTINCT.
+            # a plain unique index).
             models.UniqueConstraint("member", "partner", Coalesce("store", 0), name="relation_unique"),
         ]
 

@@ -382,9 +382,8 @@ def _scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
 def _ledger_anonymise(*, on: bool) -> None:
     from django.db import connection
 
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])
 
 
 def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:

@@ -102,7 +102,7 @@ def member_with_figures(*, public_id, expiring_until: datetime,
     (members.selectors), so the check costs no statement of its own."""
     columns = ", ".join(f"m.{name}" for name in _BALANCE_FIELDS)
     condition, params = reachable or ("1 = 1", {})
-    # As the column stores it (a uuid on PostgreSQL, 32 hex digits on SQLite).
+    # A uuid as the column stores it (a string in the URL).
     public_id = Member._meta.get_field("public_id").get_db_prep_value(public_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -2,8 +2,8 @@
 decide which members a partner sees, and short-lived member codes (presence from the portal).
 
 - `public_id`: added empty, filled for every existing member, then made required and unique.
-  On PostgreSQL one UPDATE with gen_random_uuid() (built in since PostgreSQL 13) fills a
-  million members in seconds; elsewhere (SQLite in local development) Python fills it in batches.
+  One UPDATE with gen_random_uuid() (built into PostgreSQL since 13) fills a million members
+  in seconds.
 - `PartnerRelation`: filled from the purchases (one row per member, partner and store, dated by
   the first purchase). Enrolments through the API were not recorded before: those members are
   related again by their next purchase, or present by their card.
@@ -18,19 +18,12 @@ from django.db import migrations, models
 
 
 def fill_public_ids(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE members_member SET public_id = gen_random_uuid() WHERE public_id IS NULL")
-        return
-    Member = apps.get_model("members", "Member")
-    while ids := list(Member.objects.filter(public_id__isnull=True).values_list("pk", flat=True)[:2000]):
-        for pk in ids:
-            Member.objects.filter(pk=pk).update(public_id=uuid.uuid4())
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("UPDATE members_member SET public_id = gen_random_uuid() WHERE public_id IS NULL")
 
 
 def relate_buyers(apps, schema_editor):
-    # Portable SQL: GROUP BY gives one row per (member, partner, store), so no conflicts.
+    # GROUP BY gives one row per (member, partner, store), so no conflicts.
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("""
             INSERT INTO members_partnerrelation (member_id, partner_id, store_id, via, created_at)

@@ -39,8 +39,6 @@ BACKWARD = [
 
 def run(statements):
     def apply(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for statement in statements:
             schema_editor.execute(statement, params=None)
 
