@@ -79,6 +79,7 @@ SAMPLE_BYTES = 64 * 1024
 CHUNK_ROWS = 20_000
 ERRORS_KEPT = 1000
 WARNINGS_KEPT = 200
+REPORT_TEXT_CHARS = 300  # of one message or column name in a report
 OPENING_SOURCE = "import"
 
 
@@ -143,9 +144,28 @@ def sniff_delimiter(sample: str) -> str:
     return best
 
 
+# Limits that keep reading any file within bounded memory and time (members/xlsx.py has the
+# Excel-only ones). A customer list has a few dozen columns and lines of a few hundred characters.
+MAX_COLUMNS = 1_000
+MAX_RECORD_CHARS = 1024 * 1024  # one CSV record (a quoted cell may span lines)
+# A chunk ends early once its rows weigh this much (characters, plus 8 per cell for the list
+# slot and the object): 20,000 ordinary rows weigh about 5 million, so only odd files are cut.
+CHUNK_WEIGHT = 16 * 1024 * 1024
+
+
+def max_rows() -> int:
+    """Rows a file may have (blank lines included): beyond it the file is refused."""
+    return getattr(settings, "LOYALTY_IMPORT_MAX_ROWS", 2_000_000)
+
+
+def max_upload_bytes() -> int:
+    return getattr(settings, "LOYALTY_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
+
+
 @dataclass
 class Table:
-    """Rows of a file as (line number, cells); `fraction()` says how far reading has got."""
+    """Rows of a file as (line number, cells); `fraction()` says how far reading has got and
+    `weight()` how much has been read (characters and cells), to bound what a chunk holds."""
 
     headers: list[str]
     rows: Iterator[tuple[int, list]]
@@ -153,6 +173,7 @@ class Table:
     encoding: str = ""
     delimiter: str = ""
     fraction: Callable[[], float] = lambda: 0.0
+    weight: Callable[[], int] = lambda: 0
 
 
 class _BinaryAdapter(io.RawIOBase):
@@ -190,6 +211,16 @@ def open_table(binary: IO[bytes], *, name: str, size: int, file_format: str = "a
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
+def _too_many_rows() -> ImportFileError:
+    return ImportFileError(detail=_("the file has more than %(count)s rows; split it into smaller files")
+                           % {"count": f"{max_rows():,}"})
+
+
+def _too_many_columns(line: int) -> ImportFileError:
+    return ImportFileError(detail=_("line %(line)s has more than %(count)s columns") % {"line": line,
+                                                                                       "count": MAX_COLUMNS})
+
+
 def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, delimiter: str) -> Table:
     if encoding == "auto":
         encoding = detect_encoding(head)
@@ -208,13 +239,41 @@ def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, deli
     # the record that holds one names the line.
     text = io.TextIOWrapper(io.BufferedReader(_BinaryAdapter(binary), buffer_size=SAMPLE_BYTES),
                             encoding=encoding, errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    # Lines are read with a length limit, so a file without line breaks is not read into one
+    # string; `read` counts the characters of the record being read and of the whole file.
+    read = {"record": 0, "total": 0, "cells": 0}
+
+    def lines() -> Iterator[str]:
+        readline = text.readline
+        while line := readline(MAX_RECORD_CHARS + 1):
+            read["record"] += len(line)
+            if read["record"] > MAX_RECORD_CHARS:
+                raise ImportFileError(detail=_("line %(line)s is longer than %(count)s characters")
+                                      % {"line": reader.line_num + 1, "count": f"{MAX_RECORD_CHARS:,}"})
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    limit = max_rows()
 
     def records() -> Iterator[tuple[int, list]]:
         previous = 0
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a cell longer than csv.field_size_limit(), a NUL byte
+                raise ImportFileError(detail=_("line %(line)s cannot be read (%(error)s)")
+                                      % {"line": previous + 1, "error": str(error)[:200]}) from None
             start = previous + 1
             previous = reader.line_num
+            read["total"] += read["record"]
+            read["record"] = 0
+            read["cells"] += len(record)
+            if len(record) > MAX_COLUMNS:
+                raise _too_many_columns(start)
+            if previous > limit:
+                raise _too_many_rows()
             if _UNDECODABLE.search("\x00".join(record)):
                 raise _EncodingFailed(encoding, start)
             yield start, record
@@ -238,25 +297,26 @@ def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, deli
             return 0.0
 
     return Table(headers=headers, rows=rows, file_format="csv", encoding=encoding, delimiter=delimiter,
-                 fraction=fraction)
+                 fraction=fraction, weight=lambda: read["total"] + 8 * read["cells"])
 
 
 def _xlsx_table(binary: IO[bytes]) -> Table:
-    import openpyxl
+    from .xlsx import Sheet, XlsxRefused
 
     try:
-        workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds for a broken file
-        raise ImportFileError(detail=_("the Excel file cannot be opened")) from error
-    sheet = workbook.worksheets[0]
-    total = sheet.max_row or 0
-    position = {"line": 0}
+        sheet = Sheet(binary, max_columns=MAX_COLUMNS)
+    except XlsxRefused as refused:
+        raise ImportFileError(detail=refused.detail) from None
+    limit = max_rows()
 
     def records() -> Iterator[tuple[int, list]]:
-        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            position["line"] = line
-            yield line, ["" if value is None else value for value in values]
-        workbook.close()
+        try:
+            for line, values in sheet.rows():
+                if line > limit:
+                    raise _too_many_rows()
+                yield line, values
+        except XlsxRefused as refused:
+            raise ImportFileError(detail=refused.detail) from None
 
     rows = records()
     headers = None
@@ -266,8 +326,8 @@ def _xlsx_table(binary: IO[bytes]) -> Table:
             break
     if headers is None:
         raise ImportFileError(detail=_("the first sheet is empty"))
-    return Table(headers=headers, rows=rows, file_format="xlsx",
-                 fraction=lambda: min(1.0, position["line"] / total) if total else 0.0)
+    return Table(headers=headers, rows=rows, file_format="xlsx", fraction=sheet.fraction,
+                 weight=lambda: sheet.weight)
 
 
 # --- Values as people write them ------------------------------------------------------------
@@ -523,15 +583,21 @@ class Report:
     columns: dict[str, str] = field(default_factory=dict)  # heading in the file -> field
     ignored_columns: list[str] = field(default_factory=list)
 
+    # A message quotes the cell, and a cell may be 100,000 characters: the report keeps a part.
     def error(self, line: int, column: str, message: str) -> None:
         self.errors_total += 1
         if len(self.errors) < ERRORS_KEPT:
-            self.errors.append({"line": line, "column": column, "message": str(message)})
+            self.errors.append({"line": line, "column": _shortened(column), "message": _shortened(str(message))})
 
     def warning(self, line: int | None, column: str, message: str) -> None:
         self.warnings_total += 1
         if len(self.warnings) < WARNINGS_KEPT:
-            self.warnings.append({"line": line, "column": column, "message": str(message)})
+            self.warnings.append({"line": line, "column": _shortened(column, 1000),
+                                  "message": _shortened(str(message))})
+
+
+def _shortened(text: str, limit: int = REPORT_TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 Progress = Callable[[int, float], None]
@@ -579,6 +645,23 @@ def _fewer_collections() -> Iterator[None]:
 def batched(rows: Iterable, size: int) -> Iterator[list]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _chunks(table: Table) -> Iterator[list]:
+    """CHUNK_ROWS rows at a time, or fewer if they weigh more than CHUNK_WEIGHT (long cells)."""
+    weight = table.weight
+    chunk: list = []
+    append = chunk.append
+    start = weight()
+    for row in table.rows:
+        append(row)
+        if len(chunk) >= CHUNK_ROWS or weight() - start > CHUNK_WEIGHT:
+            yield chunk
+            chunk = []
+            append = chunk.append
+            start = weight()
+    if chunk:
         yield chunk
 
 
@@ -654,7 +737,7 @@ class BaseImporter:
         names = [name for name, _index in self.mapping]
         pick = operator.itemgetter(*(index for _name, index in self.mapping))
         width = max((index for _name, index in self.mapping), default=-1) + 1
-        for chunk in batched(table.rows, CHUNK_ROWS):
+        for chunk in _chunks(table):
             rows = []
             for line, cells in chunk:
                 if not any(cell_text(cell) for cell in cells):
