@@ -52,13 +52,13 @@ def measure(path: Path, *, limit_mib: int, timeout: float) -> dict:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     killed = False
     while True:
-        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        pid, _status, usage = os.wait4(child.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() - started > timeout:
             child.kill()
             killed = True
-            pid, status, usage = os.wait4(child.pid, 0)
+            pid, _status, usage = os.wait4(child.pid, 0)
             break
         time.sleep(0.05)
     seconds = time.monotonic() - started

@@ -26,6 +26,7 @@ handlers that keep only what the import needs:
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from array import array
 from collections.abc import Iterator
@@ -240,10 +241,8 @@ def _date_styles(archive: _Archive, styles: str | None) -> tuple[frozenset[int],
     def start(name: str, attrs: dict) -> None:
         tag = _local(name)
         if tag == "numFmt":
-            try:
+            with contextlib.suppress(ValueError):
                 custom[int(attrs.get("numFmtId", ""))] = attrs.get("formatCode", "")[:1000]
-            except ValueError:
-                pass
         elif tag == "cellXfs":
             where["cellXfs"] = True
         elif tag == "xf" and where["cellXfs"]:
