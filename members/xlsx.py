@@ -544,3 +544,17 @@ class Sheet:
                     done.clear()
             _feed(parser, b"", fed, final=True)
             yield from done
+
+
+def inflated_size(binary: IO[bytes]) -> int:
+    """The declared unpacked size of all parts (0 if the file is not a sane archive: reading it
+    will say why). Decides whether a file is small enough to be read in a web request."""
+    try:
+        archive = _Archive(binary)
+    except XlsxRefused:
+        return 0
+    try:
+        return sum(info.file_size for info in archive.infos.values())
+    finally:
+        archive.close()
+        binary.seek(0)
