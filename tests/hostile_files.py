@@ -147,6 +147,15 @@ def entity_expansion(path: Path) -> Path:
     return _write_xlsx(path, {SHARED_STRINGS: strings, SHEET: sheet})
 
 
+def giant_comment(path: Path, megabytes: int = 20) -> Path:
+    """A 20 MB comment in the sheet (under the zip-bomb ratio): XML parsers buffer a token whole."""
+    def sheet() -> Iterable[bytes]:
+        yield from _sheet([_inline_row(1, HEADINGS), b"<!--", b"x" * (megabytes * MiB), b"-->",
+                           _inline_row(2, ["K-1", "Erika", "Mustermann", "erika@example.org"])], dimension=None)
+
+    return _write_xlsx(path, {SHEET: sheet})
+
+
 def huge_csv_line(path: Path, megabytes: int = 100) -> Path:
     """A heading, then one line of `megabytes` MB without a line break: cells "a;a;a;…"."""
     with path.open("wb") as file:
@@ -185,6 +194,7 @@ HOSTILE_FILES: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "row number 2,000,000,000": ("farrow.xlsx", far_row),
     "5,000,000 cells in one row": ("widerow.xlsx", wide_xlsx_row),
     "billion laughs (DTD entities)": ("entities.xlsx", entity_expansion),
+    "20 MB comment in the sheet": ("comment.xlsx", giant_comment),
     "CSV: one 100 MB line": ("line.csv", huge_csv_line),
     "CSV: one 100 MB quoted cell": ("cell.csv", huge_csv_cell),
     "CSV: 50,000 columns": ("columns.csv", many_csv_columns),
