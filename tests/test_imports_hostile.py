@@ -280,6 +280,12 @@ class _SoftTimeLimit:
 
     def __enter__(self):
         def expire(signum, frame):
+            # Python ignores an exception raised in a weakref callback or __del__ (it prints
+            # "Exception ignored"): the test delivers the signal again a moment later then.
+            code = frame.f_code if frame is not None else None
+            if code is not None and (code.co_filename.endswith("weakref.py") or code.co_name == "__del__"):
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+                return
             raise SoftTimeLimitExceeded()
 
         self.previous = signal.signal(signal.SIGALRM, expire)
