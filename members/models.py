@@ -506,6 +506,10 @@ class ImportJob(models.Model):
     warnings = models.JSONField(_("notes"), default=list, blank=True)
     dry_run = models.JSONField(_("dry run"), default=dict, blank=True)
     message = models.TextField(_("message"), blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0,
+        help_text=_("How often the current step (dry run, or import after confirmation) was started. A step "
+                    "that was started twice and never finished is not tried again."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)

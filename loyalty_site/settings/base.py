@@ -227,6 +227,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No task runs forever: at the soft limit SoftTimeLimitExceeded is raised in the task (which ends
+# it cleanly: an import rolls back and fails its job with a message), at the hard limit the
+# worker's child process is killed (its task is redelivered; sweepers take over). Tasks that
+# may need longer set their own (imports below; a campaign's send_batch has a shorter hard one).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=15 * 60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=CELERY_TASK_SOFT_TIME_LIMIT + 60)
 
 # --- REST framework --------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -377,6 +383,13 @@ LOYALTY_POINT_VALUE_EUR = env("LOYALTY_POINT_VALUE_EUR", default="0.01")
 # Imports (members/imports.py): files up to this size are checked and imported in the console's
 # request; larger ones run as Celery tasks with a progress bar (about 100 bytes per customer row).
 LOYALTY_IMPORT_SYNC_MAX_BYTES = env.int("LOYALTY_IMPORT_SYNC_MAX_BYTES", default=2_000_000)
+# Larger files are refused at upload (1,000,000 customers are about 100 MB of CSV), files with more
+# rows when read; a dry run or an import on the worker is stopped at the soft time limit (the
+# job fails, nothing is written), its worker process killed at the hard one.
+LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
+LOYALTY_IMPORT_MAX_ROWS = env.int("LOYALTY_IMPORT_MAX_ROWS", default=2_000_000)
+LOYALTY_IMPORT_SOFT_TIME_LIMIT = env.int("LOYALTY_IMPORT_SOFT_TIME_LIMIT", default=60 * 60)
+LOYALTY_IMPORT_TIME_LIMIT = env.int("LOYALTY_IMPORT_TIME_LIMIT", default=LOYALTY_IMPORT_SOFT_TIME_LIMIT + 120)
 
 # --- Campaigns (campaigns/services.py explains the sending) ----------------
 # Absolute links in e-mails (unsubscribe, raffle entry) start with this.
