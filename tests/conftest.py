@@ -4,11 +4,27 @@ import os
 
 import pytest
 from django.core.cache import cache
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import translation
 from pytest_django.live_server_helper import LiveServer
 
 from loyalty_site.handlers import routed_application
 from tests import factories
+
+
+def _flush_may_truncate_the_ledger() -> None:
+    """The ledger refuses TRUNCATE (rewards migration 0009) unless the transaction names the
+    one exception. Django's flush (the teardown of every transactional test) empties all tables
+    with one TRUNCATE inside a transaction: prefix it with that setting, for the test suite only."""
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return flush(self, ["SET LOCAL treuepunkt.ledger_truncate = 'allowed'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_flush_may_truncate_the_ledger()
 
 
 @pytest.fixture(scope="session")
