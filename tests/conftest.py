@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 
 import pytest
 from django.core.cache import cache
@@ -8,6 +10,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import translation
 from pytest_django.live_server_helper import LiveServer
 
+from loyalty_site import outbound
 from loyalty_site.handlers import routed_application
 from tests import factories
 
@@ -40,6 +43,27 @@ def live_server(request):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch) -> dict[str, list[str]]:
+    """External DNS is outside the machine: webhook URLs resolve through this table (a test
+    adds names to it). IP literals resolve to themselves, localhost to 127.0.0.1, and the
+    example partners' hooks.example.org to a public address (example.com's); anything else
+    does not resolve."""
+    table = {"localhost": ["127.0.0.1"], "hooks.example.org": ["93.184.215.14"]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        if host in table:
+            return list(table[host])
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    return table
 
 
 @pytest.fixture(autouse=True)
