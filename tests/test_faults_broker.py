@@ -73,6 +73,11 @@ def _broker_unreachable():
         aside.rename(queue)
 
 
+# Every delivery attempt checks the URL again: the worker must allow the receiver on 127.0.0.1
+# like the test process does (the `hook` fixture).
+RECEIVER_ON_THIS_MACHINE = {"LOYALTY_WEBHOOK_ALLOW_LOCALHOST": "true"}
+
+
 def _worker_env(settings_module: str, **extra: str) -> dict:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module, "DATABASE_URL": _database_url(),
             "LOYALTY_TEST_BROKER_DIR": str(_broker_folder().parent), **extra}
@@ -317,7 +322,7 @@ def test_a_purchase_succeeds_while_the_broker_is_down_and_its_webhooks_arrive_on
 
     receiver = hook()
     webhook_subscription_create(partner=live_api.partner, url=receiver.url, events=[WebhookEvent.POINTS_EARNED])
-    env = _worker_env("loyalty_site.settings.test")
+    env = _worker_env("loyalty_site.settings.test", **RECEIVER_ON_THIS_MACHINE)
 
     with _broker_unreachable():
         response = live_api.post("/purchases/", purchase_body(member, "BROKER-DOWN-1"), idempotency_key="down-1")
@@ -352,7 +357,7 @@ def test_a_worker_killed_mid_delivery_redelivers_with_the_same_event_id_and_the_
     receiver = hook(hold_first=True)  # the first attempt hangs at the receiver
     partner = factories.PartnerFactory()
     subscription = webhook_subscription_create(partner=partner, url=receiver.url, events=[WebhookEvent.POINTS_EARNED])
-    env = _worker_env("loyalty_site.settings.test")
+    env = _worker_env("loyalty_site.settings.test", **RECEIVER_ON_THIS_MACHINE)
     workers.start(env)
     with transaction.atomic():
         (delivery,) = webhooks.webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": member.pk, "points": 42},
