@@ -12,8 +12,8 @@ rebinding). So:
 - `target_check(url)` parses the URL, refuses odd spellings and internal names, resolves the
   host once (through `resolve`, the one function that asks DNS; tests replace it) and refuses
   the URL if any of its addresses is not public. It returns a `Target` that carries the checked
-  address.
-- `target_post(target, …)` connects to exactly that address (no second lookup), with the
+  addresses.
+- `target_post(target, …)` connects to exactly those addresses (no second lookup), with the
   original Host header, and for HTTPS with SNI and certificate verification on the host name.
   It follows no redirects: a 3xx is an answer like any other.
 - Callers check again before every attempt: a name's addresses change.
@@ -61,7 +61,7 @@ class Target:
     host: str  # the name, for the Host header, SNI and the certificate
     port: int
     path: str  # path and query
-    address: str  # the checked address that is connected to
+    addresses: tuple[str, ...]  # the checked addresses: the only ones connected to, in this order
 
 
 def local_allowed() -> bool:
@@ -153,7 +153,7 @@ def target_check(url: str) -> Target:
     if parts.scheme == "http" and not all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addresses):
         raise URLRefused(_("only HTTPS URLs are accepted"))
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(scheme=parts.scheme, host=host, port=port, path=path, address=addresses[0])
+    return Target(scheme=parts.scheme, host=host, port=port, path=path, addresses=tuple(addresses))
 
 
 @functools.cache
@@ -167,13 +167,21 @@ class _Pinned:
     name stays what http.client uses for the Host header and, for HTTPS, SNI and the
     certificate check."""
 
-    def __init__(self, host: str, port: int, *, address: str, timeout: float, **kwargs) -> None:
+    def __init__(self, host: str, port: int, *, addresses: tuple[str, ...], timeout: float, **kwargs) -> None:
         super().__init__(host, port, timeout=timeout, **kwargs)
-        self._create_connection = functools.partial(_connect_to, address)
+        self._create_connection = functools.partial(_connect_to, addresses)
 
 
-def _connect_to(address: str, host_and_port, timeout, source_address=None):
-    return socket.create_connection((address, host_and_port[1]), timeout, source_address)
+def _connect_to(addresses: tuple[str, ...], host_and_port, timeout, source_address=None):
+    """Like socket.create_connection: each address in turn (localhost is ::1 and 127.0.0.1,
+    a receiver may listen on one), but only the checked ones, so no second DNS lookup."""
+    last_error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, host_and_port[1]), timeout, source_address)
+        except OSError as error:
+            last_error = error
+    raise last_error or OSError("no address to connect to")
 
 
 class _PinnedHTTPConnection(_Pinned, http.client.HTTPConnection):
@@ -188,10 +196,10 @@ def target_post(target: Target, body: bytes, headers: dict[str, str], *, timeout
     """POST `body` to the target's checked address; returns the status and its reason phrase.
     Raises OSError (refused, timed out, TLS failure) or http.client.HTTPException."""
     if target.scheme == "https":
-        connection = _PinnedHTTPSConnection(target.host, target.port, address=target.address, timeout=timeout,
+        connection = _PinnedHTTPSConnection(target.host, target.port, addresses=target.addresses, timeout=timeout,
                                             context=tls_context())
     else:
-        connection = _PinnedHTTPConnection(target.host, target.port, address=target.address, timeout=timeout)
+        connection = _PinnedHTTPConnection(target.host, target.port, addresses=target.addresses, timeout=timeout)
     try:
         connection.request("POST", target.path, body=body, headers=headers)
         response = connection.getresponse()

@@ -283,3 +283,10 @@ def test_partners_see_a_generic_translated_reason_not_the_socket_error(api, part
 ])
 def test_the_address_rule(address, allowed):
     assert outbound.address_allowed(address) is allowed
+
+
+def test_each_checked_address_is_tried_in_turn(db, local_allowed, fake_dns, receivers):
+    hook = receivers()  # listens on 127.0.0.1 only
+    fake_dns["localhost"] = ["::1", "127.0.0.1"]
+    delivery = webhooks.webhook_attempt(delivery_id=emit(subscribe(f"http://localhost:{hook.port}/hooks")).pk)
+    assert delivery.status == WebhookDelivery.Status.DELIVERED and len(hook.received) == 1

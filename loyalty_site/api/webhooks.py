@@ -29,6 +29,7 @@ import random
 import socket
 import ssl
 import time
+from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
@@ -163,8 +164,9 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
         target = target_check(url)
         status_code, reason = target_post(target, body, headers, timeout=TIMEOUT_SECONDS)
     except (URLRefused, OSError, http.client.HTTPException, ValueError) as error:
-        # The detail (an address, a resolver or TLS message) stays in our log.
-        logger.warning("Webhook POST to %s failed: %s: %s", url, type(error).__name__, error)
+        # The detail (an address, a resolver or TLS message) stays in our log; the host only, as
+        # a partner's URL may carry a token in its path or query.
+        logger.warning("Webhook POST to %s failed: %s: %s", urlsplit(url).netloc, type(error).__name__, error)
         return None, _failure_reason(error)
     if 200 <= status_code < 300:
         return status_code, ""
