@@ -35,3 +35,12 @@ def test_a_normally_nested_purchase_still_parses(api, member):
     body = purchase_body(member, "nested-ok", lines=[{"amount": "42.00", "category": "Kaffee"}])
     response = api.post("/purchases/", body)
     assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize("amount", ["1e400", "-1e400", "1" + "0" * 100, "NaN", "Infinity", '"1e400"', '"NaN"'])
+def test_huge_and_non_finite_numbers_are_a_400(api, member, amount):
+    body = (f'{{"card_number": "{member.card_number}", "order_reference": "HUGE-1", "amount": {amount}, '
+            f'"currency": "EUR", "lines": [{{"amount": {amount}, "category": "Kaffee"}}]}}')
+    response = _post_raw(api, "/purchases/", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] in ("invalid", "parse_error")
