@@ -103,7 +103,7 @@ def _bound_nodelists(template) -> None:
             children = [value for value in vars(node).values() if isinstance(value, NodeList)]
             for pair in getattr(node, "conditions_nodelists", ()):  # {% if %}: (condition, nodelist) pairs
                 children.append(pair[1])
-            if children and depth >= MAX_NESTING:
+            if children and depth > MAX_NESTING:  # this node is the depth-th nested block tag
                 raise InvalidTemplate(detail=_("block tags nest more than %(limit)s deep") % {"limit": MAX_NESTING})
             for child in children:
                 child.__class__ = _BoundedNodeList

@@ -138,3 +138,9 @@ def test_a_campaign_with_a_bomb_cannot_start_and_a_send_records_the_error(tiers)
     message = Message.objects.get(campaign=campaign)
     assert message.status == Message.Status.FAILED
     assert "100000" in message.error
+
+
+def test_twenty_nested_block_tags_are_allowed_and_twenty_one_are_not():
+    assert render_text("{% if 1 %}" * 20 + "x" + "{% endif %}" * 20, CONTEXT) == "x"
+    with pytest.raises(InvalidTemplate, match="nest more than 20 deep"):
+        template_validate("{% if 1 %}" * 21 + "x" + "{% endif %}" * 21)
