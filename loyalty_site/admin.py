@@ -200,6 +200,7 @@ class WebhookDeliveryAdmin(ModelAdmin):
     search_fields = ["=event_id", "subscription__url"]
     readonly_fields = ["subscription", "event", "event_id", "payload", "status", "attempts", "last_status_code",
                        _last_error, "last_attempt_at", "delivered_at", "created_at"]
+    exclude = ["last_error"]  # shown translated by _last_error, never as an editable field
     show_full_result_count = False
     ordering = ["-id"]
     actions = ["retry"]
