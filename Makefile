@@ -24,14 +24,19 @@ messages: $(STAMP)
 	$(PY) manage.py makemessages -l de -l en --ignore=.venv --ignore=var --no-obsolete
 	$(PY) manage.py compilemessages --ignore=.venv
 
+# PostgreSQL 15 and Redis run under var/ (scripts/localstack.sh, data kept between runs); Ctrl-C
+# stops web, worker, beat and both servers (a server left by a killed run is reused next time).
 run: install
-	@mkdir -p var/broker/queue var/broker/control var/mail
-	@if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v0; \
-	  else echo "gettext (msgfmt) missing: the UI stays in English; apt-get install gettext"; fi
-	$(PY) manage.py migrate --noinput -v0
-	$(PY) manage.py seed_demo
-	@echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops all three."
-	$(VENV)/bin/honcho start -f Procfile
+	@scripts/system-deps.sh
+	@mkdir -p var/mail
+	@trap 'scripts/localstack.sh stop' EXIT; trap 'exit 130' INT TERM; \
+	  scripts/localstack.sh start || exit 1; \
+	  if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v0; \
+	  else echo "gettext (msgfmt) missing: the UI stays in English; apt-get install gettext"; fi; \
+	  $(PY) manage.py migrate --noinput -v0 && \
+	  $(PY) manage.py seed_demo && \
+	  echo "Starting web (http://127.0.0.1:8000), Celery worker and beat. Ctrl-C stops them and the servers." && \
+	  $(VENV)/bin/honcho start -f Procfile || true
 
 test: install
 	@scripts/system-deps.sh
@@ -45,4 +50,5 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf var/db.sqlite3 var/broker var/cache var/mail
+	-@scripts/localstack.sh stop
+	rm -rf var/postgres var/redis var/mail var/sms

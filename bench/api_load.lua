@@ -1,4 +1,5 @@
--- wrk script: `wrk -t2 -c16 -d15s -s bench/api_load.lua URL -- <balance|purchase> <members> <api key> <run id>`
+-- wrk script: `wrk -t2 -c16 -d15s -s bench/api_load.lua URL -- <balance|purchase> <members file> <api key> <run id>`
+-- The members file holds one member API id (a UUID) per line, of members the key's partner knows.
 -- Each request goes to a spread-out member; each purchase has its own order reference and
 -- Idempotency-Key. done() prints one JSON line the bench reads.
 local threads = {}
@@ -11,20 +12,25 @@ function setup(thread)
 end
 
 function init(args)
-  mode, members, key, run = args[1], tonumber(args[2]), args[3], args[4]
+  mode, key, run = args[1], args[3], args[4]
+  ids = {}
+  for line in io.lines(args[2]) do
+    ids[#ids + 1] = line
+  end
+  members = #ids
   n = 0
   headers = {["Authorization"] = "Api-Key " .. key, ["Content-Type"] = "application/json"}
 end
 
 function request()
   n = n + 1
-  local member = 1 + (thread_id * 7919 + n * 104729) % members
+  local member = ids[1 + (thread_id * 7919 + n * 104729) % members]
   if mode == "balance" then
     return wrk.format("GET", "/api/v1/members/" .. member .. "/balance/", headers)
   end
   local reference = string.format("wrk-%s-%d-%d", run, thread_id, n)
   headers["Idempotency-Key"] = reference
-  local body = string.format('{"member_id": %d, "order_reference": "%s", "amount": "23.45", "currency": "EUR"}',
+  local body = string.format('{"member_id": "%s", "order_reference": "%s", "amount": "23.45", "currency": "EUR"}',
                              member, reference)
   return wrk.format("POST", "/api/v1/purchases/", headers, body)
 end

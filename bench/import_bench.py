@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from testdb import throwaway_postgres  # noqa: E402
+from testdb import throwaway_postgres, throwaway_redis  # noqa: E402
 
 HEADINGS = ["Kundennummer", "Anrede", "Vorname", "Nachname", "E-Mail", "Telefon", "Geburtsdatum", "Straße", "PLZ",
             "Ort", "Land", "Sprache", "Beitrittsdatum", "Tags", "Stufe", "Anfangsbestand", "Einwilligung E-Mail",
@@ -110,8 +110,10 @@ def main() -> int:
     path = Path(tempfile.mkdtemp(prefix="loyalty-import-")) / "kunden.csv"
     write_file(path, rows)
     print(f"{rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB (Windows-1252, semicolons, German headings)", flush=True)
-    with throwaway_postgres(["-c shared_buffers=1GB", "-c maintenance_work_mem=512MB", "-c max_wal_size=8GB"]) as pg:
+    with throwaway_postgres(["-c shared_buffers=1GB", "-c maintenance_work_mem=512MB", "-c max_wal_size=8GB"]) as pg, \
+            throwaway_redis() as redis:
         os.environ["DATABASE_URL"] = pg["url"]
+        os.environ["LOYALTY_TEST_REDIS_URL"] = redis["url"]
         os.environ["DJANGO_SETTINGS_MODULE"] = "loyalty_site.settings.test"
         import django
 

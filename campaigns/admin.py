@@ -23,6 +23,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
+from loyalty_site import stalls
 from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 
@@ -206,6 +207,12 @@ class ActionForm(forms.Form):
                            widget=UnfoldAdminTextInputWidget)
 
 
+def _warn_if_stalled(request, text: str | None) -> None:
+    """A stalled send is shown where staff look at the campaign, not only in /healthz."""
+    if text:
+        messages.warning(request, text)
+
+
 @admin.register(Campaign)
 class CampaignAdmin(ModelAdmin):
     form = CampaignForm
@@ -244,6 +251,11 @@ class CampaignAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("segment")
 
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            _warn_if_stalled(request, stalls.campaigns_stalled_text())
+        return super().changelist_view(request, extra_context)
+
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
         ids = [campaign.pk for campaign in changelist.result_list]
@@ -266,6 +278,7 @@ class CampaignAdmin(ModelAdmin):
         extra_context = extra_context or {}
         campaign = self.get_object(request, object_id)
         if campaign is not None:
+            _warn_if_stalled(request, stalls.campaign_stall_text(campaign))
             extra_context["results"] = selectors.campaign_results(campaign)
             extra_context["problems"] = services.campaign_problems(campaign) if _editable(campaign) else []
             extra_context["previews"] = _previews(campaign)

@@ -31,8 +31,9 @@ configured backend declares `idempotent_delivery` (a gateway that drops a repeat
 message reference; every e-mail carries a stable Message-ID and every SMS the message id), the
 sweeper queues the rows again instead: at-least-once delivery plus an idempotent receiver is
 exactly once.
-Lost batch tasks (a killed worker's task is gone with the filesystem broker) are found by the
-same sweeper: a campaign with queued rows and no progress for the timeout is dispatched again.
+Lost batch tasks (a Redis restarted without its data, a worker killed as a whole whose task
+waits for the visibility timeout) are found by the same sweeper: a campaign with queued rows
+and no progress for the timeout is dispatched again.
 """
 
 from __future__ import annotations
@@ -341,14 +342,8 @@ def _effective_consents(member_ids: Iterable[int], purposes: Iterable[str]) -> s
 
 
 def _mark_claimed(messages: list[Message], now: datetime) -> int:
-    """QUEUED -> SENDING with each message's address: one statement on PostgreSQL (arrays),
-    one per message elsewhere (SQLite in local development binds no arrays)."""
+    """QUEUED -> SENDING with each message's address: one statement (arrays)."""
     connection = connections[router.db_for_write(Message)]
-    if connection.vendor != "postgresql":
-        return sum(Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
-            status=Message.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1, to_address=message.to_address,
-            error="")
-            for message in messages)
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, {"sending": Message.Status.SENDING, "queued": Message.Status.QUEUED, "now": now,
                                     "ids": [message.pk for message in messages],

@@ -16,9 +16,12 @@ def prepare_campaign(campaign_id: int) -> int:
 
 # A batch must be over well before its claims count as stale, or the sweeper could act on a
 # message that is still being sent.
-# (A hard limit only: a soft one would interrupt a delivery in the middle, like a crash would.)
+# (A hard limit only: a soft one would interrupt a delivery in the middle, like a crash would.
+# Its soft limit equals the hard one, which the pool checks first, so the global
+# CELERY_TASK_SOFT_TIME_LIMIT never fires here; billiard refuses a soft limit above the hard one.)
 @shared_task(name="campaigns.tasks.send_batch", ignore_result=True,
-             time_limit=settings.LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS // 2)
+             time_limit=settings.LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS // 2,
+             soft_time_limit=settings.LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS // 2)
 def send_batch(message_ids: list[int]) -> dict:
     report = services.messages_send(message_ids=message_ids)
     return {"sent": report.sent, "failed": report.failed, "skipped": dict(report.skipped),

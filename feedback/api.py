@@ -2,12 +2,14 @@
 
 Thin, as everywhere in the API: a serializer validates, a service in feedback.services does
 the work, a serializer shows the result. An answer may name a member (then the survey's points
-are paid, once per member and survey) or be anonymous. A partner reads only the complaints it
-opened: anything else is a 404.
+are paid, once per member and survey) or be anonymous. A named member must be present or
+related (loyalty_site.api.presence). A partner reads only the complaints it opened (a key
+restricted to stores: those of its stores): anything else is a 404.
 """
 
 from __future__ import annotations
 
+from django.db.models import F
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -16,6 +18,7 @@ from rest_framework.response import Response as ApiResponse
 from loyalty_site.api.base import (
     MAX_ID,
     MEMBER_REFERENCE_FIELDS,
+    MemberIdField,
     MemberReferenceSerializer,
     PartnerViewSet,
     StrictFieldsMixin,
@@ -50,7 +53,7 @@ class SurveySerializer(serializers.ModelSerializer):
 
 
 class OptionalMemberSerializer(MemberReferenceSerializer):
-    """A member named by at most one of id, card number or customer number; none: anonymous."""
+    """A member named by at most one of id, card number, customer number or member code; none: anonymous."""
 
     def validate(self, attrs):
         if not any(attrs.get(name) not in (None, "") for name in MEMBER_REFERENCE_FIELDS):
@@ -80,7 +83,7 @@ class ResponseCreateSerializer(StrictFieldsMixin, OptionalMemberSerializer):
 
 class ResponseSerializer(serializers.ModelSerializer):
     survey_id = serializers.IntegerField(read_only=True)
-    member_id = serializers.IntegerField(read_only=True, allow_null=True)
+    member_id = MemberIdField(allow_null=True)
     store = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
@@ -102,7 +105,7 @@ class ComplaintCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
 
 
 class ComplaintSerializer(serializers.ModelSerializer):
-    member_id = serializers.IntegerField(read_only=True)
+    member_id = MemberIdField()
     store = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
@@ -144,8 +147,9 @@ class SurveyResponseViewSet(PartnerViewSet):
 
     @extend_schema(summary="Post a survey answer", request=ResponseCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                    responses={201: ResponseSerializer},
-                   description="Name the member by one of member_id, card_number or customer_number, or by none "
-                               "for an anonymous answer. A member's first answer to a survey earns its points.")
+                   description="Name the member by one of member_id (a member related to the partner), "
+                               "card_number, customer_number or member_code (presence), or by none for an "
+                               "anonymous answer. A member's first answer to a survey earns its points.")
     @idempotent
     def create(self, request):
         serializer = ResponseCreateSerializer(data=request.data, context={"principal": self.principal})
@@ -160,7 +164,7 @@ class SurveyResponseViewSet(PartnerViewSet):
 
 
 class ComplaintViewSet(PartnerViewSet):
-    """Complaints the calling partner opened."""
+    """Complaints the calling partner opened (a key restricted to stores: at its stores)."""
 
     serializer_class = ComplaintSerializer
     required_scopes = {"list": Scope.FEEDBACK_READ, "retrieve": Scope.FEEDBACK_READ, "create": Scope.FEEDBACK_WRITE}
@@ -168,7 +172,12 @@ class ComplaintViewSet(PartnerViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Complaint.objects.none()
-        return Complaint.objects.filter(partner=self.partner).select_related("store").order_by("-id")
+        queryset = Complaint.objects.filter(partner=self.partner)
+        allowed = self.principal.allowed_store_ids
+        if allowed is not None:
+            queryset = queryset.filter(store_id__in=allowed)
+        return (queryset.select_related("store").annotate(member_public_id=F("member__public_id"))
+                .order_by("-id"))
 
     @extend_schema(summary="List the complaints the partner opened")
     def list(self, request):
@@ -180,6 +189,8 @@ class ComplaintViewSet(PartnerViewSet):
         return ApiResponse(ComplaintSerializer(self.get_object()).data)
 
     @extend_schema(summary="Open a complaint for a member", request=ComplaintCreateSerializer,
+                   description="Name the member by member_id (a member related to the partner) or by "
+                               "card_number, customer_number or member_code (presence).",
                    parameters=[IDEMPOTENCY_PARAMETER], responses={201: ComplaintSerializer})
     @idempotent
     def create(self, request):

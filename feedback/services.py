@@ -33,10 +33,10 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from loyalty_site.celery import enqueue
-from loyalty_site.errors import AdjustmentTooLarge, MemberNotActive
+from loyalty_site.errors import MemberNotActive
 from members.models import Member
 from rewards.models import PointEntry, Purchase, Redemption
-from rewards.services import member_lock, points_credit
+from rewards.services import member_lock, points_credit, staff_points_limits_check
 
 from .errors import (
     ComplaintStateError,
@@ -122,8 +122,7 @@ def purchase_invitations_create(*, now: datetime | None = None) -> int:
     made: list[int] = []
     for survey in Survey.objects.filter(active=True, trigger=Survey.Trigger.PURCHASE):
         start, end = _local_day_bounds(timezone.localdate(now) - timedelta(days=survey.delay_days))
-        # One row per member (their latest purchase of that day), in one grouped query that
-        # SQLite runs as well as PostgreSQL.
+        # One row per member (their latest purchase of that day), in one grouped query.
         rows = (Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end,
                                         member__status=Member.Status.ACTIVE)
                 .exclude(member_id__in=recently_invited(now))
@@ -441,16 +440,10 @@ def complaint_reply_send(*, message_id: int, connection=None) -> bool:
     return bool(email.send())
 
 
-def _goodwill_limit_check(points: int, staff_user: AbstractBaseUser | None) -> None:
-    limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
-    if staff_user is not None and points > limit and not staff_user.has_perm("members.adjust_points_unlimited"):
-        raise AdjustmentTooLarge(limit=limit)
-
-
 @transaction.atomic
 def complaint_goodwill_points(*, complaint_id: int, points: int, staff_user: AbstractBaseUser | None) -> PointEntry:
     """Goodwill points through the ledger, once per complaint (reference "complaint:<id>")."""
-    _goodwill_limit_check(points, staff_user)
+    staff_points_limits_check(staff_user=staff_user, points=points)  # locks the staff user before the member
     member_id = Complaint.objects.values_list("member_id", flat=True).get(pk=complaint_id)
     member_lock(member_id)  # the lock order: member, then complaint
     complaint = _lock_complaint(complaint_id)

@@ -16,7 +16,7 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from loyalty_site.validators import validate_programme_date
 
-from . import services
+from . import services, stalls
 from .admin_utils import ReadOnlyAdminMixin
 from .models import IdempotencyRecord, PartnerAPIKey, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 
@@ -210,6 +210,22 @@ class WebhookDeliveryAdmin(ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method == "GET":
+            self._warn_if_stalled(request, stalls.webhook_deliveries_stalled_text())
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        delivery = self.get_object(request, object_id)
+        if delivery is not None and request.method == "GET":
+            self._warn_if_stalled(request, stalls.webhook_delivery_stall_text(delivery))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _warn_if_stalled(request, text: str | None) -> None:
+        if text:
+            messages.warning(request, text)
 
     @admin.action(description=_("Send the selected failed deliveries again"), permissions=["change"])
     def retry(self, request, queryset):

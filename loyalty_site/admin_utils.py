@@ -26,8 +26,6 @@ DEFERRED_OFFSET = 1_000
 
 def estimated_row_count(model, using: str = "default") -> int | None:
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return None
     with connection.cursor() as cursor:
         cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
         row = cursor.fetchone()

@@ -5,8 +5,8 @@ Tasks are queued only after the surrounding transaction commits (`enqueue` below
 Late acks with reject-on-worker-lost mean a killed worker's task is redelivered: every
 task must therefore be idempotent (they take ids and load fresh rows).
 
-The database is the outbox, the broker only a wake-up call: a message can be lost (a broker
-wiped, a filesystem broker's task taken by a worker that was then killed) or not be
+The database is the outbox, the broker only a wake-up call: a message can be lost (a Redis
+restarted without its data, a task taken by a worker that was then killed as a whole) or not be
 publishable at all (the broker down when the change commits). Every piece of queued work is
 therefore a row first (a queued Message, a confirmed ImportJob, a pending WebhookDelivery), and
 a beat sweeper queues again what made no progress (campaigns.tasks.resume_stalled_sends,
@@ -20,6 +20,7 @@ import logging
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local")
 
@@ -31,23 +32,6 @@ app = Celery("loyalty_site")
 app.set_default()
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-def _ensure_filesystem_broker_folders() -> None:
-    """kombu's filesystem transport expects its folders to exist."""
-    from pathlib import Path
-
-    from django.conf import settings
-
-    if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
-        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        for key in ("data_folder_in", "data_folder_out", "control_folder"):
-            Path(options[key]).mkdir(parents=True, exist_ok=True)
-
-
-@app.on_after_configure.connect
-def _on_configure(sender, **kwargs) -> None:
-    _ensure_filesystem_broker_folders()
 
 
 logger = logging.getLogger(__name__)
@@ -72,10 +56,28 @@ def _publish(task, args: tuple, kwargs: dict) -> None:
                          task.name, args)
 
 
-@app.task(name="loyalty_site.heartbeat", ignore_result=True)
+HEARTBEAT_TASK = "loyalty_site.heartbeat"
+WORKER_HEARTBEAT_KEY = "loyalty:heartbeat:worker"
+BEAT_HEARTBEAT_KEY = "loyalty:heartbeat:beat"
+
+
+@app.task(name=HEARTBEAT_TASK, ignore_result=True)
 def heartbeat() -> None:
-    """Beat sends this every few seconds; the worker stamps the cache so /healthz can see both."""
+    """Beat sends this every few seconds; the worker stamps the cache so /healthz sees it run."""
     from django.core.cache import cache
     from django.utils import timezone
 
-    cache.set("loyalty:heartbeat", timezone.now().timestamp(), timeout=None)
+    cache.set(WORKER_HEARTBEAT_KEY, timezone.now().timestamp(), timeout=None)
+
+
+@before_task_publish.connect(sender=HEARTBEAT_TASK)
+def _stamp_beat_heartbeat(sender=None, **kwargs) -> None:
+    """Only beat publishes the heartbeat: its stamp tells /healthz that beat runs, apart from the
+    worker (a dead beat and a dead worker need different fixes)."""
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    try:
+        cache.set(BEAT_HEARTBEAT_KEY, timezone.now().timestamp(), timeout=None)
+    except Exception:  # the cache down must not stop beat from publishing
+        logger.exception("could not stamp beat's heartbeat")

@@ -219,27 +219,9 @@ _LIABILITY_SQL = """
 def _liability_by_month(now: datetime) -> list[tuple[str, int]]:
     """Unspent points by the month they expire in. Debits (spent, reversed, expired) consume the
     oldest credits first, credits already past their date included."""
-    if connection.vendor != "postgresql":
-        return _liability_in_python(now)
     with connection.cursor() as cursor:
         cursor.execute(_LIABILITY_SQL, [settings.TIME_ZONE, now])
         return [(month.isoformat(), int(points or 0)) for month, points in cursor.fetchall() if points]
-
-
-def _liability_in_python(now: datetime) -> list[tuple[str, int]]:
-    from rewards.models import PointEntry
-
-    debits: dict[int, int] = defaultdict(int)
-    for member_id, points in PointEntry.objects.filter(points__lt=0).values_list("member_id", "points"):
-        debits[member_id] -= points
-    months: dict[str, int] = defaultdict(int)
-    credits = PointEntry.objects.filter(points__gt=0).exclude(expires_at=None).order_by("member_id", "expires_at", "id")
-    for member_id, expires_at, points in credits.values_list("member_id", "expires_at", "points"):
-        used = min(points, debits[member_id])
-        debits[member_id] -= used
-        if expires_at > now and points > used:
-            months[timezone.localtime(expires_at).strftime("%Y-%m-01")] += points - used
-    return sorted(months.items())
 
 
 # --- Reading (the page) ----------------------------------------------------------------------

@@ -111,6 +111,13 @@ class AdjustmentTooLarge(LoyaltyError):
     http_status = 403
 
 
+class DailyAdjustmentLimitReached(LoyaltyError):
+    code = "daily_adjustment_limit_reached"
+    default_message = _("You have booked %(booked)s points by hand today; your daily limit is %(limit)s points. "
+                        "More needs an administrator.")
+    http_status = 403
+
+
 class ReferralCodeInvalid(LoyaltyError):
     code = "referral_code_invalid"
     default_message = _("This referral code is not valid.")

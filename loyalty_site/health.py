@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -10,6 +11,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from .celery import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from .celery import app as celery_app
 
 
@@ -31,9 +33,13 @@ def _broker_ok() -> bool:
         return False
 
 
-def _worker_status() -> dict:
-    """The worker stamps a heartbeat that beat schedules; a fresh stamp proves both run."""
-    stamp = cache.get("loyalty:heartbeat")
+def heartbeat_status(key: str) -> dict:
+    """How long ago the process behind `key` stamped its heartbeat: "ok" while fresh, "stale"
+    after three missed beats, "unknown" if it never did (or the cache is unreachable)."""
+    try:
+        stamp = cache.get(key)
+    except Exception:
+        stamp = None
     if stamp is None:
         return {"status": "unknown", "last_seen_seconds": None}
     age = time.time() - float(stamp)
@@ -41,14 +47,31 @@ def _worker_status() -> dict:
     return {"status": "ok" if fresh else "stale", "last_seen_seconds": round(age, 1)}
 
 
+def worker_heartbeat() -> dict:
+    return heartbeat_status(WORKER_HEARTBEAT_KEY)
+
+
+def _broker_name() -> str:
+    """"redis" or "amqp" (the URL's scheme), never the URL: it may hold a password."""
+    return urlsplit(str(celery_app.conf.broker_url)).scheme
+
+
 @never_cache
 def healthz(request):
+    """503 when the database or broker is unreachable or the worker's or beat's heartbeat is
+    stale (a monitor must not read "ok" while sends, imports and webhooks wait). A heartbeat
+    never seen ("unknown": just started, or no worker/beat yet) does not fail the check; the
+    body says which part is unhealthy."""
     checks = {
         "database": "ok" if _database_ok() else "error",
         "broker": "ok" if _broker_ok() else "error",
     }
-    worker = _worker_status()
-    healthy = all(value == "ok" for value in checks.values())
-    body = {"status": "ok" if healthy else "error", **checks, "worker": worker["status"],
-            "beat": worker["status"], "worker_last_seen_seconds": worker["last_seen_seconds"]}
-    return JsonResponse(body, status=200 if healthy else 503)
+    worker = worker_heartbeat()
+    beat = heartbeat_status(BEAT_HEARTBEAT_KEY)
+    failing = [name for name, value in checks.items() if value != "ok"]
+    failing += [name for name, status in (("worker", worker), ("beat", beat)) if status["status"] == "stale"]
+    body = {"status": "error" if failing else "ok", **checks, "broker_transport": _broker_name(),
+            "worker": worker["status"], "beat": beat["status"],
+            "worker_last_seen_seconds": worker["last_seen_seconds"],
+            "beat_last_seen_seconds": beat["last_seen_seconds"], "failing": failing}
+    return JsonResponse(body, status=503 if failing else 200)

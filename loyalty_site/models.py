@@ -25,6 +25,7 @@ from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 class Scope(models.TextChoices):
     MEMBERS_READ = "members:read", _("read members, balances and ledgers")
     MEMBERS_WRITE = "members:write", _("enrol and update members")
+    MEMBERS_ERASE = "members:erase", _("erase members at their request (Art. 17 DSGVO)")
     PURCHASES_READ = "purchases:read", _("read the partner's purchases")
     PURCHASES_WRITE = "purchases:write", _("post purchases and returns")
     REWARDS_READ = "rewards:read", _("read the rewards catalogue")
@@ -142,9 +143,12 @@ class WebhookDelivery(models.Model):
 
 
 class PartnerRedemption(models.Model):
-    """Which partner issued a voucher through the API: a partner sees and cancels only its own."""
+    """Which partner (and store) issued a voucher through the API: a partner sees and cancels only
+    its own, and a key restricted to stores only those of its stores."""
 
     partner = models.ForeignKey("rewards.Partner", on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey("rewards.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              db_index=False)
     redemption = models.OneToOneField("rewards.Redemption", on_delete=models.CASCADE, related_name="issued_by")
     created_at = models.DateTimeField(default=timezone.now)
 

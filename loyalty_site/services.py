@@ -6,6 +6,7 @@ Like every service in the project: keyword-only, typed, one transaction each.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
@@ -48,6 +49,36 @@ def partner_key_create(*, partner: Partner, scopes: Sequence[str], name: str,
     if stores:
         key.stores.set(stores)
     return key, raw
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: PartnerAPIKey
+    raw: str  # shown once
+    partner_created: bool
+
+
+@transaction.atomic
+def partner_key_issue(*, partner_name: str, scopes: Sequence[str], store_codes: Sequence[str] = (),
+                      name: str = "") -> IssuedKey:
+    """A key for the partner of this name, created if needed (set-up scripts). Everything is
+    checked before anything is written, and it all happens in one transaction: an unknown scope
+    or store code creates neither the partner nor the key (ValueError says what was wrong)."""
+    partner_name = partner_name.strip()
+    if not partner_name:
+        raise ValueError(_("The partner's name must not be empty."))
+    scopes = scopes_validate(scopes)
+    if not scopes:
+        raise ValueError(_("Name at least one scope. Known scopes: %(known)s.") % {"known": ", ".join(Scope.values)})
+    partner, created = Partner.objects.get_or_create(name=partner_name)
+    codes = list(dict.fromkeys(code.strip() for code in store_codes if code.strip()))
+    stores = list(Store.objects.filter(partner=partner, code__in=codes))
+    missing = sorted(set(codes) - {store.code for store in stores})
+    if missing:
+        raise ValueError(_("Unknown store codes for %(partner)s: %(codes)s.") % {
+            "partner": partner_name, "codes": ", ".join(missing)})
+    key, raw = partner_key_create(partner=partner, scopes=scopes, stores=stores, name=name or "create_partner_key")
+    return IssuedKey(key=key, raw=raw, partner_created=created)
 
 
 DEMO_KEY_NAME = "seed_demo"
@@ -106,9 +137,11 @@ def webhook_subscription_deactivate(*, subscription_id: int) -> int:
 
 
 @transaction.atomic
-def partner_redemption_record(*, partner: Partner, redemption: Redemption) -> PartnerRedemption:
-    """Remember which partner issued a voucher: only that partner may read or cancel it by id."""
-    return PartnerRedemption.objects.create(partner=partner, redemption=redemption)
+def partner_redemption_record(*, partner: Partner, redemption: Redemption,
+                              store: Store | None = None) -> PartnerRedemption:
+    """Remember which partner (and store) issued a voucher: only that partner (a key restricted to
+    stores: only for that store) may read or cancel it by id."""
+    return PartnerRedemption.objects.create(partner=partner, redemption=redemption, store=store)
 
 
 @transaction.atomic

@@ -6,7 +6,6 @@ read-only here, and the ledger is never editable.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, Subquery
@@ -19,12 +18,13 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import AdjustmentTooLarge, LoyaltyError
+from loyalty_site.errors import LoyaltyError
 
 from . import selectors, services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin
-from .forms_admin import AdjustPointsForm, MergeForm, TierOverrideForm
-from .models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
+from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
+from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
+from .views import privacy_export_response
 
 
 class EmailConsentFilter(admin.SimpleListFilter):
@@ -95,11 +95,11 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     autocomplete_fields = ["tags"]
     readonly_fields = ["customer_number", "card_number", "points_balance", "points_pending", "tier",
                        "tier_granted_until", "status", "merged_into", "last_purchase_at", "purchases_12m", "spend_12m",
-                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at"]
+                       "lifetime_spend", "joined_at", "user", "created_at", "updated_at", "email_confirmed"]
     fieldsets = [
         (None, {"fields": ["customer_number", "card_number", "status", "merged_into"]}),
-        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "phone", "birth_date",
-                                  "language", "tags"]}),
+        (_("Person"), {"fields": ["salutation", "first_name", "last_name", "email", "email_confirmed", "phone",
+                                  "birth_date", "language", "tags"]}),
         (_("Address"), {"fields": ["street", "postal_code", "city", "country"]}),
         (_("Points and tier"), {"fields": ["points_balance", "points_pending", "tier", "tier_granted_until"]}),
         (_("Purchases"), {"fields": ["last_purchase_at", "purchases_12m", "spend_12m", "lifetime_spend"]}),
@@ -107,13 +107,25 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     ]
     change_form_before_template = "admin/members/member/overview.html"
     actions_detail = ["adjust_points_action", "override_tier_action", "merge_action", "block_action",
-                      "unblock_action"]
+                      "unblock_action", "export_data_action", "erase_action"]
 
     def has_add_permission(self, request):
         return False  # members enrol through the portal, a till, the API or an import
 
     def has_delete_permission(self, request, obj=None):
         return False  # erasure is a GDPR flow that keeps the ledger consistent, not a delete
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "email" in form.changed_data:
+            # An address typed in by staff must be confirmed by its owner before a portal
+            # sign-up can claim this member (members.services, "E-mail addresses set by staff").
+            services.member_email_changed_by_staff(member_id=obj.pk)
+            obj.email_confirmed = False
+            if obj.email:
+                self.message_user(request, _("A confirmation link was sent to %(email)s: a portal account can only "
+                                             "take over this member once the address is confirmed.")
+                                  % {"email": obj.email}, messages.INFO)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():
@@ -141,6 +153,10 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
                  name="members_member_override_tier"),
             path("<int:object_id>/merge/", self.admin_site.admin_view(self.merge_view),
                  name="members_member_merge"),
+            path("<int:object_id>/export-data/", self.admin_site.admin_view(self.export_data_view),
+                 name="members_member_export_data"),
+            path("<int:object_id>/erase/", self.admin_site.admin_view(self.erase_view),
+                 name="members_member_erase"),
         ]
         return urls + super().get_urls()
 
@@ -166,6 +182,21 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     @action(description=_("Unblock"), url_path="unblock-action", permissions=["block"])
     def unblock_action(self, request, object_id):
         return self._set_status(request, object_id, Member.Status.ACTIVE)
+
+    @action(description=_("Export personal data (Art. 15)"), url_path="export-data-action",
+            permissions=["export_member_data"])
+    def export_data_action(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:members_member_export_data", args=[object_id]))
+
+    @action(description=_("Erase (Art. 17)"), url_path="erase-action", permissions=["erase_member"])
+    def erase_action(self, request, object_id):
+        return HttpResponseRedirect(reverse("admin:members_member_erase", args=[object_id]))
+
+    def has_export_member_data_permission(self, request, object_id=None):
+        return request.user.has_perm("members.export_member_data")
+
+    def has_erase_member_permission(self, request, object_id=None):
+        return request.user.has_perm("members.erase_member")
 
     def has_adjust_points_permission(self, request, object_id=None):
         return request.user.has_perm("members.adjust_points")
@@ -203,16 +234,14 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
             raise PermissionDenied
-        from rewards.services import points_adjust
+        from rewards.services import points_adjust_by_staff
 
         member = get_object_or_404(Member, pk=object_id)
         form = AdjustPointsForm(request.POST or None)
 
-        def adjust(data):
-            limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
-            if abs(data["points"]) > limit and not request.user.has_perm("members.adjust_points_unlimited"):
-                raise AdjustmentTooLarge(limit=limit)
-            points_adjust(member_id=member.pk, points=data["points"], reason=data["reason"], staff_user=request.user)
+        def adjust(data):  # support's limits (per entry, per day) are checked by the service
+            points_adjust_by_staff(member_id=member.pk, points=data["points"], reason=data["reason"],
+                                   staff_user=request.user)
             return _("%(points)+d points booked.") % {"points": data["points"]}
 
         return self._form_page(request, member, form, _("Adjust points"), adjust)
@@ -243,6 +272,41 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
                 "duplicate": data["duplicate"], "points": outcome.merge.points_moved}
 
         return self._form_page(request, member, form, _("Merge a duplicate"), merge)
+
+    # --- Data protection requests: the same services as the portal, for members without a login ---
+
+    def _privacy_page(self, request, member, form, *, title: str, template: str, **context):
+        context = {**self.admin_site.each_context(request), "title": title, "member": member, "form": form,
+                   "opts": self.model._meta, "original": member, **context}
+        return TemplateResponse(request, template, context)
+
+    def export_data_view(self, request, object_id):
+        if not self.has_export_member_data_permission(request):
+            raise PermissionDenied
+        member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
+        form = ExportMemberDataForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE,
+                                          staff_user=request.user)
+            return privacy_export_response(data, member)
+        return self._privacy_page(request, member, form, title=_("Export personal data"),
+                                  template="admin/members/member/privacy_export.html")
+
+    def erase_view(self, request, object_id):
+        if not self.has_erase_member_permission(request):
+            raise PermissionDenied
+        member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
+        form = EraseMemberForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
+            self.message_user(request, _("Member #%(id)s has been erased.") % {"id": member.pk}, messages.SUCCESS)
+            return HttpResponseRedirect(self._change_url(member.pk))
+        from rewards.models import Redemption
+
+        open_vouchers = Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()
+        return self._privacy_page(request, member, form, title=_("Erase member"),
+                                  template="admin/members/member/privacy_erase.html", open_vouchers=open_vouchers,
+                                  merged=member.merged_members.count())
 
 
 @admin.register(Tier)
@@ -282,3 +346,14 @@ class TierHistoryAdmin(ReadOnlyAdmin):
 class MemberMergeAdmin(ReadOnlyAdmin):
     list_display = ["survivor", "duplicate", "points_moved", "purchases_moved", "created_by", "created_at"]
     list_select_related = ["survivor", "duplicate", "created_by"]
+
+
+@admin.register(PrivacyRequest)
+class PrivacyRequestAdmin(ReadOnlyAdmin):
+    """Who exported or erased which member, when and how: proof of the requests handled."""
+
+    list_display = ["created_at", "kind", "channel", "member_id", "staff_user", "partner"]
+    list_select_related = ["staff_user", "partner"]
+    list_filter = ["kind", "channel"]
+    search_fields = ["=member__id"]
+    show_full_result_count = False

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from loyalty_site import stalls
 from loyalty_site.admin_utils import ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 
@@ -161,6 +162,7 @@ class ImportJobAdmin(ModelAdmin):
                                for key in job.counts] if job.status == ImportJob.Status.DONE and job.dry_run else [],
             "errors_hidden": max(0, (job.dry_run or {}).get("errors_total", 0) - len(job.errors)),
             "progress_url": reverse("admin:members_importjob_progress", args=[job.pk]),
+            "stalled": stalls.import_job_stall_text(job),
         }
         return TemplateResponse(request, "admin/imports/job.html", context)
 

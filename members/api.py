@@ -1,8 +1,12 @@
 """Partner API for members: enrol, look up, read, update personal data, balance, ledger.
 
 Thin, as everywhere in the API: a serializer validates, a service changes, a serializer shows.
-Members are shared by every partner of the programme (a card works in every shop); purchases
-are not: ledger entries of another partner's purchases show without their reference.
+Members are shared by every partner of the programme (a card works in every shop), but a
+partner reaches a member only when the member is present (card number, customer number or
+member code in the request) or related to it (enrolled or bought there): every member this
+viewset touches is found through loyalty_site.api.presence. Ids are the opaque `public_id`.
+Purchases are not shared: ledger entries of another partner's purchases show without their
+reference.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
-from loyalty_site.api.base import PartnerViewSet, StrictFieldsMixin, represent
+from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin, represent, store_for
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from loyalty_site.api.presence import PRESENCE_FIELDS, member_not_found, presence_from, reach_of, resolve_member
 from loyalty_site.api.webhooks import webhooks_emit
 from loyalty_site.models import Scope, WebhookEvent
 from rewards.figures import member_with_figures
@@ -31,7 +35,8 @@ from rewards.models import PointEntry
 from rewards.rule_cache import tier_by_id
 
 from . import services
-from .models import Member, Tier
+from .models import Member, PrivacyRequest, Tier
+from .selectors import Presence, members_visible_to
 
 COUNTRY = serializers.RegexField(r"^[A-Z]{2}$", max_length=2, required=False,
                                  help_text="ISO 3166 alpha-2 code, e.g. DE, AT, CH.")
@@ -48,6 +53,8 @@ class TierSerializer(serializers.ModelSerializer):
 
 
 class MemberSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id", read_only=True,
+                               help_text="The member's id in the API: opaque, not the database key.")
     tier = TierSerializer(read_only=True, allow_null=True)
     # A card handed out at a till may have no e-mail yet: null then, never "" (not an e-mail).
     email = serializers.EmailField(read_only=True, allow_null=True)
@@ -89,19 +96,36 @@ class MemberUpdateSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
 class MemberEnrolSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     country = COUNTRY
+    store = serializers.CharField(max_length=40, required=False, allow_blank=True, write_only=True,
+                                  help_text="The store's code (required for a key restricted to stores).")
 
     class Meta:
         model = Member
-        fields = ["email", "customer_number", *services.ENROL_FIELDS]
+        fields = ["email", "customer_number", *services.ENROL_FIELDS, "store"]
         extra_kwargs = {"customer_number": {"required": False, "validators": []}}
         protected_fields = MemberUpdateSerializer.Meta.protected_fields
 
     def validate_birth_date(self, value):
         return _validate_birth_date(value)
 
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        attrs["store"] = store_for(self.context["principal"], attrs.get("store"))
+        return attrs
+
+
+class MemberErasureRequestSerializer(StrictFieldsMixin, serializers.Serializer):
+    """No fields: the member is in the URL. Anything sent is refused rather than ignored."""
+
+
+class MemberErasureSerializer(serializers.Serializer):
+    member_id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Member.Status.choices, help_text="Always `erased`.")
+    erased_at = serializers.DateTimeField()
+
 
 class BalanceSerializer(serializers.Serializer):
-    member_id = serializers.IntegerField()
+    member_id = serializers.UUIDField()
     available = serializers.IntegerField(help_text="Points the member can spend now.")
     pending = serializers.IntegerField(help_text="Points held until the return window of their purchases ends.")
     tier = TierSerializer(allow_null=True)
@@ -124,7 +148,11 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "points", "created_at", "expires_at", "reason", "purchase_id"]
 
     def _own(self, entry) -> bool:
-        return entry.purchase_id is not None and entry.purchase_partner_id == self.context["partner"].pk
+        """The caller's own purchase: its partner's, and at one of its stores for a restricted key."""
+        if entry.purchase_id is None or entry.purchase_partner_id != self.context["partner"].pk:
+            return False
+        stores = self.context.get("store_ids")
+        return stores is None or entry.purchase_store_id in stores
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_reason(self, entry) -> str:
@@ -140,13 +168,20 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
 # --- Filters -------------------------------------------------------------------------------------
 
 class MemberLookupFilter(django_filters.FilterSet):
-    email = django_filters.CharFilter(method="filter_email", max_length=254, help_text="Case-insensitive.")
-    customer_number = django_filters.CharFilter(max_length=40)
-    card_number = django_filters.CharFilter(max_length=32)
+    email = django_filters.CharFilter(method="filter_email", max_length=254,
+                                      help_text="Case-insensitive. Finds only members related to the partner.")
+    customer_number = django_filters.CharFilter(max_length=40, help_text="Presence: finds any member.")
+    card_number = django_filters.CharFilter(max_length=32, help_text="Presence: finds any member.")
+    member_code = django_filters.CharFilter(method="filter_member_code", max_length=20,
+                                            help_text="The code from the member's portal card. Presence: finds "
+                                                      "any member while the code is valid.")
 
     class Meta:
         model = Member
-        fields = ["email", "customer_number", "card_number"]
+        fields = ["email", "customer_number", "card_number", "member_code"]
+
+    def filter_member_code(self, queryset, name, value):
+        return queryset.filter(Presence(field="member_code", value=value).matches())
 
     def filter_email(self, queryset, name, value):
         # LOWER(email) = … over non-empty e-mails: the unique index member_email_unique_ci answers it.
@@ -165,51 +200,73 @@ class LedgerEntryFilter(django_filters.FilterSet):
 
 # --- The viewset ---------------------------------------------------------------------------------
 
+PRESENCE_QUERY_PARAMETERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, description="Presence: reach a member this partner is not related to "
+                     "(it must be the member of the id).")
+    for name in PRESENCE_FIELDS
+]
+
+
 class MemberViewSet(PartnerViewSet):
-    """Members of the programme."""
+    """Members of the programme, as far as the caller may reach them (loyalty_site.api.presence)."""
 
     serializer_class = MemberSerializer
     filterset_class = MemberLookupFilter
+    lookup_field = "public_id"
+    lookup_url_kwarg = "pk"
+    lookup_value_regex = UUID_REGEX
     required_scopes = {
         "list": Scope.MEMBERS_READ, "retrieve": Scope.MEMBERS_READ, "balance": Scope.MEMBERS_READ,
         "entries": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE, "partial_update": Scope.MEMBERS_WRITE,
+        "erasure": Scope.MEMBERS_ERASE,
     }
 
     def get_queryset(self):
         return Member.objects.exclude(status=Member.Status.ERASED).select_related("tier").order_by("-id")
 
+    def get_object(self) -> Member:
+        """The member of the URL: related to the caller, or present by a query parameter."""
+        return resolve_member(self.principal, public_id=self.kwargs["pk"],
+                              presence=presence_from(self.request.query_params), queryset=self.get_queryset())
+
     def filter_queryset(self, queryset):
         # The look-up filters belong to the list; a member's own pages ignore them.
         return super().filter_queryset(queryset) if self.action == "list" else queryset
 
-    @extend_schema(summary="Look up members by e-mail, customer number or card number",
-                   description="At least one of the filters is required: partners look members up, "
-                               "they do not list the whole programme.")
+    @extend_schema(summary="Look up members by card number, customer number, member code or e-mail",
+                   description="At least one of the filters is required: partners look members up, they do not "
+                               "list the whole programme. Card number, customer number and member code show that "
+                               "the member is present and find any member; an e-mail alone finds only members "
+                               "related to the partner (enrolled or bought there).")
     def list(self, request):
-        if not any(request.query_params.get(name) for name in MemberLookupFilter.Meta.fields):
+        params = request.query_params
+        if not any(params.get(name) for name in MemberLookupFilter.Meta.fields):
             raise serializers.ValidationError(
-                {"email": [_("Look members up by email, customer_number or card_number.")]})
-        queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
+                {"email": [_("Look members up by card_number, customer_number, member_code or email.")]})
+        queryset = self.get_queryset()
+        if not any(params.get(name) for name in PRESENCE_FIELDS):  # an e-mail alone: only members it knows
+            queryset = members_visible_to(reach_of(self.principal)).select_related("tier").order_by("-id")
+        page = self.paginate_queryset(self.filter_queryset(queryset))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
-    @extend_schema(summary="Read a member")
+    @extend_schema(summary="Read a member", parameters=PRESENCE_QUERY_PARAMETERS)
     def retrieve(self, request, pk=None):
         return Response(MemberSerializer(self.get_object()).data)
 
     @extend_schema(summary="Enrol a member", request=MemberEnrolSerializer, parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: MemberSerializer})
+                   responses={201: MemberSerializer},
+                   description="The member is related to the partner (and the store) from then on.")
     @idempotent
     def create(self, request):
-        serializer = MemberEnrolSerializer(data=request.data)
+        serializer = MemberEnrolSerializer(data=request.data, context={"principal": self.principal})
         serializer.is_valid(raise_exception=True)
-        member = services.member_enrol(**serializer.validated_data)
+        member = services.member_enrol(**serializer.validated_data, partner=self.partner)
         data = MemberSerializer(member).data
         webhooks_emit(WebhookEvent.MEMBER_ENROLLED, {"member": data}, partner=self.partner)
         return Response(data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Update a member's personal data", request=MemberUpdateSerializer,
-                   responses={200: MemberSerializer})
+                   responses={200: MemberSerializer}, parameters=PRESENCE_QUERY_PARAMETERS)
     def partial_update(self, request, pk=None):
         member = self.get_object()
         serializer = MemberUpdateSerializer(data=request.data, partial=True)
@@ -219,23 +276,26 @@ class MemberViewSet(PartnerViewSet):
         return Response(MemberSerializer(member).data)
 
     @extend_schema(summary="A member's balance, tier progress and expiring points", responses=BalanceSerializer,
-                   filters=False)
+                   parameters=PRESENCE_QUERY_PARAMETERS, filters=False)
     @action(detail=True, methods=["get"])
     def balance(self, request, pk=None):
         from members.selectors import tier_progress
         from rewards.vouchers import member_discount_percent
 
-        # One statement: the member with their qualifying and expiring points (the key and the
-        # tier ladder come from the process's caches). A till asks this before every sale.
+        # One statement: the member, if the caller may reach them, with their qualifying and
+        # expiring points (the key and the tier ladder come from the process's caches). A till
+        # asks this before every sale.
+        presence = presence_from(request.query_params)
+        reachable = presence.sql() if presence is not None else reach_of(self.principal).related_sql()
         until = timezone.now() + timedelta(days=settings.LOYALTY_EXPIRY_WARNING_DAYS)
-        member = member_with_figures(int(pk), expiring_until=until)
+        member = member_with_figures(public_id=pk, expiring_until=until, reachable=reachable)
         if member is None:
-            raise NotFound()
+            raise member_not_found()
         self.check_object_permissions(request, member)
         member.tier = tier_by_id(member.tier_id)
         progress = tier_progress(member, qualifying=member.qualifying)
         data = {
-            "member_id": member.pk, "available": member.points_balance, "pending": member.points_pending,
+            "member_id": member.public_id, "available": member.points_balance, "pending": member.points_pending,
             "tier": progress.current, "next_tier": progress.next, "qualifying_points": progress.qualifying_points,
             "points_to_next_tier": progress.points_to_next, "progress_percent": progress.percent,
             "expiring_points": member.expiring, "expiring_until": until,
@@ -246,18 +306,38 @@ class MemberViewSet(PartnerViewSet):
     @extend_schema(summary="A member's ledger entries, newest first", responses=LedgerEntrySerializer(many=True),
                    parameters=[OpenApiParameter("kind", enum=PointEntry.Kind.values),
                                OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-                               OpenApiParameter("created_before", OpenApiTypes.DATETIME)],
+                               OpenApiParameter("created_before", OpenApiTypes.DATETIME),
+                               *PRESENCE_QUERY_PARAMETERS],
                    filters=False)
     @action(detail=True, methods=["get"])
     def entries(self, request, pk=None):
         member = self.get_object()
-        queryset = PointEntry.objects.filter(member=member).annotate(purchase_partner_id=F("purchase__partner_id"))
+        queryset = PointEntry.objects.filter(member=member).annotate(purchase_partner_id=F("purchase__partner_id"),
+                                                                     purchase_store_id=F("purchase__store_id"))
         filterset = LedgerEntryFilter(request.query_params, queryset=queryset, request=request)
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)
         page = self.paginate_queryset(filterset.qs)
-        serializer = LedgerEntrySerializer(page, many=True, context={"partner": self.partner})
+        serializer = LedgerEntrySerializer(page, many=True, context={"partner": self.partner,
+                                                                     "store_ids": self.principal.allowed_store_ids})
         return self.get_paginated_response(serializer.data)
+
+    @extend_schema(summary="Erase a member at their request (Art. 17 DSGVO)",
+                   description="For a member who asked the partner (at a till, by letter) to be erased, and whom the "
+                               "partner reaches (related, or present by a query parameter). The member "
+                               "is anonymised at once, their open vouchers are cancelled and their remaining points "
+                               "forfeited; the card and customer number stop working. Afterwards the member is not "
+                               "found any more (404). The answer holds no personal data.",
+                   request=MemberErasureRequestSerializer, parameters=[IDEMPOTENCY_PARAMETER],
+                   responses={200: MemberErasureSerializer}, filters=False)
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def erasure(self, request, pk=None):
+        MemberErasureRequestSerializer(data=request.data or {}).is_valid(raise_exception=True)
+        member = services.member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
+                                       partner=self.partner)
+        return Response(represent(MemberErasureSerializer, {"member_id": member.public_id, "status": member.status,
+                                                            "erased_at": member.updated_at}))
 
 
 def register(router) -> None:

@@ -2,9 +2,8 @@
 
 The ORM's `bulk_create` builds a model instance per row and one INSERT with a bind parameter per
 cell; at a million members that, not the database, was the import's cost (about 1,800 rows/s).
-On PostgreSQL these helpers stream rows with COPY (psycopg's `cursor.copy`) and update many rows
-with one `UPDATE … FROM unnest(…)`; other databases (SQLite in local development) get the ORM
-equivalent, so the importer has one code path.
+These helpers stream rows with PostgreSQL's COPY (psycopg's `cursor.copy`) and update many rows
+with one `UPDATE … FROM unnest(…)`.
 
 They write rows, nothing else: which rows, and the rules (matching, consent proof, the ledger
 for balances), stay with the caller, inside the caller's transaction. COPY does not skip
@@ -30,18 +29,10 @@ def next_ids(model: type[models.Model], count: int) -> list[int]:
         return []
     table = model._meta.db_table
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The sequence's name is looked up once (a function in FROM), not once per id.
-            cursor.execute("SELECT nextval(seq) FROM CAST(pg_get_serial_sequence(%s, 'id') AS regclass) AS seq, "
-                           "generate_series(1, %s)", [table, count])
-            return [row[0] for row in cursor.fetchall()]
-        # SQLite: one writer at a time, so the next free ids can't be taken by anybody else; past
-        # the highest id ever given (sqlite_sequence), so a deleted member's id is not reused.
-        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {connection.ops.quote_name(table)}")  # noqa: S608
-        start = cursor.fetchone()[0]
-        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [table])
-        start = max([start, *(row[0] for row in cursor.fetchall())]) + 1
-    return list(range(start, start + count))
+        # The sequence's name is looked up once (a function in FROM), not once per id.
+        cursor.execute("SELECT nextval(seq) FROM CAST(pg_get_serial_sequence(%s, 'id') AS regclass) AS seq, "
+                       "generate_series(1, %s)", [table, count])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _default(field: models.Field, now: datetime) -> Any:
@@ -56,7 +47,7 @@ def _default(field: models.Field, now: datetime) -> Any:
 # Binary COPY casts nothing, so the values must be of the column's type: for these types the
 # importers' values are (int, bool, date, aware datetime, Decimal, str).
 BINARY_COPY_TYPES = frozenset({"bigint", "integer", "smallint", "boolean", "date", "timestamp with time zone",
-                               "numeric", "varchar", "text"})
+                               "numeric", "varchar", "text", "uuid"})
 
 
 def _binary_types(fields: Sequence[models.Field]) -> list[str] | None:
@@ -77,12 +68,6 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     by_name = {field.attname: field for field in meta.concrete_fields}
     given = [by_name[name] for name in fields]
     rest = [field for field in meta.concrete_fields if field.attname not in fields and not field.primary_key]
-    if connection.vendor != "postgresql":
-        names = [*fields, *(field.attname for field in rest)]
-        tail = tuple(_default(field, now) for field in rest)
-        model.objects.bulk_create([model(**dict(zip(names, (*row, *tail), strict=True))) for row in rows],
-                                  batch_size=500, ignore_conflicts=ignore_conflicts)
-        return
     # A column the statement leaves out is NULL (Django creates no database defaults unless a
     # field has db_default), so columns whose default is None are not sent at all.
     defaults = [(field, _default(field, now)) for field in rest]
@@ -120,12 +105,6 @@ def update_rows(model: type[models.Model], fields: Sequence[str], rows: Sequence
         return
     meta = model._meta
     by_name = {field.attname: field for field in meta.concrete_fields}
-    if connection.vendor != "postgresql":
-        for pk, *values in rows:
-            changes = {name: value for name, value in zip(fields, values, strict=True) if value is not None}
-            if changes:
-                model.objects.filter(pk=pk).update(**changes)
-        return
     quote = connection.ops.quote_name
     targets = [by_name[name] for name in fields]
     arrays = ", ".join([f"%s::{meta.pk.db_type(connection)}[]",
@@ -163,9 +142,8 @@ def pg_array(values: Sequence[Any]) -> tuple[str, Any]:
 def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
     """Rows of `sql`, whose `{in}` stands for "in `values`" and comes after the other `params`.
 
-    On PostgreSQL it is `= ANY(%s)` with the values as ONE array parameter: a Django `__in` of
-    10,000 values builds, quotes and parses 10,000 placeholders, which cost the import more than
-    the query. Elsewhere an IN list, in batches below SQLite's limit of bound variables.
+    It is `= ANY(%s)` with the values as ONE array parameter: a Django `__in` of 10,000 values
+    builds, quotes and parses 10,000 placeholders, which cost the import more than the query.
 
     Like every statement it is prepared after a few runs, on purpose: the generic plan probes
     the indexes, while a plan made for a 20,000-value array scans the whole table (a million-row
@@ -173,14 +151,6 @@ def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> li
     if not values:
         return []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            array, parameter = pg_array(values)
-            cursor.execute(sql.replace("{in}", f"= ANY({array})"), [*params, parameter])
-            return cursor.fetchall()
-        found: list[tuple] = []
-        for start in range(0, len(values), 500):
-            batch = list(values[start:start + 500])
-            cursor.execute(sql.replace("{in}", f"IN ({', '.join(['%s'] * len(batch))})").replace(" FOR UPDATE", ""),
-                           [*params, *batch])
-            found += cursor.fetchall()
-        return found
+        array, parameter = pg_array(values)
+        cursor.execute(sql.replace("{in}", f"= ANY({array})"), [*params, parameter])
+        return cursor.fetchall()

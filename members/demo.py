@@ -220,7 +220,11 @@ def seed_demo(*, members: int = 2000, stdout=None) -> dict:
     staff_email, member_email = ensure_demo_logins(partner, stores)
     extras = _seed_later_features(partner)
     purchases = Purchase.objects.filter(partner=partner).count()
+    # The README's API example: the demo member has bought with the demo partner, so the demo
+    # key reaches her by her API id; her customer number is presence at any partner.
+    example = Member.objects.only("customer_number", "public_id").get(email__iexact=DEMO_MEMBER_EMAIL)
     return {"members_created": created, "purchases": purchases, "staff": staff_email, "member": member_email,
+            "example_customer_number": example.customer_number, "example_member_id": str(example.public_id),
             **extras}
 
 

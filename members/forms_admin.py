@@ -50,3 +50,17 @@ class MergeForm(forms.Form):
         if len(matches) > 1:
             raise forms.ValidationError(_("More than one member matches; use the customer number."))
         return matches[0]
+
+
+class EraseMemberForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("The member asked to be erased, and I have checked who they are. Erasure cannot be undone."),
+        required=True,
+    )
+
+
+class ExportMemberDataForm(forms.Form):
+    confirm = forms.BooleanField(
+        label=_("The member asked for their data, and I have checked who they are."),
+        required=True,
+    )

@@ -45,6 +45,7 @@ import operator
 import re
 import secrets
 import struct
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,12 +55,13 @@ from itertools import islice
 from threading import Lock
 from typing import IO, Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import dateparse, timezone, translation
 from django.utils.translation import gettext as _
@@ -79,6 +81,7 @@ SAMPLE_BYTES = 64 * 1024
 CHUNK_ROWS = 20_000
 ERRORS_KEPT = 1000
 WARNINGS_KEPT = 200
+REPORT_TEXT_CHARS = 300  # of one message or column name in a report
 OPENING_SOURCE = "import"
 
 
@@ -143,9 +146,28 @@ def sniff_delimiter(sample: str) -> str:
     return best
 
 
+# Limits that keep reading any file within bounded memory and time (members/xlsx.py has the
+# Excel-only ones). A customer list has a few dozen columns and lines of a few hundred characters.
+MAX_COLUMNS = 1_000
+MAX_RECORD_CHARS = 1024 * 1024  # one CSV record (a quoted cell may span lines)
+# A chunk ends early once its rows weigh this much (characters, plus 8 per cell for the list
+# slot and the object): 20,000 ordinary rows weigh about 5 million, so only odd files are cut.
+CHUNK_WEIGHT = 16 * 1024 * 1024
+
+
+def max_rows() -> int:
+    """Rows a file may have (blank lines included): beyond it the file is refused."""
+    return getattr(settings, "LOYALTY_IMPORT_MAX_ROWS", 2_000_000)
+
+
+def max_upload_bytes() -> int:
+    return getattr(settings, "LOYALTY_IMPORT_MAX_BYTES", 256 * 1024 * 1024)
+
+
 @dataclass
 class Table:
-    """Rows of a file as (line number, cells); `fraction()` says how far reading has got."""
+    """Rows of a file as (line number, cells); `fraction()` says how far reading has got and
+    `weight()` how much has been read (characters and cells), to bound what a chunk holds."""
 
     headers: list[str]
     rows: Iterator[tuple[int, list]]
@@ -153,6 +175,7 @@ class Table:
     encoding: str = ""
     delimiter: str = ""
     fraction: Callable[[], float] = lambda: 0.0
+    weight: Callable[[], int] = lambda: 0
 
 
 class _BinaryAdapter(io.RawIOBase):
@@ -187,7 +210,17 @@ def open_table(binary: IO[bytes], *, name: str, size: int, file_format: str = "a
     return _csv_table(binary, head=head, size=size, encoding=encoding, delimiter=delimiter)
 
 
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_UNDECODABLE = re.compile("[\udc80-\udcff\x00]")
+
+
+def _too_many_rows() -> ImportFileError:
+    return ImportFileError(detail=_("the file has more than %(count)s rows; split it into smaller files")
+                           % {"count": f"{max_rows():,}"})
+
+
+def _too_many_columns(line: int) -> ImportFileError:
+    return ImportFileError(detail=_("line %(line)s has more than %(count)s columns") % {"line": line,
+                                                                                       "count": MAX_COLUMNS})
 
 
 def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, delimiter: str) -> Table:
@@ -208,14 +241,45 @@ def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, deli
     # the record that holds one names the line.
     text = io.TextIOWrapper(io.BufferedReader(_BinaryAdapter(binary), buffer_size=SAMPLE_BYTES),
                             encoding=encoding, errors="surrogateescape", newline="")
-    reader = csv.reader(text, delimiter=delimiter)
+    # Lines are read with a length limit, so a file without line breaks is not read into one
+    # string; `read` counts the characters of the record being read and of the whole file.
+    read = {"record": 0, "total": 0, "cells": 0}
+
+    def lines() -> Iterator[str]:
+        readline = text.readline
+        while line := readline(MAX_RECORD_CHARS + 1):
+            read["record"] += len(line)
+            if read["record"] > MAX_RECORD_CHARS:
+                raise ImportFileError(detail=_("line %(line)s is longer than %(count)s characters")
+                                      % {"line": reader.line_num + 1, "count": f"{MAX_RECORD_CHARS:,}"})
+            yield line
+
+    reader = csv.reader(lines(), delimiter=delimiter)
+    limit = max_rows()
 
     def records() -> Iterator[tuple[int, list]]:
         previous = 0
-        for record in reader:
+        while True:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:  # a cell longer than csv.field_size_limit(), a NUL byte
+                raise ImportFileError(detail=_("line %(line)s cannot be read (%(error)s)")
+                                      % {"line": previous + 1, "error": str(error)[:200]}) from None
             start = previous + 1
             previous = reader.line_num
-            if _UNDECODABLE.search("\x00".join(record)):
+            read["total"] += read["record"]
+            read["record"] = 0
+            read["cells"] += len(record)
+            if len(record) > MAX_COLUMNS:
+                raise _too_many_columns(start)
+            if previous > limit:
+                raise _too_many_rows()
+            if found := _UNDECODABLE.search("\n".join(record)):
+                if found.group() == "\x00":  # PostgreSQL stores no NUL characters, not even in a report
+                    raise ImportFileError(detail=_("line %(line)s contains a zero byte (is the file UTF-16? Choose "
+                                                   "the encoding)") % {"line": start})
                 raise _EncodingFailed(encoding, start)
             yield start, record
 
@@ -238,25 +302,26 @@ def _csv_table(binary: IO[bytes], *, head: bytes, size: int, encoding: str, deli
             return 0.0
 
     return Table(headers=headers, rows=rows, file_format="csv", encoding=encoding, delimiter=delimiter,
-                 fraction=fraction)
+                 fraction=fraction, weight=lambda: read["total"] + 8 * read["cells"])
 
 
 def _xlsx_table(binary: IO[bytes]) -> Table:
-    import openpyxl
+    from .xlsx import Sheet, XlsxRefused
 
     try:
-        workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
-    except Exception as error:  # openpyxl raises many kinds for a broken file
-        raise ImportFileError(detail=_("the Excel file cannot be opened")) from error
-    sheet = workbook.worksheets[0]
-    total = sheet.max_row or 0
-    position = {"line": 0}
+        sheet = Sheet(binary, max_columns=MAX_COLUMNS)
+    except XlsxRefused as refused:
+        raise ImportFileError(detail=refused.detail) from None
+    limit = max_rows()
 
     def records() -> Iterator[tuple[int, list]]:
-        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            position["line"] = line
-            yield line, ["" if value is None else value for value in values]
-        workbook.close()
+        try:
+            for line, values in sheet.rows():
+                if line > limit:
+                    raise _too_many_rows()
+                yield line, values
+        except XlsxRefused as refused:
+            raise ImportFileError(detail=refused.detail) from None
 
     rows = records()
     headers = None
@@ -266,8 +331,8 @@ def _xlsx_table(binary: IO[bytes]) -> Table:
             break
     if headers is None:
         raise ImportFileError(detail=_("the first sheet is empty"))
-    return Table(headers=headers, rows=rows, file_format="xlsx",
-                 fraction=lambda: min(1.0, position["line"] / total) if total else 0.0)
+    return Table(headers=headers, rows=rows, file_format="xlsx", fraction=sheet.fraction,
+                 weight=lambda: sheet.weight)
 
 
 # --- Values as people write them ------------------------------------------------------------
@@ -523,15 +588,21 @@ class Report:
     columns: dict[str, str] = field(default_factory=dict)  # heading in the file -> field
     ignored_columns: list[str] = field(default_factory=list)
 
+    # A message quotes the cell, and a cell may be 100,000 characters: the report keeps a part.
     def error(self, line: int, column: str, message: str) -> None:
         self.errors_total += 1
         if len(self.errors) < ERRORS_KEPT:
-            self.errors.append({"line": line, "column": column, "message": str(message)})
+            self.errors.append({"line": line, "column": _shortened(column), "message": _shortened(str(message))})
 
     def warning(self, line: int | None, column: str, message: str) -> None:
         self.warnings_total += 1
         if len(self.warnings) < WARNINGS_KEPT:
-            self.warnings.append({"line": line, "column": column, "message": str(message)})
+            self.warnings.append({"line": line, "column": _shortened(column, 1000),
+                                  "message": _shortened(str(message))})
+
+
+def _shortened(text: str, limit: int = REPORT_TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 Progress = Callable[[int, float], None]
@@ -579,6 +650,23 @@ def _fewer_collections() -> Iterator[None]:
 def batched(rows: Iterable, size: int) -> Iterator[list]:
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _chunks(table: Table) -> Iterator[list]:
+    """CHUNK_ROWS rows at a time, or fewer if they weigh more than CHUNK_WEIGHT (long cells)."""
+    weight = table.weight
+    chunk: list = []
+    append = chunk.append
+    start = weight()
+    for row in table.rows:
+        append(row)
+        if len(chunk) >= CHUNK_ROWS or weight() - start > CHUNK_WEIGHT:
+            yield chunk
+            chunk = []
+            append = chunk.append
+            start = weight()
+    if chunk:
         yield chunk
 
 
@@ -654,7 +742,7 @@ class BaseImporter:
         names = [name for name, _index in self.mapping]
         pick = operator.itemgetter(*(index for _name, index in self.mapping))
         width = max((index for _name, index in self.mapping), default=-1) + 1
-        for chunk in batched(table.rows, CHUNK_ROWS):
+        for chunk in _chunks(table):
             rows = []
             for line, cells in chunk:
                 if not any(cell_text(cell) for cell in cells):
@@ -768,10 +856,7 @@ class _Known:
 
 
 def _db_datetime(value: Any) -> Any:
-    """A datetime from a raw row: SQLite (local development) returns text or naive UTC, and so
-    does a PostgreSQL column read through `_utc`."""
-    if isinstance(value, str):
-        value = dateparse.parse_datetime(value)
+    """A datetime from a raw row: a column read through `_utc` is naive UTC."""
     if isinstance(value, datetime) and timezone.is_naive(value):
         value = value.replace(tzinfo=UTC)
     return value
@@ -781,14 +866,14 @@ KNOWN_SQL = ", ".join(("id", "customer_number", "email", "status", "tier_id", "j
 
 
 def _utc(column: str) -> str:
-    """A timestamp column as naive UTC on PostgreSQL (`_db_datetime` makes it aware again): Django
+    """A timestamp column as naive UTC (`_db_datetime` makes it aware again): Django
     replaces psycopg's C loader for timestamptz with a Python one, which cost more per member
     than anything else a re-import does with the row."""
-    return f"{column} AT TIME ZONE 'UTC'" if connection.vendor == "postgresql" else column
+    return f"{column} AT TIME ZONE 'UTC'"
 # What an import sets on a new member (every other column gets the model's default) ...
-NEW_MEMBER_FIELDS = ("id", "customer_number", "card_number", "email", "salutation", "first_name", "last_name",
-                     "phone", "birth_date", "street", "postal_code", "city", "country", "language", "joined_at",
-                     "tier_id", "points_balance")
+NEW_MEMBER_FIELDS = ("id", "public_id", "customer_number", "card_number", "email", "salutation", "first_name",
+                     "last_name", "phone", "birth_date", "street", "postal_code", "city", "country", "language",
+                     "joined_at", "tier_id", "points_balance")
 # ... and may change on one that exists (the last two: tier and updated_at).
 UPDATED_FIELDS = (*PERSON_FIELDS, "email", "joined_at", "tier_id", "updated_at")
 
@@ -1167,7 +1252,7 @@ class MemberImporter(BaseImporter):
             tier = data.get("tier")
             tier_id = tier.pk if tier is not None else entry_tier_id
             number = data["customer_number"] or next(generated)
-            members.append((pk, number, next(cards), data["email"], data.get("salutation") or "",
+            members.append((pk, uuid.uuid4(), number, next(cards), data["email"], data.get("salutation") or "",
                             data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
                             data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
                             data.get("city", ""), data.get("country") or "DE",
@@ -1570,8 +1655,7 @@ class _ProgressWriter:
     """Writes a job's progress where the admin can see it.
 
     During the import the job's own transaction is open for minutes and its writes are invisible
-    to everybody else, so progress goes through a second, autocommitting connection. (Only on
-    PostgreSQL: SQLite would block it behind the import's write lock.)"""
+    to everybody else, so progress goes through a second, autocommitting connection."""
 
     def __init__(self, job_id: int, rows_total: int | None):
         self.job_id = job_id
@@ -1584,8 +1668,6 @@ class _ProgressWriter:
         percent = max(0, min(99, int(fraction * 100)))
         if not connection.in_atomic_block:
             ImportJob.objects.filter(pk=self.job_id).update(rows_processed=rows, progress=percent)
-            return
-        if connection.vendor != "postgresql":
             return
         if self.side is None:
             own = connections[DEFAULT_DB_ALIAS]
@@ -1612,6 +1694,9 @@ def import_job_create(*, kind: str, upload, options: dict, staff_user: AbstractB
     """Store an uploaded file as a job waiting for its dry run."""
     if kind not in IMPORTERS:
         raise ImportFileError(detail=_("unknown kind of import"))
+    if (upload.size or 0) > max_upload_bytes():
+        raise ImportFileError(detail=_("the file is larger than %(size)s MB; split it into smaller files")
+                              % {"size": max_upload_bytes() // (1024 * 1024)})
     job = ImportJob(kind=kind, file_name=upload.name[:255], file_size=upload.size or 0, options=options,
                     created_by=staff_user, language=(language or translation.get_language() or "de")[:8])
     job.file.save(upload.name, upload, save=False)
@@ -1626,42 +1711,91 @@ def _open_job_table(job: ImportJob, binary, *, encoding: str | None = None) -> T
                       delimiter=job.delimiter or options.get("delimiter", "auto"))
 
 
+# A step (the dry run, or the import after confirmation) started this often and never finished
+# (its worker was killed: out of memory, a hard time limit, a crash) is not started again: the
+# job fails with a message instead of taking down one worker after another.
+MAX_ATTEMPTS = 2
+_DRY_RUN_STEP = (ImportJob.Status.PENDING, ImportJob.Status.ANALYSING)
+_IMPORT_STEP = (ImportJob.Status.IMPORTING,)
+
+
 def import_job_analyse(*, job_id: int) -> ImportJob:
     """The dry run: read and check the whole file, store the report. Writes nothing else.
 
     It holds a session advisory lock while it runs, so the sweeper can tell a dry run whose
     worker died (still "analysing", nobody holds the lock) from one that is running, and a task
     queued again finds the lock taken (the dry run is running) or the job analysed (it is done).
-    Running a dry run again is harmless: it writes only its report."""
+    Running a dry run again is harmless: it writes only its report. Each start is counted: a
+    dry run started MAX_ATTEMPTS times without finishing fails the job instead."""
     with _session_lock(DRY_RUN_LOCK, job_id) as locked:
         if not locked:
             return ImportJob.objects.get(pk=job_id)  # running in another process
-        if not ImportJob.objects.filter(
-                pk=job_id, status__in=[ImportJob.Status.PENDING, ImportJob.Status.ANALYSING]).update(
+        if not ImportJob.objects.filter(pk=job_id, status__in=_DRY_RUN_STEP, attempts__lt=MAX_ATTEMPTS).update(
                 status=ImportJob.Status.ANALYSING, started_at=timezone.now(), finished_at=None, progress=0,
-                rows_processed=0):
-            return ImportJob.objects.get(pk=job_id)  # already analysed (a redelivered task) or discarded
+                rows_processed=0, attempts=F("attempts") + 1):
+            job = ImportJob.objects.get(pk=job_id)
+            if job.status in _DRY_RUN_STEP:
+                return _give_up(job)  # started twice and never finished
+            return job  # already analysed (a redelivered task) or discarded
         return _analyse(ImportJob.objects.get(pk=job_id))
 
 
 def _analyse(job: ImportJob) -> ImportJob:
+    """Whatever happens while reading the file, the job ends analysed or failed with a message."""
     progress = _ProgressWriter(job.pk, None)
     try:
         with translation.override(job.language):
             report, table = _dry_run(job, progress)
+            # In the try: a report the database refuses must fail the job, not leave it "analysing".
+            return _finish(job, status=ImportJob.Status.ANALYSED, report=report, rows_total=report.rows,
+                           encoding=table.encoding, delimiter=table.delimiter,
+                           dry_run={**report.counts, "rows": report.rows, "errors_total": report.errors_total,
+                                    "columns": report.columns, "ignored_columns": report.ignored_columns})
     except (ImportFileError, ImportFailed) as error:
-        return _finish(job, status=ImportJob.Status.FAILED, message=str(error))
-    except Exception:
+        return _fail(job, _DRY_RUN_STEP, str(error))
+    except Exception as error:  # a time limit, memory, the database, a bug: anything but a kill
         logger.exception("dry run of import job %s failed", job.pk)
-        with translation.override(job.language):
-            return _finish(job, status=ImportJob.Status.FAILED,
-                           message=_("The file could not be read. Check its format or choose the encoding."))
+        return _fail(job, _DRY_RUN_STEP, _failure_message(job, error, dry_run=True))
     finally:
         progress.close()
-    return _finish(job, status=ImportJob.Status.ANALYSED, report=report, rows_total=report.rows,
-                   encoding=table.encoding, delimiter=table.delimiter,
-                   dry_run={**report.counts, "rows": report.rows, "errors_total": report.errors_total,
-                            "columns": report.columns, "ignored_columns": report.ignored_columns})
+
+
+def _failure_message(job: ImportJob, error: BaseException, *, dry_run: bool) -> str:
+    with translation.override(job.language):
+        if isinstance(error, SoftTimeLimitExceeded):
+            minutes = {"minutes": max(1, import_soft_time_limit() // 60)}
+            if dry_run:
+                return _("The dry run took longer than its time limit (%(minutes)s minutes) and was stopped. "
+                         "Split the file into smaller ones.") % minutes
+            return _("The import took longer than its time limit (%(minutes)s minutes) and was stopped; nothing "
+                     "was written. Split the file into smaller ones.") % minutes
+        if isinstance(error, MemoryError):
+            return _("The file needs more memory than the worker has; nothing was written. Split it into smaller "
+                     "files.")
+        if dry_run:
+            return _("The file could not be read. Check its format or choose the encoding.")
+        message = _("The import failed and nothing was written: %(error)s") % {"error": error}
+        return message[:2000]
+
+
+def _give_up(job: ImportJob) -> ImportJob:
+    """A step that was started MAX_ATTEMPTS times and never finished: fail the job."""
+    dry_run = job.status in _DRY_RUN_STEP
+    with translation.override(job.language):
+        if dry_run:
+            message = _("The dry run was started %(count)s times and never finished: the file may be too large "
+                        "or damaged for the worker. It is not tried again; check the file or split it, and upload "
+                        "it again.") % {"count": job.attempts}
+        else:
+            message = _("The import was started %(count)s times and never finished; nothing was written. It is "
+                        "not tried again; check the file or split it, and upload it again.") % {"count": job.attempts}
+    logger.warning("import job %s: %s started %s times without finishing, marked failed", job.pk,
+                   "dry run" if dry_run else "import", job.attempts)
+    return _fail(job, _DRY_RUN_STEP if dry_run else _IMPORT_STEP, message)
+
+
+def import_soft_time_limit() -> int:
+    return getattr(settings, "LOYALTY_IMPORT_SOFT_TIME_LIMIT", 3600)
 
 
 def _dry_run(job: ImportJob, progress: Progress) -> tuple[Report, Table]:
@@ -1698,37 +1832,48 @@ def import_job_confirm(*, job_id: int, staff_user: AbstractBaseUser | None, skip
     job.options = {**(job.options or {}), "skip_invalid": bool(skip_invalid)}
     job.progress = 0
     job.rows_processed = 0
-    job.save(update_fields=["status", "confirmed_by", "confirmed_at", "options", "progress", "rows_processed"])
+    job.attempts = 0  # the import is a new step: its starts are counted afresh
+    job.save(update_fields=["status", "confirmed_by", "confirmed_at", "options", "progress", "rows_processed",
+                            "attempts"])
     return job
 
 
 def import_job_run(*, job_id: int) -> ImportJob:
-    """The import: the whole file in one transaction. Runs only for a confirmed job."""
+    """The import: the whole file in one transaction. Runs only for a confirmed job.
+
+    The job becomes "done" in the same transaction as the rows: whatever stops the import (a
+    bad row, a time limit, the database) leaves nothing written and the job failed with a message."""
     job = ImportJob.objects.get(pk=job_id)
     if job.status != ImportJob.Status.IMPORTING:
         return job
-    ImportJob.objects.filter(pk=job.pk).update(started_at=timezone.now(), finished_at=None)
-    job.started_at = timezone.now()
+    if _job_is_running(job_id, key=IMPORT_LOCK):
+        return job  # a redelivered task while the first run is still busy: let it finish
+    if not ImportJob.objects.filter(pk=job_id, status=ImportJob.Status.IMPORTING, attempts__lt=MAX_ATTEMPTS).update(
+            started_at=timezone.now(), finished_at=None, attempts=F("attempts") + 1):
+        job.refresh_from_db()
+        return _give_up(job) if job.status == ImportJob.Status.IMPORTING else job
+    job.refresh_from_db()
     progress = _ProgressWriter(job.pk, job.rows_total)
     try:
         with translation.override(job.language), job.file.open("rb") as binary, transaction.atomic():
             if not _lock_job(job.pk):
-                return job  # a redelivered task while the first run is still busy: let it finish
+                return job  # another run took the lock since the check above
             report = import_table(_open_job_table(job, binary), kind=job.kind, write=True,
                                   skip_invalid=(job.options or {}).get("skip_invalid", False),
                                   staff_user=job.confirmed_by, label=job.file_name, options=job.options,
                                   progress=progress)
+            job = _finish(job, status=ImportJob.Status.DONE, report=report, rows_total=report.rows)
     except (ImportFileError, ImportFailed) as error:
-        return _finish(job, status=ImportJob.Status.FAILED, message=str(error))
-    except Exception as error:
+        return _fail(job, _IMPORT_STEP, str(error))
+    except Exception as error:  # a time limit, memory, the database, a bug: the transaction is rolled back
         logger.exception("import job %s failed", job_id)
-        with translation.override(job.language):
-            message = _("The import failed and nothing was written: %(error)s") % {"error": error}
-        return _finish(job, status=ImportJob.Status.FAILED, message=message[:2000])
+        return _fail(job, _IMPORT_STEP, _failure_message(job, error, dry_run=False))
     finally:
         progress.close()
-    job = _finish(job, status=ImportJob.Status.DONE, report=report, rows_total=report.rows)
-    _delete_file(job)
+    try:
+        _delete_file(job)
+    except Exception:  # the import is done; the retention job removes the file later
+        logger.exception("could not delete the file of import job %s", job.pk)
     return job
 
 
@@ -1742,6 +1887,8 @@ def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[i
     - "importing" with nothing written (a killed worker's transaction died with it), and nobody
       holds the import lock: queue the import again. A second run is harmless: the lock lets
       only one import at a time, and importing the same file again changes nothing.
+    - Either of them already started MAX_ATTEMPTS times: mark it failed instead (a file that
+      kills its worker would otherwise be queued again every few minutes, forever).
 
     A job whose task still waits in a long queue may get a second task: that one finds the lock
     taken or the job past that step, and does nothing."""
@@ -1753,15 +1900,19 @@ def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[i
     resumed = []
     dry_runs = ImportJob.objects.filter(Q(status=ImportJob.Status.PENDING, created_at__lt=cutoff)
                                         | Q(status=ImportJob.Status.ANALYSING, started_at__lt=cutoff))
-    for job_id in dry_runs.order_by("pk").values_list("pk", flat=True):
-        if not _job_is_running(job_id, key=DRY_RUN_LOCK):
-            enqueue(analyse_import, job_id)
-            resumed.append(job_id)
-    for job_id in ImportJob.objects.filter(status=ImportJob.Status.IMPORTING, confirmed_at__lt=cutoff).order_by(
-            "pk").values_list("pk", flat=True):
-        if not _job_is_running(job_id, key=IMPORT_LOCK):
-            enqueue(run_import, job_id)
-            resumed.append(job_id)
+    stalled = [(job_id, DRY_RUN_LOCK, analyse_import)
+               for job_id in dry_runs.order_by("pk").values_list("pk", flat=True)]
+    stalled += [(job_id, IMPORT_LOCK, run_import) for job_id in ImportJob.objects.filter(
+        status=ImportJob.Status.IMPORTING, confirmed_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)]
+    for job_id, lock, task in stalled:
+        if _job_is_running(job_id, key=lock):
+            continue
+        job = ImportJob.objects.get(pk=job_id)
+        if job.attempts >= MAX_ATTEMPTS:
+            _give_up(job)  # it crashed its worker twice: a third worker would fare no better
+            continue
+        enqueue(task, job_id)
+        resumed.append(job_id)
     return resumed
 
 
@@ -1772,8 +1923,6 @@ DRY_RUN_LOCK = 7008
 
 
 def _job_is_running(job_id: int, *, key: int = IMPORT_LOCK) -> bool:
-    if connection.vendor != "postgresql":
-        return True  # no way to tell without PostgreSQL's locks: leave it alone
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
         free = bool(cursor.fetchone()[0])
@@ -1783,8 +1932,6 @@ def _job_is_running(job_id: int, *, key: int = IMPORT_LOCK) -> bool:
 
 
 def _lock_job(job_id: int) -> bool:
-    if connection.vendor != "postgresql":
-        return True
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", [IMPORT_LOCK, job_id])
         return bool(cursor.fetchone()[0])
@@ -1793,9 +1940,6 @@ def _lock_job(job_id: int) -> bool:
 @contextmanager
 def _session_lock(key: int, job_id: int):
     """Yield whether this connection got the lock; release it at the end."""
-    if connection.vendor != "postgresql":
-        yield True
-        return
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [key, job_id])
         locked = bool(cursor.fetchone()[0])
@@ -1812,6 +1956,23 @@ def _finish(job: ImportJob, *, status: str, report: Report | None = None, messag
     if report is not None:
         values.update(_report_fields(report), rows_processed=report.rows, progress=100)
     ImportJob.objects.filter(pk=job.pk).update(**values)
+    job.refresh_from_db()
+    return job
+
+
+def _fail(job: ImportJob, step: tuple[str, ...], message: str) -> ImportJob:
+    """The job failed in `step`: compare-and-set, so a late error (a time limit after the import
+    committed) cannot turn a finished job into a failed one. The connection may be the reason
+    for the failure, so a second try gets a fresh one."""
+    values = {"status": ImportJob.Status.FAILED, "finished_at": timezone.now(), "message": message[:5000]}
+    try:
+        ImportJob.objects.filter(pk=job.pk, status__in=step).update(**values)
+    except Exception:
+        logger.exception("could not mark import job %s failed; trying a new connection", job.pk)
+        if connection.in_atomic_block:
+            raise
+        connection.close()
+        ImportJob.objects.filter(pk=job.pk, status__in=step).update(**values)
     job.refresh_from_db()
     return job
 
@@ -1835,9 +1996,27 @@ def _delete_file(job: ImportJob) -> None:
         ImportJob.objects.filter(pk=job.pk).update(file="")
 
 
+# An Excel file is small in the request only if its XML is too: a 2 MB file may unpack to 2 GB.
+XLSX_SYNC_INFLATION = 10
+
+
+def _runs_in_request(job: ImportJob) -> bool:
+    limit = sync_limit_bytes()
+    if job.file_size > limit:
+        return False
+    if not job.file or (job.options or {}).get("format") == "csv":
+        return True
+    from .xlsx import inflated_size
+
+    with job.file.open("rb") as binary:
+        if binary.read(4) != b"PK\x03\x04":
+            return True
+        return inflated_size(binary) <= XLSX_SYNC_INFLATION * limit
+
+
 def import_job_start_dry_run(job: ImportJob) -> ImportJob:
     """Small files in the request, large ones on a worker (after the job row is committed)."""
-    if job.file_size <= sync_limit_bytes():
+    if _runs_in_request(job):
         return import_job_analyse(job_id=job.pk)
     from loyalty_site.celery import enqueue
 
@@ -1848,7 +2027,7 @@ def import_job_start_dry_run(job: ImportJob) -> ImportJob:
 
 
 def import_job_start(job: ImportJob) -> ImportJob:
-    if job.file_size <= sync_limit_bytes():
+    if _runs_in_request(job):
         return import_job_run(job_id=job.pk)
     from loyalty_site.celery import enqueue
 

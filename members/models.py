@@ -7,14 +7,17 @@ member row locked, in the transaction that writes the ledger.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -139,7 +142,15 @@ class Member(models.Model):
     # are exact), and which every new member (a million in a large import) had to be written into.
     customer_number = models.CharField(_("customer number"), max_length=40, default=generate_customer_number)
     card_number = models.CharField(_("card number"), max_length=32, default=generate_card_number)
+    # The member's id in the partner API: random, so ids can't be counted through (1, 2, 3 …).
+    # The primary key stays internal (foreign keys, the console, imports).
+    public_id = models.UUIDField(_("API id"), default=uuid.uuid4, editable=False)
     email = models.EmailField(_("e-mail"), blank=True)
+    # False while an address that staff typed into the console waits for its owner to confirm it
+    # (members.services.member_email_changed_by_staff): until then a portal sign-up with that
+    # address cannot take over this member. Addresses from tills, imports and the portal stay
+    # True, as before. db_default: the bulk import's COPY does not name the column.
+    email_confirmed = models.BooleanField(_("e-mail confirmed"), default=True, db_default=True, editable=False)
     salutation = models.CharField(_("salutation"), max_length=10, choices=Salutation.choices, blank=True)
     first_name = models.CharField(_("first name"), max_length=100, blank=True)
     last_name = models.CharField(_("last name"), max_length=100, blank=True)
@@ -196,6 +207,8 @@ class Member(models.Model):
             ("block_member", _("Can block and unblock members")),
             ("adjust_points_unlimited", _("Can adjust points beyond the support limit")),
             ("export_personal_data", _("Can export members' personal data")),
+            ("export_member_data", _("Can hand a member their data (access request, Art. 15 DSGVO)")),
+            ("erase_member", _("Can erase a member (Art. 17 DSGVO)")),
             ("export_ledger", _("Can export the ledger")),
         ]
         constraints = [
@@ -204,6 +217,7 @@ class Member(models.Model):
             models.UniqueConstraint(Lower("email"), condition=~Q(email=""), name="member_email_unique_ci"),
             models.UniqueConstraint(fields=["customer_number"], name="member_customer_number_unique"),
             models.UniqueConstraint(fields=["card_number"], name="member_card_number_unique"),
+            models.UniqueConstraint(fields=["public_id"], name="member_public_id_unique"),
         ]
         # Nothing a purchase or the expiry job changes is indexed (last purchase, balances,
         # statistics), so their updates stay HOT: written on the row's page, no index entries.
@@ -320,6 +334,127 @@ class MemberMerge(models.Model):
         return f"{self.duplicate_id} → {self.survivor_id}"
 
 
+class PrivacyRequest(models.Model):
+    """The audit trail of data protection requests (Art. 5(2) DSGVO): who exported or erased
+    which member, when, and through which channel. It holds no personal data of its own (the
+    member is a number and stays anonymised; the staff user or partner acted for the programme),
+    so it is kept after the erasure it proves."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", _("data export (Art. 15/20)")
+        ERASURE = "erasure", _("erasure (Art. 17)")
+
+    class Channel(models.TextChoices):
+        PORTAL = "portal", _("member portal")
+        CONSOLE = "console", _("operator console")
+        API = "api", _("partner API")
+        RETENTION = "retention", _("retention job")
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
+                               related_name="privacy_requests")
+    kind = models.CharField(_("request"), max_length=10, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("staff user"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("data protection request")
+        verbose_name_plural = _("data protection requests")
+        indexes = [models.Index(fields=["member", "-created_at"], name="privacy_request_member")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: #{self.member_id} ({self.get_channel_display()})"
+class PartnerRelation(models.Model):
+    """A partner knows a member: the member enrolled or bought there (at a store, or without one,
+    e.g. in a web shop). The partner API shows a partner only members it is related to, or who
+    are present (card or customer number, or a member code, in the request): see
+    `members.selectors.members_visible_to`. Written once per (member, partner, store), by the
+    enrolment and purchase services."""
+
+    class Via(models.TextChoices):
+        ENROLMENT = "enrolment", _("enrolment")
+        PURCHASE = "purchase", _("purchase")
+
+    # Indexed by relation_unique (member first): the look-up "is this member related to this
+    # partner?" is one probe of it. No further indexes: a purchase may write a row.
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
+                               related_name="partner_relations", db_index=False)
+    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), on_delete=models.CASCADE,
+                                related_name="+", db_index=False)
+    store = models.ForeignKey("rewards.Store", verbose_name=_("store"), null=True, blank=True,
+                              on_delete=models.CASCADE, related_name="+", db_index=False)
+    via = models.CharField(_("how"), max_length=10, choices=Via.choices)
+    created_at = models.DateTimeField(_("since"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("partner relation")
+        verbose_name_plural = _("partner relations")
+        constraints = [
+            # COALESCE: one row per (member, partner) without a store too (NULLs are distinct in
+            # a plain unique index).
+            models.UniqueConstraint("member", "partner", Coalesce("store", 0), name="relation_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}/{self.store_id or '-'}: {self.member_id}"
+
+
+# Crockford's base32: no I, L, O or U, so a code read out or typed at a till is not misread.
+MEMBER_CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MEMBER_CODE_LENGTH = 10  # 50 random bits
+_MEMBER_CODE_TYPOS = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+def generate_member_code() -> str:
+    return "".join(secrets.choice(MEMBER_CODE_ALPHABET) for _ in range(MEMBER_CODE_LENGTH))
+
+
+def format_member_code(code: str) -> str:
+    return f"{code[:5]}-{code[5:]}"
+
+
+def normalize_member_code(typed: str) -> str:
+    """A code as typed or scanned (spaces, dashes, lower case, O for 0 are fine); "" if it can't be one."""
+    code = "".join(typed.split()).replace("-", "").upper().translate(_MEMBER_CODE_TYPOS)
+    if len(code) != MEMBER_CODE_LENGTH or any(char not in MEMBER_CODE_ALPHABET for char in code):
+        return ""
+    return code
+
+
+def hash_member_code(code: str) -> str:
+    """What is stored of a member code: its keyed hash (a database copy shows no live code)."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"member-code:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+class MemberCode(models.Model):
+    """A short-lived code the member shows in the portal (text and QR): proof for a partner that
+    the member is present, like a scanned card. Single purpose (only the partner API's presence
+    check reads it), unguessable (50 random bits), valid for LOYALTY_MEMBER_CODE_MINUTES; only
+    its hash is stored, and a new code replaces the member's previous one."""
+
+    class Purpose(models.TextChoices):
+        PRESENCE = "presence", _("presence at a partner")
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
+                               related_name="codes")
+    purpose = models.CharField(_("purpose"), max_length=10, choices=Purpose.choices, default=Purpose.PRESENCE)
+    code_hash = models.CharField(max_length=64, editable=False)
+    expires_at = models.DateTimeField(_("valid until"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member code")
+        verbose_name_plural = _("member codes")
+        constraints = [models.UniqueConstraint(fields=["code_hash"], name="member_code_hash_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.get_purpose_display()}"
+
+
 # --- Imports and exports (members.imports, members.exports) -------------------------------
 
 def import_upload_path(instance: ImportJob, filename: str) -> str:
@@ -371,6 +506,10 @@ class ImportJob(models.Model):
     warnings = models.JSONField(_("notes"), default=list, blank=True)
     dry_run = models.JSONField(_("dry run"), default=dict, blank=True)
     message = models.TextField(_("message"), blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        _("attempts"), default=0,
+        help_text=_("How often the current step (dry run, or import after confirmation) was started. A step "
+                    "that was started twice and never finished is not tried again."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("uploaded at"), default=timezone.now)

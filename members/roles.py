@@ -27,13 +27,15 @@ GROUP_PERMISSIONS: dict[str, dict] = {
     "Support": {
         "models": {
             "members": {"member": (VIEW, CHANGE), "tier": (VIEW,), "tag": (VIEW,), "consentrecord": (VIEW,),
-                        "tierhistory": (VIEW,), "membermerge": (VIEW,)},
+                        "tierhistory": (VIEW,), "membermerge": (VIEW,), "privacyrequest": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
                         "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
         },
+        # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",
+                  "members.export_member_data", "members.erase_member",
                   "rewards.cancel_redemption", "referrals.review_referral"],
     },
     "Finance": {

@@ -11,17 +11,34 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import DuplicateMember, InvalidMerge, ReasonRequired
+from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
 
-from .models import ConsentRecord, Member, MemberMerge, Tier, TierHistory
+from .models import (
+    ConsentRecord,
+    Member,
+    MemberCode,
+    MemberMerge,
+    PartnerRelation,
+    PrivacyRequest,
+    Tier,
+    TierHistory,
+    generate_member_code,
+    hash_member_code,
+)
+
+if TYPE_CHECKING:
+    from rewards.models import Partner, Store
 
 # --- Enrolment and status ------------------------------------------------------------------
 
@@ -30,8 +47,10 @@ ENROL_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", 
 
 
 @transaction.atomic
-def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None, **fields) -> Member:
-    """Create a member on the entry tier. E-mail and customer number must be new."""
+def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None,
+                 partner: Partner | None = None, store: Store | None = None, **fields) -> Member:
+    """Create a member on the entry tier. E-mail and customer number must be new. Enrolled by a
+    partner (through the API), the member is related to it (and the store) from then on."""
     unknown = set(fields) - set(ENROL_FIELDS)
     if unknown:
         raise TypeError(f"unknown member fields: {sorted(unknown)}")
@@ -52,7 +71,49 @@ def member_enrol(*, email: str = "", customer_number: str | None = None, joined_
         raise DuplicateMember(field=_("e-mail or customer number")) from error
     if member.tier is not None:
         TierHistory.objects.create(member=member, to_tier=member.tier, cause=TierHistory.Cause.ENROLMENT)
+    if partner is not None:
+        partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=store.pk if store else None,
+                                via=PartnerRelation.Via.ENROLMENT)
     return member
+
+
+def partner_relation_record(*, member_id: int, partner_id: int, store_id: int | None, via: str) -> None:
+    """The member is related to the partner (at the store) from now on; nothing if they were.
+    Runs in the caller's transaction (enrolment, purchase): no savepoint of its own, so the
+    purchase path pays one INSERT for a member's first purchase at a store and nothing after."""
+    PartnerRelation.objects.bulk_create(
+        [PartnerRelation(member_id=member_id, partner_id=partner_id, store_id=store_id, via=via)],
+        ignore_conflicts=True)
+
+
+def _relations_merge(*, survivor_id: int, duplicate_id: int) -> None:
+    """The partners who knew the duplicate know the person: they keep seeing the survivor."""
+    PartnerRelation.objects.bulk_create(
+        [PartnerRelation(member_id=survivor_id, partner_id=relation.partner_id, store_id=relation.store_id,
+                         via=relation.via, created_at=relation.created_at)
+         for relation in PartnerRelation.objects.filter(member_id=duplicate_id)],
+        ignore_conflicts=True)
+
+
+@transaction.atomic
+def member_code_issue(*, member_id: int) -> tuple[MemberCode, str]:
+    """A fresh code that proves the member's presence to a partner for LOYALTY_MEMBER_CODE_MINUTES.
+    Returns the row and the code itself (only its hash is stored). The member's earlier codes
+    stop working: one live code per member, so a screenshot shared earlier is worthless."""
+    member = Member.objects.select_for_update().only("pk", "status").get(pk=member_id)
+    if member.status != Member.Status.ACTIVE:
+        raise MemberNotActive(status=member.get_status_display())
+    MemberCode.objects.filter(member_id=member.pk).delete()
+    while True:
+        code = generate_member_code()
+        try:
+            with transaction.atomic():
+                row = MemberCode.objects.create(
+                    member_id=member.pk, purpose=MemberCode.Purpose.PRESENCE, code_hash=hash_member_code(code),
+                    expires_at=timezone.now() + timedelta(minutes=settings.LOYALTY_MEMBER_CODE_MINUTES))
+        except IntegrityError:  # the same 50 random bits as a live code: draw again
+            continue
+        return row, code
 
 
 def entry_tier() -> Tier | None:
@@ -299,6 +360,7 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
     if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
         Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
+    _relations_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
     from rewards.vouchers import member_rewards_merge
 
     member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person
@@ -355,6 +417,11 @@ def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = 
         return existing
     email = email.strip()
     candidate = Member.objects.select_for_update().filter(email__iexact=email).first() if email else None
+    if candidate is not None and not candidate.email_confirmed:
+        # Staff typed this address into the console and its owner has not used the confirmation
+        # link yet: no link, and no new member either (it would keep this login from its member
+        # for good). The portal asks for the confirmation and links on the next visit after it.
+        return None
     if candidate is not None and candidate.status == Member.Status.MERGED and candidate.merged_into_id:
         candidate = Member.objects.select_for_update().get(pk=candidate.merged_into_id)
     if candidate is not None and candidate.user_id is None and candidate.status != Member.Status.ERASED:
@@ -427,55 +494,200 @@ def _send_consent_confirmation(record_id: int, base_url: str) -> None:
                   from_email=None, recipient_list=[member.email])
 
 
+# --- E-mail addresses set by staff ---------------------------------------------------------
+#
+# A verified portal login claims the member with the same address (member_link_or_enrol). An
+# address that staff typed into the console proves nothing about who reads it: a typo or a
+# caller posing as the member would let whoever signs up with it take over the member's points
+# and data. So a staff change marks the address unconfirmed and mails a confirmation link to it;
+# only after that link was used can a sign-up with the address claim the member.
+
+EMAIL_CONFIRM_SALT = "members.email-confirm"
+EMAIL_CONFIRM_MAX_AGE = timedelta(days=14)
+
+
+def email_confirmation_token(member: Member) -> str:
+    """A signed link token naming the member and the address it confirms (no table needed:
+    a later change of the address makes the old token worthless)."""
+    return signing.dumps({"member": member.pk, "email": member.email.lower()}, salt=EMAIL_CONFIRM_SALT)
+
+
+def member_for_email_confirmation(token: str, *, lock: bool = False) -> Member | None:
+    """The member whose current, unconfirmed address `token` confirms, or None (bad, expired,
+    used, or the address changed since)."""
+    try:
+        payload = signing.loads(token, salt=EMAIL_CONFIRM_SALT, max_age=EMAIL_CONFIRM_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    members = Member.objects.select_for_update(of=("self",)) if lock else Member.objects
+    member = members.filter(pk=payload.get("member"), email_confirmed=False).exclude(
+        status=Member.Status.ERASED).first()
+    if member is None or not member.email or member.email.lower() != payload.get("email"):
+        return None
+    return member
+
+
+@transaction.atomic
+def member_email_changed_by_staff(*, member_id: int) -> Member:
+    """Staff changed the member's e-mail in the console: the address is unconfirmed until the
+    link mailed to it (after commit) is used."""
+    member = Member.objects.select_for_update(of=("self",)).get(pk=member_id)
+    Member.objects.filter(pk=member.pk).update(email_confirmed=False)
+    member.email_confirmed = False
+    if member.email:
+        transaction.on_commit(lambda: _send_email_confirmation(member.pk))
+    return member
+
+
+@transaction.atomic
+def member_email_confirm(*, token: str) -> Member | None:
+    """The owner of the address used the link: it counts as confirmed; a portal login with a
+    verified address can claim the member from now on. None when the link is not valid."""
+    member = member_for_email_confirmation(token, lock=True)
+    if member is None:
+        return None
+    Member.objects.filter(pk=member.pk).update(email_confirmed=True)
+    member.email_confirmed = True
+    return member
+
+
+def _send_email_confirmation(member_id: int) -> None:
+    from django.core.mail import send_mail
+    from django.template.loader import render_to_string
+    from django.urls import reverse
+    from django.utils import translation
+
+    member = Member.objects.get(pk=member_id)
+    if member.email_confirmed or not member.email:
+        return
+    with translation.override(member.language):
+        path = reverse("portal:email_confirm", args=[email_confirmation_token(member)])
+        context = {"member": member, "confirm_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + path}
+        send_mail(subject=_("Please confirm your e-mail address"),
+                  message=render_to_string("emails/member_email_confirm.txt", context),
+                  from_email=None, recipient_list=[member.email])
+
+
 ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
                  "street": "", "postal_code": "", "city": ""}
 
 
 @transaction.atomic
-def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None) -> Member:
+def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, channel: str | None = None,
+                 partner: Partner | None = None) -> Member:
     """Art. 17 DSGVO: anonymise the member and remove their portal login.
 
     Personal data (names, contact, address, birth date, tags) is blanked and the card and
     customer numbers are replaced, so a till or a partner's CRM can no longer point at the
-    person. Purchases and the ledger stay as they are (the accounts must add up); the points
-    left are forfeited with one adjustment entry, so the balance invariant holds and nobody
-    counts them as a liability. Consents are withdrawn. Members merged into this one are the
-    same person and are anonymised too. Running it twice changes nothing."""
+    person. Open vouchers are cancelled first (a till must not accept them any more; their
+    points come back and are forfeited with the rest). Purchases and the ledger stay (the
+    accounts must add up); the points left are forfeited with one adjustment entry, so the
+    balance invariant holds and nobody counts them as a liability. Consents are withdrawn.
+    Members merged into this one are the same person and are anonymised too. Copies of the
+    data in logs and records elsewhere are rewritten (members.privacy). The erasure itself is
+    recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
+    `channel` defaults to the console when a staff user acts, else the portal. Running it twice
+    changes nothing."""
     from loyalty_site.audit import erase_audit_trail_of
     from rewards.services import member_lock, points_adjust
 
-    from .models import generate_card_number, generate_customer_number
+    from .privacy import PersonalValues, erase_personal_data_elsewhere
 
     member = member_lock(member_id)
     if member.status == Member.Status.ERASED:
         return member
+    people = [member, *member.merged_members.select_related("user")]
+    values = PersonalValues.of(people)  # before anything is blanked
+    if _open_vouchers_cancel([person.pk for person in people]):
+        member = member_lock(member_id)  # the refunds changed the balance
     if member.points_balance > 0:
         points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
                       reason=_("Points forfeited: the account was erased at the member's request"))
-    source = ConsentRecord.Source.STAFF if staff_user else ConsentRecord.Source.PORTAL
+    channel = channel or _default_channel(staff_user)
+    # The withdrawal says where the request came from; the retention job acts for the programme.
+    source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
+              PrivacyRequest.Channel.PORTAL: ConsentRecord.Source.PORTAL}.get(channel, ConsentRecord.Source.STAFF)
     for purpose, latest in consent_current(member).items():
         if latest is not None and latest.granted:
             consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
     user_id = member.user_id
-    for person in [member, *member.merged_members.all()]:
+    for person in people:
         person.tags.clear()
+        card_number, customer_number = values.new_numbers[person.pk]
         Member.objects.filter(pk=person.pk).update(
-            **ERASED_FIELDS, card_number=generate_card_number(), customer_number=generate_customer_number(),
+            **ERASED_FIELDS, card_number=card_number, customer_number=customer_number,
             status=Member.Status.ERASED if person.pk == member.pk else person.status, user=None,
             tier_granted_until=None, updated_at=timezone.now(),
         )
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
     from feedback.services import feedback_erase_member
 
-    from .privacy import erase_personal_data_elsewhere
-
-    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
-    feedback_erase_member(member_ids=people)
-    erase_personal_data_elsewhere(people)
+    people_ids = [person.pk for person in people]
+    feedback_erase_member(member_ids=people_ids)
+    erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
     if user_id is not None:
         _user_delete(user_id)
+    for left_over in _detached_logins_of(values.emails):
+        _user_delete(left_over)
+    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
+                           channel=channel, staff_user=staff_user, partner=partner)
     member.refresh_from_db()
     return member
+
+
+def _default_channel(staff_user: AbstractBaseUser | None) -> str:
+    return PrivacyRequest.Channel.CONSOLE if staff_user is not None else PrivacyRequest.Channel.PORTAL
+
+
+def _open_vouchers_cancel(member_ids: list[int]) -> int:
+    """Cancel the people's unused vouchers: an erased member's voucher must not pass a till.
+    Still-valid ones through `redemption_cancel` (points and stock come back, as on any
+    cancellation); ones past their date that the expiry job has not reached yet are just closed."""
+    from rewards.models import Redemption
+    from rewards.vouchers import redemption_cancel
+
+    now = timezone.now()
+    open_vouchers = Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.ISSUED)
+    cancelled = 0
+    for redemption_id in open_vouchers.filter(expires_at__gte=now).order_by("pk").values_list("pk", flat=True):
+        redemption_cancel(redemption_id=redemption_id)
+        cancelled += 1
+    cancelled += open_vouchers.update(status=Redemption.Status.CANCELLED, cancelled_at=now)
+    return cancelled
+
+
+@transaction.atomic
+def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_user: AbstractBaseUser | None = None,
+                           partner: Partner | None = None) -> PrivacyRequest:
+    """Audit an export or erasure with no personal data: the member's id, who, when, how."""
+    return PrivacyRequest.objects.create(member_id=member_id, kind=kind, channel=channel,
+                                         staff_user=staff_user if staff_user is not None and staff_user.pk else None,
+                                         partner=partner)
+
+
+@transaction.atomic
+def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser | None = None,
+                  partner: Partner | None = None) -> dict:
+    """Art. 15/20 DSGVO: the member's data (`member_export_data`), with the request audited."""
+    member = Member.objects.select_related("tier", "user").get(pk=member_id)
+    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
+                           staff_user=staff_user, partner=partner)
+    return member_export_data(member)
+
+
+def _detached_logins_of(emails: set[str]) -> list[int]:
+    """Portal logins with one of the erased e-mail addresses that no member uses: a duplicate's
+    own login is detached when it is merged into a member that already has one."""
+    from django.contrib.auth import get_user_model
+
+    if not emails:
+        return []
+    by_email = Q(pk__in=[])
+    for email in emails:
+        by_email |= Q(email__iexact=email) | Q(emailaddress__email__iexact=email)
+    # `emailaddress` is allauth's e-mail address of the login.
+    logins = get_user_model().objects.filter(by_email, is_staff=False, member__isnull=True)
+    return list(logins.values_list("pk", flat=True).distinct())
 
 
 def _user_delete(user_id: int) -> None:

@@ -10,6 +10,7 @@ is a 404, never a 403 that would confirm it exists.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from functools import wraps
 
 from allauth.account.adapter import get_adapter
@@ -33,7 +34,7 @@ from loyalty_site.errors import LoyaltyError
 from . import selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
-from .models import ConsentRecord, Member, Tier
+from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
 
 ACTIVITY_PAGE_SIZE = 20
 
@@ -64,7 +65,11 @@ def portal_page(view):
             return render(request, "portal/staff_refused.html", status=403)
         member = selectors.member_for_user(request.user) or _member_for_verified_login(request)
         if member is None:
-            messages.warning(request, _("Please confirm your e-mail address first."))
+            if selectors.login_waits_for_member_email_confirmation(request.user):
+                messages.warning(request, _("Your customer account is waiting for its e-mail address to be confirmed: "
+                                            "please use the link in the e-mail we sent to this address."))
+            else:
+                messages.warning(request, _("Please confirm your e-mail address first."))
             return redirect("account_email")
         request.member = member
         return view(request, member, *args, **kwargs)
@@ -103,6 +108,19 @@ def consent_confirm(request, token: str):
                   status=200 if pending else 404)
 
 
+@require_http_methods(["GET", "POST"])
+def email_confirm(request, token: str):
+    """The link mailed after staff changed a member's e-mail. GET only shows a button (mail
+    scanners open links); the POST confirms."""
+    pending = services.member_for_email_confirmation(token)
+    if request.method == "POST" and pending is not None:
+        if services.member_email_confirm(token=token) is not None:
+            return render(request, "portal/email_confirm.html", {"confirmed": True})
+        pending = None
+    return render(request, "portal/email_confirm.html", {"pending": pending, "confirmed": False},
+                  status=200 if pending else 404)
+
+
 # --- Dashboard and card -------------------------------------------------------------------------
 
 def _card_images(member: Member) -> dict:
@@ -129,9 +147,44 @@ def dashboard(request, member: Member):
     return render(request, "portal/dashboard.html", context)
 
 
+MEMBER_CODE_SESSION_KEY = "portal:member-code"
+
+
+def _shown_member_code(request, member: Member) -> dict | None:
+    """The member code issued on this device, while it is valid: the raw code lives only in the
+    member's session (the database keeps its hash), so a reload shows it again."""
+    shown = request.session.get(MEMBER_CODE_SESSION_KEY)
+    if not shown or shown.get("member") != member.pk:
+        return None
+    valid_until = datetime.fromisoformat(shown["valid_until"])
+    if valid_until <= timezone.now():
+        request.session.pop(MEMBER_CODE_SESSION_KEY, None)
+        return None
+    code = format_member_code(shown["code"])
+    return {"code": code, "valid_until": valid_until,
+            "qr": qr_svg(code, label=_("QR code of your member code"))}
+
+
 @portal_page
 def card(request, member: Member):
-    return render(request, "portal/card.html", {"member": member, **_card_images(member)})
+    return render(request, "portal/card.html", {"member": member, **_card_images(member),
+                                                "member_code": _shown_member_code(request, member),
+                                                "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES})
+
+
+@require_POST
+@portal_page
+def member_code(request, member: Member):
+    """A fresh short-lived code for a partner (a web shop, another till) to find the member with:
+    proof that the member is there, without handing over the card number."""
+    try:
+        row, code = services.member_code_issue(member_id=member.pk)
+    except LoyaltyError as error:
+        messages.error(request, str(error))
+        return redirect("portal:card")
+    request.session[MEMBER_CODE_SESSION_KEY] = {"member": member.pk, "code": code,
+                                                "valid_until": row.expires_at.isoformat()}
+    return redirect("portal:card")
 
 
 # --- Activity -------------------------------------------------------------------------------------
@@ -273,7 +326,12 @@ def privacy(request, member: Member):
 
 @portal_page
 def privacy_export(request, member: Member):
-    data = services.member_export_data(member)
+    data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+    return privacy_export_response(data, member)
+
+
+def privacy_export_response(data: dict, member: Member) -> HttpResponse:
+    """The Art. 15/20 export as a JSON download (the portal's and the console's)."""
     body = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False, indent=2)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     filename = f"treuepunkt-{member.customer_number}-{timezone.localdate():%Y-%m-%d}.json"
@@ -288,7 +346,7 @@ def privacy_export(request, member: Member):
 def account_delete(request, member: Member):
     form = DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.member_erase(member_id=member.pk)
+        services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
         logout(request)
         messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
         return redirect("portal:home")

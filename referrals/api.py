@@ -1,30 +1,35 @@
 """Partner API for referrals: attach a referral code to a member (a till right after enrolment),
 read a member's referrals and their own referral code.
 
-Mounted under the member: /api/v1/members/{member_id}/referrals/. Thin, as everywhere in the
-API: a serializer validates, `referrals.services` changes, a serializer shows. The scopes are the
-members' ones: referrals are part of a member's record."""
+Mounted under the member: /api/v1/members/{member_id}/referrals/ (the member's opaque id, reached
+as loyalty_site.api.presence says: related, or present by a query parameter). Thin, as
+everywhere in the API: a serializer validates, `referrals.services` changes, a serializer shows.
+The scopes are the members' ones: referrals are part of a member's record."""
 
 from __future__ import annotations
 
 from django.db.models import Q
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from loyalty_site.api.base import PartnerViewSet, StrictFieldsMixin
+from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from loyalty_site.api.presence import PRESENCE_FIELDS, presence_from, resolve_member
 from loyalty_site.models import Scope
 from members.models import Member
 
 from . import services
 from .models import Referral
 
-MEMBER_PARAMETER = OpenApiParameter("member_pk", OpenApiTypes.INT, OpenApiParameter.PATH,
-                                    description="The member's id.")
+MEMBER_PARAMETER = OpenApiParameter("member_pk", OpenApiTypes.UUID, OpenApiParameter.PATH,
+                                    description="The member's id (opaque).")
+PRESENCE_PARAMETERS = [
+    OpenApiParameter(name, OpenApiTypes.STR, description="Presence: reach a member this partner is not related to.")
+    for name in PRESENCE_FIELDS
+]
 
 
 class ReferralSerializer(serializers.ModelSerializer):
@@ -32,6 +37,9 @@ class ReferralSerializer(serializers.ModelSerializer):
     friend = serializers.SerializerMethodField(help_text="The other side's first name and initial.")
     points = serializers.SerializerMethodField(help_text="Points this referral paid the member.")
     in_review = serializers.SerializerMethodField(help_text="Waiting for a staff review before it is paid.")
+
+    referrer_id = serializers.UUIDField(source="referrer.public_id", read_only=True)
+    referee_id = serializers.UUIDField(source="referee.public_id", read_only=True)
 
     class Meta:
         model = Referral
@@ -78,16 +86,19 @@ class MemberReferralViewSet(PartnerViewSet):
     required_scopes = {"list": Scope.MEMBERS_READ, "code": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE}
 
     def member(self) -> Member:
-        return get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=self.kwargs["member_pk"])
+        if not hasattr(self, "_member"):
+            self._member = resolve_member(self.principal, public_id=self.kwargs["member_pk"],
+                                          presence=presence_from(self.request.query_params))
+        return self._member
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Referral.objects.none()
-        member_pk = self.kwargs["member_pk"]
+        member_pk = self.member().pk
         return (Referral.objects.filter(Q(referrer_id=member_pk) | Q(referee_id=member_pk))
                 .select_related("referrer", "referee").order_by("-id"))
 
-    @extend_schema(summary="A member's referrals, newest first", parameters=[MEMBER_PARAMETER])
+    @extend_schema(summary="A member's referrals, newest first", parameters=[MEMBER_PARAMETER, *PRESENCE_PARAMETERS])
     def list(self, request, member_pk=None):
         member = self.member()
         page = self.paginate_queryset(self.get_queryset())
@@ -96,7 +107,8 @@ class MemberReferralViewSet(PartnerViewSet):
     @extend_schema(summary="Attach a referral code to a member (the member is the referred friend)",
                    description="Send it right after enrolling the member. A member is referred once; the same "
                                "code again answers with the first referral.",
-                   request=ReferralAttachSerializer, parameters=[MEMBER_PARAMETER, IDEMPOTENCY_PARAMETER],
+                   request=ReferralAttachSerializer,
+                   parameters=[MEMBER_PARAMETER, IDEMPOTENCY_PARAMETER, *PRESENCE_PARAMETERS],
                    responses={201: ReferralSerializer})
     @idempotent
     def create(self, request, member_pk=None):
@@ -109,7 +121,8 @@ class MemberReferralViewSet(PartnerViewSet):
         return Response(ReferralSerializer(referral, context={"member": member}).data,
                         status=status.HTTP_201_CREATED)
 
-    @extend_schema(summary="The member's own referral code and share link", parameters=[MEMBER_PARAMETER],
+    @extend_schema(summary="The member's own referral code and share link",
+                   parameters=[MEMBER_PARAMETER, *PRESENCE_PARAMETERS],
                    responses=ReferralCodeSerializer)
     @action(detail=False, methods=["get"])
     def code(self, request, member_pk=None):
@@ -126,5 +139,5 @@ class MemberReferralViewSet(PartnerViewSet):
 
 
 def register(router) -> None:
-    router.register(r"members/(?P<member_pk>[0-9]{1,18})/referrals", MemberReferralViewSet,
+    router.register(rf"members/(?P<member_pk>{UUID_REGEX})/referrals", MemberReferralViewSet,
                     basename="member-referral")

@@ -3,7 +3,9 @@
 Thin: a serializer validates (and refuses absurd input: amounts outside 0.01–1,000,000, unknown
 currencies, purchase times more than a year back or more than a day ahead), a service in
 rewards.services / rewards.vouchers does the work under its locks, a serializer shows the result.
-A partner sees only its own purchases and the vouchers it issued: anything else is a 404.
+A partner sees only its own purchases and the vouchers it issued (a key restricted to stores:
+only those of its stores): anything else is a 404. Members are named as loyalty_site.api.presence
+says: by an id only when related, and spending points needs the member's presence.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from rest_framework.response import Response
 from loyalty_site import services as platform_services
 from loyalty_site.api.base import (
     MAX_ID,
+    MEMBER_ID_HELP,
+    MemberIdField,
     MemberReferenceSerializer,
     PartnerViewSet,
     StrictFieldsMixin,
@@ -33,6 +37,7 @@ from loyalty_site.api.base import (
 )
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from loyalty_site.api.pagination import PartnerCursorPagination
+from loyalty_site.api.presence import presence_from, resolve_member
 from loyalty_site.api.webhooks import webhooks_emit
 from loyalty_site.errors import ReferenceConflict
 from loyalty_site.models import Scope, WebhookEvent
@@ -109,7 +114,7 @@ class PointsComponentSerializer(serializers.ModelSerializer):
 
 
 class PurchaseSerializer(serializers.ModelSerializer):
-    member_id = serializers.IntegerField(read_only=True)
+    member_id = MemberIdField()
     store = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     breakdown = PointsComponentSerializer(many=True, read_only=True)
     lines = PurchaseLineSerializer(many=True, read_only=True)
@@ -148,7 +153,7 @@ class PurchaseReturnSerializer(serializers.ModelSerializer):
 
 
 class PurchaseFilter(django_filters.FilterSet):
-    member = django_filters.NumberFilter(field_name="member_id", min_value=1, max_value=MAX_ID)
+    member = django_filters.UUIDFilter(field_name="member__public_id", help_text="The member's id.")
     order_reference = django_filters.CharFilter(max_length=80)
     store = django_filters.CharFilter(field_name="store__code", max_length=40, help_text="Store code.")
     channel = django_filters.ChoiceFilter(choices=Channel.choices)
@@ -180,7 +185,8 @@ class PurchaseViewSet(PartnerViewSet):
         if allowed is not None:
             queryset = queryset.filter(store_id__in=allowed)
         if self.action in ("list", "retrieve"):
-            queryset = queryset.select_related("store").prefetch_related("lines", _breakdown())
+            queryset = (queryset.select_related("store").prefetch_related("lines", _breakdown())
+                        .annotate(member_public_id=F("member__public_id")))
         return queryset.order_by("-id")
 
     def filter_queryset(self, queryset):
@@ -221,13 +227,14 @@ class PurchaseViewSet(PartnerViewSet):
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
 
     def _announce(self, purchase: Purchase, member_before: Member, body: dict) -> None:
+        member_id = body["member_id"]  # the API's id of the member, never the database key
         if purchase.points_earned > 0:
-            webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": purchase.member_id, "purchase": body},
+            webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": member_id, "purchase": body},
                           partner=self.partner)
         tier_after = purchase.member.tier  # the locked member, as purchase_record left it
         if tier_after is not None and tier_after.pk != member_before.tier_id:
             webhooks_emit(WebhookEvent.TIER_CHANGED, {
-                "member_id": purchase.member_id, "from_tier_id": member_before.tier_id,
+                "member_id": member_id, "from_tier_id": member_before.tier_id,
                 "tier": TierSerializer(tier_after).data, "purchase_id": purchase.pk,
             }, partner=self.partner)
 
@@ -288,14 +295,27 @@ class RewardSerializer(serializers.ModelSerializer):
 
 
 class CatalogueQuerySerializer(serializers.Serializer):
-    member_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
-                                         help_text="Say for each reward whether this member can redeem it.")
+    member_id = serializers.UUIDField(required=False, help_text="Say for each reward whether this member can "
+                                      "redeem it. " + MEMBER_ID_HELP)
+    card_number = serializers.CharField(required=False, max_length=32, help_text="Instead of member_id: presence.")
+    customer_number = serializers.CharField(required=False, max_length=40,
+                                            help_text="Instead of member_id: presence.")
+    member_code = serializers.CharField(required=False, max_length=20, help_text="Instead of member_id: presence.")
     available_only = serializers.BooleanField(required=False, default=False,
-                                              help_text="With member_id: only what the member can afford and "
+                                              help_text="With a member: only what the member can afford and "
                                                         "is allowed to redeem now.")
 
     def validate(self, attrs):
-        if attrs.get("available_only") and not attrs.get("member_id"):
+        presence = presence_from(attrs, field="member_id")
+        if attrs.get("member_id") and presence is not None:
+            raise serializers.ValidationError({"member_id": [_("Name the member by only one of member_id, "
+                                                               "card_number, customer_number or member_code.")]})
+        attrs["member"] = None
+        if attrs.get("member_id") or presence is not None:
+            attrs["member"] = resolve_member(
+                self.context["principal"], public_id=attrs.get("member_id"), presence=presence,
+                queryset=Member.objects.select_related("tier"))
+        if attrs.get("available_only") and attrs["member"] is None:
             raise serializers.ValidationError({"available_only": [_("Needs member_id.")]})
         return attrs
 
@@ -319,17 +339,12 @@ class RewardViewSet(PartnerViewSet):
 
     @extend_schema(summary="The rewards catalogue", parameters=[CatalogueQuerySerializer])
     def list(self, request):
-        query = CatalogueQuerySerializer(data=request.query_params)
+        query = CatalogueQuerySerializer(data=request.query_params, context={"principal": self.principal})
         query.is_valid(raise_exception=True)
-        member = None
         queryset = self.get_queryset()
-        if member_id := query.validated_data.get("member_id"):
-            member = (Member.objects.exclude(status=Member.Status.ERASED).select_related("tier")
-                      .filter(pk=member_id).first())
-            if member is None:
-                raise serializers.ValidationError({"member_id": [_("No member with this number.")]})
-            if query.validated_data["available_only"]:
-                queryset = _affordable_and_allowed(queryset, member)
+        member = query.validated_data["member"]
+        if member is not None and query.validated_data["available_only"]:
+            queryset = _affordable_and_allowed(queryset, member)
         page = self.paginate_queryset(queryset)
         context = {"request": request, "reasons": _reasons(page, member) if member is not None else None}
         return self.get_paginated_response(RewardSerializer(page, many=True, context=context).data)
@@ -390,7 +405,7 @@ class RewardSummarySerializer(serializers.ModelSerializer):
 
 class RedemptionSerializer(serializers.ModelSerializer):
     code = serializers.CharField(source="display_code", read_only=True, help_text="The voucher code.")
-    member_id = serializers.IntegerField(read_only=True)
+    member_id = MemberIdField()
     reward = RewardSummarySerializer(read_only=True)
 
     class Meta:
@@ -401,16 +416,29 @@ class RedemptionSerializer(serializers.ModelSerializer):
 
 
 class RedemptionCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
+    """Spending points needs the member's presence: card number, customer number or member code.
+    A member id alone is refused, even for a member the partner knows."""
+
+    presence_required = True
+
     reward_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    store = serializers.CharField(max_length=40, required=False, allow_blank=True,
+                                  help_text="The store's code (required for a key restricted to stores).")
 
     def validate_reward_id(self, value):
         if not Reward.objects.filter(pk=value, in_catalogue=True).exists():
             raise serializers.ValidationError(_("No such reward in the catalogue."))
         return value
 
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        attrs["store"] = store_for(self.context["principal"], attrs.get("store"))
+        return attrs
+
 
 class RedemptionViewSet(PartnerViewSet):
-    """Vouchers the calling partner issued for members' points."""
+    """Vouchers the calling partner issued for members' points (a key restricted to stores: at
+    its stores)."""
 
     serializer_class = RedemptionSerializer
     filter_backends = []
@@ -419,7 +447,11 @@ class RedemptionViewSet(PartnerViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Redemption.objects.none()
-        return (Redemption.objects.filter(issued_by__partner=self.partner).select_related("reward")
+        queryset = Redemption.objects.filter(issued_by__partner=self.partner)
+        allowed = self.principal.allowed_store_ids
+        if allowed is not None:
+            queryset = queryset.filter(issued_by__store_id__in=allowed)
+        return (queryset.select_related("reward").annotate(member_public_id=F("member__public_id"))
                 .order_by("-id"))
 
     @extend_schema(summary="List the vouchers this partner issued")
@@ -432,15 +464,19 @@ class RedemptionViewSet(PartnerViewSet):
         return Response(RedemptionSerializer(self.get_object()).data)
 
     @extend_schema(summary="Redeem a reward for a member: takes the points, returns the voucher",
+                   description="Spending points needs the member to be present: name them by card_number, "
+                               "customer_number or member_code (from the member's portal card); member_id is "
+                               "refused here.",
                    request=RedemptionCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                    responses={201: RedemptionSerializer})
     @idempotent
     def create(self, request):
-        serializer = RedemptionCreateSerializer(data=request.data)
+        serializer = RedemptionCreateSerializer(data=request.data, context={"principal": self.principal})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         redemption = vouchers.redemption_create(member_id=data["member"].pk, reward_id=data["reward_id"])
-        platform_services.partner_redemption_record(partner=self.partner, redemption=redemption)
+        platform_services.partner_redemption_record(partner=self.partner, redemption=redemption,
+                                                    store=data["store"])
         body = RedemptionSerializer(redemption).data
         webhooks_emit(WebhookEvent.VOUCHER_ISSUED, {"voucher": body}, partner=self.partner)
         return Response(body, status=status.HTTP_201_CREATED)
@@ -451,7 +487,7 @@ class RedemptionViewSet(PartnerViewSet):
     @idempotent
     def cancel(self, request, pk=None):
         redemption = vouchers.redemption_cancel(redemption_id=self.get_object().pk)
-        return Response(RedemptionSerializer(Redemption.objects.select_related("reward").get(pk=redemption.pk)).data)
+        return Response(RedemptionSerializer(self.get_queryset().get(pk=redemption.pk)).data)
 
 
 class VoucherCodeSerializer(StrictFieldsMixin, serializers.Serializer):

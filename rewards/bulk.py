@@ -27,7 +27,6 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,12 +55,9 @@ class BulkCreditResult:
 
 def _lock_members(member_ids: list[int]) -> list[int]:
     """Lock in primary-key order; returns the ids found."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM members_member WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [member_ids])
-            return [row[0] for row in cursor.fetchall()]
-    return list(Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk")
-                .values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM members_member WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [member_ids])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _booked(source: str, references: list[str]) -> dict[str, tuple[int, int]]:
@@ -153,23 +149,19 @@ def _check_balances(credits: Sequence[BulkCredit]) -> None:
     per_member: dict[int, int] = defaultdict(int)
     for credit in credits:
         per_member[credit.member_id] += credit.points
-    if connection.vendor == "postgresql":
-        ids, id_values = pg_array(list(per_member))
-        points, point_values = pg_array(list(per_member.values()))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"""SELECT v.id FROM unnest({ids}, {points}) AS v(id, points)
-                   LEFT JOIN members_member m ON m.id = v.id
-                   WHERE m.id IS NULL OR m.points_balance <> v.points
-                      OR EXISTS (SELECT 1 FROM rewards_pointentry e WHERE e.member_id = v.id
-                                 GROUP BY e.member_id HAVING SUM(e.points) <> v.points)
-                   LIMIT 5""",  # noqa: S608 - pg_array gives placeholders, the values are parameters
-                [id_values, point_values],
-            )
-            wrong = [row[0] for row in cursor.fetchall()]
-    else:
-        balances = dict(Member.objects.filter(pk__in=list(per_member)).values_list("pk", "points_balance"))
-        wrong = [pk for pk, points in per_member.items() if balances.get(pk) != points]
+    ids, id_values = pg_array(list(per_member))
+    points, point_values = pg_array(list(per_member.values()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""SELECT v.id FROM unnest({ids}, {points}) AS v(id, points)
+               LEFT JOIN members_member m ON m.id = v.id
+               WHERE m.id IS NULL OR m.points_balance <> v.points
+                  OR EXISTS (SELECT 1 FROM rewards_pointentry e WHERE e.member_id = v.id
+                             GROUP BY e.member_id HAVING SUM(e.points) <> v.points)
+               LIMIT 5""",  # noqa: S608 - pg_array gives placeholders, the values are parameters
+            [id_values, point_values],
+        )
+        wrong = [row[0] for row in cursor.fetchall()]
     if wrong:
         raise ValueError(f"opening balances differ from their credits for members {wrong}")
 
@@ -189,16 +181,12 @@ def _move_balances(credits: list[BulkCredit]) -> None:
     per_member: dict[int, int] = defaultdict(int)
     for credit in credits:
         per_member[credit.member_id] += credit.points
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """UPDATE members_member m SET points_balance = m.points_balance + v.points
-                   FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
-                [list(per_member), list(per_member.values())],
-            )
-        return
-    for member_id, points in per_member.items():
-        Member.objects.filter(pk=member_id).update(points_balance=F("points_balance") + points)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """UPDATE members_member m SET points_balance = m.points_balance + v.points
+               FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
+            [list(per_member), list(per_member.values())],
+        )
 
 
 def _evaluate_tiers(member_ids: set[int]) -> None:

@@ -4,8 +4,7 @@ A till asks for the balance before every sale and the expiry job computes what i
 million members; both need the same formulas, and an ORM query of nested subqueries costs more
 to build than PostgreSQL needs to answer it. So each formula is one SQL fragment, used by the
 balance answer (in the statement that reads the member), the tier rules and the expiry job.
-Named parameters: `since`/`at` for the tier window, `due_at` for expiry. Portable to SQLite
-(local development).
+Named parameters: `since`/`at` for the tier window, `due_at` for expiry.
 """
 
 from __future__ import annotations
@@ -92,18 +91,25 @@ def points_expiring_by_members(*, member_ids: Sequence[int], at: datetime) -> di
 
 # What the balance answer reads of a member: the full row would cost more to turn into a model
 # than the statement costs PostgreSQL.
-_BALANCE_FIELDS = ("id", "status", "tier_id", "points_balance", "points_pending")
+_BALANCE_FIELDS = ("id", "public_id", "status", "tier_id", "points_balance", "points_pending")
 
 
-def member_with_figures(member_id: int, *, expiring_until: datetime) -> Member | None:
-    """The member (not erased; only the fields of `_BALANCE_FIELDS` loaded) with `qualifying`
-    and `expiring` points, in one statement."""
+def member_with_figures(*, public_id, expiring_until: datetime,
+                        reachable: tuple[str, dict] | None = None) -> Member | None:
+    """The member with this API id (not erased; only the fields of `_BALANCE_FIELDS` loaded) with
+    `qualifying` and `expiring` points, in one statement. `reachable` is a further SQL condition
+    on `m` with its named parameters: the partner API's presence or relation check
+    (members.selectors), so the check costs no statement of its own."""
     columns = ", ".join(f"m.{name}" for name in _BALANCE_FIELDS)
+    condition, params = reachable or ("1 = 1", {})
+    # A uuid as the column stores it (a string in the URL).
+    public_id = Member._meta.get_field("public_id").get_db_prep_value(public_id, connection)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {columns}, {QUALIFYING_POINTS_SQL}, {_positive(EXPIRY_DUE_SQL)} "  # noqa: S608
-            "FROM members_member m WHERE m.id = %(member)s AND m.status <> %(erased)s",
-            {**_window(None), "due_at": expiring_until, "member": member_id, "erased": Member.Status.ERASED})
+            f"FROM members_member m WHERE m.public_id = %(member)s AND m.status <> %(erased)s AND {condition}",
+            {**params, **_window(None), "due_at": expiring_until, "member": public_id,
+             "erased": Member.Status.ERASED})
         row = cursor.fetchone()
     if row is None:
         return None

@@ -16,13 +16,17 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty_site.errors import (
+    AdjustmentTooLarge,
+    DailyAdjustmentLimitReached,
     InsufficientPoints,
     InvalidPurchase,
     InvalidReturn,
@@ -30,14 +34,14 @@ from loyalty_site.errors import (
     ReasonRequired,
     ReferenceConflict,
 )
-from members.models import Member
+from members.models import Member, PartnerRelation
+from members.services import partner_relation_record
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
 from .figures import (  # points_expiring_by and qualifying_points: part of this module's API
     EXPIRY_DUE_SQL,
     QUALIFYING_KINDS,
-    expiry_due_by_member,
     points_expiring_by,  # noqa: F401
     points_expiring_by_members,  # noqa: F401
     qualifying_points,  # noqa: F401
@@ -189,6 +193,54 @@ def points_adjust(*, member_id: int, points: int, reason: str, staff_user: Abstr
                        source="staff", created_by=staff_user)
 
 
+# --- Support's limits on points booked by hand --------------------------------------------
+
+def _programme_day_start(now: datetime) -> datetime:
+    """Midnight starting `now`'s day on the programme's calendar (Europe/Berlin)."""
+    return now.astimezone(ZoneInfo(settings.TIME_ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def staff_points_booked_today(*, staff_user_id: int, now: datetime | None = None) -> int:
+    """Absolute points the staff user booked by hand since midnight (Europe/Berlin):
+    adjustments and complaint goodwill, the two ways support hands out points."""
+    from feedback.services import GOODWILL_SOURCE
+
+    since = _programme_day_start(now or timezone.now())
+    entries = PointEntry.objects.filter(created_by_id=staff_user_id, created_at__gte=since).filter(
+        Q(kind=PointEntry.Kind.ADJUST) | Q(source=GOODWILL_SOURCE))
+    return entries.aggregate(total=Sum(Abs("points")))["total"] or 0
+
+
+def staff_points_limits_check(*, staff_user: AbstractBaseUser | None, points: int) -> None:
+    """Support may book at most LOYALTY_SUPPORT_ADJUST_LIMIT points per entry and
+    LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT (absolute, summed) per day; administrators
+    (`members.adjust_points_unlimited`) and system jobs (no staff user) have no limit.
+
+    Call it inside the transaction that books the entry, before the member is locked (lock
+    order: staff user, then member). The staff user's row is locked so that two adjustments by
+    the same person in parallel are checked one after the other: without the lock both would
+    read the same day total and both pass."""
+    if staff_user is None or staff_user.has_perm("members.adjust_points_unlimited"):
+        return
+    limit = settings.LOYALTY_SUPPORT_ADJUST_LIMIT
+    if abs(points) > limit:
+        raise AdjustmentTooLarge(limit=limit)
+    daily_limit = settings.LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT
+    if not daily_limit:
+        return  # 0: no daily limit
+    list(get_user_model().objects.select_for_update().filter(pk=staff_user.pk).values_list("pk", flat=True))
+    booked = staff_points_booked_today(staff_user_id=staff_user.pk)
+    if booked + abs(points) > daily_limit:
+        raise DailyAdjustmentLimitReached(limit=daily_limit, booked=booked)
+
+
+@transaction.atomic
+def points_adjust_by_staff(*, member_id: int, points: int, reason: str, staff_user: AbstractBaseUser) -> PointEntry:
+    """A correction from the console: `points_adjust` within support's limits."""
+    staff_points_limits_check(staff_user=staff_user, points=points)
+    return points_adjust(member_id=member_id, points=points, reason=reason, staff_user=staff_user)
+
+
 # --- Purchases ---------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -287,7 +339,7 @@ def purchase_record(
     demo data book at the purchase time so expiry and tier windows run from then."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
-    member = _lock_buyer(member_id)
+    member = _lock_buyer(member_id, partner=partner, store=store)
     existing = Purchase.objects.filter(partner=partner, order_reference=order_reference).first()
     if existing is not None:
         if existing.member_id != member.pk:
@@ -305,6 +357,9 @@ def purchase_record(
     result = points_for(member, purchase_input, rules_in_force(occurred_at))
     purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
                                 lines, result)
+    if not member.related_here:  # the member's first purchase with this partner (at this store)
+        partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=purchase.store_id,
+                                via=PartnerRelation.Via.PURCHASE)
     earned_now = 0 if purchase.points_pending else result.total
     if earned_now > 0:
         _insert_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase,
@@ -324,15 +379,18 @@ def purchase_record(
     return PurchaseOutcome(purchase, created=True)
 
 
-def _lock_buyer(member_id: int) -> Member:
+def _lock_buyer(member_id: int, *, partner: Partner, store: Store | None) -> Member:
     """The member's lock, with what a purchase needs to know in the same statement: whether a
-    referral waits for it (most members: no, and no query for it then). The tier comes from
-    the process's copy of the ladder."""
+    referral waits for it (most members: no, and no query for it then), and whether the member
+    is already related to the partner at this store (most purchases: yes, and nothing to write
+    then). The tier comes from the process's copy of the ladder."""
     from referrals.models import Referral
 
     pending = Referral.objects.filter(referee_id=OuterRef("pk"), status=Referral.Status.PENDING)
-    member = (Member.objects.select_for_update(of=("self",)).annotate(referral_pending=Exists(pending))
-              .get(pk=member_id))
+    relation = PartnerRelation.objects.filter(member_id=OuterRef("pk"), partner_id=partner.pk,
+                                              store_id=store.pk if store is not None else None)
+    member = (Member.objects.select_for_update(of=("self",))
+              .annotate(referral_pending=Exists(pending), related_here=Exists(relation)).get(pk=member_id))
     member.tier = rule_cache.tier_by_id(member.tier_id)
     return member
 
@@ -604,10 +662,6 @@ _EXPIRE_BATCH_SQL = f"""
 
 @transaction.atomic
 def _expire_range(low: int, high: int, now: datetime, residue: int = 0, step: int = 1) -> tuple[int, int]:
-    if connection.vendor != "postgresql":
-        member_ids = [pk for pk in Member.objects.filter(pk__gte=low, pk__lte=high).values_list("pk", flat=True)
-                      if pk % step == residue]
-        return _expire_batch(member_ids, now) if member_ids else (0, 0)
     batch = {"low": low, "high": high, "step": step, "residue": residue}
     with connection.cursor() as cursor:
         # The planner prices the per-member formula high and would compile it (JIT) for every
@@ -620,52 +674,31 @@ def _expire_range(low: int, high: int, now: datetime, residue: int = 0, step: in
     return len(expired), sum(expired)
 
 
-def _expire_batch(member_ids: Sequence[int], now: datetime) -> tuple[int, int]:
-    """The same for databases without data-modifying CTEs (SQLite in local development)."""
-    balances = dict(
-        Member.objects.select_for_update().filter(pk__in=member_ids).order_by("pk").values_list("pk", "points_balance")
-    )
-    due = expiry_due_by_member(list(balances), now)
-    debits = {member_id: -min(points, balances[member_id]) for member_id, points in due.items()
-              if min(points, balances[member_id]) > 0}
-    post_entries_bulk(debits, kind=PointEntry.Kind.EXPIRE, reason=_("Points expired"), at=now)
-    return len(debits), -sum(debits.values())
-
-
 def post_entries_bulk(points_by_member: dict[int, int], *, kind: str, reason: str, at: datetime,
                       source: str = "") -> None:
     """Many entries at once, one per member, for set-based jobs and imports.
 
     The caller holds the members' row locks and has checked that no balance goes below zero
     (the CHECK constraint would refuse it anyway). Same invariant as `_post_entry`: the entries
-    and the balance change commit together. On PostgreSQL it is one INSERT and one UPDATE per
+    and the balance change commit together: one INSERT and one UPDATE per
     call, whatever the batch size."""
     if not points_by_member:
         return
     ids, points = list(points_by_member), list(points_by_member.values())
     expiries = [credit_expiry(at) if value > 0 else None for value in points]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
-                                                   reference)
-                   SELECT v.member_id, %s, v.points, %s, v.expires_at, %s, %s, ''
-                   FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(member_id, points, expires_at)""",
-                [kind, at, reason[:255], source, ids, points, expiries],
-            )
-            cursor.execute(
-                """UPDATE members_member m SET points_balance = m.points_balance + v.points
-                   FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
-                [ids, points],
-            )
-        return
-    PointEntry.objects.bulk_create(
-        PointEntry(member_id=member_id, kind=kind, points=value, created_at=at, expires_at=expiry,
-                   reason=reason[:255], source=source)
-        for member_id, value, expiry in zip(ids, points, expiries, strict=True)
-    )
-    for member_id, value in points_by_member.items():
-        Member.objects.filter(pk=member_id).update(points_balance=F("points_balance") + value)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source,
+                                               reference)
+               SELECT v.member_id, %s, v.points, %s, v.expires_at, %s, %s, ''
+               FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS v(member_id, points, expires_at)""",
+            [kind, at, reason[:255], source, ids, points, expiries],
+        )
+        cursor.execute(
+            """UPDATE members_member m SET points_balance = m.points_balance + v.points
+               FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, points) WHERE m.id = v.id""",
+            [ids, points],
+        )
 
 
 # --- Tiers (the ledger decides qualification) ----------------------------------------------

@@ -263,9 +263,10 @@ def _record_failure(partner: Partner, store: Store | None, now: datetime) -> Non
 
 
 def _usable(now: datetime):
-    """What a till may take: issued, inside its validity, of a member who is not blocked."""
+    """What a till may take: issued, inside its validity, of a member who is not blocked (nor
+    erased: erasure cancels the vouchers, this keeps it so should one be left)."""
     return Redemption.objects.filter(status=Redemption.Status.ISSUED, issued_at__lte=now, expires_at__gte=now).exclude(
-        member__status=Member.Status.BLOCKED)
+        member__status__in=[Member.Status.BLOCKED, Member.Status.ERASED])
 
 
 def _checked_lookup(code: str, partner: Partner, store: Store | None, now: datetime) -> Redemption:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the tests need: PostgreSQL 15 server, Chromium for browser tests, gettext;
+# Debian packages `make run` and the tests need: PostgreSQL 15 server, Redis server, Chromium for
+# browser tests, gettext;
 # with `bench`, also wrk (the API load generator of `make bench`).
 # Installs only what is missing; needs root (as in CI) or sudo.
 set -eu
 missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15 postgresql-contrib-15)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 if [ "${1:-}" = bench ]; then command -v wrk >/dev/null 2>&1 || missing+=(wrk); fi

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Run a command against a throwaway PostgreSQL 15 server.
+"""Run a command against a throwaway PostgreSQL 15 server and a throwaway Redis server.
 
     python scripts/testdb.py -- pytest -q
 
-initdb into a temporary directory, start on a free port on 127.0.0.1, export DATABASE_URL,
-run the command, then stop the server and remove the directory, also when the command fails
-or is interrupted. Exits with the command's status. As root, the server runs as `postgres`
-(PostgreSQL refuses to run as root).
+initdb into a temporary directory, start on a free port on 127.0.0.1, export DATABASE_URL;
+start redis-server (no persistence) in another temporary directory on a free port, export
+LOYALTY_TEST_REDIS_URL (the test settings give each pytest-xdist worker its own Redis databases
+for the Celery broker and the cache); run the command, then stop both servers and remove the
+directories, also when the command fails or is interrupted. Exits with the command's status.
+As root, PostgreSQL runs as `postgres` (it refuses to run as root).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,6 +78,68 @@ def throwaway_postgres(extra_settings: list[str] | None = None):
         shutil.rmtree(base, ignore_errors=True)
 
 
+REDIS_DATABASES = 64  # the test settings take two per pytest-xdist worker (broker, cache)
+
+
+def redis_server_binary() -> str:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(binary).exists():
+        sys.exit("redis-server not found (apt-get install redis-server, see scripts/system-deps.sh).")
+    return binary
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"redis-server exited with status {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+def start_redis(folder: Path, port: int | None = None, *, persistent: bool = False) -> tuple[subprocess.Popen, int]:
+    """A redis-server on 127.0.0.1 in `folder` (its log there): in memory only unless `persistent`
+    (append-only file in `folder`). Also used by the broker fault tests, which kill and restart it."""
+    port = port or free_port()
+    options = ["--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder), "--daemonize", "no",
+               "--databases", str(REDIS_DATABASES), "--logfile", str(folder / "redis.log"), "--save", "",
+               "--appendonly", "yes" if persistent else "no", "--protected-mode", "yes"]
+    process = subprocess.Popen([redis_server_binary(), *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, process)
+    except Exception:
+        stop_process(process)
+        raise
+    return process, port
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def throwaway_redis():
+    base = Path(tempfile.mkdtemp(prefix="loyalty-redis-"))
+    process = None
+    try:
+        process, port = start_redis(base)
+        yield {"url": f"redis://127.0.0.1:{port}", "port": port, "dir": base}
+    finally:
+        if process is not None:
+            stop_process(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def main(argv: list[str]) -> int:
     if "--" in argv:
         argv = argv[argv.index("--") + 1:]
@@ -86,8 +151,8 @@ def main(argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
-    with throwaway_postgres() as server:
-        env = {**os.environ, "DATABASE_URL": server["url"]}
+    with throwaway_postgres() as server, throwaway_redis() as redis:
+        env = {**os.environ, "DATABASE_URL": server["url"], "LOYALTY_TEST_REDIS_URL": redis["url"]}
         process = subprocess.Popen(argv, env=env)
         try:
             return process.wait()

@@ -42,3 +42,15 @@ class SlowFileEmailBackend(BaseEmailBackend):
             with os.fdopen(descriptor, "w") as delivered:
                 delivered.write(line)
         return len(email_messages)
+
+
+def delivered_addresses(folder: Path) -> list[str]:
+    """The address of every delivery (one marker file per Message-ID)."""
+    return [path.read_text().split()[1] for path in (folder / "delivered").glob("*")] if (
+        folder / "delivered").exists() else []
+
+
+def handed_over(folder: Path) -> list[str]:
+    """Every hand-over to the backend ("<Message-ID> <address>"), repeats included."""
+    attempts = folder / "attempts.log"
+    return attempts.read_text().splitlines() if attempts.exists() else []

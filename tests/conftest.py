@@ -13,6 +13,7 @@ from pytest_django.live_server_helper import LiveServer
 from loyalty_site import outbound
 from loyalty_site.handlers import routed_application
 from tests import factories
+from tests.celery_workers import own_broker, workers  # noqa: F401  (fixtures of the fault tests)
 
 
 def _flush_may_truncate_the_ledger() -> None:

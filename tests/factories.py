@@ -109,6 +109,13 @@ def enrolled_member(**fields) -> Member:
     return member_services.member_enrol(**fields)
 
 
+def relate(member: Member, partner, store=None) -> Member:
+    """The member is related to the partner (at the store), as after an enrolment or purchase there."""
+    member_services.partner_relation_record(member_id=member.pk, partner_id=partner.pk,
+                                            store_id=store.pk if store else None, via="enrolment")
+    return member
+
+
 class TierHistoryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = TierHistory

@@ -46,7 +46,7 @@ def test_a_till_day_over_real_http(live_api, other_live_api, tiers):
     reward = factories.RewardFactory(points_cost=150, name_en="Coffee")
     assert reward.pk in [row["id"] for row in live_api.get("/rewards/").json()["results"]]
     assert live_api.get(f"/rewards/{reward.pk}/").json()["points_cost"] == 150
-    voucher = live_api.post("/redemptions/", {"member_id": member["id"], "reward_id": reward.pk}).json()
+    voucher = live_api.post("/redemptions/", {"card_number": card, "reward_id": reward.pk}).json()
     assert voucher["status"] == "issued"
     assert [row["id"] for row in live_api.get("/redemptions/").json()["results"]] == [voucher["id"]]
     assert live_api.get(f"/redemptions/{voucher['id']}/").json()["code"] == voucher["code"]
@@ -54,7 +54,7 @@ def test_a_till_day_over_real_http(live_api, other_live_api, tiers):
     assert live_api.post("/vouchers/consume/", {"code": voucher["code"], "store": "S1"}).json()["status"] == "used"
     used_again = live_api.post("/vouchers/consume/", {"code": voucher["code"], "store": "S1"})
     assert used_again.status_code in (404, 422) and used_again.json()["code"]
-    second = live_api.post("/redemptions/", {"member_id": member["id"], "reward_id": reward.pk})
+    second = live_api.post("/redemptions/", {"card_number": card, "reward_id": reward.pk})
     assert second.status_code == 422 and second.json()["code"] == "insufficient_points"
 
     hook = live_api.post("/webhooks/", {"url": "https://hooks.example.org/treuepunkt", "events": ["points.earned"]})
@@ -62,7 +62,11 @@ def test_a_till_day_over_real_http(live_api, other_live_api, tiers):
     assert [row["id"] for row in live_api.get("/webhooks/").json()["results"]] == [hook.json()["id"]]
     assert live_api.get(f"/webhooks/{hook.json()['id']}/deliveries/").status_code == 200
 
-    # The other partner: no purchases, vouchers or hooks of ours, and nothing to change them with.
+    # The other partner: no purchases, vouchers or hooks of ours, and nothing to change them with;
+    # our member only when present (the card at its till), never by the id alone.
+    assert other_live_api.get(f"/members/{member['id']}/").status_code == 404
+    assert other_live_api.get(f"/members/{member['id']}/balance/").status_code == 404
+    assert other_live_api.get(f"/members/{member['id']}/balance/", params={"card_number": card}).status_code == 200
     assert other_live_api.get("/purchases/").json()["results"] == []
     assert other_live_api.get(f"/purchases/{purchase['id']}/").status_code == 404
     assert other_live_api.get(f"/redemptions/{voucher['id']}/").status_code == 404
@@ -86,11 +90,11 @@ def test_lists_run_the_same_queries_for_one_row_or_many(api, partner, member, pa
             purchase_record(member_id=member.pk, partner=partner, order_reference=f"Q-{n}",
                             amount=Decimal("42.00"))
             reward = factories.RewardFactory(points_cost=1)
-            api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk})
+            api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk})
 
     points_credit(member_id=member.pk, points=1000, reason="query counting")
-    url = path.format(member=member.pk)
-    params = {"member_id": member.pk} if path == "/rewards/" else None
+    url = path.format(member=member.public_id)
+    params = {"member_id": str(member.public_id)} if path == "/rewards/" else None
     add_rows(1, 0)
     with_one = _queries(api, url, params)
     add_rows(6, 1)

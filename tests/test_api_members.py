@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -20,7 +21,7 @@ def test_enrol_creates_a_member_on_the_entry_tier(api):
                                       "language": "en", "country": "AT"})
     assert response.status_code == 201, response.text
     body = response.json()
-    member = Member.objects.get(pk=body["id"])
+    member = Member.objects.get(public_id=body["id"])
     assert member.email == "Neu@Example.org" and member.country == "AT"
     assert body["tier"]["rank"] == 0 and body["tier"]["name"] == "Basic"
     assert body["points_balance"] == 0 and body["status"] == "active"
@@ -58,12 +59,13 @@ def test_enrol_validates_fields(api):
     assert set(response.json()["errors"]) == {"email", "country", "birth_date"}
 
 
-def test_look_up_by_email_customer_number_or_card_number(api, member):
+def test_look_up_by_email_customer_number_or_card_number(api, partner, member):
     factories.enrolled_member()  # someone else
+    factories.relate(member, partner)  # an e-mail finds only members the partner knows
     for params in ({"email": member.email.upper()}, {"customer_number": member.customer_number},
                    {"card_number": member.card_number}):
         results = api.get("/members/", params=params).json()["results"]
-        assert [row["id"] for row in results] == [member.pk], params
+        assert [row["id"] for row in results] == [str(member.public_id)], params
     assert api.get("/members/", params={"card_number": "0000"}).json()["results"] == []
 
 
@@ -73,24 +75,30 @@ def test_listing_members_without_a_look_up_is_refused(api, member):
     assert "email" in response.json()["errors"]
 
 
-def test_read_a_member_and_404_for_unknown_or_erased(api, member):
-    body = api.get(f"/members/{member.pk}/").json()
+def test_read_a_member_and_404_for_unknown_or_erased(api, partner, member):
+    factories.relate(member, partner)
+    body = api.get(f"/members/{member.public_id}/").json()
     assert body["card_number"] == member.card_number and body["points_pending"] == 0
-    assert api.get("/members/999999999/").status_code == 404
+    assert body["id"] == str(member.public_id)
+    assert api.get(f"/members/{uuid.uuid4()}/").status_code == 404
+    assert api.get(f"/members/{member.pk}/").status_code == 404  # the database key is no API id
     Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
-    assert api.get(f"/members/{member.pk}/").status_code == 404
+    assert api.get(f"/members/{member.public_id}/").status_code == 404
 
 
-def test_update_changes_allowed_fields_only(api, member):
-    response = api.patch(f"/members/{member.pk}/", {"city": "Köln", "phone": "+49 221 1234", "language": "en"})
+def test_update_changes_allowed_fields_only(api, partner, member):
+    factories.relate(member, partner)
+    response = api.patch(f"/members/{member.public_id}/", {"city": "Köln", "phone": "+49 221 1234",
+                                                           "language": "en"})
     assert response.status_code == 200, response.text
     member.refresh_from_db()
     assert (member.city, member.phone, member.language) == ("Köln", "+49 221 1234", "en")
     assert response.json()["city"] == "Köln"
 
 
-def test_update_refuses_balance_tier_status_and_numbers(api, member, tiers):
-    response = api.patch(f"/members/{member.pk}/", {"points_balance": 10**6, "tier": tiers[3].pk,
+def test_update_refuses_balance_tier_status_and_numbers(api, partner, member, tiers):
+    factories.relate(member, partner)
+    response = api.patch(f"/members/{member.public_id}/", {"points_balance": 10**6, "tier": tiers[3].pk,
                                                     "status": "blocked", "card_number": "1", "city": "Bonn"})
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"points_balance", "tier", "status", "card_number"}
@@ -105,7 +113,8 @@ def test_balance_shows_available_pending_tier_progress_expiring_and_discount(api
     purchase_record(member_id=member.pk, partner=partner, order_reference="OLD", amount=Decimal("120"),
                     occurred_at=timezone.now() - timedelta(days=300), booked_at=old)
     purchase_record(member_id=member.pk, partner=partner, order_reference="NEW", amount=Decimal("500"))
-    body = api.get(f"/members/{member.pk}/balance/").json()
+    body = api.get(f"/members/{member.public_id}/balance/").json()
+    assert body["member_id"] == str(member.public_id)
     assert body["available"] == 620 and body["pending"] == 0
     assert body["tier"]["name"] == "Silver" and body["next_tier"]["name"] == "Gold"
     assert body["qualifying_points"] == 500  # the old credit is outside the 12-month window
@@ -119,9 +128,9 @@ def test_ledger_entries_newest_first_with_a_kind_filter(api, partner, member):
     for n in range(3):
         purchase_record(member_id=member.pk, partner=partner, order_reference=f"L-{n}", amount=Decimal("10"))
     factories.PartnerAPIKeyFactory(partner=partner)
-    entries = api.get(f"/members/{member.pk}/entries/", params={"page_size": 2}).json()
+    entries = api.get(f"/members/{member.public_id}/entries/", params={"page_size": 2}).json()
     assert [row["reason"] for row in entries["results"]] == ["Purchase L-2", "Purchase L-1"]
     following = api.get(entries["next"]).json()
     assert [row["reason"] for row in following["results"]] == ["Purchase L-0"]
-    assert api.get(f"/members/{member.pk}/entries/", params={"kind": "redeem"}).json()["results"] == []
-    assert api.get(f"/members/{member.pk}/entries/", params={"kind": "nonsense"}).status_code == 400
+    assert api.get(f"/members/{member.public_id}/entries/", params={"kind": "redeem"}).json()["results"] == []
+    assert api.get(f"/members/{member.public_id}/entries/", params={"kind": "nonsense"}).status_code == 400

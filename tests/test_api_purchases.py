@@ -24,7 +24,7 @@ def test_post_a_purchase_earns_points_with_a_breakdown(api, member, tiers):
     ]))
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["points_earned"] == 100 and body["store"] == "S1" and body["member_id"] == member.pk
+    assert body["points_earned"] == 100 and body["store"] == "S1" and body["member_id"] == str(member.public_id)
     assert [(part["label"], part["points"]) for part in body["breakdown"]] == [
         ("1 Punkt pro Euro", 60), ("Double points on shoes", 40)]
     assert [(line["sku"], line["points"]) for line in body["lines"]] == [("A-1", 80), ("B-2", 20)]
@@ -33,13 +33,14 @@ def test_post_a_purchase_earns_points_with_a_breakdown(api, member, tiers):
 
 
 @pytest.mark.parametrize("identify", ["member_id", "card_number", "customer_number"])
-def test_the_member_is_named_by_id_card_or_customer_number(api, member, identify):
-    value = {"member_id": member.pk, "card_number": member.card_number,
+def test_the_member_is_named_by_id_card_or_customer_number(api, partner, member, identify):
+    factories.relate(member, partner)  # an id alone reaches only a member the partner knows
+    value = {"member_id": str(member.public_id), "card_number": member.card_number,
              "customer_number": member.customer_number}[identify]
     body = {identify: value, "order_reference": f"ID-{identify}", "amount": "10.00", "currency": "CHF"}
     response = api.post("/purchases/", body)
     assert response.status_code == 201, response.text
-    assert response.json()["member_id"] == member.pk and response.json()["currency"] == "CHF"
+    assert response.json()["member_id"] == str(member.public_id) and response.json()["currency"] == "CHF"
 
 
 def test_the_same_order_reference_with_a_new_key_earns_nothing_again(api, member):
@@ -93,7 +94,7 @@ def test_list_purchases_with_filters_and_cursor_pages(api, member, partner):
     first = api.get("/purchases/", params={"page_size": 2}).json()
     assert [row["order_reference"] for row in first["results"]] == ["Q-1", "P-2"]
     assert [row["order_reference"] for row in api.get(first["next"]).json()["results"]] == ["P-1", "P-0"]
-    assert len(api.get("/purchases/", params={"member": member.pk}).json()["results"]) == 3
+    assert len(api.get("/purchases/", params={"member": str(member.public_id)}).json()["results"]) == 3
     assert [row["order_reference"] for row in api.get("/purchases/", params={"channel": "online"}).json()[
         "results"]] == ["Q-1"]
     assert len(api.get("/purchases/", params={"store": "S1"}).json()["results"]) == 3
@@ -109,7 +110,7 @@ def test_points_and_a_tier_change_are_announced_to_webhooks(api, partner, member
     api.post("/purchases/", purchase_body(member, "HOOK-2", amount="600.00"))  # 610 points: Silver
     events = list(WebhookDelivery.objects.order_by("id").values_list("event", "payload"))
     assert [event for event, _ in events] == ["points.earned", "points.earned", "tier.changed"]
-    assert events[2][1]["tier"]["name"] == "Silver" and events[2][1]["member_id"] == member.pk
+    assert events[2][1]["tier"]["name"] == "Silver" and events[2][1]["member_id"] == str(member.public_id)
 
 
 # --- Absurd input: refused with a field error, nothing recorded ----------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from loyalty_site.models import WebhookDelivery, WebhookEvent
@@ -25,7 +26,8 @@ def test_the_catalogue_lists_rewards_cheapest_first(api, tiers):
     assert api.get(f"/rewards/{cheap.pk}/").json()["points_cost"] == 100
 
 
-def test_the_catalogue_says_what_a_member_can_have_and_can_filter_to_it(api, member, tiers):
+def test_the_catalogue_says_what_a_member_can_have_and_can_filter_to_it(api, partner, member, tiers):
+    factories.relate(member, partner)
     _give(member, 300)
     affordable = factories.RewardFactory(points_cost=200)
     too_dear = factories.RewardFactory(points_cost=400)
@@ -33,16 +35,20 @@ def test_the_catalogue_says_what_a_member_can_have_and_can_filter_to_it(api, mem
     sold_out = factories.RewardFactory(points_cost=100, stock=0)
     once = factories.RewardFactory(points_cost=10, limit_per_member=1)
     factories.RedemptionFactory(member=member, reward=once)
-    rows = {row["id"]: row for row in api.get("/rewards/", params={"member_id": member.pk}).json()["results"]}
+    results = api.get("/rewards/", params={"member_id": str(member.public_id)}).json()["results"]
+    rows = {row["id"]: row for row in results}
     assert rows[affordable.pk]["available"] is True and rows[affordable.pk]["unavailable_reason"] is None
     assert "more points" in rows[too_dear.pk]["unavailable_reason"]
     assert "tier" in rows[gold_only.pk]["unavailable_reason"]
     assert rows[sold_out.pk]["available"] is False
     assert rows[once.pk]["available"] is False
-    only = api.get("/rewards/", params={"member_id": member.pk, "available_only": "true"}).json()["results"]
+    only = api.get("/rewards/", params={"member_id": str(member.public_id), "available_only": "true"}).json()["results"]
     assert [row["id"] for row in only] == [affordable.pk]
     assert api.get("/rewards/", params={"available_only": "true"}).status_code == 400
     assert api.get("/rewards/", params={"member_id": 10**12}).status_code == 400
+    assert api.get("/rewards/", params={"member_id": str(uuid.uuid4())}).status_code == 404
+    by_card = api.get("/rewards/", params={"card_number": member.card_number}).json()["results"]
+    assert {row["id"]: row["available"] for row in by_card}[affordable.pk] is True
 
 
 def test_redeem_takes_the_points_and_returns_the_voucher(api, partner, member):
@@ -64,17 +70,17 @@ def test_redeem_takes_the_points_and_returns_the_voucher(api, partner, member):
 
 def test_redeeming_without_enough_points_is_422(api, member):
     reward = factories.RewardFactory(points_cost=200)
-    response = api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk})
+    response = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk})
     assert response.status_code == 422 and response.json()["code"] == "insufficient_points"
     assert not Redemption.objects.exists()
-    missing = api.post("/redemptions/", {"member_id": member.pk, "reward_id": 10**9})
+    missing = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": 10**9})
     assert missing.status_code == 400 and "reward_id" in missing.json()["errors"]
 
 
 def test_cancel_gives_the_points_back_once(api, member):
     _give(member, 500)
     reward = factories.RewardFactory(points_cost=200)
-    voucher = api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk}).json()
+    voucher = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk}).json()
     cancelled = api.post(f"/redemptions/{voucher['id']}/cancel/")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     member.refresh_from_db()
@@ -86,7 +92,7 @@ def test_cancel_gives_the_points_back_once(api, member):
 def test_another_partner_cannot_see_or_cancel_a_voucher(api, other_api, member):
     _give(member, 500)
     reward = factories.RewardFactory(points_cost=200)
-    voucher = api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk}).json()
+    voucher = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk}).json()
     assert other_api.get(f"/redemptions/{voucher['id']}/").status_code == 404
     assert other_api.post(f"/redemptions/{voucher['id']}/cancel/").status_code == 404
     assert other_api.get("/redemptions/").json()["results"] == []
@@ -96,11 +102,11 @@ def test_validate_then_consume_a_voucher_at_a_till(api, partner, member):
     factories.WebhookSubscriptionFactory(partner=partner, events=[WebhookEvent.VOUCHER_USED])
     _give(member, 500)
     reward = factories.RewardFactory(points_cost=200)
-    voucher = api.post("/redemptions/", {"member_id": member.pk, "reward_id": reward.pk}).json()
+    voucher = api.post("/redemptions/", {"card_number": member.card_number, "reward_id": reward.pk}).json()
     typed = voucher["code"].lower().replace("-", " ")
     checked = api.post("/vouchers/validate/", {"code": typed, "store": "S1"})
     assert checked.status_code == 200, checked.text
-    assert checked.json()["status"] == "issued" and checked.json()["member_id"] == member.pk
+    assert checked.json()["status"] == "issued" and checked.json()["member_id"] == str(member.public_id)
     used = api.post("/vouchers/consume/", {"code": voucher["code"], "store": "S1"})
     assert used.status_code == 200 and used.json()["status"] == "used" and used.json()["used_at"]
     redemption = Redemption.objects.get(pk=voucher["id"])
@@ -113,7 +119,7 @@ def test_validate_then_consume_a_voucher_at_a_till(api, partner, member):
 def test_a_voucher_from_another_partner_is_usable_here(api, other_api, member):
     # Vouchers belong to the member, and a member shops with every partner of the programme.
     _give(member, 500)
-    voucher = api.post("/redemptions/", {"member_id": member.pk,
+    voucher = api.post("/redemptions/", {"card_number": member.card_number,
                                          "reward_id": factories.RewardFactory(points_cost=100).pk}).json()
     assert other_api.post("/vouchers/consume/", {"code": voucher["code"], "store": "F1"}).status_code == 200
 

@@ -31,7 +31,7 @@ def test_a_member_answers_at_the_till_and_earns_the_points_once(api, survey, mem
     first = api.post("/survey-responses/", body)
     assert first.status_code == 201, first.text
     data = first.json()
-    assert data["member_id"] == member.pk and data["store"] == "S1"
+    assert data["member_id"] == str(member.public_id) and data["store"] == "S1"
     assert api.post("/survey-responses/", {**body, "score": 9}).status_code == 201
     member.refresh_from_db()
     assert member.points_balance == 25
@@ -105,7 +105,7 @@ def test_feedback_endpoints_need_their_scopes(api, partner, survey, member):
     assert reader.get("/surveys/").status_code == 200
     refused = reader.post("/survey-responses/", {"survey_id": survey.pk, "score": 9})
     assert refused.status_code == 403
-    assert reader.post("/complaints/", {"member_id": member.pk, "category": "other", "subject": "x",
+    assert reader.post("/complaints/", {"member_id": str(member.public_id), "category": "other", "subject": "x",
                                         "description": "y"}).status_code == 403
     members_only = api.with_key(factories.PartnerAPIKeyFactory(partner=partner, scopes=[Scope.MEMBERS_READ]).raw_key)
     assert members_only.get("/surveys/").status_code == 403

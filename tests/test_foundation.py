@@ -1,25 +1,24 @@
-"""The foundation: PostgreSQL under the suite, health check, tasks only after commit,
-and the embedded defaults (SQLite + filesystem broker) for `make run`."""
+"""The foundation: PostgreSQL and Redis under the suite, health check, tasks only after commit,
+and the defaults `make run` uses (its PostgreSQL cluster and Redis server under var/)."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection, transaction
 
+from loyalty_site.celery import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY, heartbeat
 from loyalty_site.celery import app as celery_app
-from loyalty_site.celery import heartbeat
+from tests.broker import purge_broker, queued_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,44 +34,57 @@ def test_staff_groups_exist(db):
     assert set(Group.objects.values_list("name", flat=True)) >= {"Marketing", "Support", "Finance", "Administrator"}
 
 
-def test_healthz_reports_database_and_broker(client, db):
+def test_suite_runs_on_redis_for_broker_and_cache():
+    assert settings.CELERY_BROKER_URL.startswith("redis://127.0.0.1:")
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert settings.CACHES["default"]["LOCATION"] != settings.CELERY_BROKER_URL  # flushing one keeps the other
+
+
+def test_healthz_reports_database_and_redis_broker(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["database"] == "ok"
-    assert body["broker"] == "ok"
-    assert body["worker"] == "unknown"
+    assert body["broker"] == "ok" and body["broker_transport"] == "redis"
+    assert body["worker"] == "unknown" and body["beat"] == "unknown"
 
 
-def test_healthz_sees_a_heartbeat(client, db):
+def test_healthz_sees_the_worker_and_beat_heartbeats(client, db):
+    heartbeat.delay()  # what beat does: publishing stamps beat's heartbeat
+    heartbeat()  # what the worker does with it
+    body = client.get("/healthz").json()
+    assert body["worker"] == "ok" and body["beat"] == "ok" and body["status"] == "ok"
+    purge_broker()
+
+
+@pytest.mark.parametrize("stale", ["worker", "beat"])
+def test_healthz_answers_503_and_names_a_stale_heartbeat(client, db, stale):
+    heartbeat.delay()
     heartbeat()
-    assert client.get("/healthz").json()["worker"] == "ok"
-
-
-def _queued_messages() -> int:
-    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-    return len(list(folder.glob("*.msg"))) if folder.exists() else 0
-
-
-def _drain_queue() -> None:
-    folder = Path(settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"])
-    for message in folder.glob("*.msg"):
-        message.unlink()
+    purge_broker()
+    long_ago = time.time() - settings.LOYALTY_HEARTBEAT_SECONDS * 4
+    cache.set({"worker": WORKER_HEARTBEAT_KEY, "beat": BEAT_HEARTBEAT_KEY}[stale], long_ago, timeout=None)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "error" and body["failing"] == [stale] and body[stale] == "stale"
+    assert body[stale + "_last_seen_seconds"] >= settings.LOYALTY_HEARTBEAT_SECONDS * 4 - 1
+    assert body["database"] == "ok" and body["broker"] == "ok"
 
 
 @pytest.mark.django_db(transaction=True)
 def test_task_queued_in_a_rolled_back_transaction_is_never_sent():
-    _drain_queue()
+    purge_broker()
     with pytest.raises(RuntimeError), transaction.atomic():
         heartbeat.delay_on_commit()
         raise RuntimeError("roll back")
-    assert _queued_messages() == 0
+    assert queued_tasks() == []
 
     with transaction.atomic():
         heartbeat.delay_on_commit()
-        assert _queued_messages() == 0  # not before the commit
-    assert _queued_messages() == 1
-    _drain_queue()
+        assert queued_tasks() == []  # not before the commit
+    assert queued_tasks() == ["loyalty_site.heartbeat"]
+    purge_broker()
 
 
 def test_celery_is_configured_for_safe_redelivery():
@@ -81,45 +93,32 @@ def test_celery_is_configured_for_safe_redelivery():
     assert celery_app.conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def _local_settings(**env_overrides: str) -> subprocess.CompletedProcess:
+    """The settings `make run` gets: the local module, nothing from the test run's environment."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(DJANGO_SETTINGS_MODULE="loyalty_site.settings.local", **env_overrides)
+    script = ("import json, django; django.setup(); from django.conf import settings as s; "
+              "print(json.dumps([s.DATABASES['default']['ENGINE'], s.DATABASES['default']['HOST'], "
+              "s.DATABASES['default']['PORT'], s.CELERY_BROKER_URL, s.CACHES['default']['BACKEND'], "
+              "s.CACHES['default']['LOCATION']]))")
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
 
 
-@pytest.mark.slow
-def test_embedded_defaults_migrate_and_serve(tmp_path):
-    """What `make run` uses: SQLite and the filesystem broker, no server to install."""
-    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
-    env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", CACHE_URL=f"filecache://{tmp_path / 'cache'}",
-               DJANGO_SETTINGS_MODULE="loyalty_site.settings.local")
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
-    port = _free_port()
-    server = subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        health = _get_when_up(f"http://127.0.0.1:{port}/healthz")
-        assert health["status"] == 200
-        body = json.loads(health["body"])
-        assert body["database"] == "ok" and body["broker"] == "ok"
-        login = _get_when_up(f"http://127.0.0.1:{port}/admin/login/")
-        assert login["status"] == 200
-        assert 'name="password"' in login["body"]
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+def test_local_defaults_are_the_postgresql_and_redis_servers_make_run_starts():
+    result = _local_settings()
+    assert result.returncode == 0, result.stderr
+    engine, host, port, broker, cache_backend, cache_location = json.loads(result.stdout)
+    assert (engine, host, port) == ("django.db.backends.postgresql", "127.0.0.1", 54329)
+    assert broker == "redis://127.0.0.1:63799/0"
+    assert (cache_backend, cache_location) == ("django.core.cache.backends.redis.RedisCache",
+                                               "redis://127.0.0.1:63799/1")
+    localstack = (ROOT / "scripts" / "localstack.sh").read_text()
+    assert "PG_PORT=${LOYALTY_LOCAL_PG_PORT:-54329}" in localstack
+    assert "REDIS_PORT=${LOYALTY_LOCAL_REDIS_PORT:-63799}" in localstack
 
 
-def _get_when_up(url: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                return {"status": response.status, "body": response.read().decode()}
-        except urllib.error.HTTPError as error:
-            return {"status": error.code, "body": error.read().decode()}
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+def test_a_database_url_that_is_not_postgresql_is_refused():
+    result = _local_settings(DATABASE_URL="mysql://loyalty@127.0.0.1/loyalty")
+    assert result.returncode != 0 and "DATABASE_URL must name a PostgreSQL database" in result.stderr

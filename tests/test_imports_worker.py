@@ -4,18 +4,17 @@ imports the file, and every row exists exactly once with its opening balance boo
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection
 from django.test import override_settings
 
 from members import imports
 from members.models import ImportJob, Member
 from rewards.models import PointEntry
 from tests import factories
-from tests.test_campaigns_worker import _broker_folder, _database_url, _kill, _start_worker, _wait_for
+from tests.celery_workers import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -28,20 +27,12 @@ def _customer_file() -> bytes:
     return ("\r\n".join(lines) + "\r\n").encode("cp1252")
 
 
-def test_killing_a_worker_mid_import_then_resuming_imports_every_row_once(tmp_path, capsys):
-    import os
-
+def test_killing_a_worker_mid_import_then_resuming_imports_every_row_once(tmp_path, capsys, workers):
     factories.tier_ladder()
     media = tmp_path / "media"
     storages = {"default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                             "OPTIONS": {"location": str(media)}},
                 "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-    for stale in _broker_folder().glob("*.msg"):  # tasks other tests left in this run's broker folder
-        stale.unlink()
-    log = tmp_path / "worker.log"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.import_worker_settings", "DATABASE_URL": _database_url(),
-           "LOYALTY_TEST_BROKER_DIR": str(_broker_folder().parent), "LOYALTY_TEST_MEDIA_DIR": str(media)}
-
     with override_settings(STORAGES=storages, LOYALTY_IMPORT_SYNC_MAX_BYTES=0):
         job = imports.import_job_create(kind="members", upload=SimpleUploadedFile("gross.csv", _customer_file()),
                                         options={}, staff_user=None, language="en")
@@ -49,31 +40,28 @@ def test_killing_a_worker_mid_import_then_resuming_imports_every_row_once(tmp_pa
         assert job.status == ImportJob.Status.ANALYSED and job.count_new == ROWS
         job = imports.import_job_start(imports.import_job_confirm(job_id=job.pk, staff_user=None))
 
-        first = _start_worker("importer-1", env, log)
-        try:
-            _wait_for(lambda: ImportJob.objects.get(pk=job.pk).rows_processed >= 2000, timeout=180,
-                      what="the import to be under way", log=log)
-        finally:
-            _kill(first)  # kill -9 in the middle of the transaction
+        workers.start("tests.import_worker_settings", LOYALTY_TEST_MEDIA_DIR=str(media))
+        workers.wait_for(lambda: ImportJob.objects.get(pk=job.pk).rows_processed >= 2000,
+                         what="the import to be under way")
+        workers.kill()  # kill -9 of the whole worker in the middle of the transaction
         assert ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.IMPORTING
         assert not Member.objects.exists() and not PointEntry.objects.exists()  # nothing half-written
 
         # The killed worker's database session ends when PostgreSQL notices (after its current
         # statement): until then the job still looks busy, as it would to beat's sweeper.
         resumed: list = []
-        _wait_for(lambda: resumed.extend(imports.import_jobs_resume_stalled(confirmed_before_seconds=0)) or resumed,
-                  timeout=120, what="the killed import's session to end", log=log)
+        wait_for(lambda: resumed.extend(imports.import_jobs_resume_stalled(confirmed_before_seconds=0)) or resumed,
+                 timeout=120, what="the killed import's session to end")
         assert resumed == [job.pk]
-        second = _start_worker("importer-2", env, log)
-        try:
-            _wait_for(lambda: ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.DONE, timeout=300,
-                      what="the import to finish", log=log)
-        finally:
-            _kill(second, signal.SIGTERM)
+        workers.start("tests.import_worker_settings", LOYALTY_TEST_MEDIA_DIR=str(media))
+        workers.wait_for(lambda: ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.DONE,
+                         what="the import to finish", timeout=300)
 
     assert Member.objects.count() == ROWS
     assert Member.objects.values("customer_number").distinct().count() == ROWS
     opening = sum(n % 50 for n in range(ROWS))
     assert sum(PointEntry.objects.values_list("points", flat=True)) == opening
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE members_member, rewards_pointentry")  # fresh from COPY: no statistics yet
     call_command("verify_ledger")
     assert "ledger OK" in capsys.readouterr().out

@@ -10,27 +10,58 @@ import pytest
 from auditlog.models import LogEntry
 from django.apps import apps
 from django.core import mail
+from django.db import models as db_models
 from django.utils import timezone
 
 from campaigns.models import Message
 from loyalty_site.models import WebhookDelivery
 from members.models import ConsentRecord, ImportJob, Member
-from members.privacy import PERSONAL_DATA, retention_run
+from members.privacy import NOT_PERSONAL_FIELDS, PERSONAL_DATA, PERSONAL_FIELDS, retention_run
 from members.services import consent_record, member_erase
 from rewards.services import purchase_record
 from tests import factories
 
-OUR_APPS = {"members", "rewards", "referrals", "campaigns", "feedback", "loyalty_site"}
-PEOPLE_APPS = {"auth", "account", "mfa", "sessions", "auditlog"}
+# Columns that can hold something about a person: text of any kind, e-mail and IP addresses,
+# dates, JSON, files.
+LOOKS_PERSONAL = (db_models.CharField, db_models.TextField, db_models.GenericIPAddressField, db_models.DateField,
+                  db_models.JSONField, db_models.BinaryField, db_models.FileField)
 
 
 def test_every_model_says_what_happens_to_its_personal_data():
-    """A new model must be added to members.privacy.PERSONAL_DATA (and docs/privacy.md)."""
-    models = {model._meta.label for model in apps.get_models()
-              if model._meta.app_label in OUR_APPS | PEOPLE_APPS and not model._meta.auto_created}
-    models -= {"auth.Group", "auth.Permission"}  # staff roles, no people in them
+    """A new model (ours or a library's) must be added to members.privacy.PERSONAL_DATA (and
+    docs/privacy.md)."""
+    models = {model._meta.label for model in apps.get_models() if not model._meta.auto_created}
     assert sorted(models - PERSONAL_DATA.keys()) == []
     assert sorted(PERSONAL_DATA.keys() - models) == []  # and no stale entries
+
+
+def unclassified_fields(personal: dict[str, dict[str, str]], not_personal: dict[str, str]) -> list[str]:
+    """Every column that looks personal and is neither in `personal` nor in `not_personal`."""
+    missing = []
+    for model in apps.get_models():
+        label = model._meta.label
+        named = set(personal.get(label, {})) | set(not_personal.get(label, "").split())
+        missing += [f"{label}.{field.name}" for field in model._meta.concrete_fields
+                    if isinstance(field, LOOKS_PERSONAL) and not field.primary_key and field.name not in named]
+    return sorted(missing)
+
+
+def test_every_field_that_may_hold_personal_data_is_classified():
+    """A new text, e-mail, IP, date, JSON or file field on any model goes into
+    members.privacy.PERSONAL_FIELDS (with what erasure does to it) or NOT_PERSONAL_FIELDS."""
+    assert unclassified_fields(PERSONAL_FIELDS, NOT_PERSONAL_FIELDS) == []
+    existing = {f"{model._meta.label}.{field.name}" for model in apps.get_models()
+                for field in model._meta.concrete_fields}
+    named = {f"{label}.{name}" for label, fields in PERSONAL_FIELDS.items() for name in fields}
+    named_not = {f"{label}.{name}" for label, names in NOT_PERSONAL_FIELDS.items() for name in names.split()}
+    assert sorted((named | named_not) - existing) == []  # no stale entries
+    assert sorted(named & named_not) == []  # and each field decided once
+
+
+def test_a_new_personal_looking_field_is_caught():
+    without_phone = {label: {name: how for name, how in fields.items() if (label, name) != ("members.Member", "phone")}
+                     for label, fields in PERSONAL_FIELDS.items()}
+    assert unclassified_fields(without_phone, NOT_PERSONAL_FIELDS) == ["members.Member.phone"]
 
 
 def test_erasure_removes_the_address_of_sent_messages_and_the_ip_of_consents(tiers):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
 from loyalty_site.handlers import PartnerAPIHandler
+from tests import factories
 
 
 def _middleware_classes(handler) -> set[str]:
@@ -28,11 +29,12 @@ def test_the_api_handler_has_no_csrf_middleware_and_leaves_the_setting_alone():
     assert settings.API_MIDDLEWARE[0] == "django.middleware.security.SecurityMiddleware"
 
 
-def test_an_api_request_over_http_gets_its_answer_security_headers_and_language(live_api, member):
-    response = live_api.get(f"/members/{member.pk}/balance/", headers={"Accept-Language": "de"})
+def test_an_api_request_over_http_gets_its_answer_security_headers_and_language(live_api, partner, member):
+    factories.relate(member, partner)
+    response = live_api.get(f"/members/{member.public_id}/balance/", headers={"Accept-Language": "de"})
 
     assert response.status_code == 200
-    assert response.json()["member_id"] == member.pk
+    assert response.json()["member_id"] == str(member.public_id)
     assert response.headers["Content-Language"] == "de"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"

@@ -52,10 +52,14 @@ class PartnerPrincipal:
 
     @cached_property
     def allowed_store_ids(self) -> frozenset[int] | None:
-        """The stores this key may act for; None: all of the partner's stores."""
+        """The stores this key may act for; None: all of the partner's stores. Read with the key
+        into the process's copy (every member read of a restricted key checks relations by them)."""
         if not self.key.store_restricted:
             return None
-        return frozenset(self.key.stores.values_list("pk", flat=True))
+        store_ids = getattr(self.key, "store_ids", None)
+        if store_ids is None:
+            store_ids = self.key.store_ids = frozenset(self.key.stores.values_list("pk", flat=True))
+        return store_ids
 
 
 class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):

@@ -25,8 +25,6 @@ import functools
 import hashlib
 import json
 import re
-import threading
-from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import shared_task
@@ -67,25 +65,6 @@ def _lock_id(partner_id: int, key: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-_process_locks: dict[int, threading.Lock] = {}
-_process_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _process_lock(lock_id: int):
-    """Without PostgreSQL (SQLite in local development) a lock within this process."""
-    with _process_locks_guard:
-        lock = _process_locks.setdefault(lock_id, threading.Lock())
-    if not lock.acquire(blocking=False):
-        raise RequestInProgress()
-    try:
-        yield
-    finally:
-        lock.release()
-        with _process_locks_guard:
-            _process_locks.pop(lock_id, None)
-
-
 def _advisory_lock(lock_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [lock_id])
@@ -104,11 +83,8 @@ def idempotent(view_method):
         partner = request.user.partner
         fingerprint = request_fingerprint(request)
         lock_id = _lock_id(partner.pk, key)
-        if connection.vendor == "postgresql":
-            with transaction.atomic():
-                _advisory_lock(lock_id)
-                return _run_once(view_method, view, request, args, kwargs, partner, key, fingerprint)
-        with _process_lock(lock_id), transaction.atomic():
+        with transaction.atomic():
+            _advisory_lock(lock_id)
             return _run_once(view_method, view, request, args, kwargs, partner, key, fingerprint)
 
     return wrapper

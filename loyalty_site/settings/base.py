@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import environ
+from django.templatetags.static import static
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -57,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.PageContentSecurityPolicyMiddleware",  # CONTENT_SECURITY_POLICY below
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -74,6 +76,7 @@ MIDDLEWARE = [
 # languages, which belong to the cookie-based pages; the audit trail keeps the caller's address.
 API_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "loyalty_site.csp.APIContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
@@ -101,26 +104,31 @@ TEMPLATES = [
 
 # --- Database --------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
-# Embedded default: a SQLite file under var/. Production: postgres://… (psycopg 3).
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+# PostgreSQL only (psycopg 3), locally and in production. The default is the cluster `make run`
+# starts under var/postgres (scripts/localstack.sh). SQLite is not supported: campaign sends
+# failed with "database is locked" and the code path nobody tested was the one run first.
+LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/loyalty"
+DATABASES = {"default": env.db("DATABASE_URL", default=LOCAL_DATABASE_URL)}
+if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
+    raise environ.ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"].get("ENGINE") == "django.db.backends.postgresql":
-    # Parameters bound on the server, and a statement run 5 times on a connection is prepared:
-    # PostgreSQL plans the till's queries once per connection instead of on every request
-    # (planning the balance query cost more than running it). Behind a transaction-mode
-    # PgBouncer without prepared-statement support, set DATABASE_PREPARE_THRESHOLD=off.
-    _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
+# Parameters bound on the server, and a statement run 5 times on a connection is prepared:
+# PostgreSQL plans the till's queries once per connection instead of on every request
+# (planning the balance query cost more than running it). Behind a transaction-mode
+# PgBouncer without prepared-statement support, set DATABASE_PREPARE_THRESHOLD=off.
+_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/cache/
-# Rate limits and the worker heartbeat need a cache shared by all processes:
-# a file cache on one machine, Redis (redis://…) in production.
-CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
+# Rate limits, the worker and beat heartbeats and the per-process caches' version stamps need a
+# cache shared by all processes: Redis, by default database 1 of the server `make run` starts.
+LOCAL_REDIS_URL = "redis://127.0.0.1:63799"
+CACHES = {"default": env.cache("CACHE_URL", default=f"{LOCAL_REDIS_URL}/1")}
 
 # --- Authentication --------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/auth/ and https://docs.allauth.org/
@@ -197,18 +205,19 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Celery ----------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
-# Embedded default: kombu's filesystem transport under var/ (no server needed).
-BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+# Redis (default: database 0 of the server `make run` starts) or RabbitMQ (amqp://…). kombu's
+# filesystem transport is not supported: a JSON decode error stopped its worker while /healthz
+# still said "ok", and after its pool processes were killed the worker stopped consuming.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=f"{LOCAL_REDIS_URL}/0")
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=None)
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        "polling_interval": 0.05,
-    }
+# https://docs.celeryq.dev/en/stable/getting-started/backends-and-brokers/redis.html#caveats
+# With Redis, a message a worker took and never acknowledged (the whole worker killed) goes back
+# to the queue after the visibility timeout. The sweepers (see celery.py) do not wait for it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with a fix that keeps the worker alive when Redis goes away
+    # mid-task (loyalty_site/broker.py explains it).
+    CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -218,6 +227,12 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No task runs forever: at the soft limit SoftTimeLimitExceeded is raised in the task (which ends
+# it cleanly: an import rolls back and fails its job with a message), at the hard limit the
+# worker's child process is killed (its task is redelivered; sweepers take over). Tasks that
+# may need longer set their own (imports below; a campaign's send_batch has a shorter hard one).
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=15 * 60)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=CELERY_TASK_SOFT_TIME_LIMIT + 60)
 
 # --- REST framework --------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
@@ -238,9 +253,25 @@ REST_FRAMEWORK = {
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 SPECTACULAR_SETTINGS = {
     "TITLE": "Treuepunkt Partner API",
-    "DESCRIPTION": "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
-                   "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes "
-                   "data; errors always look like `{\"code\", \"message\", \"errors\"}`.",
+    "DESCRIPTION": (
+        "Loyalty program API for POS systems, web shops and CRMs. Authenticate with "
+        "`Authorization: Api-Key <key>`; send an `Idempotency-Key` header with every POST that changes data; "
+        "errors always look like `{\"code\", \"message\", \"errors\"}`.\n\n"
+        "## Which members a partner reaches\n\n"
+        "Members belong to the programme, but a key reaches a member only when the partner can show that the "
+        "member is **present** or **related**:\n\n"
+        "- *present*: the request carries what the till scanned or the member showed: `card_number`, "
+        "`customer_number`, or `member_code` (a short-lived code from the member's portal card, shown as text "
+        "and QR code; valid for a few minutes, only for this purpose);\n"
+        "- *related*: the member enrolled or bought with this partner. A key restricted to stores counts only "
+        "enrolments and purchases at its stores, and is restricted the same way everywhere (purchases, "
+        "redemptions, vouchers, complaints, survey answers).\n\n"
+        "Member ids (`id`, `member_id`) are opaque UUIDs, not database keys, and reach only related members. "
+        "For any other member add the presence as a query parameter (`/members/{id}/balance/?card_number=…`) "
+        "or look the member up (`GET /members/?card_number=…`; an `email` finds only related members). "
+        "Spending points (`POST /redemptions/`) always needs presence: a member id is refused there. A member "
+        "out of reach answers 404 exactly like one that does not exist."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
@@ -288,6 +319,22 @@ UNFOLD = {
     "SITE_SYMBOL": "loyalty",
     "SHOW_LANGUAGES": True,
     "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
+    # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
+    "STYLES": [lambda request: static("console/console.css")],
+}
+
+# --- Content Security Policy (django-csp) ---------------------------------
+# https://django-csp.readthedocs.io/en/latest/configuration.html
+# Everything is served by this site: 'self' only, no inline scripts or styles. Third-party
+# pages that need more get it for their paths only, with the reason, in loyalty_site/csp.py.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    },
 }
 
 # --- Logging ---------------------------------------------------------------
@@ -304,12 +351,18 @@ LOYALTY_RETURN_WINDOW_DAYS = env.int("LOYALTY_RETURN_WINDOW_DAYS", default=0)
 LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
 LOYALTY_HEARTBEAT_SECONDS = 15
+# Campaign sends, imports and webhook deliveries waiting this long without progress are shown as
+# stalled in the console (loyalty_site/stalls.py); the sweepers run every 5 minutes.
+LOYALTY_STALLED_AFTER_MINUTES = env.int("LOYALTY_STALLED_AFTER_MINUTES", default=10)
 # Spend statistics are kept in EUR; CHF is converted at this rate (update with the finance team).
 LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default="1.06")}
 # Do the points of a voucher that expired unused come back to the member?
 LOYALTY_REFUND_EXPIRED_VOUCHERS = env.bool("LOYALTY_REFUND_EXPIRED_VOUCHERS", default=False)
 # Support staff may adjust at most this many points at once; more needs an administrator.
 LOYALTY_SUPPORT_ADJUST_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_LIMIT", default=500)
+# ... and at most this many per staff member and day (Europe/Berlin), adjustments and complaint
+# goodwill summed as absolute points (0: no daily limit); administrators are exempt from both.
+LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT = env.int("LOYALTY_SUPPORT_ADJUST_DAILY_LIMIT", default=2000)
 # Staff in the console: a TOTP second factor (on in production) and an idle timeout.
 LOYALTY_STAFF_MFA_REQUIRED = env.bool("LOYALTY_STAFF_MFA_REQUIRED", default=False)
 LOYALTY_STAFF_IDLE_SECONDS = env.int("LOYALTY_STAFF_IDLE_SECONDS", default=30 * 60)
@@ -330,6 +383,13 @@ LOYALTY_POINT_VALUE_EUR = env("LOYALTY_POINT_VALUE_EUR", default="0.01")
 # Imports (members/imports.py): files up to this size are checked and imported in the console's
 # request; larger ones run as Celery tasks with a progress bar (about 100 bytes per customer row).
 LOYALTY_IMPORT_SYNC_MAX_BYTES = env.int("LOYALTY_IMPORT_SYNC_MAX_BYTES", default=2_000_000)
+# Larger files are refused at upload (1,000,000 customers are about 100 MB of CSV), files with more
+# rows when read; a dry run or an import on the worker is stopped at the soft time limit (the
+# job fails, nothing is written), its worker process killed at the hard one.
+LOYALTY_IMPORT_MAX_BYTES = env.int("LOYALTY_IMPORT_MAX_BYTES", default=256 * 1024 * 1024)
+LOYALTY_IMPORT_MAX_ROWS = env.int("LOYALTY_IMPORT_MAX_ROWS", default=2_000_000)
+LOYALTY_IMPORT_SOFT_TIME_LIMIT = env.int("LOYALTY_IMPORT_SOFT_TIME_LIMIT", default=60 * 60)
+LOYALTY_IMPORT_TIME_LIMIT = env.int("LOYALTY_IMPORT_TIME_LIMIT", default=LOYALTY_IMPORT_SOFT_TIME_LIMIT + 120)
 
 # --- Campaigns (campaigns/services.py explains the sending) ----------------
 # Absolute links in e-mails (unsubscribe, raffle entry) start with this.
@@ -351,6 +411,10 @@ LOYALTY_CAMPAIGN_SEND_CHUNK = env.int("LOYALTY_CAMPAIGN_SEND_CHUNK", default=50)
 # hour of the member's local day.
 LOYALTY_TRIGGER_LOOKBACK_HOURS = env.int("LOYALTY_TRIGGER_LOOKBACK_HOURS", default=48)
 LOYALTY_BIRTHDAY_SEND_HOUR = env.int("LOYALTY_BIRTHDAY_SEND_HOUR", default=8)
+
+# --- Partner API: member codes (members.services.member_code_issue) ---------
+# How long the code a member shows in the portal proves their presence to a partner.
+LOYALTY_MEMBER_CODE_MINUTES = env.int("LOYALTY_MEMBER_CODE_MINUTES", default=5)
 
 # --- Feedback (feedback/services.py) ----------------------------------------
 # A member is invited to a survey at most once in so many days (all surveys together).

@@ -1,4 +1,5 @@
-"""Local development and the `make run` demo: embedded SQLite and filesystem broker."""
+"""Local development and the `make run` demo: the PostgreSQL cluster and Redis server that `make run`
+starts under var/ (scripts/localstack.sh), the defaults of base.py."""
 
 from .base import *  # noqa: F403
 from .base import STATIC_ROOT, VAR_DIR, env

@@ -5,9 +5,10 @@ from .base import env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default in production
-DATABASES = {"default": env.db("DATABASE_URL")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# --- Database: base.py computes DATABASES from DATABASE_URL (one place: connection age, health
+# checks, server-side binding and the prepare threshold). Production only insists on the URL:
+# not the local default of `make run`: a missing DATABASE_URL fails loudly.
+env.db("DATABASE_URL")
 
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -1,15 +1,14 @@
-"""Test settings: PostgreSQL from DATABASE_URL (started by scripts/testdb.py), fast hashing."""
+"""Test settings: PostgreSQL from DATABASE_URL and Redis from LOYALTY_TEST_REDIS_URL (both started by
+scripts/testdb.py), fast hashing."""
 
-import tempfile
-from pathlib import Path
+import os
 
 from .base import *  # noqa: F403
 from .base import DATABASES, STATIC_ROOT, env
 
-if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" and not env.bool(
-    "LOYALTY_ALLOW_NON_POSTGRES_TESTS", default=False
-):
-    raise RuntimeError("The test suite runs on PostgreSQL: run it with `make test`, which starts one.")
+if "DATABASE_URL" not in os.environ or "LOYALTY_TEST_REDIS_URL" not in os.environ:
+    raise RuntimeError("The test suite runs on throwaway PostgreSQL and Redis servers: run it with `make test`, "
+                       "or `python scripts/testdb.py -- pytest`, which start them.")
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
@@ -17,20 +16,24 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests assert the English source texts, also in a checkout where `make run` compiled the German
 # catalogue; tests/test_translations.py checks that catalogue on its own.
 LOCALE_PATHS: list = []
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOYALTY_SMS_BACKEND = "campaigns.sms.LocmemSmsBackend"  # campaigns.sms.outbox, like mail.outbox
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
-# Each test run gets its own broker folder: tests look at what really reached the broker.
-_broker = Path(env("LOYALTY_TEST_BROKER_DIR", default=tempfile.mkdtemp(prefix="loyalty-broker-")))
-CELERY_BROKER_URL = "filesystem://"
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "data_folder_in": str(_broker / "queue"),
-    "data_folder_out": str(_broker / "queue"),
-    "control_folder": str(_broker / "control"),
-    "store_processed": False,
-    "polling_interval": 0.05,
-}
+# The broker and the cache are the throwaway Redis server, as in production. Each pytest-xdist
+# worker (and each Celery worker a test starts: it inherits PYTEST_XDIST_WORKER) gets its own
+# two Redis databases, so workers never see each other's queues or keys (tests/conftest.py
+# flushes the cache's database around every test).
+_REDIS_URL = env("LOYALTY_TEST_REDIS_URL").rstrip("/")
+_XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+LOYALTY_TEST_BROKER_DB = 2 * _XDIST_WORKER
+# The broker fault tests start Celery workers on a Redis server of their own (they kill it).
+CELERY_BROKER_URL = env("LOYALTY_TEST_BROKER_URL", default=f"{_REDIS_URL}/{LOYALTY_TEST_BROKER_DB}")
+CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"  # as base.py for redis:// (loyalty_site/broker.py)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                      "LOCATION": f"{_REDIS_URL}/{LOYALTY_TEST_BROKER_DB + 1}"}}
+# A message taken by a worker that was then killed as a whole comes back after this (the
+# pool-kill and Redis-restart tests do not wait for it: reject-on-worker-lost and the sweepers).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -14,8 +14,6 @@ BACKWARD = ["DROP INDEX IF EXISTS member_email_trgm", "DROP INDEX IF EXISTS memb
 
 def run(statements):
     def apply(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for statement in statements:
             schema_editor.execute(statement, params=None)
 

@@ -2,10 +2,8 @@
 PostgreSQL also made a varchar_pattern_ops "_like" index per column. Nothing searches these numbers
 with LIKE (look-ups are exact), and every inserted member was written into both.
 
-On PostgreSQL the unique constraints are kept and renamed, and the "_like" indexes dropped: no
-new index is built over a million members while the table is locked. SQLite (local development)
-has no "_like" indexes, and its columns stay unique as they are (it rebuilds a table from the
-migration state whenever it alters one).
+The unique constraints are kept and renamed, and the "_like" indexes dropped: no new index is
+built over a million members while the table is locked.
 """
 
 from django.db import migrations, models
@@ -23,8 +21,6 @@ NEW_FIELDS = {
 
 
 def forward(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     model = apps.get_model("members", "Member")
     quote = schema_editor.quote_name
     table = model._meta.db_table
@@ -37,8 +33,6 @@ def forward(apps, schema_editor):
 
 
 def backward(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     model = apps.get_model("members", "Member")
     quote = schema_editor.quote_name
     table = model._meta.db_table

@@ -1,6 +1,6 @@
 """On PostgreSQL the ledger refuses UPDATE and DELETE, even from raw SQL or a superuser.
 
-TRUNCATE is a different statement, not covered by row triggers: see 0009.
+TRUNCATE is a different statement, not covered by row triggers: see 0010.
 """
 
 from django.db import migrations
@@ -28,8 +28,6 @@ BACKWARD = [
 
 def run(statements):
     def apply(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for statement in statements:
             schema_editor.execute(statement, params=None)
 

@@ -23,4 +23,8 @@ class Command(BaseCommand):
                           f"/ {DEMO_PASSWORD}")
         if result.get("api_key"):
             self.stdout.write(f"  Partner API key:  {result['api_key']}")
+            self.stdout.write(f"  API example:      customer number {result['example_customer_number']}, "
+                              f"member id {result['example_member_id']}")
+            self.stdout.write(f"    export KEY={result['api_key']} CUSTOMER={result['example_customer_number']} "
+                              f"MEMBER={result['example_member_id']}   # then the curl lines in README.md")
         self.stdout.write("")

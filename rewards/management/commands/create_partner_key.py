@@ -2,6 +2,8 @@
 printed once (only its hash is stored).
 
     python manage.py create_partner_key "Musterladen GmbH" --scopes members:read,purchases:write
+
+Bad input (an unknown scope or store code, no name) creates nothing and exits with status 1.
 """
 
 from __future__ import annotations
@@ -9,8 +11,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from loyalty_site.models import Scope
-from loyalty_site.services import partner_get_or_create, partner_key_create
-from rewards.models import Store
+from loyalty_site.services import partner_key_issue
 
 
 class Command(BaseCommand):
@@ -24,22 +25,13 @@ class Command(BaseCommand):
         parser.add_argument("--stores", default="", help="Comma-separated store codes the key is restricted to.")
 
     def handle(self, *args, **options):
-        name = options["partner"].strip()
-        if not name:
-            raise CommandError("The partner's name must not be empty.")
-        partner, created = partner_get_or_create(name=name)
-        codes = [code.strip() for code in options["stores"].split(",") if code.strip()]
-        stores = list(Store.objects.filter(partner=partner, code__in=codes))
-        missing = set(codes) - {store.code for store in stores}
-        if missing:
-            raise CommandError(f"Unknown store codes for {partner}: {', '.join(sorted(missing))}")
-        scopes = options["scopes"].split(",")
         try:
-            key, raw = partner_key_create(partner=partner, scopes=scopes, stores=stores,
-                                          name=options["name"] or "create_partner_key")
+            issued = partner_key_issue(partner_name=options["partner"], scopes=options["scopes"].split(","),
+                                       store_codes=options["stores"].split(","), name=options["name"])
         except ValueError as error:
             raise CommandError(str(error)) from error
-        if created:
-            self.stderr.write(f"Created partner {partner.name} (id {partner.pk}).")
+        key = issued.key
+        if issued.partner_created:
+            self.stderr.write(f"Created partner {key.partner.name} (id {key.partner.pk}).")
         self.stderr.write(f"Key {key.prefix} with scopes {', '.join(key.scopes)}. It is shown only this once:")
-        self.stdout.write(raw)
+        self.stdout.write(issued.raw)

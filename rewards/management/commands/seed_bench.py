@@ -49,8 +49,6 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=float, default=0.42, help="setseed() value, -1 … 1")
 
     def handle(self, *args, **options):
-        if connection.vendor != "postgresql":
-            raise CommandError("seed_bench runs on PostgreSQL only.")
         members, per_member, purchases = (options["members"], options["entries_per_member"],
                                           options["purchases_per_member"])
         if purchases > per_member:
@@ -75,6 +73,11 @@ class Command(BaseCommand):
                       "stores": [store.pk for store in stores]}
             self._step("members", cursor, self._members_sql(), params)
             self._step("purchases", cursor, self._purchases_sql(), params)
+            self._step("partner relations", cursor, """
+                INSERT INTO members_partnerrelation (member_id, partner_id, store_id, via, created_at)
+                SELECT member_id, partner_id, store_id, 'purchase', min(created_at) FROM rewards_purchase
+                WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id, partner_id, store_id
+                ON CONFLICT DO NOTHING""", params)
             self._step("ledger entries", cursor, self._entries_sql(months), params)
             self._step("balances", cursor, """
                 UPDATE members_member m SET points_balance = s.total
@@ -130,10 +133,10 @@ class Command(BaseCommand):
         first, last, n_cities = len(FIRST_NAMES), len(LAST_NAMES), len(CITIES)
         # Only constants are formatted in; every value comes in as a query parameter.
         return f"""
-            INSERT INTO members_member (customer_number, card_number, email, salutation, first_name, last_name,
-                phone, birth_date, street, postal_code, city, country, language, status, joined_at, tier_id,
+            INSERT INTO members_member (public_id, customer_number, card_number, email, salutation, first_name,
+                last_name, phone, birth_date, street, postal_code, city, country, language, status, joined_at, tier_id,
                 points_balance, points_pending, purchases_12m, spend_12m, lifetime_spend, created_at, updated_at)
-            SELECT 'B' || lpad(g::text, 10, '0'), '9277' || lpad(g::text, 12, '0'),
+            SELECT gen_random_uuid(), 'B' || lpad(g::text, 10, '0'), '9277' || lpad(g::text, 12, '0'),
                    lower(f.name) || '.' || lower(l.name) || '.' || g || '@bench.example',
                    CASE WHEN g %% 2 = 0 THEN 'ms' ELSE 'mr' END, f.name, l.name, '',
                    date '1945-01-01' + (random() * 22000)::int, 'Hauptstraße ' || (g %% 250 + 1),

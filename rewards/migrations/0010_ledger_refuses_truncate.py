@@ -1,4 +1,4 @@
-"""On PostgreSQL the ledger refuses TRUNCATE too, like UPDATE and DELETE (0002).
+"""On PostgreSQL the ledger refuses TRUNCATE too, like UPDATE and DELETE (0002, 0009).
 
 TRUNCATE fires no row triggers, so it needs a statement trigger of its own. It also fires for
 a table emptied through `TRUNCATE … CASCADE` from a table the ledger refers to.
@@ -37,8 +37,6 @@ BACKWARD = [
 
 def run(statements):
     def apply(apps, schema_editor):
-        if schema_editor.connection.vendor != "postgresql":
-            return
         for statement in statements:
             schema_editor.execute(statement, params=None)
 
@@ -46,5 +44,5 @@ def run(statements):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("rewards", "0008_input_bounds")]
+    dependencies = [("rewards", "0009_ledger_texts_anonymisable")]
     operations = [migrations.RunPython(run(FORWARD), run(BACKWARD))]

@@ -1,0 +1,94 @@
+"""Which member a partner's request may reach: the one resolver every viewset uses.
+
+The model (also in the API's description, settings.SPECTACULAR_SETTINGS):
+
+- Members are shared by all partners of the programme, but a partner sees and changes a member
+  only when it can show that the member is **present** or **related**:
+  - present: the request carries what the till scanned or the member showed: `card_number`,
+    `customer_number`, or a `member_code` (short-lived, from the member's portal card);
+  - related: the member enrolled or bought with this partner (`PartnerRelation`); a key
+    restricted to stores counts only relations at its stores.
+- Member ids in the API are opaque (`Member.public_id`, a random UUID), never the primary key:
+  they can't be counted through, and an id alone reaches only related members.
+- Spending points (redemptions) needs presence; an id is never enough.
+- A member the caller can't reach answers exactly like a member that does not exist (404), so
+  nobody learns who is a member from the answers.
+
+The conditions themselves (`PartnerReach`, `Presence`) live in members.selectors, in ORM and
+SQL form; this module reads them out of a request and turns a miss into the API's errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+
+from members.models import Member
+from members.selectors import PRESENCE_FIELDS, PartnerReach, Presence
+
+from .authentication import PartnerPrincipal
+
+__all__ = ["PRESENCE_FIELDS", "Presence", "member_condition", "member_not_found", "presence_from", "reach_of",
+           "resolve_member"]
+
+
+def reach_of(principal: PartnerPrincipal) -> PartnerReach:
+    return PartnerReach(partner_id=principal.partner.pk, store_ids=principal.allowed_store_ids)
+
+
+def presence_from(data: Mapping, *, field: str = "card_number") -> Presence | None:
+    """The presence proof in request data (body or query parameters): at most one of them."""
+    given = [name for name in PRESENCE_FIELDS if data.get(name) not in (None, "")]
+    if not given:
+        return None
+    if len(given) > 1:
+        raise serializers.ValidationError({field: [
+            _("Name the member by only one of card_number, customer_number or member_code.")]})
+    name = given[0]
+    return Presence(field=name, value=str(data[name]))
+
+
+def member_condition(principal: PartnerPrincipal, *, public_id: UUID | str | None = None,
+                     presence: Presence | None = None) -> Q:
+    """The condition on Member for what the request may reach: by presence, any member who is
+    present (and has the id, if one is named too); by id alone, only a related member."""
+    condition = ~Q(status=Member.Status.ERASED)
+    if public_id is not None:
+        condition &= Q(public_id=public_id)
+    if presence is not None:
+        return condition & presence.matches()
+    return condition & Q(reach_of(principal).related())
+
+
+def member_not_found() -> NotFound:
+    # The same answer for "no such member" and "not yours to see": existence is not leaked.
+    return NotFound(_("No member with this id for this partner. A member the partner has not enrolled or "
+                      "sold to is found by card number, customer number or member code."))
+
+
+def resolve_member(principal: PartnerPrincipal, *, public_id: UUID | str | None = None,
+                   presence: Presence | None = None, queryset: QuerySet[Member] | None = None) -> Member:
+    """The member the request names, if the caller may reach them (one query).
+
+    A presence proof that matches nobody is a field error (a mistyped card number at a till);
+    an id the caller can't reach is a 404, whatever the reason."""
+    if public_id is None and presence is None:
+        raise ValueError("name the member by id or presence")
+    queryset = queryset if queryset is not None else Member.objects.all()
+    member = queryset.filter(member_condition(principal, public_id=public_id, presence=presence)).first()
+    if member is not None:
+        return member
+    if public_id is not None:
+        raise member_not_found()
+    raise serializers.ValidationError({presence.field: [presence_miss_message(presence)]})
+
+
+def presence_miss_message(presence: Presence) -> str:
+    if presence.field == "member_code":
+        return _("This member code is unknown or has expired: ask the member to show a new one.")
+    return _("No member with this number.")
