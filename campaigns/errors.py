@@ -19,6 +19,14 @@ class InvalidTemplate(LoyaltyError):
     http_status = 422
 
 
+class TemplateTooLarge(InvalidTemplate):
+    """A text that compiles but renders past the bounds of campaigns.rendering."""
+
+    code = "message_template_too_large"
+    default_message = _("The message text cannot be rendered: %(detail)s. Please simplify it.")
+    http_status = 422
+
+
 class CampaignStateError(LoyaltyError):
     code = "campaign_state"
     default_message = _("This is not possible while the campaign is %(status)s.")

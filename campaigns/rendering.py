@@ -6,21 +6,32 @@ Marketing staff write the texts in the admin, so the engine they get is cut down
 - only simple filters, none that pad to a given width (`center:"100000000"`);
 - no template loaders, so nothing can be read from disk;
 - a context of plain values (strings, numbers, dates) built here, never model instances, so a
-  template can't follow a relation or call a method that reaches the database.
+  template can't follow a relation or call a method that reaches the database;
+- bounded output: without loops a text can still double a value with `{% with b=a|add:a %}`,
+  twenty-five times over in a kilobyte, and render hundreds of millions of characters. So
+  every filter's result is checked against MAX_RENDERED_LENGTH (no value ever grows past it),
+  every block's output is counted while it is rendered (the message as a whole can't either),
+  block tags nest at most MAX_NESTING deep, and a render stops after RENDER_SECONDS.
+  Going past a bound raises TemplateTooLarge (an InvalidTemplate): the admin form refuses the
+  text on save (it is rendered once with sample values), previews show the error, a send
+  records it as the message's failure.
 """
 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.template import Context, Engine, Library, TemplateSyntaxError, defaultfilters, defaulttags
+from django.template.base import NodeList
 from django.utils import formats, timezone, translation
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from .errors import InvalidTemplate
+from .errors import InvalidTemplate, TemplateTooLarge
 
 ALLOWED_TAGS = ("if", "with", "firstof", "now", "spaceless", "comment", "filter", "templatetag", "verbatim",
                 "autoescape")
@@ -29,6 +40,74 @@ ALLOWED_FILTERS = ("default", "default_if_none", "upper", "lower", "title", "cap
                    "linebreaksbr", "first", "last", "safe", "urlencode")
 
 MAX_TEMPLATE_LENGTH = 10_000
+MAX_RENDERED_LENGTH = 100_000  # a long newsletter is 20,000 characters; an SMS 160
+MAX_NESTING = 20  # block tags inside block tags (Django parses and renders them recursively)
+RENDER_SECONDS = 2.0  # a message renders in well under a millisecond
+
+
+def _too_long() -> TemplateTooLarge:
+    return TemplateTooLarge(detail=_("it renders more than %(limit)s characters") % {"limit": MAX_RENDERED_LENGTH})
+
+
+def _bounded_filter(function):
+    """The filter, refusing a result longer than a whole message may be. With it no variable
+    (`{% with %}`) or filter chain can grow past the bound, however it is combined."""
+    @functools.wraps(function)  # keeps is_safe, needs_autoescape, … and the signature Django checks
+    def bounded(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if isinstance(result, str | list | tuple) and len(result) > MAX_RENDERED_LENGTH:
+            raise _too_long()
+        return result
+
+    return bounded
+
+
+class _BoundedNodeList(NodeList):
+    """A block's output, counted while it is rendered, and the time budget checked after each
+    node; Django's NodeList joins everything first. Inner blocks are bounded themselves, so no
+    piece is ever longer than the bound either."""
+
+    def render(self, context):
+        deadline = getattr(context, "deadline", None)
+        if deadline is None:  # not rendered through render_text (never the case for our texts)
+            return super().render(context)
+        bits, length = [], 0
+        for node in self:
+            bit = node.render_annotated(context)
+            length += len(bit)
+            if length > MAX_RENDERED_LENGTH:
+                raise _too_long()
+            if time.monotonic() > deadline:
+                raise TemplateTooLarge(detail=_("it takes longer than %(seconds)s seconds to render") % {
+                    "seconds": RENDER_SECONDS})
+            bits.append(bit)
+        return SafeString("".join(bits))
+
+
+class _BudgetContext(Context):
+    """A context that carries the render's deadline (copies made by Context.new keep it)."""
+
+    def __init__(self, values: dict, *, seconds: float) -> None:
+        super().__init__(values, autoescape=False)
+        self.deadline = time.monotonic() + seconds
+
+
+def _bound_nodelists(template) -> None:
+    """Turn every NodeList of the compiled template into a _BoundedNodeList and check the
+    nesting depth. Iterative: the nesting this refuses would overflow a recursive walk."""
+    template.nodelist.__class__ = _BoundedNodeList
+    pending = [(template.nodelist, 1)]
+    while pending:
+        nodelist, depth = pending.pop()
+        for node in nodelist:
+            children = [value for value in vars(node).values() if isinstance(value, NodeList)]
+            for pair in getattr(node, "conditions_nodelists", ()):  # {% if %}: (condition, nodelist) pairs
+                children.append(pair[1])
+            if children and depth > MAX_NESTING:  # this node is the depth-th nested block tag
+                raise InvalidTemplate(detail=_("block tags nest more than %(limit)s deep") % {"limit": MAX_NESTING})
+            for child in children:
+                child.__class__ = _BoundedNodeList
+                pending.append((child, depth + 1))
 
 
 @functools.cache
@@ -37,21 +116,32 @@ def sandbox_engine(*, autoescape: bool = False) -> Engine:
     for name in ALLOWED_TAGS:
         library.tags[name] = defaulttags.register.tags[name]
     for name in ALLOWED_FILTERS:
-        library.filters[name] = defaultfilters.register.filters[name]
+        library.filters[name] = _bounded_filter(defaultfilters.register.filters[name])
     engine = Engine(loaders=[], libraries={}, autoescape=autoescape)
     engine.template_builtins = [library]  # replaces Django's default tags, filters and loader tags
     engine.template_libraries = {}
     return engine
 
 
-def template_validate(text: str) -> None:
-    """Raise InvalidTemplate if `text` does not compile in the sandbox."""
-    if len(text) > MAX_TEMPLATE_LENGTH:
-        raise InvalidTemplate(detail=_("at most %(limit)s characters") % {"limit": MAX_TEMPLATE_LENGTH})
+def _compile(text: str):
     try:
-        sandbox_engine().from_string(text)
+        template = sandbox_engine().from_string(text)
     except TemplateSyntaxError as error:
         raise InvalidTemplate(detail=str(error)) from None
+    except RecursionError:  # Django's parser recurses once per nested block tag
+        raise InvalidTemplate(detail=_("block tags nest more than %(limit)s deep") % {"limit": MAX_NESTING}) from None
+    _bound_nodelists(template)
+    return template
+
+
+def template_validate(text: str) -> None:
+    """Raise InvalidTemplate if `text` does not compile in the sandbox, or does not render
+    within the bounds with the sample values (and with every sample text at its longest)."""
+    if len(text) > MAX_TEMPLATE_LENGTH:
+        raise InvalidTemplate(detail=_("at most %(limit)s characters") % {"limit": MAX_TEMPLATE_LENGTH})
+    _compile(text)
+    for context in (CONTEXT_HELP, LONGEST_CONTEXT):
+        render_text(text, context)
 
 
 @functools.lru_cache(maxsize=256)
@@ -59,14 +149,17 @@ def _compiled(text: str):
     """Compiled once per text, not once per message: a send renders the same few texts
     (variants x languages) thousands of times. Rendering a compiled template keeps no state
     in it, so the cache is safe across threads."""
-    return sandbox_engine().from_string(text)
+    return _compile(text)
 
 
 def render_text(text: str, context: dict) -> str:
+    template = _compiled(text)
     try:
-        return _compiled(text).render(Context(context, autoescape=False))
+        return template.render(_BudgetContext(context, seconds=RENDER_SECONDS))
     except TemplateSyntaxError as error:
         raise InvalidTemplate(detail=str(error)) from None
+    except RecursionError:  # cannot happen below MAX_NESTING; a clear error if it ever does
+        raise InvalidTemplate(detail=_("block tags nest more than %(limit)s deep") % {"limit": MAX_NESTING}) from None
 
 
 # --- The context: the whitelist of what a text can show ---------------------------------------
@@ -78,6 +171,10 @@ CONTEXT_HELP = {
     "voucher_code": "ABCD-EFGH-JKLM-NP", "voucher_name": "5 € Rabatt", "voucher_valid_until": "30.06.2026",
     "raffle_url": "https://…/c/r/…/", "raffle_entry_points": 50, "unsubscribe_url": "https://…/c/u/…/",
 }
+# The sample values with every text as long as a member's field can make it (names are at most
+# 200 characters): a text that only blows up with long names is refused on save as well.
+LONGEST_CONTEXT = {key: (value + "x" * (200 - len(value)) if isinstance(value, str) else value)
+                   for key, value in CONTEXT_HELP.items()}
 
 
 @dataclass(frozen=True)

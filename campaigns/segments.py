@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
 from django.db.models import Avg, Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
@@ -34,6 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from loyalty_site.validators import EARLIEST_BIRTH_DATE as EARLIEST_DATE
+from loyalty_site.validators import LATEST_DATE
 from members.models import ConsentRecord, Member, Tag, Tier
 
 from .errors import InvalidCondition
@@ -100,36 +102,59 @@ def _items(condition: Condition) -> list[str]:
     return items
 
 
-def _number(condition: Condition, text: str, kind=int):
+# Bounds on values: beyond them a number or date breaks the arithmetic (timedelta, time zones),
+# the column types (numeric(14,2), integer) or the comparison itself (NaN), and the segment could
+# no longer be opened. Generous: no real condition comes near them.
+MAX_WHOLE_NUMBER = 1_000_000_000  # points, counts (an integer column holds up to 2,147,483,647)
+MAX_DAYS = 36_600  # a hundred years
+MAX_AMOUNT = Decimal("999999999999.99")  # what numeric(14,2) holds
+CENT = Decimal("0.01")
+
+
+def _number(condition: Condition, text: str, kind=int, maximum=None):
     try:
         value = kind(text.strip().replace(" ", ""))
-    except (ValueError, InvalidOperation):
+    except (ValueError, ArithmeticError):
         raise _fail(condition, _("%(value)s is not a number") % {"value": text}) from None
+    if isinstance(value, Decimal):
+        if not value.is_finite():  # NaN, sNaN and Infinity parse as Decimals, and NaN compares with nothing
+            raise _fail(condition, _("%(value)s is not a number") % {"value": text})
+        if value.copy_abs() > MAX_AMOUNT or value != value.quantize(CENT, rounding=ROUND_DOWN):
+            raise _fail(condition, _("amounts go up to %(maximum)s with at most two decimal places") % {
+                "maximum": MAX_AMOUNT})
+        value = value.quantize(CENT)  # 1E+2 → 100.00: what the column compares with
     if value < 0:
         raise _fail(condition, _("numbers cannot be negative"))
+    maximum = maximum if maximum is not None else (MAX_AMOUNT if kind is Decimal else MAX_WHOLE_NUMBER)
+    if value > maximum:
+        raise _fail(condition, _("the largest number here is %(maximum)s") % {"maximum": maximum})
     return value
 
 
-def _parse_number(kind=int) -> Callable[[Condition], object]:
+def _parse_number(kind=int, maximum=None) -> Callable[[Condition], object]:
     def parse(condition: Condition):
         if condition.operator == "between":
             parts = condition.value.split(",")
             if len(parts) != 2:
                 raise _fail(condition, _("write a range as 'from,to'"))
-            low, high = (_number(condition, part, kind) for part in parts)
+            low, high = (_number(condition, part, kind, maximum) for part in parts)
             if low > high:
                 raise _fail(condition, _("the range must go from low to high"))
             return (low, high)
-        return _number(condition, condition.value, kind)
+        return _number(condition, condition.value, kind, maximum)
 
     return parse
 
 
 def _parse_date_value(condition: Condition, text: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        value = date.fromisoformat(text.strip())
     except ValueError:
         raise _fail(condition, _("%(value)s is not a date (YYYY-MM-DD)") % {"value": text}) from None
+    if not EARLIEST_DATE <= value <= LATEST_DATE:  # the year 9999 overflows a day later, 0001 in UTC
+        raise _fail(condition, _("dates lie between %(earliest)s and %(latest)s") % {
+            "earliest": EARLIEST_DATE.isoformat(), "latest": LATEST_DATE.isoformat()})
+    return value
 
 
 def _parse_dates(condition: Condition):
@@ -453,7 +478,7 @@ FIELDS: dict[str, Field] = {field.key: field for field in [
           gettext_lazy("Tier names or ranks, e.g. 'Gold,Platin'; 'at least Silber'.")),
     Field("points_balance", gettext_lazy("points balance"), NUMBER_OPS, compile_balance, _parse_number(int)),
     Field("days_since_purchase", gettext_lazy("days since the last purchase"), NUMBER_OPS,
-          compile_days_since_purchase, _parse_number(int),
+          compile_days_since_purchase, _parse_number(int, MAX_DAYS),
           gettext_lazy("Members who never bought are not included; see 'has purchased'.")),
     Field("has_purchased", gettext_lazy("has purchased"), ("yes", "no"), compile_has_purchased, _parse_none),
     Field("purchases", gettext_lazy("number of purchases in the period"), NUMBER_OPS, compile_purchases,
@@ -478,7 +503,7 @@ FIELDS: dict[str, Field] = {field.key: field for field in [
     Field("joined_at", gettext_lazy("joined on"), DATE_OPS, compile_joined, _parse_dates,
           gettext_lazy("A date YYYY-MM-DD, or 'from,to'.")),
     Field("days_since_joined", gettext_lazy("days since joining"), NUMBER_OPS, compile_days_since_joined,
-          _parse_number(int)),
+          _parse_number(int, MAX_DAYS)),
     Field("tags", gettext_lazy("tags"), ("in", "not_in", "all"), compile_tags, _parse_tags,
           gettext_lazy("Tag names, comma-separated.")),
     Field("consent", gettext_lazy("marketing consent"), ("given", "not_given"), compile_consent, _parse_purpose,
@@ -506,7 +531,12 @@ def condition_validate(condition: Condition) -> object:
 
 def compile_condition(condition: Condition, *, now: datetime | None = None) -> Q:
     value = condition_validate(condition)
-    return FIELDS[condition.field].compile(condition, value, now or timezone.now())
+    try:
+        return FIELDS[condition.field].compile(condition, value, now or timezone.now())
+    except (OverflowError, ArithmeticError, ValueError):
+        # The parsers' bounds should leave nothing here; if a value still breaks date or number
+        # arithmetic, the segment shows an error instead of failing the page.
+        raise _fail(condition, _("the value is out of range")) from None
 
 
 def compile_conditions(conditions: Iterable[Condition], *, now: datetime | None = None) -> Q:

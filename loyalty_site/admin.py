@@ -117,9 +117,16 @@ class WebhookSubscriptionForm(forms.ModelForm):
         return url
 
 
+@admin.display(description=_("last error"))
+def _last_error(delivery: WebhookDelivery) -> str:
+    from .api.webhooks import delivery_error_text
+
+    return delivery_error_text(delivery.last_error)
+
+
 class WebhookDeliveryInline(TabularInline):
     model = WebhookDelivery
-    fields = ["created_at", "event", "status", "attempts", "last_status_code", "last_error", "delivered_at"]
+    fields = ["created_at", "event", "status", "attempts", "last_status_code", _last_error, "delivered_at"]
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -147,6 +154,11 @@ class WebhookSubscriptionAdmin(ModelAdmin):
 
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj) if obj is not None else super().get_fields(request, obj)
+
+    def get_inlines(self, request, obj):
+        # A new subscription has no deliveries; with the inline the add page failed after saving
+        # (save_related skips the formsets there, and the change message reads their results).
+        return self.inlines if obj is not None else []
 
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead: the delivery history stays
@@ -187,7 +199,8 @@ class WebhookDeliveryAdmin(ModelAdmin):
     list_select_related = ["subscription__partner"]
     search_fields = ["=event_id", "subscription__url"]
     readonly_fields = ["subscription", "event", "event_id", "payload", "status", "attempts", "last_status_code",
-                       "last_error", "last_attempt_at", "delivered_at", "created_at"]
+                       _last_error, "last_attempt_at", "delivered_at", "created_at"]
+    exclude = ["last_error"]  # shown translated by _last_error, never as an editable field
     show_full_result_count = False
     ordering = ["-id"]
     actions = ["retry"]

@@ -5,13 +5,10 @@ Like every service in the project: keyword-only, typed, one transaction each.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext as _
 
@@ -20,6 +17,7 @@ from rewards.models import Partner, Redemption, Store
 from .api.authentication import keys_changed
 from .api.exceptions import InvalidWebhookURL
 from .models import PartnerAPIKey, PartnerRedemption, Scope, WebhookEvent, WebhookSubscription
+from .outbound import URLRefused, target_check
 
 # --- Partner API keys ------------------------------------------------------------------------------
 
@@ -106,33 +104,14 @@ def partner_key_revoke(*, key_id: str) -> int:
 # --- Webhooks ----------------------------------------------------------------------------------
 
 
-def _is_internal_address(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False  # a name: resolved by the receiver's DNS, like any public hook
-    return not address.is_global
-
-
 def webhook_url_validate(url: str) -> None:
-    """Only HTTPS. Plain http to this machine only while developing or testing
+    """Only HTTPS to a host whose every address is public (see loyalty_site.outbound; checked
+    again before every delivery). Plain http to this machine only while developing or testing
     (DEBUG or LOYALTY_WEBHOOK_ALLOW_LOCALHOST), so a test server can receive deliveries."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise InvalidWebhookURL(detail=_("the URL has no host"))
-    if parts.username or parts.password:
-        raise InvalidWebhookURL(detail=_("credentials in the URL are not allowed"))
-    local = host in {"127.0.0.1", "localhost", "::1"}
-    local_allowed = settings.DEBUG or settings.LOYALTY_WEBHOOK_ALLOW_LOCALHOST
-    if not local and _is_internal_address(host):
-        # A partner must not make our workers post into our own network (cloud metadata, admin ports).
-        raise InvalidWebhookURL(detail=_("internal network addresses are not accepted"))
-    if parts.scheme == "https" and (not local or local_allowed):
-        return
-    if parts.scheme == "http" and local and local_allowed:
-        return
-    raise InvalidWebhookURL(detail=_("only HTTPS URLs are accepted"))
+    try:
+        target_check(url)
+    except URLRefused as error:
+        raise InvalidWebhookURL(detail=str(error)) from None
 
 
 @transaction.atomic

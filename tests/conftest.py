@@ -1,15 +1,34 @@
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 
 import pytest
 from django.core.cache import cache
+from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import translation
 from pytest_django.live_server_helper import LiveServer
 
+from loyalty_site import outbound
 from loyalty_site.handlers import routed_application
 from tests import factories
 from tests.celery_workers import own_broker, workers  # noqa: F401  (fixtures of the fault tests)
+
+
+def _flush_may_truncate_the_ledger() -> None:
+    """The ledger refuses TRUNCATE (rewards migration 0009) unless the transaction names the
+    one exception. Django's flush (the teardown of every transactional test) empties all tables
+    with one TRUNCATE inside a transaction: prefix it with that setting, for the test suite only."""
+    flush = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self, sql_list):
+        return flush(self, ["SET LOCAL treuepunkt.ledger_truncate = 'allowed'", *sql_list])
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush
+
+
+_flush_may_truncate_the_ledger()
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +44,27 @@ def live_server(request):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fake_dns(monkeypatch) -> dict[str, list[str]]:
+    """External DNS is outside the machine: webhook URLs resolve through this table (a test
+    adds names to it). IP literals resolve to themselves, localhost to 127.0.0.1, and the
+    example partners' hooks.example.org to a public address (example.com's); anything else
+    does not resolve."""
+    table = {"localhost": ["127.0.0.1"], "hooks.example.org": ["93.184.215.14"]}
+
+    def resolve(host: str, port: int) -> list[str]:
+        try:
+            return [str(ipaddress.ip_address(host))]
+        except ValueError:
+            pass
+        if host in table:
+            return list(table[host])
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(outbound, "resolve", resolve)
+    return table
 
 
 @pytest.fixture(autouse=True)

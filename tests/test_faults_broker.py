@@ -253,6 +253,11 @@ def _emit(partner, points: int) -> WebhookDelivery:
     return delivery
 
 
+# Every delivery attempt checks the URL again: the worker must allow the receiver on 127.0.0.1
+# like the test process does (the `hook` fixture).
+RECEIVER_ON_THIS_MACHINE = {"LOYALTY_WEBHOOK_ALLOW_LOCALHOST": "true"}
+
+
 def _status(delivery: WebhookDelivery) -> str:
     return WebhookDelivery.objects.get(pk=delivery.pk).status
 
@@ -262,7 +267,7 @@ def test_a_purchase_succeeds_while_redis_is_down_and_its_webhook_arrives_once_la
 
     receiver = hook()
     webhook_subscription_create(partner=live_api.partner, url=receiver.url, events=[WebhookEvent.POINTS_EARNED])
-    workers.start()
+    workers.start(**RECEIVER_ON_THIS_MACHINE)
 
     workers.broker.kill()
     response = live_api.post("/purchases/", purchase_body(member, "BROKER-DOWN-1"), idempotency_key="down-1")
@@ -286,7 +291,7 @@ def test_webhooks_survive_a_killed_pool_and_redis_restarted_mid_delivery_with_st
     receiver = hook(hold=(1, 3))  # the first and the third request hang at the receiver
     partner = factories.PartnerFactory()
     subscription = webhook_subscription_create(partner=partner, url=receiver.url, events=[WebhookEvent.POINTS_EARNED])
-    worker = workers.start()
+    worker = workers.start(**RECEIVER_ON_THIS_MACHINE)
     first = _emit(partner, 1)
     workers.wait_for(lambda: len(receiver.received) == 1, what="the first attempt to reach the receiver")
 

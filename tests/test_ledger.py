@@ -250,6 +250,52 @@ def test_database_refuses_to_delete_a_ledger_entry(member):
     assert PointEntry.objects.filter(member=member).count() == 1
 
 
+def _check_deferred_constraints_now() -> None:
+    """The test's own transaction holds deferred foreign-key checks of the rows just written,
+    and PostgreSQL refuses any TRUNCATE of a table with pending trigger events."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def test_database_refuses_to_truncate_the_ledger(member):
+    points_adjust(member_id=member.pk, points=5, reason="Test", staff_user=None)
+    _check_deferred_constraints_now()
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE rewards_pointentry")
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE members_member CASCADE")  # empties the ledger through its foreign key
+    assert PointEntry.objects.filter(member=member).count() == 1
+
+
+def test_truncating_the_ledger_needs_the_named_setting_of_the_test_teardown(member):
+    """The one door (tests/conftest.py opens it for Django's flush) is per transaction."""
+    points_adjust(member_id=member.pk, points=5, reason="Test", staff_user=None)
+    _check_deferred_constraints_now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL treuepunkt.ledger_truncate = 'allowed'")
+        cursor.execute("TRUNCATE rewards_pointentry CASCADE")
+        cursor.execute("SELECT count(*) FROM rewards_pointentry")
+        assert cursor.fetchone() == (0,)
+        transaction.set_rollback(True)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE rewards_pointentry")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_transactional_tests_still_empty_the_ledger_in_their_teardown(tiers):
+    """Django's flush after this test TRUNCATEs every table, the ledger included (conftest)."""
+    member = factories.enrolled_member()
+    points_adjust(member_id=member.pk, points=5, reason="Test", staff_user=None)
+    with pytest.raises(IntegrityError, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE rewards_pointentry")
+    assert PointEntry.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_ledger_is_empty_after_an_earlier_transactional_test():
+    assert PointEntry.objects.count() == 0
+
+
 def test_database_refuses_an_entry_of_zero_points(member):
     with pytest.raises(IntegrityError), transaction.atomic():
         PointEntry.objects.create(member=member, kind=PointEntry.Kind.ADJUST, points=0)

@@ -12,17 +12,24 @@
   (LOYALTY_WEBHOOK_BACKOFF_SECONDS × 2^(attempt-1), capped at an hour); after
   LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts the delivery is marked failed. Redirects are not
   followed. The history of every delivery is in the admin.
+- Every attempt checks the URL again and connects only to the address it checked
+  (loyalty_site.outbound: public addresses only, no second DNS lookup). A failed attempt
+  records a short, fixed reason that partners see translated; the low-level detail (which
+  could tell a partner about our network) goes to the server log only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import logging
 import random
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
+from urllib.parse import urlsplit
 
 from celery import shared_task
 from django.conf import settings
@@ -31,6 +38,7 @@ from django.db.models import F
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
@@ -40,6 +48,7 @@ from rest_framework.response import Response
 from loyalty_site import services
 from loyalty_site.celery import enqueue
 from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+from loyalty_site.outbound import URLRefused, target_check, target_post
 from loyalty_site.shared_version import SharedVersion
 
 from .base import PartnerViewSet
@@ -48,6 +57,8 @@ from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
 SIGNATURE_HEADER = "X-Treuepunkt-Signature"
 USER_AGENT = "Treuepunkt-Webhooks/1.0"
 TIMEOUT_SECONDS = 10
+
+logger = logging.getLogger("loyalty_site.webhooks")
 
 
 # --- Emitting ----------------------------------------------------------------------------------
@@ -121,23 +132,45 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
 
 # --- Delivering --------------------------------------------------------------------------------
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a 3xx is an answer (a failed attempt), not somewhere else to post to
+# Why an attempt failed, as stored in `last_error`: fixed texts (English, the msgids), shown
+# translated by delivery_error_text(). Besides these, `last_error` holds "HTTP <status> <reason>".
+ERROR_ADDRESS_REFUSED = gettext_noop("The URL's host is not allowed: it must resolve to public addresses only.")
+ERROR_UNRESOLVABLE = gettext_noop("The URL's host name could not be resolved.")
+ERROR_TIMEOUT = gettext_noop("The connection timed out: the receiver did not answer in time.")
+ERROR_TLS = gettext_noop("The secure connection (TLS) to the receiver failed: check its certificate.")
+ERROR_CONNECTION = gettext_noop("The connection to the receiver failed.")
+ERROR_DEACTIVATED = gettext_noop("The subscription was deactivated.")
+ERRORS = {ERROR_ADDRESS_REFUSED, ERROR_UNRESOLVABLE, ERROR_TIMEOUT, ERROR_TLS, ERROR_CONNECTION, ERROR_DEACTIVATED}
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+def delivery_error_text(stored: str) -> str:
+    """`last_error` for people: our fixed reasons in the active language, anything else as stored."""
+    return gettext(stored) if stored in ERRORS else stored
+
+
+def _failure_reason(error: BaseException) -> str:
+    if isinstance(error, URLRefused):
+        return ERROR_UNRESOLVABLE if error.unresolvable else ERROR_ADDRESS_REFUSED
+    if isinstance(error, TimeoutError | socket.timeout):
+        return ERROR_TIMEOUT
+    if isinstance(error, ssl.SSLError | ssl.CertificateError):
+        return ERROR_TLS
+    return ERROR_CONNECTION
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 (validated URL)
+    """One POST: the URL checked and resolved now, the connection made to the checked address."""
     try:
-        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-            return response.status, ""
-    except urllib.error.HTTPError as error:
-        return error.code, f"HTTP {error.code} {error.reason}"
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        return None, str(getattr(error, "reason", error))[:2000]
+        target = target_check(url)
+        status_code, reason = target_post(target, body, headers, timeout=TIMEOUT_SECONDS)
+    except (URLRefused, OSError, http.client.HTTPException, ValueError) as error:
+        # The detail (an address, a resolver or TLS message) stays in our log; the host only, as
+        # a partner's URL may carry a token in its path or query.
+        logger.warning("Webhook POST to %s failed: %s: %s", urlsplit(url).netloc, type(error).__name__, error)
+        return None, _failure_reason(error)
+    if 200 <= status_code < 300:
+        return status_code, ""
+    return status_code, f"HTTP {status_code} {reason}"[:200]
 
 
 def webhook_attempt(*, delivery_id: int) -> WebhookDelivery:
@@ -157,7 +190,7 @@ def webhook_attempt(*, delivery_id: int) -> WebhookDelivery:
             SIGNATURE_HEADER: webhook_signature(subscription.secret, int(time.time()), body),
         })
     else:
-        status_code, error = None, "subscription deactivated"
+        status_code, error = None, ERROR_DEACTIVATED
     succeeded = status_code is not None and 200 <= status_code < 300
     attempts = delivery.attempts + 1
     if succeeded:
@@ -244,6 +277,11 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         model = WebhookDelivery
         fields = ["id", "event", "event_id", "payload", "status", "attempts", "last_status_code", "last_error",
                   "last_attempt_at", "delivered_at", "created_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        data["last_error"] = delivery_error_text(data["last_error"])
+        return data
 
 
 class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartnerViewSet):

@@ -244,7 +244,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.HasScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty_site.api.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "loyalty_site.api.pagination.PartnerCursorPagination",
     "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.PartnerKeyRateThrottle"],
     "EXCEPTION_HANDLER": "loyalty_site.api.exceptions.api_exception_handler",

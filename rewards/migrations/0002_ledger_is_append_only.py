@@ -1,6 +1,6 @@
 """On PostgreSQL the ledger refuses UPDATE and DELETE, even from raw SQL or a superuser.
 
-TRUNCATE (used by test teardown) is a different statement and not covered by row triggers.
+TRUNCATE is a different statement, not covered by row triggers: see 0010.
 """
 
 from django.db import migrations
