@@ -172,10 +172,7 @@ class ComplaintViewSet(PartnerViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Complaint.objects.none()
-        queryset = Complaint.objects.filter(partner=self.partner)
-        allowed = self.principal.allowed_store_ids
-        if allowed is not None:
-            queryset = queryset.filter(store_id__in=allowed)
+        queryset = self.principal.within_stores(Complaint.objects.filter(partner=self.partner))
         return (queryset.select_related("store").annotate(member_public_id=F("member__public_id"))
                 .order_by("-id"))
 

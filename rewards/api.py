@@ -180,10 +180,7 @@ class PurchaseViewSet(PartnerViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no partner
             return Purchase.objects.none()
-        queryset = Purchase.objects.filter(partner=self.partner)
-        allowed = self.principal.allowed_store_ids
-        if allowed is not None:
-            queryset = queryset.filter(store_id__in=allowed)
+        queryset = self.principal.within_stores(Purchase.objects.filter(partner=self.partner))
         if self.action in ("list", "retrieve"):
             queryset = (queryset.select_related("store").prefetch_related("lines", _breakdown())
                         .annotate(member_public_id=F("member__public_id")))
@@ -447,10 +444,8 @@ class RedemptionViewSet(PartnerViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Redemption.objects.none()
-        queryset = Redemption.objects.filter(issued_by__partner=self.partner)
-        allowed = self.principal.allowed_store_ids
-        if allowed is not None:
-            queryset = queryset.filter(issued_by__store_id__in=allowed)
+        queryset = self.principal.within_stores(Redemption.objects.filter(issued_by__partner=self.partner),
+                                                "issued_by__store_id")
         return (queryset.select_related("reward").annotate(member_public_id=F("member__public_id"))
                 .order_by("-id"))
 

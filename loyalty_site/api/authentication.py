@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
@@ -60,6 +60,11 @@ class PartnerPrincipal:
         if store_ids is None:
             store_ids = self.key.store_ids = frozenset(self.key.stores.values_list("pk", flat=True))
         return store_ids
+
+    def within_stores(self, queryset: QuerySet, store_field: str = "store_id") -> QuerySet:
+        """`queryset` limited to the key's stores (unchanged for a key of the whole partner)."""
+        allowed = self.allowed_store_ids
+        return queryset if allowed is None else queryset.filter(**{f"{store_field}__in": allowed})
 
 
 class PartnerAPIKeyAuthentication(authentication.BaseAuthentication):
