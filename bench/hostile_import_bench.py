@@ -12,65 +12,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CHILD = r"""
-import json, sys, django
-django.setup()
-from members.imports import ImportFileError, cell_text, open_table
-path = sys.argv[1]
-try:
-    with open(path, "rb") as binary:
-        import os
-        table = open_table(binary, name=os.path.basename(path), size=os.path.getsize(path))
-        # Like the dry run: a row counts unless all its cells are blank.
-        rows = sum(1 for _line, cells in table.rows if any(cell_text(cell) for cell in cells))
-    print(json.dumps({"outcome": f"read {rows} rows"}))
-except ImportFileError as error:
-    print(json.dumps({"outcome": "refused: " + str(error)}))
-"""
-
-
 def measure(path: Path, *, limit_mib: int, timeout: float) -> dict:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE",
-                                                                   "loyalty_site.settings.local")}
+    from tests.hostile_files import read_in_child
 
-    def cap() -> None:
-        limit = limit_mib * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, env=env, preexec_fn=cap,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    killed = False
-    while True:
-        pid, _status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - started > timeout:
-            child.kill()
-            killed = True
-            pid, _status, usage = os.wait4(child.pid, 0)
-            break
-        time.sleep(0.05)
-    seconds = time.monotonic() - started
-    out, err = child.stdout.read().decode(), child.stderr.read().decode()
-    if killed:
+    read = read_in_child(path, settings_module=os.environ.get("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local"),
+                         limit_mib=limit_mib, timeout=timeout)
+    if read.killed:
         outcome = f"killed after {timeout:.0f} s (still reading)"
-    elif out.strip():
-        outcome = json.loads(out.strip().splitlines()[-1])["outcome"]
+    elif read.printed is None:
+        outcome = f"crashed: {(read.stderr.strip().splitlines() or ['?'])[-1][:120]}"
+    elif read.printed["refused"]:
+        outcome = "refused: " + read.printed["refused"]
     else:
-        last = (err.strip().splitlines() or ["?"])[-1]
-        outcome = f"crashed: {last[:120]}"
-    return {"outcome": outcome, "peak_rss_mib": usage.ru_maxrss / 1024, "seconds": seconds}
+        outcome = f"read {read.printed['rows']} rows"
+    return {"outcome": outcome, "peak_rss_mib": read.peak_rss_mib, "seconds": read.seconds}
 
 
 def main() -> None:

@@ -8,8 +8,15 @@ but the hostile part is what Excel-like writers produce."""
 from __future__ import annotations
 
 import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -199,3 +206,59 @@ HOSTILE_FILES: dict[str, tuple[str, Callable[[Path], Path]]] = {
     "CSV: one 100 MB quoted cell": ("cell.csv", huge_csv_cell),
     "CSV: 50,000 columns": ("columns.csv", many_csv_columns),
 }
+
+
+# --- Reading a file in a capped child process (the tests and the bench) ---------------------
+
+_CHILD = r"""
+import json, os, sys, django
+django.setup()
+from members.imports import ImportFileError, cell_text, open_table
+path = sys.argv[1]
+try:
+    with open(path, "rb") as binary:
+        table = open_table(binary, name=os.path.basename(path), size=os.path.getsize(path))
+        # Like the dry run: a row counts unless all its cells are blank.
+        rows = sum(1 for _line, cells in table.rows if any(cell_text(cell) for cell in cells))
+    print(json.dumps({"refused": None, "rows": rows}))
+except ImportFileError as error:
+    print(json.dumps({"refused": str(error)}))
+"""
+
+
+@dataclass(frozen=True)
+class ChildRead:
+    printed: dict | None  # {"refused": message or None, "rows": n}; None if it crashed or was killed
+    peak_rss_mib: float
+    seconds: float
+    killed: bool
+    stderr: str
+
+
+def read_in_child(path: Path, *, settings_module: str, limit_mib: int = 3072, timeout: float = 60) -> ChildRead:
+    """Read `path` as a dry run does, in a child process whose address space is capped at
+    `limit_mib` (an unbounded reader fails there instead of taking the machine) and which is
+    killed after `timeout` seconds. Peak RSS comes from wait4."""
+    def cap() -> None:
+        limit = limit_mib * MiB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings_module}
+    started = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], cwd=Path(__file__).resolve().parent.parent,
+                             env=env, preexec_fn=cap, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    killed = False
+    while True:
+        pid, _status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - started > timeout:
+            child.kill()
+            killed = True
+            _pid, _status, usage = os.wait4(child.pid, 0)
+            break
+        time.sleep(0.02)
+    seconds = time.monotonic() - started
+    out, err = child.stdout.read().decode(), child.stderr.read().decode()
+    printed = json.loads(out.strip().splitlines()[-1]) if out.strip() and not killed else None
+    return ChildRead(printed, usage.ru_maxrss / 1024, seconds, killed, err[-2000:])

@@ -7,13 +7,7 @@ The memory bound is measured where it matters: each hostile file is read in a ch
 
 from __future__ import annotations
 
-import json
-import os
-import resource
 import signal
-import subprocess
-import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,23 +23,9 @@ from rewards.models import PointEntry
 from tests import hostile_files
 from tests.import_helpers import csv_bytes, dry_run, upload
 
-ROOT = Path(__file__).resolve().parent.parent
 MEMORY_BOUND_MIB = 512
 SECONDS_BOUND = 30  # a child on a busy 2-core machine: Django's start is most of it
 
-CHILD = r"""
-import json, os, sys, django
-django.setup()
-from members.imports import ImportFileError, cell_text, open_table
-path = sys.argv[1]
-try:
-    with open(path, "rb") as binary:
-        table = open_table(binary, name=os.path.basename(path), size=os.path.getsize(path))
-        rows = sum(1 for _line, cells in table.rows if any(cell_text(cell) for cell in cells))
-    print(json.dumps({"refused": None, "rows": rows}))
-except ImportFileError as error:
-    print(json.dumps({"refused": str(error)}))
-"""
 
 # name -> (generator, a piece of the message the job shows)
 HOSTILE = {
@@ -76,30 +56,9 @@ def _hostile_file(folder: Path, name: str) -> Path:
 
 
 def _read_in_child(path: Path) -> tuple[dict | None, float, float, str]:
-    """(what the child printed, its peak RSS in MiB, seconds, stderr). The child's address space
-    is capped at 3 GiB and it is killed after 2 * SECONDS_BOUND: an unbounded reader fails
-    there instead of taking the machine."""
-    def cap() -> None:
-        limit = 3 * 1024 * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.test"}
-    started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], cwd=ROOT, env=env, preexec_fn=cap,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    while True:
-        pid, _status, usage = os.wait4(child.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - started > 2 * SECONDS_BOUND:
-            child.kill()
-            _pid, _status, usage = os.wait4(child.pid, 0)
-            break
-        time.sleep(0.02)
-    seconds = time.monotonic() - started
-    out, err = child.stdout.read().decode(), child.stderr.read().decode()
-    printed = json.loads(out.strip().splitlines()[-1]) if out.strip() else None
-    return printed, usage.ru_maxrss / 1024, seconds, err[-2000:]
+    """(what the child printed, its peak RSS in MiB, seconds, stderr); killed after 2 * SECONDS_BOUND."""
+    read = hostile_files.read_in_child(path, settings_module="loyalty_site.settings.test", timeout=2 * SECONDS_BOUND)
+    return read.printed, read.peak_rss_mib, read.seconds, read.stderr
 
 
 @pytest.mark.parametrize("name", list(HOSTILE))
