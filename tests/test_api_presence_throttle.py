@@ -28,7 +28,6 @@ def clock(monkeypatch):
     """The windows' time, frozen in the middle of a minute (the presence limit's window)."""
     fake = FakeClock(1_800_000_000.0 + 30)
     monkeypatch.setattr("loyalty_site.ratelimit.time", fake)
-    monkeypatch.setattr("loyalty_site.api.presence.time", fake)
     return fake
 
 

@@ -30,7 +30,6 @@ at most one answer per process that is not a 429, and that only when the guess i
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from uuid import UUID
 
@@ -40,6 +39,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
+from loyalty_site import ratelimit
 from loyalty_site.ratelimit import current_window, parse_rate, window_count_up
 from members.models import Member
 from members.selectors import PRESENCE_FIELDS, PartnerReach, Presence
@@ -124,7 +124,7 @@ def presence_guard(principal: PartnerPrincipal) -> None:
     until = _refused_until.get(principal.key.pk)
     if until is None:
         return
-    now = time.time()
+    now = ratelimit.now()
     if now < until:
         raise PresenceRateLimited(seconds=max(1, math.ceil(until - now)))
     _refused_until.pop(principal.key.pk, None)
