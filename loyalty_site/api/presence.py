@@ -23,8 +23,8 @@ loyalty_site.ratelimit). Beyond the limit every presence look-up of that key ans
 Retry-After until the window ends; requests by member id (related members) go on working. The
 count costs a cache round trip on misses only: a hit (every till's sale) pays nothing. A process
 remembers a key it has refused until the window ends and refuses it without asking the cache;
-another process learns it at that key's next miss, so in a window beyond the limit a guesser gets
-at most one answer per process that is not a 429, and that only when the guess is right.
+another process learns it at that key's next miss there and answers its hits until then. For a
+guesser nearly every request is a miss, so every process refuses it almost at once.
 """
 
 from __future__ import annotations
