@@ -82,15 +82,22 @@ class VoucherInvalid(LoyaltyError):
     http_status = 422
 
 
-class VoucherRateLimited(LoyaltyError):
-    code = "voucher_rate_limited"
-    default_message = _("Too many invalid voucher codes. Please try again in %(seconds)s seconds.")
+class RateLimited(LoyaltyError):
+    """Too many misses in a window (loyalty_site.ratelimit): raised with `seconds` to wait."""
+
+    code = "rate_limited"
+    default_message = _("Too many requests. Please try again in %(seconds)s seconds.")
     http_status = 429
 
     @property
     def retry_after(self) -> int:
         """For the API's Retry-After header."""
         return int(self.params.get("seconds", 60))
+
+
+class VoucherRateLimited(RateLimited):
+    code = "voucher_rate_limited"
+    default_message = _("Too many invalid voucher codes. Please try again in %(seconds)s seconds.")
 
 
 class VoucherNotCancellable(LoyaltyError):

@@ -27,7 +27,15 @@ from rest_framework.response import Response
 
 from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin, represent, store_for
 from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from loyalty_site.api.presence import PRESENCE_FIELDS, member_not_found, presence_from, reach_of, resolve_member
+from loyalty_site.api.presence import (
+    PRESENCE_FIELDS,
+    member_not_found,
+    presence_from,
+    presence_guard,
+    presence_missed,
+    reach_of,
+    resolve_member,
+)
 from loyalty_site.api.webhooks import webhooks_emit
 from loyalty_site.models import Scope, WebhookEvent
 from rewards.figures import member_with_figures
@@ -244,9 +252,14 @@ class MemberViewSet(PartnerViewSet):
             raise serializers.ValidationError(
                 {"email": [_("Look members up by card_number, customer_number, member_code or email.")]})
         queryset = self.get_queryset()
-        if not any(params.get(name) for name in PRESENCE_FIELDS):  # an e-mail alone: only members it knows
+        by_presence = any(params.get(name) for name in PRESENCE_FIELDS)
+        if by_presence:
+            presence_guard(self.principal)
+        else:  # an e-mail alone: only members it knows
             queryset = members_visible_to(reach_of(self.principal)).select_related("tier").order_by("-id")
         page = self.paginate_queryset(self.filter_queryset(queryset))
+        if by_presence and not page:
+            presence_missed(self.principal)
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
     @extend_schema(summary="Read a member", parameters=PRESENCE_QUERY_PARAMETERS)
@@ -286,10 +299,14 @@ class MemberViewSet(PartnerViewSet):
         # expiring points (the key and the tier ladder come from the process's caches). A till
         # asks this before every sale.
         presence = presence_from(request.query_params)
+        if presence is not None:
+            presence_guard(self.principal)
         reachable = presence.sql() if presence is not None else reach_of(self.principal).related_sql()
         until = timezone.now() + timedelta(days=settings.LOYALTY_EXPIRY_WARNING_DAYS)
         member = member_with_figures(public_id=pk, expiring_until=until, reachable=reachable)
         if member is None:
+            if presence is not None:
+                presence_missed(self.principal)
             raise member_not_found()
         self.check_object_permissions(request, member)
         member.tier = tier_by_id(member.tier_id)

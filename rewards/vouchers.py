@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +36,7 @@ from loyalty_site.errors import (
     VoucherNotCancellable,
     VoucherRateLimited,
 )
+from loyalty_site.ratelimit import Window, current_window, window_count_up
 from members.models import Member
 
 from . import codes, rule_cache
@@ -232,34 +232,24 @@ PARTNER_FAILURE_LIMIT = 50  # invalid codes of all a partner's tills together an
 FAILURE_WINDOW = 60  # seconds; fixed windows, counted in the shared cache
 
 
-def _failure_counters(partner: Partner, store: Store | None, now: datetime) -> tuple[list[tuple[str, int]], int]:
-    """The cache keys to count in and their limits, and the seconds left in this window.
-
-    The window's start is part of the key, so a counter never needs resetting, and a cache
-    whose `incr` does not keep the expiry (the file cache) still counts per window."""
-    timestamp = now.timestamp()
-    start = int(timestamp // FAILURE_WINDOW) * FAILURE_WINDOW
-    base = f"loyalty:voucher-failures:{start}:{partner.pk}"
-    keys = [(f"{base}:{store.pk if store else '-'}", FAILURE_LIMIT), (f"{base}:all", PARTNER_FAILURE_LIMIT)]
-    return keys, max(1, math.ceil(start + FAILURE_WINDOW - timestamp))
+def _failure_counters(partner: Partner, store: Store | None, now: datetime) -> tuple[list[tuple[str, int]], Window]:
+    """The cache keys to count in and their limits, and the window (loyalty_site.ratelimit)."""
+    window = current_window(FAILURE_WINDOW, now.timestamp())
+    base = window.key(f"loyalty:voucher-failures:{partner.pk}")
+    return [(f"{base}:{store.pk if store else '-'}", FAILURE_LIMIT), (f"{base}:all", PARTNER_FAILURE_LIMIT)], window
 
 
 def _check_rate_limit(partner: Partner, store: Store | None, now: datetime) -> None:
-    keys, retry_after = _failure_counters(partner, store, now)
+    keys, window = _failure_counters(partner, store, now)
     counts = cache.get_many([key for key, _limit in keys])
     if any(counts.get(key, 0) >= limit for key, limit in keys):
-        raise VoucherRateLimited(seconds=retry_after)
+        raise VoucherRateLimited(seconds=window.seconds_left)
 
 
 def _record_failure(partner: Partner, store: Store | None, now: datetime) -> None:
-    keys, _retry_after = _failure_counters(partner, store, now)
+    keys, _window = _failure_counters(partner, store, now)
     for key, _limit in keys:
-        if cache.add(key, 1, timeout=2 * FAILURE_WINDOW):
-            continue
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.add(key, 1, timeout=2 * FAILURE_WINDOW)
+        window_count_up(key, FAILURE_WINDOW)
 
 
 def _usable(now: datetime):

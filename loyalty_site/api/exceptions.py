@@ -25,7 +25,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
-from loyalty_site.errors import LoyaltyError
+from loyalty_site.errors import LoyaltyError, RateLimited
 from loyalty_site.unavailable import DATABASE_ERRORS, database_unavailable_response
 
 logger = logging.getLogger("loyalty_site.api")
@@ -59,6 +59,15 @@ class InvalidWebhookURL(LoyaltyError):
     http_status = 400
 
 
+class PresenceRateLimited(RateLimited):
+    """Too many look-ups by card number, customer number or member code matched nobody
+    (loyalty_site.api.presence): guessing numbers is stopped for the rest of the window."""
+
+    code = "presence_rate_limited"
+    default_message = gettext_lazy("Too many look-ups by card number, customer number or member code found no "
+                                   "member. Please try again in %(seconds)s seconds.")
+
+
 # --- The handler ---------------------------------------------------------------------------------
 
 def error_body(code: str, message: str, errors: dict[str, list[str]] | None = None) -> dict:
@@ -86,9 +95,8 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
 def api_exception_handler(exc, context) -> Response | None:
     headers: dict[str, str] = {}
     if isinstance(exc, LoyaltyError):
-        retry_after = exc.params.get("seconds") if exc.code == "voucher_rate_limited" else None
-        if retry_after is not None:
-            headers["Retry-After"] = str(retry_after)
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         return Response(error_body(exc.code, str(exc)), status=exc.http_status, headers=headers)
 
     if isinstance(exc, Http404 | ObjectDoesNotExist):

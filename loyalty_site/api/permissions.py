@@ -21,3 +21,16 @@ class HasScope(permissions.BasePermission):
             return False
         self.message = _("This API key lacks the scope %(scope)s.") % {"scope": required}
         return principal.has_scope(required)
+
+
+class PartnerWideKey(permissions.BasePermission):
+    """For what belongs to the whole partner, not to stores (webhook subscriptions): a key
+    restricted to some stores may not see or change it."""
+
+    message = _("This API key is restricted to some stores: it cannot manage the partner's webhooks. "
+                "Use a key for all the partner's stores.")
+    code = "store_restricted_key"
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        return isinstance(principal, PartnerPrincipal) and not principal.store_restricted

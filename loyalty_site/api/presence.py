@@ -16,25 +16,39 @@ The model (also in the API's description, settings.SPECTACULAR_SETTINGS):
 
 The conditions themselves (`PartnerReach`, `Presence`) live in members.selectors, in ORM and
 SQL form; this module reads them out of a request and turns a miss into the API's errors.
+
+Presence can be guessed (customer numbers are short), so look-ups that match nobody are counted
+per API key in the shared cache (settings.LOYALTY_API_PRESENCE_MISSES, a fixed window,
+loyalty_site.ratelimit). Beyond the limit every presence look-up of that key answers 429 with
+Retry-After until the window ends; requests by member id (related members) go on working. The
+count costs a cache round trip on misses only: a hit (every till's sale) pays nothing. A process
+remembers a key it has refused until the window ends and refuses it without asking the cache;
+another process learns it at that key's next miss there and answers its hits until then. For a
+guesser nearly every request is a miss, so every process refuses it almost at once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
+from loyalty_site import ratelimit
+from loyalty_site.ratelimit import current_window, parse_rate, window_count_up
 from members.models import Member
 from members.selectors import PRESENCE_FIELDS, PartnerReach, Presence
 
 from .authentication import PartnerPrincipal
+from .exceptions import PresenceRateLimited
 
-__all__ = ["PRESENCE_FIELDS", "Presence", "member_condition", "member_not_found", "presence_from", "reach_of",
-           "resolve_member"]
+__all__ = ["PRESENCE_FIELDS", "Presence", "member_condition", "member_not_found", "presence_from",
+           "presence_guard", "presence_missed", "reach_of", "resolve_member"]
 
 
 def reach_of(principal: PartnerPrincipal) -> PartnerReach:
@@ -79,10 +93,14 @@ def resolve_member(principal: PartnerPrincipal, *, public_id: UUID | str | None 
     an id the caller can't reach is a 404, whatever the reason."""
     if public_id is None and presence is None:
         raise ValueError("name the member by id or presence")
+    if presence is not None:
+        presence_guard(principal)
     queryset = queryset if queryset is not None else Member.objects.all()
     member = queryset.filter(member_condition(principal, public_id=public_id, presence=presence)).first()
     if member is not None:
         return member
+    if presence is not None:
+        presence_missed(principal)
     if public_id is not None:
         raise member_not_found()
     raise serializers.ValidationError({presence.field: [presence_miss_message(presence)]})
@@ -92,3 +110,33 @@ def presence_miss_message(presence: Presence) -> str:
     if presence.field == "member_code":
         return _("This member code is unknown or has expired: ask the member to show a new one.")
     return _("No member with this number.")
+
+
+# --- Guessing presence: misses counted per key -------------------------------------------------
+
+# API key id → the end (unix time) of the window in which this process refused it.
+_refused_until: dict[int, float] = {}
+
+
+def presence_guard(principal: PartnerPrincipal) -> None:
+    """Call before a presence look-up: refuses a key this process saw beyond its miss limit in
+    the current window. No cache round trip: a till's sale pays nothing for the limit."""
+    until = _refused_until.get(principal.key.pk)
+    if until is None:
+        return
+    now = ratelimit.now()
+    if now < until:
+        raise PresenceRateLimited(seconds=max(1, math.ceil(until - now)))
+    _refused_until.pop(principal.key.pk, None)
+
+
+def presence_missed(principal: PartnerPrincipal) -> None:
+    """Call after a presence look-up that matched nobody: counts the miss for the key and, beyond
+    settings.LOYALTY_API_PRESENCE_MISSES in the window, refuses with 429 (and remembers it)."""
+    if not settings.LOYALTY_API_PRESENCE_MISSES:
+        return
+    limit, period = parse_rate(settings.LOYALTY_API_PRESENCE_MISSES)
+    window = current_window(period)
+    if window_count_up(window.key(f"loyalty:presence-misses:{principal.key.pk}"), period) > limit:
+        _refused_until[principal.key.pk] = window.end
+        raise PresenceRateLimited(seconds=window.seconds_left)

@@ -1,9 +1,9 @@
-"""Per-key rate limit: a fixed window counter in the shared cache, keyed by the API key id.
+"""Per-key rate limit: a fixed window counter in the shared cache, keyed by the API key id
+(loyalty_site.ratelimit).
 
 DRF's SimpleRateThrottle keeps a list of every request time in the cache and rewrites it on
 each request: at thousands of requests per minute that list is the most expensive thing in
-the request. A counter per window costs one `add` and one `incr`. The price is that a client
-can send up to twice the rate across a window boundary, which is fine for abuse protection.
+the request. A counter per window costs one `add` and one `incr`.
 
 Rate: settings.LOYALTY_API_RATE ("<n>/<second|minute|hour|day>"), read on every request so a
 change takes effect at once.
@@ -11,20 +11,14 @@ change takes effect at once.
 
 from __future__ import annotations
 
-import time
-
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
+
+from loyalty_site.ratelimit import current_window, parse_rate, window_count_up
 
 from .authentication import PartnerPrincipal
 
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_rate(rate: str) -> tuple[int, int]:
-    number, _, period = rate.partition("/")
-    return int(number), _PERIODS[period.strip()[0].lower()]
+__all__ = ["PartnerKeyRateThrottle", "parse_rate"]
 
 
 class PartnerKeyRateThrottle(BaseThrottle):
@@ -33,18 +27,9 @@ class PartnerKeyRateThrottle(BaseThrottle):
         if not isinstance(principal, PartnerPrincipal) or not settings.LOYALTY_API_RATE:
             return True
         limit, period = parse_rate(settings.LOYALTY_API_RATE)
-        now = time.time()
-        window = int(now // period)
-        self._wait = (window + 1) * period - now
-        cache_key = f"loyalty:api-throttle:{principal.key.pk}:{period}:{window}"
-        if cache.add(cache_key, 1, timeout=period + 1):
-            return True
-        try:
-            count = cache.incr(cache_key)
-        except ValueError:  # the window's counter expired between add and incr
-            cache.add(cache_key, 1, timeout=period + 1)
-            return True
-        return count <= limit
+        window = current_window(period)
+        self._wait = window.end - window.now
+        return window_count_up(window.key(f"loyalty:api-throttle:{principal.key.pk}"), period) <= limit
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)

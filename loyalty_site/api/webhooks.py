@@ -40,7 +40,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -53,6 +53,7 @@ from loyalty_site.shared_version import SharedVersion
 
 from .base import PartnerViewSet
 from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from .permissions import HasScope, PartnerWideKey
 
 SIGNATURE_HEADER = "X-Treuepunkt-Signature"
 USER_AGENT = "Treuepunkt-Webhooks/1.0"
@@ -284,10 +285,17 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         return data
 
 
+PARTNER_WIDE = ("Webhooks are partner-wide: they announce events at all of the partner's stores. A key "
+                "restricted to some stores is refused with 403 (code `store_restricted_key`).")
+
+
+@extend_schema_view(**{action_name: extend_schema(description=PARTNER_WIDE)
+                       for action_name in ("list", "retrieve", "create", "destroy", "deliveries")})
 class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartnerViewSet):
-    """Webhook subscriptions of the calling partner."""
+    """Webhook subscriptions of the calling partner (keys for all its stores only)."""
 
     serializer_class = WebhookSubscriptionSerializer
+    permission_classes = [HasScope, PartnerWideKey]
     required_scopes = dict.fromkeys(["list", "retrieve", "create", "destroy", "deliveries"], Scope.WEBHOOKS_MANAGE)
 
     def get_queryset(self):

@@ -7,6 +7,7 @@ Loyalty knobs are the `LOYALTY_*` settings at the end, with their defaults in on
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -303,6 +304,13 @@ SPECTACULAR_SETTINGS = {
 # Requests per API key ("<n>/<second|minute|hour|day>"; empty: no limit), answered with 429 and
 # Retry-After beyond it. Generous by default: a till chain's head office posts in bursts.
 LOYALTY_API_RATE = env("LOYALTY_API_RATE", default="60000/minute")
+# Presence look-ups (card number, customer number, member code) that match nobody, per API key
+# ("<n>/<second|minute|hour|day>"; empty: no limit): beyond it the key's presence look-ups answer
+# 429 with Retry-After until the window ends, so numbers can't be guessed. Tills rarely mistype.
+LOYALTY_API_PRESENCE_MISSES = env("LOYALTY_API_PRESENCE_MISSES", default="30/minute")
+if LOYALTY_API_PRESENCE_MISSES and not re.fullmatch(r"\d+/(second|minute|hour|day|[smhd])",
+                                                    LOYALTY_API_PRESENCE_MISSES):
+    raise environ.ImproperlyConfigured("LOYALTY_API_PRESENCE_MISSES must look like 30/minute (or be empty).")
 # Idempotency records are kept this long (never less than 24 hours), then purged by a beat job.
 LOYALTY_API_IDEMPOTENCY_HOURS = env.int("LOYALTY_API_IDEMPOTENCY_HOURS", default=48)
 # Webhooks: attempts before a delivery counts as failed, and the first retry's delay (doubling).

@@ -1,0 +1,65 @@
+"""Fixed-window counters in the shared cache: the one implementation behind the per-key request
+rate (loyalty_site.api.throttling), the voucher code miss limit (rewards.vouchers) and the
+presence miss limit (loyalty_site.api.presence).
+
+The window's start is part of the cache key, so a counter never needs resetting, and a cache
+whose `incr` does not keep the expiry (the file cache) still counts per window. A counter costs
+one `add` (and one `incr` after the first count). The price of fixed windows is that a client can
+get up to twice the limit across a window boundary, which is fine for abuse protection.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from django.core.cache import cache
+
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """"30/minute" → (30, 60). Raises ValueError (or KeyError) on anything else."""
+    number, _, period = rate.partition("/")
+    return int(number), _PERIODS[period.strip()[0].lower()]
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # unix time the window began
+    period: int  # seconds
+    now: float
+
+    @property
+    def end(self) -> int:
+        return self.start + self.period
+
+    @property
+    def seconds_left(self) -> int:
+        """For Retry-After: whole seconds, at least one."""
+        return max(1, math.ceil(self.end - self.now))
+
+    def key(self, prefix: str) -> str:
+        return f"{prefix}:{self.period}:{self.start}"
+
+
+def now() -> float:
+    """Unix time, as the windows count it (one place for tests to move the clock)."""
+    return time.time()
+
+
+def current_window(period: int, at: float | None = None) -> Window:
+    at = now() if at is None else at
+    return Window(start=int(at // period) * period, period=period, now=at)
+
+
+def window_count_up(key: str, period: int) -> int:
+    """Count one in the window's counter `key` and return the new count."""
+    if cache.add(key, 1, timeout=2 * period):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window's counter expired between add and incr
+        cache.add(key, 1, timeout=2 * period)
+        return 1
