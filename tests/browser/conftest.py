@@ -49,3 +49,19 @@ def screenshot():
         page.set_viewport_size(PHONE)
 
     return take
+
+
+@pytest.fixture
+def sign_in(page, live_server):
+    """sign_in(user): the browser carries a session of `user` on the live server (no login form)."""
+    from django.conf import settings
+    from django.test import Client
+
+    def sign(user) -> None:
+        client = Client()
+        client.force_login(user)
+        page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                                   "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                                   "url": live_server.url}])
+
+    return sign

@@ -8,8 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -63,14 +61,6 @@ class ViolationWatcher:
         return self.console + self.page.evaluate("window.__cspViolations")
 
 
-def _session(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                               "url": live_server.url}])
-
-
 @pytest.fixture
 def shopper(db):
     factories.tier_ladder()
@@ -89,8 +79,8 @@ def shopper(db):
     return member
 
 
-def test_console_pages_load_without_csp_violations(page, live_server, shopper):
-    _session(page, live_server, factories.UserFactory(is_staff=True, is_superuser=True))
+def test_console_pages_load_without_csp_violations(page, live_server, shopper, sign_in):
+    sign_in(factories.UserFactory(is_staff=True, is_superuser=True))
     watcher = ViolationWatcher(page)
     base = live_server.url
 
@@ -113,8 +103,8 @@ def test_console_pages_load_without_csp_violations(page, live_server, shopper):
     watcher.assert_clean_so_far()
 
 
-def test_portal_pages_load_without_csp_violations(page, live_server, shopper):
-    _session(page, live_server, shopper.user)
+def test_portal_pages_load_without_csp_violations(page, live_server, shopper, sign_in):
+    sign_in(shopper.user)
     watcher = ViolationWatcher(page)
     base = live_server.url
     for name in ("portal:dashboard", "portal:card", "portal:activity", "portal:rewards", "portal:profile",

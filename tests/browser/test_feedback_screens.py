@@ -8,8 +8,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
@@ -23,15 +21,7 @@ from tests import factories
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _session(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
-                               "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                               "url": live_server.url}])
-
-
-def test_answer_link_portal_page_and_survey_results(page, live_server, screenshot):
+def test_answer_link_portal_page_and_survey_results(page, live_server, screenshot, sign_in):
     factories.tier_ladder()
     user = factories.UserFactory(email="erika@example.org")
     member = member_link_or_enrol(user=user, email="erika@example.org")
@@ -54,7 +44,7 @@ def test_answer_link_portal_page_and_survey_results(page, live_server, screensho
     factories.SurveyInvitationFactory(survey=factories.SurveyFactory(kind="csat", question_de="Wie zufrieden waren "
                                                                      "Sie mit der Lieferung?"), member=member,
                                       created_at=timezone.now() - timedelta(days=1))
-    _session(page, live_server, user)
+    sign_in(user)
     page.goto(live_server.url + reverse("feedback:portal"))
     expect(page.get_by_text("Mühle defekt")).to_be_visible()
     expect(page.get_by_text("Wie zufrieden waren Sie mit der Lieferung?")).to_be_visible()
@@ -65,7 +55,7 @@ def test_answer_link_portal_page_and_survey_results(page, live_server, screensho
 
     seed_feedback_demo()
     page.context.clear_cookies()
-    _session(page, live_server, factories.UserFactory(is_staff=True, is_superuser=True))
+    sign_in(factories.UserFactory(is_staff=True, is_superuser=True))
     nps = Survey.objects.get(name="NPS nach dem Einkauf")
     page.goto(live_server.url + reverse("admin:feedback_survey_change", args=[nps.pk]))
     expect(page.locator('[data-testid="survey-results"]')).to_be_visible()
