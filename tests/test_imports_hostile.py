@@ -8,6 +8,7 @@ The memory bound is measured where it matters: each hostile file is read in a ch
 from __future__ import annotations
 
 import signal
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -239,21 +240,25 @@ class _SoftTimeLimit:
 
     def __enter__(self):
         def expire(signum, frame):
-            # Python ignores an exception raised in a weakref callback or __del__ (it prints
-            # "Exception ignored"): the test delivers the signal again a moment later then.
-            code = frame.f_code if frame is not None else None
-            if code is not None and (code.co_filename.endswith("weakref.py") or code.co_name == "__del__"):
-                signal.setitimer(signal.ITIMER_REAL, 0.05)
-                return
             raise SoftTimeLimitExceeded()
 
+        def swallowed(unraisable):
+            # The signal landed where Python cannot raise (a gc or weakref callback, a __del__)
+            # and printed "Exception ignored" instead: deliver it again a moment later.
+            if isinstance(unraisable.exc_value, SoftTimeLimitExceeded):
+                signal.setitimer(signal.ITIMER_REAL, 0.05)
+            else:
+                self.previous_hook(unraisable)
+
         self.previous = signal.signal(signal.SIGALRM, expire)
+        self.previous_hook, sys.unraisablehook = sys.unraisablehook, swallowed
         signal.setitimer(signal.ITIMER_REAL, self.seconds)
         return self
 
     def __exit__(self, *exc):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, self.previous)
+        sys.unraisablehook = self.previous_hook
 
 
 @pytest.mark.django_db(transaction=True)
