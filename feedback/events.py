@@ -1,0 +1,29 @@
+"""Events of surveys and complaints (see core/events.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.events import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveyAnswered(Event):
+    name = "survey.answered"
+    survey_id: int
+    response_id: int
+    score: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {"survey_id": self.survey_id, "response_id": self.response_id, "score": self.score}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComplaintClosed(Event):
+    name = "complaint.closed"
+    complaint_id: int
+    status: str
+
+    def data(self) -> dict[str, Any]:
+        return {"complaint_id": self.complaint_id, "status": self.status}

@@ -1,0 +1,34 @@
+"""Events the members app publishes (see core/events.py for how events work)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.events import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberEnrolled(Event):
+    name = "member.enrolled"
+    via: str  # "api", "portal", "console", "import", "referral"
+    customer_number: str = ""
+
+    def data(self) -> dict[str, Any]:
+        return {"via": self.via, "customer_number": self.customer_number}
+
+
+@dataclass(frozen=True, kw_only=True)
+class MembersMerged(Event):
+    """`member_id` is the survivor; the duplicate's rows move to it in the same transaction
+    (each app moves its own rows in a subscriber)."""
+
+    name = "member.merged"
+    duplicate_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberErased(Event):
+    """Personal data of the member is gone (Art. 17 DSGVO); apps erase what they hold."""
+
+    name = "member.erased"

@@ -1,0 +1,20 @@
+"""Events of the referral programme (see core/events.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.events import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReferralRewarded(Event):
+    """`member_id` is the referrer; the new member is `referee_id` (a database key, not announced)."""
+
+    name = "referral.rewarded"
+    referral_id: int
+    referee_id: int
+
+    def data(self) -> dict[str, Any]:
+        return {"referral_id": self.referral_id}

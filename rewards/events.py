@@ -1,0 +1,99 @@
+"""Events of points, tiers, purchases and vouchers (see core/events.py for how events work).
+
+Every path that changes a balance or a tier publishes one of these, whatever started it: the
+partner API, the portal, the console, an import or a beat job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from core.events import Event
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseRecorded(Event):
+    name = "purchase.recorded"
+    purchase_id: int
+    store_id: int | None
+    order_reference: str
+    amount: str  # Decimal as text: events hold plain values
+    currency: str
+    points: int
+
+    def data(self) -> dict[str, Any]:
+        return {"purchase_id": self.purchase_id, "order_reference": self.order_reference, "amount": self.amount,
+                "currency": self.currency, "points": self.points}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsChanged(Event):
+    """Base of the three balance events; `points` is always positive, `balance` is after."""
+
+    kind: str  # PointEntry.Kind
+    points: int
+    balance: int
+    purchase_id: int | None = None
+    redemption_id: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {"kind": self.kind, "points": self.points, "balance": self.balance,
+                "purchase_id": self.purchase_id, "redemption_id": self.redemption_id}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsEarned(PointsChanged):
+    name = "points.earned"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsSpent(PointsChanged):
+    """Redemptions, reversals of returned purchases, negative staff adjustments."""
+
+    name = "points.spent"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PointsExpired(PointsChanged):
+    name = "points.expired"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TierChanged(Event):
+    name = "tier.changed"
+    from_tier_id: int | None
+    to_tier_id: int | None
+    to_tier_name: str = ""
+    to_tier_rank: int | None = None
+    cause: str = ""  # TierHistory.Cause
+    purchase_id: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        tier = (None if self.to_tier_id is None else
+                {"id": self.to_tier_id, "name": self.to_tier_name, "rank": self.to_tier_rank})
+        return {"from_tier_id": self.from_tier_id, "tier": tier, "cause": self.cause, "purchase_id": self.purchase_id}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoucherIssued(Event):
+    name = "voucher.issued"
+    redemption_id: int
+    reward_id: int
+    points: int
+    source: str  # Redemption.Source
+
+    def data(self) -> dict[str, Any]:
+        return {"voucher_id": self.redemption_id, "reward_id": self.reward_id, "points": self.points,
+                "source": self.source}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VoucherUsed(Event):
+    name = "voucher.used"
+    redemption_id: int
+    reward_id: int
+    store_id: int | None = None
+
+    def data(self) -> dict[str, Any]:
+        return {"voucher_id": self.redemption_id, "reward_id": self.reward_id}
