@@ -1,4 +1,10 @@
-"""Events of surveys and complaints (see core/events.py)."""
+"""Events of surveys and complaints (see core/events.py).
+
+Answers and complaints are the business of one partner at most: `partner_id` is the partner an
+answer was given through or a complaint concerns (its API, or its store), whoever acts later;
+they are announced to that partner only (members.announcements). `member_id` is None for an
+anonymous answer. Free texts (comments, subjects, descriptions) are never part of an event.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ class ComplaintClosed(Event):
     name = "complaint.closed"
     complaint_id: int
     status: str
+    category: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {"complaint_id": self.complaint_id, "status": self.status}
+        return {"complaint_id": self.complaint_id, "status": self.status, "category": self.category}

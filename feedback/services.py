@@ -32,6 +32,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.events import publish
 from loyalty_site.celery import enqueue
 from loyalty_site.errors import MemberNotActive
 from members.models import Member
@@ -46,6 +47,7 @@ from .errors import (
     InvitationUsed,
     SurveyClosed,
 )
+from .events import ComplaintClosed, SurveyAnswered
 from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey, SurveyInvitation
 
 SURVEY_SOURCE = "survey"
@@ -257,7 +259,18 @@ def response_record(*, survey_id: int, score: int, comment: str = "", channel: s
     if needs_follow_up(survey.kind, score):
         FollowUp.objects.create(response=response, created_at=now,
                                 due_at=now + timedelta(days=settings.LOYALTY_FOLLOW_UP_DUE_DAYS))
+    publish(SurveyAnswered(member_id=member.pk if member is not None else None,
+                           partner_id=_partner_of(partner, store), survey_id=survey.pk, response_id=response.pk,
+                           score=score))
     return response
+
+
+def _partner_of(partner, store) -> int | None:
+    """The partner an answer belongs to: the one whose API it came through, else the one of its
+    store (its event is announced to that partner only)."""
+    if partner is not None:
+        return partner.pk
+    return store.partner_id if store is not None else None
 
 
 @transaction.atomic
@@ -346,6 +359,9 @@ def complaint_set_status(*, complaint_id: int, status: str, staff_user: Abstract
                                   to_status=Complaint.Status(status).label)
     complaint.refresh_from_db()
     if status == Complaint.Status.CLOSED:
+        concerns = complaint.partner_id or (complaint.store.partner_id if complaint.store_id else None)
+        publish(ComplaintClosed(member_id=complaint.member_id, partner_id=concerns, complaint_id=complaint.pk,
+                                status=status, category=complaint.category))
         survey = Survey.objects.filter(active=True, trigger=Survey.Trigger.COMPLAINT_CLOSED).order_by("pk").first()
         if survey is not None:
             complaint_id_ = complaint.pk

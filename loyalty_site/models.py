@@ -82,11 +82,21 @@ class IdempotencyRecord(models.Model):
 
 
 class WebhookEvent(models.TextChoices):
+    """The domain events partners may subscribe to (their `name`): members.announcements turns
+    each into deliveries for the partners it concerns."""
+
     MEMBER_ENROLLED = "member.enrolled", _("member enrolled")
+    MEMBER_ERASED = "member.erased", _("member erased")
+    PURCHASE_RECORDED = "purchase.recorded", _("purchase recorded")
     POINTS_EARNED = "points.earned", _("points earned")
+    POINTS_SPENT = "points.spent", _("points spent")
+    POINTS_EXPIRED = "points.expired", _("points expired")
     TIER_CHANGED = "tier.changed", _("tier changed")
     VOUCHER_ISSUED = "voucher.issued", _("voucher issued")
     VOUCHER_USED = "voucher.used", _("voucher used")
+    REFERRAL_REWARDED = "referral.rewarded", _("referral rewarded")
+    SURVEY_ANSWERED = "survey.answered", _("survey answered")
+    COMPLAINT_CLOSED = "complaint.closed", _("complaint closed")
 
 
 def generate_webhook_secret() -> str:

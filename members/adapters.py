@@ -36,7 +36,10 @@ def member_for_confirmed_email(sender, request, email_address, **kwargs) -> None
     if user.is_staff:
         return
     language = (getattr(request, "LANGUAGE_CODE", None) or translation.get_language() or "de")[:2]
-    member = services.member_link_or_enrol(user=user, email=email_address.email, language=language)
+    # Staff marking the address verified in the console (allauth's admin action) enrol for them.
+    acting = getattr(request, "user", None)
+    via = "console" if getattr(acting, "is_staff", False) and acting.pk != user.pk else "portal"
+    member = services.member_link_or_enrol(user=user, email=email_address.email, language=language, via=via)
     if member is not None and not member.email:
         logger.warning("Portal user %s got member %s without an e-mail: the address belongs to another login",
                        user.pk, member.pk)

@@ -36,8 +36,7 @@ from loyalty_site.api.presence import (
     reach_of,
     resolve_member,
 )
-from loyalty_site.api.webhooks import webhooks_emit
-from loyalty_site.models import Scope, WebhookEvent
+from loyalty_site.models import Scope
 from rewards.figures import member_with_figures
 from rewards.models import PointEntry
 from rewards.rule_cache import tier_by_id
@@ -273,10 +272,8 @@ class MemberViewSet(PartnerViewSet):
     def create(self, request):
         serializer = MemberEnrolSerializer(data=request.data, context={"principal": self.principal})
         serializer.is_valid(raise_exception=True)
-        member = services.member_enrol(**serializer.validated_data, partner=self.partner)
-        data = MemberSerializer(member).data
-        webhooks_emit(WebhookEvent.MEMBER_ENROLLED, {"member": data}, partner=self.partner)
-        return Response(data, status=status.HTTP_201_CREATED)
+        member = services.member_enrol(**serializer.validated_data, partner=self.partner)  # announced by its event
+        return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Update a member's personal data", request=MemberUpdateSerializer,
                    responses={200: MemberSerializer}, parameters=PRESENCE_QUERY_PARAMETERS)

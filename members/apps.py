@@ -22,3 +22,6 @@ class MembersConfig(AppConfig):
         from .adapters import member_for_confirmed_email
 
         email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")
+
+        # Domain events → webhook deliveries (every event, whichever app publishes it).
+        from . import announcements  # noqa: F401

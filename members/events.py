@@ -10,12 +10,18 @@ from core.events import Event
 
 @dataclass(frozen=True, kw_only=True)
 class MemberEnrolled(Event):
+    """A new member. `via`: "api" (a partner's till or shop), "portal" (a verified sign-up, with or
+    without a referral code), "console" (staff verified a login's e-mail), "import"."""
+
     name = "member.enrolled"
-    via: str  # "api", "portal", "console", "import", "referral"
+    via: str
     customer_number: str = ""
+    card_number: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {"via": self.via, "customer_number": self.customer_number}
+        # Under "member", as partners got it before events (the announcer adds the API id there).
+        return {"via": self.via, "member": {"customer_number": self.customer_number,
+                                            "card_number": self.card_number}}
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1270,6 +1270,12 @@ class MemberImporter(BaseImporter):
                          [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
                           for pk, tier_id in history], now=self.now)
         self._write_extras(rows, new=True)
+        from core.events import publish
+
+        from .events import MemberEnrolled
+
+        publish(MemberEnrolled(member_id=member[0], via="import", customer_number=member[2], card_number=member[3])
+                for member in members)
 
     def _update(self, rows: list[_MemberRow]) -> None:
         if not rows:

@@ -22,8 +22,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.events import publish
 from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
 
+from .events import MemberEnrolled
 from .models import (
     ConsentRecord,
     Member,
@@ -48,9 +50,11 @@ ENROL_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date", 
 
 @transaction.atomic
 def member_enrol(*, email: str = "", customer_number: str | None = None, joined_at=None,
-                 partner: Partner | None = None, store: Store | None = None, **fields) -> Member:
+                 partner: Partner | None = None, store: Store | None = None, via: str | None = None,
+                 **fields) -> Member:
     """Create a member on the entry tier. E-mail and customer number must be new. Enrolled by a
-    partner (through the API), the member is related to it (and the store) from then on."""
+    partner (through the API), the member is related to it (and the store) from then on.
+    Publishes `MemberEnrolled` (`via`: see there; "api" with a partner, else "console")."""
     unknown = set(fields) - set(ENROL_FIELDS)
     if unknown:
         raise TypeError(f"unknown member fields: {sorted(unknown)}")
@@ -74,6 +78,9 @@ def member_enrol(*, email: str = "", customer_number: str | None = None, joined_
     if partner is not None:
         partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=store.pk if store else None,
                                 via=PartnerRelation.Via.ENROLMENT)
+    publish(MemberEnrolled(member_id=member.pk, partner_id=partner.pk if partner is not None else None,
+                           via=via or ("api" if partner is not None else "console"),
+                           customer_number=member.customer_number, card_number=member.card_number))
     return member
 
 
@@ -404,12 +411,14 @@ PROFILE_FIELDS = ("salutation", "first_name", "last_name", "phone", "birth_date"
 
 
 @transaction.atomic
-def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = "de") -> Member | None:
+def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = "de",
+                         via: str = "portal") -> Member | None:
     """The member for a portal user whose `email` has just been verified.
 
     A till or an import may already know this person by e-mail: that member gets the login
     instead of a duplicate. Only a verified address may claim a member, or anyone could take
-    over a stranger's points by signing up with their e-mail. Staff accounts never get one."""
+    over a stranger's points by signing up with their e-mail. Staff accounts never get one.
+    `via` names the path of a new member's `MemberEnrolled` ("console": staff verified it)."""
     if getattr(user, "is_staff", False):
         return None
     existing = Member.objects.filter(user=user).first()
@@ -433,7 +442,7 @@ def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = 
         # login address): enrol without the e-mail rather than take their member away.
         email = ""
     language = language if language in Member.Language.values else Member.Language.GERMAN
-    member = member_enrol(email=email, language=language)
+    member = member_enrol(email=email, language=language, via=via)
     Member.objects.filter(pk=member.pk).update(user=user)
     member.user = user
     return member

@@ -15,6 +15,7 @@ class ReferralRewarded(Event):
     name = "referral.rewarded"
     referral_id: int
     referee_id: int
+    points: int = 0  # the referrer's bonus points (0: capped, or a voucher only)
 
     def data(self) -> dict[str, Any]:
-        return {"referral_id": self.referral_id}
+        return {"referral_id": self.referral_id, "points": self.points}

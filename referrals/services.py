@@ -31,6 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.events import publish
 from loyalty_site.errors import (
     LoyaltyError,
     ReasonRequired,
@@ -40,6 +41,7 @@ from loyalty_site.errors import (
 )
 from members.models import Member
 
+from .events import ReferralRewarded
 from .models import CODE_LENGTH, Referral, ReferralCode, ReferralProgram
 
 logger = logging.getLogger(__name__)
@@ -356,6 +358,8 @@ def referral_pay(*, referral_id: int, now: datetime | None = None) -> Referral:
     _set_status(referral, Referral.Status.REWARDED, rewarded_at=now, referrer_capped=capped,
                 referee_points=referee_points, referrer_points=referrer_points,
                 referee_voucher=referee_voucher, referrer_voucher=referrer_voucher)
+    publish(ReferralRewarded(member_id=referrer.pk, referral_id=referral.pk, referee_id=referee.pk,
+                             points=referrer_points))
     return referral
 
 

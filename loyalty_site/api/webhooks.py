@@ -2,7 +2,9 @@
 
 - `webhooks_emit(event, payload, partner=...)` writes one `WebhookDelivery` per matching active
   subscription, in the caller's transaction (the change and its announcement commit together or
-  not at all), and queues the delivery task with `delay_on_commit`.
+  not at all), and queues the delivery task with `delay_on_commit`. `webhooks_record` does the
+  same for a batch of events with one INSERT: members.announcements calls it for the domain
+  events (core.events), which is how every change is announced, whatever path made it.
 - Each attempt POSTs a JSON body signed with the subscription's secret:
   `X-Treuepunkt-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
   Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare in constant
@@ -29,6 +31,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Collection, Iterable
 from urllib.parse import urlsplit
 
 from celery import shared_task
@@ -75,6 +78,38 @@ def webhooks_emit(event: str, payload: dict, *, partner=None) -> list[WebhookDel
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(subscription_id=pk, event=event, payload=data) for pk in targets
     )
+    for delivery in deliveries:
+        enqueue(webhook_deliver, delivery.pk)
+    return deliveries
+
+
+def webhook_subscribers() -> dict[str, set[int]]:
+    """Event name → ids of the partners with an active subscription to it. From the per-process
+    copy: asking costs no query, so a change nobody subscribed to is announced for free."""
+    subscribers: dict[str, set[int]] = {}
+    for _pk, partner_id, events in _active_subscriptions():
+        for event in events:
+            subscribers.setdefault(event, set()).add(partner_id)
+    return subscribers
+
+
+def webhooks_record(announcements: Iterable[tuple[str, dict, Collection[int]]]) -> list[WebhookDelivery]:
+    """(event, payload, partner ids) each: a delivery for every active subscription of those
+    partners to the event, all with one INSERT, each sent after the commit. Call it inside the
+    transaction of the changes (members.announcements does, for every domain event)."""
+    by_partner: dict[int, list[tuple[int, list[str]]]] = {}
+    for pk, partner_id, events in _active_subscriptions():
+        by_partner.setdefault(partner_id, []).append((pk, events))
+    rows = []
+    for event, payload, partner_ids in announcements:
+        targets = [pk for partner_id in partner_ids for pk, events in by_partner.get(partner_id, ())
+                   if event in events]
+        if targets:
+            data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+            rows.extend(WebhookDelivery(subscription_id=pk, event=event, payload=data) for pk in targets)
+    if not rows:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(rows)
     for delivery in deliveries:
         enqueue(webhook_deliver, delivery.pk)
     return deliveries
