@@ -67,7 +67,7 @@ from django.utils import dateparse, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 from . import bulk
 from .models import ConsentRecord, ImportJob, Member, Tag, Tier, TierHistory, luhn_check_digit

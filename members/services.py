@@ -22,7 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
+from core.errors import ReasonRequired
+from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
 from .models import (
     ConsentRecord,

@@ -31,14 +31,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import (
-    LoyaltyError,
-    ReasonRequired,
-    ReferralCodeInvalid,
-    ReferralNotAllowed,
-    ReferralTransitionInvalid,
-)
+from core.errors import LoyaltyError, ReasonRequired
 from members.models import Member
+from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 
 from .models import CODE_LENGTH, Referral, ReferralCode, ReferralProgram
 

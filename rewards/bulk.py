@@ -30,9 +30,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import InvalidPurchase, ReferenceConflict
+from core.errors import ReferenceConflict
 from members.bulk import insert_rows, pg_array, select_in
 from members.models import Member
+from rewards.errors import InvalidPurchase
 
 from .models import PointEntry
 from .services import QUALIFYING_KINDS, credit_expiry

@@ -28,7 +28,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import (
+from loyalty_site.ratelimit import Window, current_window, window_count_up
+from members.models import Member
+from rewards.errors import (
     InsufficientPoints,
     RewardUnavailable,
     StoreNotOfPartner,
@@ -36,8 +38,6 @@ from loyalty_site.errors import (
     VoucherNotCancellable,
     VoucherRateLimited,
 )
-from loyalty_site.ratelimit import Window, current_window, window_count_up
-from members.models import Member
 
 from . import codes, rule_cache
 from .models import (

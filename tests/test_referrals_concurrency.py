@@ -93,7 +93,7 @@ def test_paying_while_both_members_are_busy_does_not_deadlock(setup, monkeypatch
 
 
 def test_two_referrers_claiming_one_friend_at_once_one_wins(setup):
-    from loyalty_site.errors import ReferralNotAllowed
+    from referrals.errors import ReferralNotAllowed
 
     friend = factories.enrolled_member()
     codes = [factories.referral_code(factories.enrolled_member()) for _ in range(4)]

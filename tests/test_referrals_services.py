@@ -10,9 +10,10 @@ from django.db import IntegrityError
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty_site.errors import ReasonRequired, ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
+from core.errors import ReasonRequired
 from members.models import Member
 from referrals import services
+from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 from referrals.models import Referral
 from rewards.models import PointEntry, Redemption
 from rewards.services import purchase_record, purchase_return
