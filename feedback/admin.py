@@ -26,8 +26,8 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.admin_imports import ExportActionsMixin
 
 from . import metrics, services

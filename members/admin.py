@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 
 from . import selectors, services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin

@@ -87,7 +87,7 @@ def test_changelist_query_count_is_bounded(staff_client, tiers):
     {}, {"o": "3"}, {"o": "-2.1"}, {"status__exact": "active"}, {"q": "Muster"}, {"country": "DE", "o": "6"},
 ])
 def test_a_deep_page_shows_the_same_rows_when_it_loads_the_keys_first(staff_client, tiers, monkeypatch, params):
-    from loyalty_site import admin_utils
+    from core import admin_utils
     from members.admin import MemberAdmin
 
     now = timezone.now()

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.roles import ensure_group_permissions
 from feedback import services
 from feedback.models import Complaint, FollowUp, Response
-from members.roles import ensure_group_permissions
 from tests import factories
 
 
