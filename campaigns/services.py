@@ -60,7 +60,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
-from loyalty_site.celery import enqueue
+from core.tasks import enqueue
 from members.models import ConsentRecord, Member
 from members.services import consents_latest
 from rewards.models import Redemption

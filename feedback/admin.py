@@ -133,7 +133,7 @@ class SurveyAdmin(ModelAdmin):
     @admin.action(description=_("Invite the survey's segment (members not asked recently)"),
                   permissions=["change"])
     def invite_segment(self, request, queryset):
-        from loyalty_site.celery import enqueue
+        from core.tasks import enqueue
 
         from . import tasks
 

@@ -32,7 +32,7 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from loyalty_site.celery import enqueue
+from core.tasks import enqueue
 from members.errors import MemberNotActive
 from members.models import Member
 from rewards.models import PointEntry, Purchase, Redemption

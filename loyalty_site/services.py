@@ -147,7 +147,7 @@ def partner_redemption_record(*, partner: Partner, redemption: Redemption,
 @transaction.atomic
 def webhook_delivery_retry(*, delivery_id: int) -> bool:
     """Staff send a failed delivery again: a fresh round of attempts, queued after the commit."""
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .api.webhooks import webhook_deliver
     from .models import WebhookDelivery

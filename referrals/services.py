@@ -232,7 +232,7 @@ def _qualify(referral: Referral, *, purchase, at: datetime) -> bool:
     if payable_at <= at:
         # Paying locks the referrer too: never while the caller (a purchase) holds the referee's
         # lock out of primary-key order. A task after commit pays it in the right order.
-        from loyalty_site.celery import enqueue
+        from core.tasks import enqueue
 
         from .tasks import pay_referral
 

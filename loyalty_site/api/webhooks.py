@@ -47,8 +47,8 @@ from rest_framework.response import Response
 
 from core.outbound import URLRefused, target_check, target_post
 from core.shared_version import SharedVersion
+from core.tasks import enqueue
 from loyalty_site import services
-from loyalty_site.celery import enqueue
 from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 from .base import PartnerViewSet
