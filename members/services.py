@@ -589,7 +589,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
     `channel` defaults to the console when a staff user acts, else the portal. Running it twice
     changes nothing."""
-    from loyalty_site.audit import erase_audit_trail_of
+    from core.audit import erase_audit_trail_of
     from rewards.services import member_lock, points_adjust
 
     from .privacy import PersonalValues, erase_personal_data_elsewhere

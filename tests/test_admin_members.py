@@ -249,7 +249,7 @@ def test_staff_changes_to_a_member_leave_an_audit_trail(staff_client, shopper, s
     page = staff_client.get(url).content.decode()
     assert "Erika-Maria" in page and 'data-testid="audit"' in page
 
-    from loyalty_site.audit import erase_audit_trail_of
+    from core.audit import erase_audit_trail_of
 
     assert erase_audit_trail_of(shopper) >= 1
     assert not LogEntry.objects.get_for_object(shopper).exists()
