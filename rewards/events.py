@@ -82,10 +82,16 @@ class VoucherIssued(Event):
     reward_id: int
     points: int
     source: str  # Redemption.Source
+    code: str = ""  # the printed code (Redemption.display_code)
 
     def data(self) -> dict[str, Any]:
-        return {"voucher_id": self.redemption_id, "reward_id": self.reward_id, "points": self.points,
-                "source": self.source}
+        voucher = {"id": self.redemption_id, "reward_id": self.reward_id, "points": self.points,
+                   "source": self.source}
+        # The code is the voucher itself (a till takes whoever shows it): only the partner that
+        # issued it, and has it in its response anyway, gets it; the member's other partners don't.
+        if self.partner_id is not None and self.code:
+            voucher["code"] = self.code
+        return {"voucher": voucher}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +100,7 @@ class VoucherUsed(Event):
     redemption_id: int
     reward_id: int
     store_id: int | None = None
+    store_code: str = ""
 
     def data(self) -> dict[str, Any]:
-        return {"voucher_id": self.redemption_id, "reward_id": self.reward_id}
+        return {"voucher": {"id": self.redemption_id, "reward_id": self.reward_id}, "store": self.store_code or None}

@@ -279,6 +279,15 @@ def test_partners_can_subscribe_to_every_announced_event():
     assert set(schema["components"]["schemas"]["WebhookEventEnum"]["enum"]) == EVERY_EVENT
 
 
+def test_a_voucher_code_goes_only_to_the_partner_that_issued_it():
+    from rewards.events import VoucherIssued
+
+    fields = {"member_id": 1, "redemption_id": 2, "reward_id": 3, "points": 100, "source": "catalogue",
+              "code": "ABCD-EFGH-JKLM"}
+    assert VoucherIssued(partner_id=7, **fields).data()["voucher"]["code"] == "ABCD-EFGH-JKLM"
+    assert "code" not in VoucherIssued(**fields).data()["voucher"]  # portal: told to related partners
+
+
 def test_answers_and_complaints_carry_no_free_text():
     answered = SurveyAnswered(member_id=1, survey_id=2, response_id=3, score=4).data()
     closed = ComplaintClosed(member_id=1, complaint_id=2, status="closed", category="service").data()
