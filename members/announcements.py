@@ -33,6 +33,7 @@ its members) and one INSERT, however many events it holds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.postgres.aggregates import ArrayAgg
@@ -70,13 +71,11 @@ def announce(batch: Sequence[Event]) -> None:
     )
 
 
+@dataclass(frozen=True, slots=True)
 class _Member:
-    __slots__ = ("merged_public_ids", "partner_ids", "public_id")
-
-    def __init__(self, public_id: str, partner_ids: list[int], merged_public_ids: list[str]) -> None:
-        self.public_id = public_id
-        self.partner_ids = set(partner_ids)
-        self.merged_public_ids = merged_public_ids
+    public_id: str
+    partner_ids: frozenset[int]  # related partners among those who subscribe to anything in the batch
+    merged_public_ids: list[str]  # erasures only
 
 
 def _members_of(events: list[Event], partners: set[int]) -> dict[int, _Member]:
@@ -92,7 +91,7 @@ def _members_of(events: list[Event], partners: set[int]) -> dict[int, _Member]:
         aggregates["merged"] = ArrayAgg("merged_members__public_id", distinct=True, default=Value([]),
                                         filter=Q(pk__in=erased))
     rows = Member.objects.filter(pk__in=member_ids).values("pk", "public_id").annotate(**aggregates)
-    return {row["pk"]: _Member(str(row["public_id"]), row["related"],
+    return {row["pk"]: _Member(str(row["public_id"]), frozenset(row["related"]),
                                sorted(str(uuid) for uuid in row.get("merged", ()) if uuid is not None))
             for row in rows}
 
@@ -101,7 +100,7 @@ def _audience(event: Event, member: _Member | None) -> set[int]:
     caller = {event.partner_id} if event.partner_id is not None else set()
     if event.name in OWN_PARTNER_ONLY:
         return caller
-    related = member.partner_ids if member is not None else set()
+    related = set(member.partner_ids) if member is not None else set()
     if event.name in EVERY_RELATED_PARTNER:
         return caller | related
     return caller or related
