@@ -9,9 +9,10 @@ Both views are derived from these rows:
 - Python, for one reward (`unavailable_reason`, `unavailable_reasons`): the same `Q` evaluated on
   the loaded reward by `_holds`; the first rule that fails gives the reason, in the rows' order.
 
-Why derive rather than keep two copies side by side: the copies were three (the services' check,
-the API's reasons, the API's SQL), and a rule changed in one of them would have changed one view
-only. The evaluator understands a deliberately small part of `Q` (AND and OR, no negation;
+Why derive rather than keep two copies side by side: the copies were three (Python in
+rewards/vouchers.py with the portal's points check beside it, Python again in the partner API's
+reasons, SQL in the API's `available_only` filter), and a rule changed in one of them would have
+changed one view only. The evaluator understands a deliberately small part of `Q` (AND and OR, no negation;
 exact, isnull, lt, lte, gt, gte; an `F()` of the reward's own fields; foreign keys followed as
 attributes; the member's count of vouchers as `REDEEMED`) and refuses anything else, so a new
 rule cannot quietly be read one way in SQL and another in Python. Without negation, SQL's
@@ -22,6 +23,7 @@ checks with many random cases against PostgreSQL that the two views agree.
 The rules have scopes because not every caller asks every question:
 - MEMBER: may the member redeem at all (active). The services refuse others with
   `MemberNotActive` before they look at a reward; the partner API says it for each reward.
+  The portal's pages don't ask it (as before): a blocked member sees the catalogue as it is.
 - VOUCHER: every voucher, also one a programme gives (stamp card, cashback, campaign): the
   reward is active and in stock.
 - CATALOGUE: what a member picks: listed, inside its redeemable window, the minimum tier, the
