@@ -24,7 +24,7 @@ DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
 def database_unavailable_response(request) -> HttpResponse:
     logger.warning("Database unavailable while serving %s", request.path)
     if request.path.startswith("/api/"):
-        from loyalty_site.api.exceptions import error_body
+        from partners.api.exceptions import error_body
 
         response: HttpResponse = JsonResponse(error_body(
             "unavailable", _("The service is briefly unavailable. Please retry with the same Idempotency-Key.")),

@@ -36,6 +36,7 @@ from loyalty_site.errors import (
 )
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
+from partners.models import Partner, Store
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target
@@ -48,13 +49,11 @@ from .figures import (  # points_expiring_by and qualifying_points: part of this
 )
 from .models import (
     EarningRule,
-    Partner,
     PointEntry,
     Purchase,
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
-    Store,
     StoreDayTotal,
 )
 

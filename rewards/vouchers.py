@@ -38,10 +38,10 @@ from loyalty_site.errors import (
 )
 from loyalty_site.ratelimit import Window, current_window, window_count_up
 from members.models import Member
+from partners.models import Partner, Store
 
 from . import codes, rule_cache
 from .models import (
-    Partner,
     PointEntry,
     Purchase,
     Redemption,
@@ -49,7 +49,6 @@ from .models import (
     StampCard,
     StampCardProgram,
     StampCredit,
-    Store,
 )
 from .services import _post_entry, _require_active, member_lock, to_eur
 

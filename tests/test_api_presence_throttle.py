@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
-from loyalty_site.api import presence
-from loyalty_site.models import PartnerAPIKey, WebhookSubscription
 from loyalty_site.ratelimit import current_window
+from members import presence
+from partners.models import PartnerAPIKey, WebhookSubscription
 from tests import factories
 from tests.api_support import purchase_body
 

@@ -61,7 +61,7 @@ class InvalidWebhookURL(LoyaltyError):
 
 class PresenceRateLimited(RateLimited):
     """Too many look-ups by card number, customer number or member code matched nobody
-    (loyalty_site.api.presence): guessing numbers is stopped for the rest of the window."""
+    (members.presence): guessing numbers is stopped for the rest of the window."""
 
     code = "presence_rate_limited"
     default_message = gettext_lazy("Too many look-ups by card number, customer number or member code found no "
