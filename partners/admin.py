@@ -15,9 +15,9 @@ from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
+from core.admin_utils import ReadOnlyAdminMixin
+from core.validators import validate_programme_date
 from loyalty_site import stalls
-from loyalty_site.admin_utils import ReadOnlyAdminMixin
-from loyalty_site.validators import validate_programme_date
 
 from . import services
 from .models import (

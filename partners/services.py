@@ -12,8 +12,8 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from loyalty_site.celery import enqueue
-from loyalty_site.outbound import URLRefused, target_check
+from core.outbound import URLRefused, target_check
+from core.tasks import enqueue
 
 from .api.authentication import keys_changed
 from .api.exceptions import InvalidWebhookURL
@@ -106,7 +106,7 @@ def partner_key_revoke(*, key_id: str) -> int:
 
 
 def webhook_url_validate(url: str) -> None:
-    """Only HTTPS to a host whose every address is public (see loyalty_site.outbound; checked
+    """Only HTTPS to a host whose every address is public (see core.outbound; checked
     again before every delivery). Plain http to this machine only while developing or testing
     (DEBUG or LOYALTY_WEBHOOK_ALLOW_LOCALHOST), so a test server can receive deliveries."""
     try:

@@ -24,7 +24,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from loyalty_site.errors import ReferenceConflict
+from core.errors import ReferenceConflict
 from members.api import TierSerializer
 from members.models import Member
 from members.presence import MEMBER_ID_HELP, MemberIdField, MemberReferenceSerializer, presence_from, resolve_member

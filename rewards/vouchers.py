@@ -28,7 +28,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import (
+from core.ratelimit import Window, current_window, window_count_up
+from members.models import Member
+from partners.models import Partner, Store
+from rewards.errors import (
     InsufficientPoints,
     RewardUnavailable,
     StoreNotOfPartner,
@@ -36,9 +39,6 @@ from loyalty_site.errors import (
     VoucherNotCancellable,
     VoucherRateLimited,
 )
-from loyalty_site.ratelimit import Window, current_window, window_count_up
-from members.models import Member
-from partners.models import Partner, Store
 
 from . import codes, rule_cache
 from .models import (
@@ -232,7 +232,7 @@ FAILURE_WINDOW = 60  # seconds; fixed windows, counted in the shared cache
 
 
 def _failure_counters(partner: Partner, store: Store | None, now: datetime) -> tuple[list[tuple[str, int]], Window]:
-    """The cache keys to count in and their limits, and the window (loyalty_site.ratelimit)."""
+    """The cache keys to count in and their limits, and the window (core.ratelimit)."""
     window = current_window(FAILURE_WINDOW, now.timestamp())
     base = window.key(f"loyalty:voucher-failures:{partner.pk}")
     return [(f"{base}:{store.pk if store else '-'}", FAILURE_LIMIT), (f"{base}:all", PARTNER_FAILURE_LIMIT)], window

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import transaction
 
-from loyalty_site import outbound
+from core import outbound
 from partners import webhooks
 from partners.api.exceptions import InvalidWebhookURL
 from partners.models import WebhookDelivery, WebhookEvent

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from loyalty_site.shared_version import SharedVersion
+from core.shared_version import SharedVersion
 from partners.models import Partner, PartnerAPIKey
 
 KEYWORD = "Api-Key"
