@@ -40,6 +40,7 @@ from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import Q, Value
 
 from core.events import Event, subscribe
+from partners.webhooks import webhook_subscribers, webhooks_record
 
 from .models import Member
 
@@ -55,8 +56,6 @@ OWN_PARTNER_ONLY = frozenset({"survey.answered", "complaint.closed"})
 
 @subscribe(Event)
 def announce(batch: Sequence[Event]) -> None:
-    from loyalty_site.api.webhooks import webhook_subscribers, webhooks_record
-
     subscribers = webhook_subscribers()  # the process's copy: no query
     wanted = [event for event in batch
               if subscribers.get(event.name) and event.name not in STILL_EMITTED_BY_API_VIEWS]

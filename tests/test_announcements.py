@@ -19,11 +19,12 @@ from django.utils import timezone
 from core.events import capture, publish
 from feedback import services as feedback_services
 from feedback.events import ComplaintClosed, SurveyAnswered
-from loyalty_site.api.webhooks import WebhookSubscriptionSerializer, webhook_subscribers
-from loyalty_site.models import WebhookDelivery, WebhookEvent
 from members.events import MemberEnrolled, MemberErased
 from members.models import Member
 from members.services import member_enrol, member_merge
+from partners.api.webhooks import WebhookSubscriptionSerializer
+from partners.models import WebhookDelivery, WebhookEvent
+from partners.webhooks import webhook_subscribers
 from referrals import services as referral_services
 from referrals.events import ReferralRewarded
 from referrals.models import Referral
