@@ -15,4 +15,11 @@ class LoyaltySiteConfig(AppConfig):
         register_audited_models()
         # Celery finds `<app>.tasks` by itself; the API's tasks live with their code. The
         # authentication module connects the key cache's invalidation signals in every process.
+        # The console's import pages say why a job stalls (the worker's heartbeat, the job's
+        # lock): the top layer's knowledge, plugged into transfers' admin.
+        from transfers import admin as transfers_admin
+
+        from . import stalls
         from .api import authentication, idempotency, webhooks  # noqa: F401
+
+        transfers_admin.stall_text = stalls.import_job_stall_text

@@ -22,3 +22,16 @@ class MembersConfig(AppConfig):
         from .adapters import member_for_confirmed_email
 
         email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")
+
+        # Customer lists are imported through transfers; the importer lives with the models.
+        from transfers.importers import register
+
+        from .importers import MemberImporter
+
+        register(MemberImporter)
+        from transfers.exports import register_export
+        from transfers.models import ExportLog
+
+        from .resources import MemberResource
+
+        register_export(ExportLog.Kind.MEMBERS, resource=MemberResource, permissions=("members.export_personal_data",))

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from members import services as member_services
-from members.models import ConsentRecord, ExportLog, ImportJob, Member, MemberMerge, Tag, Tier, TierHistory
+from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
 from rewards.codes import generate_code
 from rewards.models import (
     CashbackProgram,
@@ -29,6 +29,7 @@ from rewards.models import (
     StampCredit,
     Store,
 )
+from transfers.models import ExportLog, ImportJob
 
 
 class UserFactory(factory.django.DjangoModelFactory):

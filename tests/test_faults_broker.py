@@ -32,11 +32,12 @@ from campaigns.models import Campaign, Message
 from loyalty_site.api import webhooks
 from loyalty_site.models import WebhookDelivery, WebhookEvent
 from loyalty_site.services import webhook_subscription_create
-from members import imports
-from members.models import ImportJob, Member
+from members.models import Member
 from rewards.models import PointEntry
 from tests import factories
 from tests.campaigns_worker import delivered_addresses, handed_over
+from transfers import services as imports
+from transfers.models import ImportJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "referrals",
     "campaigns",
     "feedback",
+    "transfers",
 ]
 
 MIDDLEWARE = [
