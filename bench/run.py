@@ -182,8 +182,8 @@ def measure_api(server: dict, members: int, results: Results, reference: float) 
     member's API id reaches them (a partner reaches only related or present members)."""
     from loyalty_site.models import Scope
     from loyalty_site.services import partner_key_create
-    from members.demo import seed_catalogue_basics
     from members.models import Member
+    from rewards.demo import seed_catalogue_basics
 
     partner, _stores = seed_catalogue_basics()
     _key, raw = partner_key_create(partner=partner, scopes=Scope.values, name="bench")

@@ -421,7 +421,7 @@ class PartnerRedemptionFactory(factory.django.DjangoModelFactory):
 
 
 class ImportJobFactory(factory.django.DjangoModelFactory):
-    """A job record; tests of the import flow go through members.imports.import_job_create."""
+    """A job record; tests of the import flow go through transfers.services.import_job_create."""
 
     class Meta:
         model = ImportJob
