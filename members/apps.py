@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,14 +7,6 @@ class MembersConfig(AppConfig):
     verbose_name = _("Members")
 
     def ready(self) -> None:
-        from loyalty_site.schedules import ensure_periodic_tasks
-
-        from .roles import ensure_group_permissions
-
-        post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="loyalty_periodic_tasks")
-        # Without a sender: runs after each app's migrate, so later apps' permissions land too.
-        post_migrate.connect(ensure_group_permissions, dispatch_uid="loyalty_group_permissions")
-
         # A verified portal login gets its member (linked by e-mail or enrolled): members.adapters.
         from allauth.account.signals import email_confirmed
 
@@ -23,15 +14,14 @@ class MembersConfig(AppConfig):
 
         email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")
 
-        # Customer lists are imported through transfers; the importer lives with the models.
-        from transfers.importers import register
-
-        from .importers import MemberImporter
-
-        register(MemberImporter)
+        # Customer lists are imported and members exported through transfers; the importer
+        # and the export's columns live with the models.
         from transfers.exports import register_export
+        from transfers.importers import register
         from transfers.models import ExportLog
 
+        from .importers import MemberImporter
         from .resources import MemberResource
 
+        register(MemberImporter)
         register_export(ExportLog.Kind.MEMBERS, resource=MemberResource, permissions=("members.export_personal_data",))

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from loyalty_site.audit import audit_trail_of
+from core.audit import audit_trail_of
 
 from .models import Member, MemberCode, PartnerRelation, Tier, hash_member_code, normalize_member_code
 

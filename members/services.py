@@ -22,7 +22,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
+from core.errors import ReasonRequired
+from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
 from .models import (
     ConsentRecord,
@@ -588,7 +589,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
     `channel` defaults to the console when a staff user acts, else the portal. Running it twice
     changes nothing."""
-    from loyalty_site.audit import erase_audit_trail_of
+    from core.audit import erase_audit_trail_of
     from rewards.services import member_lock, points_adjust
 
     from .privacy import PersonalValues, erase_personal_data_elsewhere

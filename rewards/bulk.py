@@ -30,9 +30,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import InvalidPurchase, ReferenceConflict
-from members.bulk import insert_rows, pg_array, select_in
+from core.db import insert_rows, pg_array, select_in
+from core.errors import ReferenceConflict
 from members.models import Member
+from rewards.errors import InvalidPurchase
 
 from .models import PointEntry
 from .services import QUALIFYING_KINDS, credit_expiry
@@ -168,7 +169,7 @@ def _check_balances(credits: Sequence[BulkCredit]) -> None:
 
 def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str,
                     created_by: AbstractBaseUser | None, at: datetime) -> None:
-    """One COPY (members.bulk.insert_rows) for the whole batch."""
+    """One COPY (core.db.insert_rows) for the whole batch."""
     expires_at = credit_expiry(at)
     staff_id = created_by.pk if created_by is not None else None
     insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "source", "reference",

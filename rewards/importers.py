@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 from members.models import Member, Tier
 from transfers.cells import (
     normalize_heading,

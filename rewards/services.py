@@ -24,18 +24,17 @@ from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import (
+from core.errors import ReasonRequired, ReferenceConflict
+from members.errors import MemberNotActive
+from members.models import Member, PartnerRelation
+from members.services import partner_relation_record
+from rewards.errors import (
     AdjustmentTooLarge,
     DailyAdjustmentLimitReached,
     InsufficientPoints,
     InvalidPurchase,
     InvalidReturn,
-    MemberNotActive,
-    ReasonRequired,
-    ReferenceConflict,
 )
-from members.models import Member, PartnerRelation
-from members.services import partner_relation_record
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, reversal_target

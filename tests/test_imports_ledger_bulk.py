@@ -11,9 +11,10 @@ import pytest
 from django.db import connection, transaction
 from django.db.models import Sum
 
-from loyalty_site.errors import InvalidPurchase, ReferenceConflict
+from core.errors import ReferenceConflict
 from members.models import Member
 from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
+from rewards.errors import InvalidPurchase
 from rewards.models import PointEntry
 from rewards.services import points_debit
 from tests import factories

@@ -17,8 +17,9 @@ from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints, InvalidPurchase, InvalidReturn, ReasonRequired
+from core.errors import ReasonRequired
 from members.models import Member
+from rewards.errors import InsufficientPoints, InvalidPurchase, InvalidReturn
 from rewards.models import PointEntry, Purchase, PurchaseReturn
 from rewards.selectors import ledger_mismatches
 from rewards.services import (

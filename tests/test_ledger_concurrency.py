@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Sum, Window
 from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints, InvalidReturn
+from rewards.errors import InsufficientPoints, InvalidReturn
 from rewards.models import PointEntry, Purchase
 from rewards.services import points_debit, points_expire_due, purchase_record, purchase_return
 from tests import factories

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from loyalty_site.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
 from members.models import Member
+from rewards.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
 from rewards.models import PointEntry, Redemption
 from rewards.selectors import ledger_mismatches
 from rewards.services import LineData, points_adjust, purchase_record

@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from feedback import services as feedback_services
-from loyalty_site.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
+from rewards.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
 from rewards.models import PointEntry
 from rewards.services import points_adjust_by_staff, points_credit, staff_points_booked_today
 from tests import factories

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty_site.errors import ReasonRequired
+from core.errors import ReasonRequired
 from members.models import Member, TierHistory
 from members.selectors import tier_progress
 from members.services import tier_end_grants, tier_override, tier_review_all, tier_review_member

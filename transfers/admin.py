@@ -26,8 +26,8 @@ from django.utils.translation import gettext as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from loyalty_site.admin_utils import ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
+from core.admin_utils import ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 
 from . import exports
 from . import services as imports

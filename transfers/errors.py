@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 
 class ImportFileError(LoyaltyError):

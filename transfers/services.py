@@ -274,7 +274,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
 def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[int]:
     """Beat's sweeper for jobs whose work was lost: a worker killed in the middle (with a broker
     that does not redeliver, its task is gone) or a task the broker lost or never took (see
-    loyalty_site.celery.enqueue).
+    core.tasks.enqueue).
 
     - Waiting for its dry run or "dry run running", and nobody holds the dry-run lock: queue
       the dry run again (it writes only its report).
@@ -286,7 +286,7 @@ def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[i
 
     A job whose task still waits in a long queue may get a second task: that one finds the lock
     taken or the job past that step, and does nothing."""
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import analyse_import, run_import
 
@@ -412,7 +412,7 @@ def import_job_start_dry_run(job: ImportJob) -> ImportJob:
     """Small files in the request, large ones on a worker (after the job row is committed)."""
     if _runs_in_request(job):
         return import_job_analyse(job_id=job.pk)
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import analyse_import
 
@@ -423,7 +423,7 @@ def import_job_start_dry_run(job: ImportJob) -> ImportJob:
 def import_job_start(job: ImportJob) -> ImportJob:
     if _runs_in_request(job):
         return import_job_run(job_id=job.pk)
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import run_import
 
