@@ -223,7 +223,8 @@ def _catalogue_reward(pk: int):
 @require_http_methods(["GET", "POST"])
 def reward_redeem(request, member: Member, pk: int):
     """GET: the confirmation step (a fragment for htmx, a page otherwise). POST: redeem."""
-    from rewards.vouchers import redemption_create, reward_unavailable_reason
+    from rewards import eligibility
+    from rewards.vouchers import redemption_create
 
     reward = _catalogue_reward(pk)
     if request.method == "POST":
@@ -234,9 +235,7 @@ def reward_redeem(request, member: Member, pk: int):
             return redirect("portal:rewards")
         messages.success(request, _("Here is your voucher for %(reward)s.") % {"reward": reward.name})
         return redirect("portal:voucher", pk=voucher.pk)
-    reason = reward_unavailable_reason(reward, member)
-    if reason is None and reward.points_cost > member.points_balance:
-        reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
+    reason = eligibility.unavailable_reason(reward, member, scopes=eligibility.MEMBER_VIEW)
     context = {"member": member, "reward": reward, "reason": reason,
                "balance_after": member.points_balance - reward.points_cost}
     template = "portal/_redeem_confirm.html" if request.htmx else "portal/redeem.html"
