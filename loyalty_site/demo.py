@@ -9,11 +9,10 @@ from campaigns.demo import seed_campaigns_demo
 from feedback.demo import seed_feedback_demo
 from members.demo import DEMO_MEMBER_EMAIL
 from members.models import Member
+from partners.services import demo_partner_key
 from referrals.demo import seed_referrals_demo
 from rewards.demo import ensure_demo_logins, seed_catalogue_basics, seed_members, seed_rewards_catalogue
 from rewards.models import Purchase
-
-from .services import demo_partner_key
 
 
 def seed_demo(*, members: int = 2000, stdout=None) -> dict:

@@ -16,13 +16,11 @@ from transfers.admin import ExportActionsMixin, ImportButtonMixin
 from . import services
 from .models import (
     EarningRule,
-    Partner,
     PointEntry,
     Purchase,
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
-    Store,
     StoreDayTotal,
 )
 
@@ -146,27 +144,6 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(raw)))
     except (TypeError, ValueError):
         return default
-
-
-class StoreInline(TabularInline):
-    model = Store
-    extra = 0
-    fields = ["code", "name", "city", "country"]
-
-
-@admin.register(Partner)
-class PartnerAdmin(ModelAdmin):
-    list_display = ["name", "active", "created_at"]
-    search_fields = ["name"]
-    inlines = [StoreInline]
-
-
-@admin.register(Store)
-class StoreAdmin(ModelAdmin):
-    list_display = ["name", "code", "partner", "city", "country"]
-    list_select_related = ["partner"]
-    list_filter = ["partner", "country"]
-    search_fields = ["name", "code"]
 
 
 # --- Catalogue, vouchers, stamp cards: registered in their own module --------------------------

@@ -17,8 +17,9 @@ from django.utils import timezone
 from members.demo import DEMO_MEMBER_EMAIL, ensure_demo_member, ensure_demo_staff, faker_for, seed_consents, seed_tiers
 from members.models import Member, Tier
 from members.services import member_enrol
+from partners.models import Partner, Store
 
-from .models import CashbackProgram, EarningRule, Partner, Redemption, Reward, StampCardProgram, Store
+from .models import CashbackProgram, EarningRule, Redemption, Reward, StampCardProgram
 from .services import LineData, purchase_record
 
 DEMO_PARTNER = "Café & Markt Lindner"

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from core.errors import LoyaltyError
 from members.models import Member, Tier
+from partners.models import Partner
 from transfers.cells import (
     normalize_heading,
     parse_bool,
@@ -30,7 +31,7 @@ from transfers.errors import ImportFailed, ImportFileError
 from transfers.importers import BaseImporter, Column
 from transfers.models import ImportJob
 
-from .models import Partner, Purchase, Reward
+from .models import Purchase, Reward
 
 _CURRENCIES = {"eur": "EUR", "€": "EUR", "euro": "EUR", "chf": "CHF", "fr": "CHF", "sfr": "CHF", "franken": "CHF"}
 _CHANNELS = {"store": "store", "filiale": "store", "laden": "store", "markt": "store", "pos": "store",

@@ -28,6 +28,7 @@ from core.errors import ReasonRequired, ReferenceConflict
 from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
+from partners.models import Partner, Store
 from rewards.errors import (
     AdjustmentTooLarge,
     DailyAdjustmentLimitReached,
@@ -47,13 +48,11 @@ from .figures import (  # points_expiring_by and qualifying_points: part of this
 )
 from .models import (
     EarningRule,
-    Partner,
     PointEntry,
     Purchase,
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
-    Store,
     StoreDayTotal,
 )
 

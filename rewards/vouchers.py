@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from core.ratelimit import Window, current_window, window_count_up
 from members.models import Member
+from partners.models import Partner, Store
 from rewards.errors import (
     InsufficientPoints,
     RewardUnavailable,
@@ -41,7 +42,6 @@ from rewards.errors import (
 
 from . import codes, eligibility, rule_cache
 from .models import (
-    Partner,
     PointEntry,
     Purchase,
     Redemption,
@@ -49,7 +49,6 @@ from .models import (
     StampCard,
     StampCardProgram,
     StampCredit,
-    Store,
 )
 from .services import _post_entry, _require_active, member_lock, to_eur
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from loyalty_site.models import WebhookDelivery, WebhookEvent
+from partners.models import WebhookDelivery, WebhookEvent
 from rewards.models import Redemption
 from rewards.services import points_credit
 from tests import factories

@@ -19,7 +19,6 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Message
-from loyalty_site.models import Scope, WebhookEvent
 from members.models import Member, PrivacyRequest
 from members.services import (
     consent_record,
@@ -29,6 +28,7 @@ from members.services import (
     member_update_profile,
     tier_override,
 )
+from partners.models import Scope, WebhookEvent
 from referrals.models import Referral
 from referrals.services import referral_attach
 from rewards.models import PointEntry, Redemption

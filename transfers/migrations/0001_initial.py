@@ -1,10 +1,10 @@
-"""ImportJob and ExportLog came from members (members 0018 removes them there): their tables
+"""ImportJob and ExportLog came from members (members 0019 removes them there): their tables
 stay as they are, so this only tells Django's migration state where the models live now.
 
 State only, so it needs no more of members than the migration that created the tables: other
 apps' latest migrations must stay reachable with members at an older migration (see
 tests/test_api_partner_scope.py, which migrates members back to 0015). A later migration of
-transfers that touches the tables must depend on ("members", "0018_move_imports_to_transfers")."""
+transfers that touches the tables must depend on ("members", "0019_move_imports_to_transfers")."""
 
 import django.db.models.deletion
 import django.utils.timezone

@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("members", "0017_importjob_attempts"),
+        ("members", "0018_partners_moved"),
         ("transfers", "0001_initial"),
     ]
 
