@@ -14,5 +14,17 @@ class MembersConfig(AppConfig):
 
         email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")
 
+        # Customer lists are imported and members exported through transfers; the importer
+        # and the export's columns live with the models.
+        from transfers.exports import register_export
+        from transfers.importers import register
+        from transfers.models import ExportLog
+
+        from .importers import MemberImporter
+        from .resources import MemberResource
+
+        register(MemberImporter)
+        register_export(ExportLog.Kind.MEMBERS, resource=MemberResource, permissions=("members.export_personal_data",))
+
         # Domain events → webhook deliveries (every event, whichever app publishes it).
         from . import announcements  # noqa: F401

@@ -9,11 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from members.models import ImportJob, Member
+from members.models import Member
 from members.services import member_merge
 from rewards.models import PointEntry, Purchase
 from tests import factories
 from tests.import_helpers import csv_bytes, dry_run, errors_by_line, full_import
+from transfers.models import ImportJob
 
 HEADER = "Kundennummer;E-Mail;Bestellnummer;Datum;Betrag;Währung;Filiale\n"
 

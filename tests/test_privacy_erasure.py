@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Message
-from members.models import ImportJob, Member, PrivacyRequest
+from members.models import Member, PrivacyRequest
 from members.services import (
     consent_record,
     member_erase,
@@ -36,6 +36,7 @@ from rewards.selectors import ledger_mismatches
 from rewards.services import points_adjust, points_credit
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
+from transfers.models import ImportJob
 
 PERSON = {"email": "wilhelmina.quistorp@zypressen.example", "first_name": "Wilhelmina",
           "last_name": "Quistorp-Zeller", "phone": "+49 171 5550199", "street": "Zypressenweg 42",

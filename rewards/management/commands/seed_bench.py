@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from members.demo import seed_catalogue_basics
 from members.models import Tier
+from rewards.demo import seed_catalogue_basics
 
 FIRST_NAMES = ["Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Lea", "Sarah", "Hannah", "Katharina", "Ursula",
                "Monika", "Sabine", "Petra", "Claudia", "Andrea", "Lukas", "Leon", "Finn", "Jonas", "Paul", "Felix",
