@@ -113,7 +113,7 @@ def _shop_after(campaign: Campaign, rng: random.Random, share: float) -> int:
     """Some members who got the message come back to shop within the attribution window."""
     from members.demo import DEMO_PARTNER
     from rewards.models import Partner
-    from rewards.services import LineData, purchase_record
+    from rewards.purchases import LineData, purchase_record
 
     partner = Partner.objects.filter(name=DEMO_PARTNER).first()
     stores = list(partner.stores.exclude(country="CH")) if partner else []

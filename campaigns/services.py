@@ -399,8 +399,8 @@ def _messages_claim(message_ids: Sequence[int], now: datetime) -> _Claim:
     deadlock-free between two workers with overlapping chunks); that serialises the frequency
     cap between concurrent campaigns. Then the message rows are locked, so the statuses read
     here stay true until the updates below (a cancel does not take member locks)."""
+    from rewards.ledger import points_credit
     from rewards.models import PointEntry
-    from rewards.services import points_credit
 
     result = _Claim()
     member_ids = set(Message.objects.filter(pk__in=message_ids).values_list("member_id", flat=True))
@@ -576,7 +576,7 @@ class _Channels:
 def _expiring_points(messages: Sequence[Message], now: datetime) -> dict[int, int]:
     """The points expiring for each message's member (by message id) in a chunk: one query per
     expiry window, not one per member."""
-    from rewards.services import points_expiring_by_members
+    from rewards.figures import points_expiring_by_members
 
     # The window as member_context() takes it: the trigger's days, else the warning period.
     window = {message.pk: _expiring_days(message.campaign) or settings.LOYALTY_EXPIRY_WARNING_DAYS
@@ -778,7 +778,7 @@ def raffle_open_problem(campaign: Campaign, now: datetime) -> str | None:
 def raffle_enter(*, campaign_id: int, member_id: int, now: datetime | None = None) -> RaffleEntry:
     """Enter a member (once; entering again returns the first entry). Entries that cost points
     take them with the ledger reference raffle:<campaign>:<member>, so a retry never pays twice."""
-    from rewards.services import member_lock, points_debit
+    from rewards.ledger import member_lock, points_debit
 
     now = now or timezone.now()
     member = member_lock(member_id)  # serialises a member's double click

@@ -1,6 +1,6 @@
 """Feedback services: every state change of surveys, answers, follow-ups and complaints.
 
-- Lock order, as in the ledger: the member row first (`rewards.services.member_lock`), then the
+- Lock order, as in the ledger: the member row first (`rewards.ledger.member_lock`), then the
   invitation or the complaint. An answer locks its member before anything else, so two answers
   of one member (two tabs, the e-mail link and the portal, two tablets) run one after the
   other: the second sees the first one's points and the reward is paid once. The ledger's
@@ -35,8 +35,9 @@ from django.utils.translation import gettext as _
 from loyalty_site.celery import enqueue
 from loyalty_site.errors import MemberNotActive
 from members.models import Member
+from rewards.adjustments import GOODWILL_SOURCE, staff_points_limits_check
+from rewards.ledger import member_lock, points_credit
 from rewards.models import PointEntry, Purchase, Redemption
-from rewards.services import member_lock, points_credit, staff_points_limits_check
 
 from .errors import (
     ComplaintStateError,
@@ -49,7 +50,8 @@ from .errors import (
 from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey, SurveyInvitation
 
 SURVEY_SOURCE = "survey"
-GOODWILL_SOURCE = "complaint"
+# GOODWILL_SOURCE (rewards.adjustments): support's daily limit counts complaint goodwill by it.
+
 SEND_BATCH_SIZE = 200
 BULK_SIZE = 2000
 

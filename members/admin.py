@@ -1,6 +1,6 @@
 """The operator console for members: the 360° view and the actions staff take on a member.
 
-Every change goes through members.services / rewards.services; balances and counters are
+Every change goes through members.services / rewards services; balances and counters are
 read-only here, and the ledger is never editable.
 """
 
@@ -234,7 +234,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
             raise PermissionDenied
-        from rewards.services import points_adjust_by_staff
+        from rewards.adjustments import points_adjust_by_staff
 
         member = get_object_or_404(Member, pk=object_id)
         form = AdjustPointsForm(request.POST or None)
@@ -253,7 +253,9 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         form = TierOverrideForm(request.POST or None, initial={"tier": member.tier_id})
 
         def override(data):
-            services.tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"],
+            from rewards.tiers import tier_override  # the tier engine (members imports no rewards at load)
+
+            tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"],
                                    staff_user=request.user, until=data["until"])
             return _("Tier set to %(tier)s.") % {"tier": data["tier"]}
 

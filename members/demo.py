@@ -19,7 +19,7 @@ from faker import Faker
 
 from rewards.demo import seed_rewards_catalogue
 from rewards.models import EarningRule, Partner, Purchase, Redemption, Reward, Store
-from rewards.services import LineData, purchase_record
+from rewards.purchases import LineData, purchase_record
 
 from . import services
 from .models import ConsentRecord, Member, Tier

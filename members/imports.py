@@ -19,10 +19,10 @@ would write balances without the ledger. The importers here stream the file in c
 customer numbers and e-mails with one query each (one array parameter, tuples back), and write
 each chunk with a constant number of set-based statements (`members.bulk`: COPY for new members,
 tier history, tags and consents, one UPDATE for the members that change). Opening balances are
-ledger entries: new members are inserted with their balance and `rewards.bulk.points_open_bulk`
+ledger entries: new members are inserted with their balance and `rewards.ledger.points_open_bulk`
 books the entries (and checks they add up), existing members go through
-`rewards.bulk.points_credit_bulk` (lock, entries, balances). Historical purchases go one by one through
-`rewards.services.purchase_record`, which runs the earning rules. The resources in
+`rewards.ledger.points_credit_bulk` (lock, entries, balances). Historical purchases go one by one through
+`rewards.purchases.purchase_record`, which runs the earning rules. The resources in
 `members/resources.py` and `rewards/resources.py` describe the same columns for exports.
 
 Rules kept everywhere: duplicates are matched on customer number, then e-mail (case-insensitive);
@@ -1289,7 +1289,7 @@ class MemberImporter(BaseImporter):
         self._write_extras(rows, new=False)
 
     def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
-        from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
+        from rewards.ledger import BulkCredit, points_credit_bulk, points_open_bulk
         from rewards.models import PointEntry
 
         names = {name for row in rows for name in row.new_tags}
@@ -1414,7 +1414,7 @@ class PurchaseImporter(BaseImporter):
 
     def _match(self, candidates: list[tuple[int, dict]]) -> None:
         from rewards.models import Purchase
-        from rewards.services import purchase_record
+        from rewards.purchases import purchase_record
 
         numbers = [data["customer_number"] for _line, data in candidates if data["customer_number"]]
         emails = [data["email"].lower() for _line, data in candidates if data["email"]]

@@ -26,8 +26,8 @@ class TierProgress:
 def tier_progress(member: Member, *, qualifying: int | None = None) -> TierProgress:
     """Where the member stands on the ladder: qualifying points (rolling window) and the gap.
     `qualifying`: the member's qualifying points when the caller already has them."""
+    from rewards.figures import qualifying_points
     from rewards.rule_cache import tier_ladder
-    from rewards.services import qualifying_points
 
     points = qualifying_points(member.pk) if qualifying is None else qualifying
     current = member.tier
@@ -43,7 +43,7 @@ def tier_progress(member: Member, *, qualifying: int | None = None) -> TierProgr
 
 def points_expiring_soon(member: Member) -> tuple[int, object]:
     """Points that expire within the warning window unless spent first, and the window's end."""
-    from rewards.services import points_expiring_by
+    from rewards.figures import points_expiring_by
 
     until = timezone.now() + timedelta(days=settings.LOYALTY_EXPIRY_WARNING_DAYS)
     return points_expiring_by(member_id=member.pk, at=until), until
@@ -111,11 +111,11 @@ class ExpiringPoints:
 
 def points_expiring_schedule(member: Member, *, max_days: int = 6) -> ExpiringPoints:
     """Points expiring within the warning window, by day. Each day's figure comes from
-    rewards.services.points_expiring_by (the ledger's own rule: older credits are spent first),
+    rewards.figures.points_expiring_by (the ledger's own rule: older credits are spent first),
     as the difference to the day before; days after the first `max_days` are folded into the
     total only."""
+    from rewards.figures import points_expiring_by
     from rewards.models import PointEntry
-    from rewards.services import points_expiring_by
 
     total, until = points_expiring_soon(member)
     if total <= 0:

@@ -1,9 +1,8 @@
-"""Members: enrolment, status, tiers, consents and merging duplicates.
+"""Members: enrolment, status, consents, merging duplicates, erasure and export.
 
-Tier rules (DESIGN.md): an upgrade happens at once when a member earns enough; a downgrade
-only at the yearly review and one level at a time; a tier granted for a period falls back to
-the earned tier when the period ends; staff can override with a reason. Every change is a
-`TierHistory` row with its cause.
+The tier engine is rewards' (rewards/tiers.py); the Tier and TierHistory models stay here.
+Members imports no other domain app: a merge or an erasure publishes `MembersMerged` /
+`MemberErased` and each app handles its own rows in a subscriber, in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -22,8 +21,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive, ReasonRequired
+from core.events import publish
+from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
+from .events import MemberErased, MembersMerged
 from .models import (
     ConsentRecord,
     Member,
@@ -131,126 +132,6 @@ def member_set_status(*, member_id: int, status: str, staff_user: AbstractBaseUs
     return member
 
 
-# --- Tiers ---------------------------------------------------------------------------------
-
-def _tier_for_points(points: int, tiers: list[Tier]) -> Tier | None:
-    eligible = [tier for tier in tiers if tier.threshold_points <= points]
-    return max(eligible, key=lambda tier: tier.rank) if eligible else None
-
-
-def _grant_active(member: Member, today: date) -> bool:
-    return member.tier_granted_until is not None and member.tier_granted_until >= today
-
-
-def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str = "", points: int | None = None,
-                 staff_user: AbstractBaseUser | None = None) -> None:
-    if tier == member.tier:
-        return
-    TierHistory.objects.create(member=member, from_tier=member.tier, to_tier=tier, cause=cause, reason=reason,
-                               qualifying_points=points, created_by=staff_user)
-    member.tier = tier
-    Member.objects.filter(pk=member.pk).update(tier=tier)
-
-
-def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED) -> None:
-    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
-    from rewards.rule_cache import tier_ladder
-    from rewards.services import qualifying_points
-
-    tiers = tier_ladder()
-    current_rank = member.tier.rank if member.tier else -1
-    if all(tier.rank <= current_rank for tier in tiers):
-        return  # at the top already: nothing to reach, no need to count
-    points = qualifying_points(member.pk)
-    target = _tier_for_points(points, tiers)
-    if target is not None and target.rank > current_rank:
-        _change_tier(member, target, cause=cause, points=points)
-
-
-@transaction.atomic
-def tier_review_member(*, member_id: int, today: date | None = None) -> None:
-    """The yearly review for one member: up to what they earned, down at most one level."""
-    from rewards.services import qualifying_points
-
-    today = today or timezone.localdate()
-    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-    tiers = list(Tier.objects.order_by("rank"))
-    points = qualifying_points(member.pk, at=_end_of(today))
-    target = _tier_for_points(points, tiers)
-    current = member.tier
-    if target is None or (current is not None and target.rank == current.rank):
-        return
-    if current is None or target.rank > current.rank:  # a member without a tier gets the one earned
-        _change_tier(member, target, cause=TierHistory.Cause.REVIEW, points=points)
-    elif not _grant_active(member, today):
-        one_down = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
-        _change_tier(member, one_down, cause=TierHistory.Cause.REVIEW, points=points)
-
-
-def _end_of(day: date) -> datetime:
-    """The last moment of `day` in the current time zone: the review counts the whole day."""
-    return timezone.make_aware(datetime.combine(day, time.max))
-
-
-def tier_review_all(*, today: date | None = None) -> int:
-    """The yearly beat job. Returns the number of members reviewed."""
-    reviewed = 0
-    for member_id in Member.objects.active().values_list("pk", flat=True).iterator():
-        tier_review_member(member_id=member_id, today=today)
-        reviewed += 1
-    return reviewed
-
-
-@transaction.atomic
-def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: AbstractBaseUser | None,
-                  until: date | None = None) -> Member:
-    """Staff set a tier with a reason; with `until` it is a grant for a period (paid or VIP)."""
-    if not reason.strip():
-        raise ReasonRequired()
-    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-    cause = TierHistory.Cause.GRANT if until else TierHistory.Cause.STAFF
-    member.tier_granted_until = until
-    Member.objects.filter(pk=member.pk).update(tier_granted_until=until)
-    if tier == member.tier:
-        TierHistory.objects.create(member=member, from_tier=tier, to_tier=tier, cause=cause, reason=reason.strip(),
-                                   created_by=staff_user)
-    else:
-        _change_tier(member, tier, cause=cause, reason=reason.strip(), staff_user=staff_user)
-    return member
-
-
-def _tier_before_grant(member: Member) -> Tier | None:
-    """The tier of the latest change that was not a grant (earned, reviewed, staff, a grant's end)."""
-    change = (member.tier_history.exclude(cause=TierHistory.Cause.GRANT).select_related("to_tier")
-              .order_by("-created_at", "-id").first())
-    return change.to_tier if change is not None else None
-
-
-def tier_end_grants(*, today: date | None = None) -> int:
-    """Daily: members whose granted tier has ended fall back to the tier they earned."""
-    from rewards.services import qualifying_points
-
-    today = today or timezone.localdate()
-    ended = 0
-    tiers = list(Tier.objects.order_by("rank"))
-    for member_id in Member.objects.filter(tier_granted_until__lt=today).values_list("pk", flat=True):
-        with transaction.atomic():
-            member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-            if member.tier_granted_until is None or member.tier_granted_until >= today:
-                continue
-            points = qualifying_points(member.pk, at=_end_of(today))
-            earned = _tier_for_points(points, tiers) or (tiers[0] if tiers else None)
-            # Never below the tier held before the grant: without the grant the member would
-            # keep it until the yearly review, and a grant must not cost anybody a tier.
-            held = _tier_before_grant(member)
-            if held is not None and (earned is None or held.rank > earned.rank):
-                earned = held
-            Member.objects.filter(pk=member.pk).update(tier_granted_until=None)
-            _change_tier(member, earned, cause=TierHistory.Cause.GRANT_ENDED, points=points)
-            ended += 1
-    return ended
-
-
 # --- Consents ------------------------------------------------------------------------------
 
 def consents_latest(member_ids: Iterable[int], purposes: Iterable[str] | None = None,
@@ -318,28 +199,21 @@ class MergeOutcome:
 @transaction.atomic
 def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
                  staff_user: AbstractBaseUser | None = None) -> MergeOutcome:
-    """Fold a duplicate into the survivor. Its balance moves as a pair of transfer entries (the
-    ledger is never edited); purchases and consents are re-pointed; the duplicate stays readable
-    as "merged into" the survivor."""
-    from rewards.models import PointEntry, Purchase
-    from rewards.services import _post_entry, members_lock
-
+    """Fold a duplicate into the survivor; the duplicate stays readable as "merged into" the
+    survivor. Members moves what it holds (consents, figures, login, partner relations); every
+    other app moves its own rows in a `MembersMerged` subscriber, in this transaction (rewards:
+    the balance as a pair of transfer entries, purchases, vouchers, stamp cards, the tier)."""
     if survivor_id == duplicate_id:
         raise InvalidMerge(detail=_("a member cannot be merged into itself"))
-    locked = members_lock([survivor_id, duplicate_id])
+    # Both rows in primary-key order (the ledger's lock order, rewards.ledger.members_lock).
+    locked = {member.pk: member for member in
+              Member.objects.select_for_update().filter(pk__in={survivor_id, duplicate_id}).order_by("pk")}
     survivor, duplicate = locked[survivor_id], locked[duplicate_id]
     for member in (survivor, duplicate):
         if member.status in (Member.Status.MERGED, Member.Status.ERASED):
             raise InvalidMerge(detail=_("%(member)s was already merged or erased") % {"member": member})
 
-    points = duplicate.points_balance
-    if points > 0:
-        label = _("Merged %(duplicate)s into %(survivor)s") % {
-            "duplicate": duplicate.customer_number, "survivor": survivor.customer_number}
-        _post_entry(duplicate, kind=PointEntry.Kind.TRANSFER, points=-points, reason=label)
-        _post_entry(survivor, kind=PointEntry.Kind.TRANSFER, points=points, reason=label)
     pending = duplicate.points_pending
-    purchases_moved = Purchase.objects.filter(member=duplicate).update(member=survivor)
     ConsentRecord.objects.filter(member=duplicate).update(member=survivor)
     Member.objects.filter(pk=survivor.pk).update(
         points_pending=F("points_pending") + pending,
@@ -351,8 +225,8 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
                                        or duplicate.last_purchase_at > survivor.last_purchase_at):
         Member.objects.filter(pk=survivor.pk).update(last_purchase_at=duplicate.last_purchase_at)
     duplicate_user_id = duplicate.user_id
-    Member.objects.filter(pk=duplicate.pk).update(  # a grant moves with the tier (`_merge_tier`)
-        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None, tier_granted_until=None,
+    Member.objects.filter(pk=duplicate.pk).update(  # the tier (and its grant) is the tier engine's: rewards
+        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None,
     )
     # Members merged into the duplicate earlier are the same person too: point them at the
     # survivor, so `merged_into` always names the live member (qualifying points, the 360° page
@@ -361,37 +235,13 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
     if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
         Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
     _relations_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
-    from rewards.vouchers import member_rewards_merge
-
-    member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person
-    from feedback.services import feedback_merge
-
-    feedback_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)  # answers and complaints too
-    merge = MemberMerge.objects.create(
-        survivor=survivor, duplicate=duplicate, points_moved=points, pending_moved=pending,
-        purchases_moved=purchases_moved, reason=reason, created_by=staff_user,
-    )
+    # The subscribers fill in what they moved (points_moved, purchases_moved).
+    merge = MemberMerge.objects.create(survivor=survivor, duplicate=duplicate, points_moved=0, pending_moved=pending,
+                                       purchases_moved=0, reason=reason, created_by=staff_user)
+    publish(MembersMerged(member_id=survivor.pk, duplicate_id=duplicate.pk, merge_id=merge.pk))
+    merge.refresh_from_db()
     survivor.refresh_from_db()
-    _merge_tier(survivor, duplicate)
-    tier_evaluate(member=survivor, cause=TierHistory.Cause.MERGE)
     return MergeOutcome(merge=merge, survivor=survivor)
-
-
-def _merge_tier(survivor: Member, duplicate: Member) -> None:
-    """The person keeps the better tier of the two cards: a merge is no review, so it lowers
-    nobody. A tier the duplicate held only by a grant comes over as that grant, ending when it
-    would have; what the duplicate held before the grant comes over for good."""
-    reason = _("Merged %(duplicate)s") % {"duplicate": duplicate.customer_number}
-    granted = _grant_active(duplicate, timezone.localdate())
-    held = _tier_before_grant(duplicate) if granted else duplicate.tier
-    steps = [(held, TierHistory.Cause.MERGE), (duplicate.tier if granted else None, TierHistory.Cause.GRANT)]
-    for tier, cause in steps:
-        if tier is None or (survivor.tier is not None and survivor.tier.rank >= tier.rank):
-            continue
-        if cause == TierHistory.Cause.GRANT:
-            survivor.tier_granted_until = duplicate.tier_granted_until
-            Member.objects.filter(pk=survivor.pk).update(tier_granted_until=duplicate.tier_granted_until)
-        _change_tier(survivor, tier, cause=cause, reason=reason)
 
 
 # --- Portal: accounts, profile, consent preferences, erasure and export (DSGVO) ---------------
@@ -589,20 +439,19 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     `channel` defaults to the console when a staff user acts, else the portal. Running it twice
     changes nothing."""
     from loyalty_site.audit import erase_audit_trail_of
-    from rewards.services import member_lock, points_adjust
 
     from .privacy import PersonalValues, erase_personal_data_elsewhere
 
-    member = member_lock(member_id)
+    member = Member.objects.select_for_update().get(pk=member_id)
     if member.status == Member.Status.ERASED:
         return member
     people = [member, *member.merged_members.select_related("user")]
     values = PersonalValues.of(people)  # before anything is blanked
-    if _open_vouchers_cancel([person.pk for person in people]):
-        member = member_lock(member_id)  # the refunds changed the balance
-    if member.points_balance > 0:
-        points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
-                      reason=_("Points forfeited: the account was erased at the member's request"))
+    # Rewards cancels the open vouchers and forfeits the points; feedback erases answers and
+    # complaints. Published before the personal data is blanked, where the vouchers were cancelled.
+    publish(MemberErased(member_id=member.pk, staff_user_id=staff_user.pk if staff_user is not None else None,
+                         merged_member_ids=tuple(person.pk for person in people[1:])))
+    member.refresh_from_db()
     channel = channel or _default_channel(staff_user)
     # The withdrawal says where the request came from; the retention job acts for the programme.
     source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
@@ -620,10 +469,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
             tier_granted_until=None, updated_at=timezone.now(),
         )
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
-    from feedback.services import feedback_erase_member
-
     people_ids = [person.pk for person in people]
-    feedback_erase_member(member_ids=people_ids)
     erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
     if user_id is not None:
         _user_delete(user_id)
@@ -637,23 +483,6 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
 
 def _default_channel(staff_user: AbstractBaseUser | None) -> str:
     return PrivacyRequest.Channel.CONSOLE if staff_user is not None else PrivacyRequest.Channel.PORTAL
-
-
-def _open_vouchers_cancel(member_ids: list[int]) -> int:
-    """Cancel the people's unused vouchers: an erased member's voucher must not pass a till.
-    Still-valid ones through `redemption_cancel` (points and stock come back, as on any
-    cancellation); ones past their date that the expiry job has not reached yet are just closed."""
-    from rewards.models import Redemption
-    from rewards.vouchers import redemption_cancel
-
-    now = timezone.now()
-    open_vouchers = Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.ISSUED)
-    cancelled = 0
-    for redemption_id in open_vouchers.filter(expires_at__gte=now).order_by("pk").values_list("pk", flat=True):
-        redemption_cancel(redemption_id=redemption_id)
-        cancelled += 1
-    cancelled += open_vouchers.update(status=Redemption.Status.CANCELLED, cancelled_at=now)
-    return cancelled
 
 
 @transaction.atomic

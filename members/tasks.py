@@ -3,19 +3,6 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import services
-
-
-@shared_task(name="members.tasks.end_tier_grants")
-def end_tier_grants() -> int:
-    return services.tier_end_grants()
-
-
-@shared_task(name="members.tasks.review_tiers")
-def review_tiers() -> int:
-    return services.tier_review_all()
-
-
 # --- Imports: large files run here, with progress on the ImportJob --------------------------
 
 # Longer limits than other tasks: a million rows take minutes. At the soft limit the job fails

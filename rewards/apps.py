@@ -7,4 +7,7 @@ class RewardsConfig(AppConfig):
     verbose_name = _("Points and rewards")
 
     def ready(self) -> None:
-        from . import rule_cache  # noqa: F401 - connects the invalidation signals
+        from . import (
+            rule_cache,  # noqa: F401 - connects the invalidation signals
+            subscribers,  # noqa: F401 - registers the event handlers
+        )

@@ -25,8 +25,8 @@ from feedback.models import Response as SurveyResponse
 from loyalty_site.models import PartnerAPIKey
 from members.models import Member, MemberCode, PartnerRelation
 from members.services import member_code_issue, member_merge
+from rewards.ledger import points_credit
 from rewards.models import Partner, PointEntry, Purchase, Redemption
-from rewards.services import points_credit
 from tests import factories
 from tests.api_support import purchase_body
 

@@ -15,8 +15,8 @@ from campaigns.models import Campaign, Message, RaffleEntry
 from campaigns.selectors import raffle_verify
 from loyalty_site.errors import InsufficientPoints
 from members.models import Member
+from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption
-from rewards.services import points_adjust
 from tests import factories
 
 

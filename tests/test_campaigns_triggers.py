@@ -15,8 +15,8 @@ from django.utils import timezone
 from campaigns import services
 from campaigns.models import Campaign, Message
 from members.models import Member, TierHistory
-from members.services import tier_override
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
+from rewards.tiers import tier_override
 from tests import factories
 
 UTC = ZoneInfo("UTC")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from rewards.services import points_credit
+from rewards.ledger import points_credit
 from tests import factories
 from tests.api_support import purchase_body
 

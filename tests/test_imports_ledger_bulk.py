@@ -13,9 +13,8 @@ from django.db.models import Sum
 
 from loyalty_site.errors import InvalidPurchase, ReferenceConflict
 from members.models import Member
-from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
+from rewards.ledger import BulkCredit, points_credit_bulk, points_debit, points_open_bulk
 from rewards.models import PointEntry
-from rewards.services import points_debit
 from tests import factories
 
 

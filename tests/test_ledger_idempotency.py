@@ -6,8 +6,8 @@ import pytest
 
 from loyalty_site.errors import InsufficientPoints, InvalidPurchase, MemberNotActive, ReferenceConflict
 from members.models import Member
+from rewards.ledger import points_credit, points_debit
 from rewards.models import PointEntry
-from rewards.services import points_credit, points_debit
 from tests import factories
 
 

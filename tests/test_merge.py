@@ -9,10 +9,13 @@ from django.utils import timezone
 
 from loyalty_site.errors import InvalidMerge
 from members.models import ConsentRecord, Member, MemberMerge, TierHistory
-from members.services import consent_record, member_merge, tier_end_grants, tier_override
-from rewards import services
+from members.services import consent_record, member_merge
+from rewards import ledger as services
+from rewards.figures import qualifying_points
 from rewards.models import PointEntry, Purchase
-from rewards.services import purchase_record, purchase_release_pending, purchase_return, qualifying_points
+from rewards.purchases import purchase_record, purchase_release_pending
+from rewards.returns import purchase_return
+from rewards.tiers import tier_end_grants, tier_override
 from tests import factories
 
 

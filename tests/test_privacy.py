@@ -18,7 +18,7 @@ from loyalty_site.models import WebhookDelivery
 from members.models import ConsentRecord, ImportJob, Member
 from members.privacy import NOT_PERSONAL_FIELDS, PERSONAL_DATA, PERSONAL_FIELDS, retention_run
 from members.services import consent_record, member_erase
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 # Columns that can hold something about a person: text of any kind, e-mail and IP addresses,

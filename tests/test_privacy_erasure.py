@@ -21,19 +21,13 @@ from django.urls import reverse
 from campaigns.models import Message
 from loyalty_site.models import Scope, WebhookEvent
 from members.models import ImportJob, Member, PrivacyRequest
-from members.services import (
-    consent_record,
-    member_erase,
-    member_link_or_enrol,
-    member_merge,
-    member_update_profile,
-    tier_override,
-)
+from members.services import consent_record, member_erase, member_link_or_enrol, member_merge, member_update_profile
 from referrals.models import Referral
 from referrals.services import referral_attach
+from rewards.ledger import points_adjust, points_credit
 from rewards.models import PointEntry, Redemption
 from rewards.selectors import ledger_mismatches
-from rewards.services import points_adjust, points_credit
+from rewards.tiers import tier_override
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
 

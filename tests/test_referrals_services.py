@@ -15,7 +15,8 @@ from members.models import Member
 from referrals import services
 from referrals.models import Referral
 from rewards.models import PointEntry, Redemption
-from rewards.services import purchase_record, purchase_return
+from rewards.purchases import purchase_record
+from rewards.returns import purchase_return
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -13,9 +13,9 @@ from django.utils import timezone
 from loyalty_site.errors import InsufficientPoints, MemberNotActive, RewardUnavailable, VoucherNotCancellable
 from members.models import Member
 from members.services import member_merge, member_set_status
+from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption, Reward
 from rewards.selectors import ledger_mismatches
-from rewards.services import points_adjust
 from rewards.vouchers import (
     catalogue_for,
     member_discount_percent,

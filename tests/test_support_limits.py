@@ -12,8 +12,9 @@ from django.urls import reverse
 
 from feedback import services as feedback_services
 from loyalty_site.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
+from rewards.adjustments import points_adjust_by_staff, staff_points_booked_today
+from rewards.ledger import points_credit
 from rewards.models import PointEntry
-from rewards.services import points_adjust_by_staff, points_credit, staff_points_booked_today
 from tests import factories
 from tests.test_ledger_concurrency import run_in_threads
 

@@ -16,7 +16,8 @@ from loyalty_site.dashboard import compute_figures
 from members.demo import seed_catalogue_basics
 from members.models import ImportJob
 from members.services import member_link_or_enrol
-from rewards.services import LineData, points_adjust, purchase_record
+from rewards.ledger import points_adjust
+from rewards.purchases import LineData, purchase_record
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

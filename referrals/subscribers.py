@@ -1,0 +1,36 @@
+"""What referrals does when a purchase is recorded (see core/events.py); registered in ready()."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.db.models import Exists, OuterRef
+
+from core.events import subscribe
+from rewards.events import PurchaseRecorded
+from rewards.ledger import buyer_annotations
+from rewards.models import Purchase
+
+from .models import Referral
+
+REFERRAL_PENDING = "referral_pending"
+
+
+def _referral_pending() -> Exists:
+    return Exists(Referral.objects.filter(referee_id=OuterRef("pk"), status=Referral.Status.PENDING))
+
+
+# The buyer's lock reads whether a referral waits for the member (most members: no, and no query
+# for it then): the flag comes back in the event's `buyer_flags`.
+buyer_annotations[REFERRAL_PENDING] = _referral_pending
+
+
+@subscribe(PurchaseRecorded)
+def referral_qualifies_with_a_purchase(events: Sequence[PurchaseRecorded]) -> None:
+    """Inside the purchase's transaction: a referral qualifies with its purchase or not at all.
+    It only updates the referral row; the payment (which locks the referrer too) runs after commit."""
+    from .services import referral_purchase_recorded
+
+    for event in events:
+        if REFERRAL_PENDING in event.buyer_flags:
+            referral_purchase_recorded(Purchase.objects.get(pk=event.purchase_id))
