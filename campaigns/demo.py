@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from members.models import Member
 
-from . import services
+from . import raffles, services
 from .models import Campaign, Message, Segment, SegmentCondition, Variant
 
 SEGMENTS = [
@@ -153,9 +153,9 @@ def _raffle(segments: dict[str, Segment], rng: random.Random) -> Campaign | None
                    .select_related("member").order_by("pk"))
     for message in invited:
         if message.member.points_balance >= 100 and rng.random() < 0.4:
-            services.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
+            raffles.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
                                   now=sent_at + timedelta(days=rng.randint(0, 13)))
-    services.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
+    raffles.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
     return campaign
 
 
