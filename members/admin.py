@@ -20,7 +20,7 @@ from unfold.decorators import action, display
 from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from loyalty_site.errors import LoyaltyError
 
-from . import selectors, services
+from . import services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin
 from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
@@ -140,7 +140,9 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         extra_context = extra_context or {}
         member = self.get_object(request, object_id)
         if member is not None:
-            extra_context["overview"] = selectors.member_overview(member)
+            from rewards.selectors import member_overview  # the 360° page's points, purchases, vouchers
+
+            extra_context["overview"] = member_overview(member)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- Actions on one member: each opens a form page and calls a service ---------------

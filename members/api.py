@@ -292,7 +292,7 @@ class MemberViewSet(PartnerViewSet):
                    parameters=PRESENCE_QUERY_PARAMETERS, filters=False)
     @action(detail=True, methods=["get"])
     def balance(self, request, pk=None):
-        from members.selectors import tier_progress
+        from rewards.selectors import tier_progress
         from rewards.vouchers import member_discount_percent
 
         # One statement: the member, if the caller may reach them, with their qualifying and

@@ -25,6 +25,7 @@ from core.events import publish
 from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
 from .events import MemberErased, MembersMerged
+from .gdpr import export_sections
 from .models import (
     ConsentRecord,
     Member,
@@ -554,14 +555,8 @@ def _sessions_delete_for(user_id: int) -> int:
 def member_export_data(member: Member) -> dict:
     """Art. 15 and 20 DSGVO: everything we hold about the member, as JSON-ready data
     (dates and decimals are turned into text by the caller's JSON encoder)."""
-    from feedback.selectors import feedback_export
-    from rewards.models import PointEntry, Purchase, Redemption, StampCard
-
     user = member.user
     people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
-    purchases = (Purchase.objects.filter(member_id__in=people).select_related("partner", "store")
-                 .prefetch_related("lines", "breakdown__rule", "breakdown__tier", "returns")
-                 .order_by("occurred_at", "id"))
     return {
         "format": "treuepunkt-member-export",
         "version": 1,
@@ -578,40 +573,6 @@ def member_export_data(member: Member) -> dict:
             "portal_account": {"email": user.email, "date_joined": user.date_joined, "last_login": user.last_login}
             if user else None,
         },
-        "ledger": [
-            {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.reason,
-             "expires_at": entry.expires_at, "source": entry.source, "reference": entry.reference,
-             "purchase": entry.purchase.order_reference if entry.purchase else None}
-            for entry in PointEntry.objects.filter(member_id__in=people).select_related("purchase")
-            .order_by("created_at", "id")
-        ],
-        "purchases": [
-            {"order_reference": purchase.order_reference, "partner": purchase.partner.name,
-             "store": purchase.store.name if purchase.store else None, "channel": purchase.channel,
-             "amount": purchase.amount, "currency": purchase.currency, "occurred_at": purchase.occurred_at,
-             "points_earned": purchase.points_earned, "points_pending": purchase.points_pending,
-             "points_reversed": purchase.points_reversed, "returned_amount": purchase.returned_amount,
-             "lines": [{"sku": line.sku, "category": line.category, "quantity": line.quantity, "amount": line.amount,
-                        "points": line.points, "returned_amount": line.returned_amount}
-                       for line in purchase.lines.all()],
-             "breakdown": [{"kind": part.kind, "description": part.describe(), "points": part.points}
-                           for part in purchase.breakdown.all()],
-             "returns": [{"reference": ret.reference, "amount": ret.amount, "points_reversed": ret.points_reversed,
-                          "created_at": ret.created_at} for ret in purchase.returns.all()]}
-            for purchase in purchases
-        ],
-        "vouchers": [
-            {"reward": voucher.reward.name, "code": voucher.display_code, "status": voucher.status,
-             "source": voucher.source, "points": voucher.points, "issued_at": voucher.issued_at,
-             "expires_at": voucher.expires_at, "used_at": voucher.used_at, "cancelled_at": voucher.cancelled_at}
-            for voucher in Redemption.objects.filter(member_id__in=people).select_related("reward")
-            .order_by("issued_at", "id")
-        ],
-        "stamp_cards": [
-            {"program": card.program.name, "stamps": card.stamps, "stamps_needed": card.program.stamps_needed,
-             "completed_at": card.completed_at}
-            for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
-        ],
         "consents": [
             {"purpose": record.purpose, "granted": record.granted, "source": record.source,
              "text_version": record.text_version, "ip_address": record.ip_address,
@@ -624,12 +585,6 @@ def member_export_data(member: Member) -> dict:
              "qualifying_points": change.qualifying_points, "created_at": change.created_at}
             for change in member.tier_history.select_related("from_tier", "to_tier").order_by("created_at", "id")
         ],
-        "referrals": _referrals_export(member),
-        "feedback": feedback_export(people),
+        # Points, purchases, vouchers, stamp cards (rewards), referrals, feedback: members.gdpr.
+        **export_sections(member, people),
     }
-
-
-def _referrals_export(member: Member) -> list[dict]:
-    from referrals.services import referrals_export
-
-    return referrals_export(member)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from django.db.models import Exists, OuterRef
 
 from core.events import subscribe
+from members.gdpr import export_section
+from members.models import Member
 from rewards.events import PurchaseRecorded
 from rewards.ledger import buyer_annotations
 from rewards.models import Purchase
@@ -34,3 +36,11 @@ def referral_qualifies_with_a_purchase(events: Sequence[PurchaseRecorded]) -> No
     for event in events:
         if REFERRAL_PENDING in event.buyer_flags:
             referral_purchase_recorded(Purchase.objects.get(pk=event.purchase_id))
+
+
+@export_section("referrals")
+def referrals_of_the_export(member: Member, people: list[int]) -> list[dict]:
+    """The member's data export (members.gdpr): referrals made and the one received."""
+    from .services import referrals_export
+
+    return referrals_export(member)

@@ -8,6 +8,7 @@ class RewardsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import (
+            privacy,  # noqa: F401 - its sections of the member data export (members.gdpr)
             rule_cache,  # noqa: F401 - connects the invalidation signals
             subscribers,  # noqa: F401 - registers the event handlers
         )

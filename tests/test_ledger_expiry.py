@@ -12,11 +12,11 @@ from dateutil.relativedelta import relativedelta
 from django.db.models import Sum
 from django.utils import timezone
 
-from members.selectors import points_expiring_soon
 from rewards.figures import points_expiring_by
 from rewards.ledger import points_debit, points_expire_due
 from rewards.models import PointEntry
 from rewards.purchases import purchase_record
+from rewards.selectors import points_expiring_soon
 from tests import factories
 
 

@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from loyalty_site.errors import ReasonRequired
 from members.models import Member, TierHistory
-from members.selectors import tier_progress
 from rewards.ledger import points_debit
 from rewards.purchases import purchase_record
 from rewards.returns import purchase_return
+from rewards.selectors import tier_progress
 from rewards.tiers import tier_end_grants, tier_override, tier_review_all, tier_review_member
 
 
