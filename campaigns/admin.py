@@ -23,9 +23,9 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 from loyalty_site import stalls
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
 
 from . import raffles, rendering, selectors, sending, services
 from .errors import InvalidCondition, InvalidTemplate

@@ -1,10 +1,10 @@
-"""Errors of the campaigns app (part of the loyalty_site.errors hierarchy)."""
+"""Errors of the campaigns app (part of the core.errors hierarchy)."""
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 
 class InvalidCondition(LoyaltyError):

@@ -34,8 +34,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.validators import EARLIEST_BIRTH_DATE as EARLIEST_DATE
-from loyalty_site.validators import LATEST_DATE
+from core.validators import EARLIEST_BIRTH_DATE as EARLIEST_DATE
+from core.validators import LATEST_DATE
 from members.models import ConsentRecord, Member, Tag, Tier
 
 from .errors import InvalidCondition

@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 from members.models import ConsentRecord, Member
 from members.services import consents_latest
 from rewards.models import Redemption

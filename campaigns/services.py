@@ -50,7 +50,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.celery import enqueue
+from core.tasks import enqueue
 
 from . import rendering, triggers
 from .errors import CampaignNotReady, CampaignStateError, InvalidTemplate

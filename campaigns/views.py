@@ -12,7 +12,7 @@ from django.utils import timezone, translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 from . import links, raffles, sending
 from .errors import InvalidLink

@@ -26,8 +26,8 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 from members.admin_imports import ExportActionsMixin
 
 from . import metrics, services
@@ -133,7 +133,7 @@ class SurveyAdmin(ModelAdmin):
     @admin.action(description=_("Invite the survey's segment (members not asked recently)"),
                   permissions=["change"])
     def invite_segment(self, request, queryset):
-        from loyalty_site.celery import enqueue
+        from core.tasks import enqueue
 
         from . import tasks
 

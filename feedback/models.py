@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.validators import LONG_TEXT_MAX
-from members.models import Member, Tier, TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin
+from core.validators import LONG_TEXT_MAX
+from members.models import Member, Tier
 
 
 class Survey(TranslatedFieldsMixin, models.Model):

@@ -32,8 +32,8 @@ from django.db.models import Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from loyalty_site.celery import enqueue
-from loyalty_site.errors import MemberNotActive
+from core.tasks import enqueue
+from members.errors import MemberNotActive
 from members.models import Member
 from rewards.adjustments import GOODWILL_SOURCE, staff_points_limits_check
 from rewards.ledger import member_lock, points_credit

@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 from members.views import portal_page
 
 from . import links, selectors, services

@@ -14,10 +14,10 @@ from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
-from loyalty_site.validators import validate_programme_date
+from core.admin_utils import ReadOnlyAdminMixin
+from core.validators import validate_programme_date
 
 from . import services, stalls
-from .admin_utils import ReadOnlyAdminMixin
 from .models import IdempotencyRecord, PartnerAPIKey, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 # The library's own key model is not used (keys belong to partners here): keep it out of the console.

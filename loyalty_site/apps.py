@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -11,6 +12,12 @@ class LoyaltySiteConfig(AppConfig):
 
     def ready(self) -> None:
         from .audit import register_audited_models
+        from .schedules import ensure_periodic_tasks
+
+        # After the members app's migrate, as always: the beat tables exist by then, and this app
+        # may have no models of its own (post_migrate is sent only for apps with models).
+        post_migrate.connect(ensure_periodic_tasks, sender=self.apps.get_app_config("members"),
+                             dispatch_uid="loyalty_periodic_tasks")
 
         register_audited_models()
         # Celery finds `<app>.tasks` by itself; the API's tasks live with their code. The

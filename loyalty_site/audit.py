@@ -2,12 +2,11 @@
 
 Registered here in one place. Balances are not audited field by field: every point movement
 is already a ledger entry with its cause. Personal data in the trail goes with the member when
-they are erased (`erase_audit_trail_of`).
+they are erased (`core.audit.erase_audit_trail_of`).
 """
 
 from __future__ import annotations
 
-from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 
 UNAUDITED_MEMBER_FIELDS = ["points_balance", "points_pending", "last_purchase_at", "purchases_12m", "spend_12m",
@@ -22,12 +21,3 @@ def register_audited_models() -> None:
     for model in (ConsentRecord, Tier, EarningRule, Reward, StampCardProgram, CashbackProgram, Partner, Store):
         auditlog.register(model)
 
-
-def audit_trail_of(obj, *, limit: int = 20) -> list[LogEntry]:
-    return list(LogEntry.objects.get_for_object(obj).select_related("actor").order_by("-timestamp")[:limit])
-
-
-def erase_audit_trail_of(obj) -> int:
-    """Remove the entries about `obj` (DSGVO Art. 17): they hold its old personal data."""
-    deleted, _ = LogEntry.objects.get_for_object(obj).delete()
-    return deleted

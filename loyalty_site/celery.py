@@ -1,6 +1,6 @@
 """The Celery app.
 
-Tasks are queued only after the surrounding transaction commits (`enqueue` below, or
+Tasks are queued only after the surrounding transaction commits (`core.tasks.enqueue`, or
 `task.delay_on_commit`), so a rolled-back change never sends work to the broker.
 Late acks with reject-on-worker-lost mean a killed worker's task is redelivered: every
 task must therefore be idempotent (they take ids and load fresh rows).
@@ -15,7 +15,6 @@ members.tasks.resume_stalled_imports, loyalty_site.webhooks.resume). See docs/fa
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 
@@ -35,25 +34,6 @@ app.autodiscover_tasks()
 
 
 logger = logging.getLogger(__name__)
-
-
-def enqueue(task, *args, **kwargs) -> None:
-    """Queue `task` when the current transaction commits (at once outside a transaction).
-
-    A broker that refuses the message must not turn a committed change into an error page (a
-    partner would retry a purchase that is already booked): the work is in the database, so
-    the failure is logged and the task's beat sweeper queues it once the broker is back."""
-    from django.db import transaction
-
-    transaction.on_commit(functools.partial(_publish, task, args, kwargs))
-
-
-def _publish(task, args: tuple, kwargs: dict) -> None:
-    try:
-        task.apply_async(args, kwargs)
-    except Exception:
-        logger.exception("could not queue %s%r (broker unreachable?): its sweeper queues it again later",
-                         task.name, args)
 
 
 HEARTBEAT_TASK = "loyalty_site.heartbeat"

@@ -12,12 +12,12 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from core.outbound import URLRefused, target_check
 from rewards.models import Partner, Redemption, Store
 
 from .api.authentication import keys_changed
 from .api.exceptions import InvalidWebhookURL
 from .models import PartnerAPIKey, PartnerRedemption, Scope, WebhookEvent, WebhookSubscription
-from .outbound import URLRefused, target_check
 
 # --- Partner API keys ------------------------------------------------------------------------------
 
@@ -105,7 +105,7 @@ def partner_key_revoke(*, key_id: str) -> int:
 
 
 def webhook_url_validate(url: str) -> None:
-    """Only HTTPS to a host whose every address is public (see loyalty_site.outbound; checked
+    """Only HTTPS to a host whose every address is public (see core.outbound; checked
     again before every delivery). Plain http to this machine only while developing or testing
     (DEBUG or LOYALTY_WEBHOOK_ALLOW_LOCALHOST), so a test server can receive deliveries."""
     try:
@@ -147,7 +147,7 @@ def partner_redemption_record(*, partner: Partner, redemption: Redemption,
 @transaction.atomic
 def webhook_delivery_retry(*, delivery_id: int) -> bool:
     """Staff send a failed delivery again: a fresh round of attempts, queued after the commit."""
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .api.webhooks import webhook_deliver
     from .models import WebhookDelivery

@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 
 from . import services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin

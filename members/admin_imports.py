@@ -24,9 +24,9 @@ from django.utils.translation import gettext as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
+from core.admin_utils import ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 from loyalty_site import stalls
-from loyalty_site.admin_utils import ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
 
 from . import exports, imports
 from .models import ExportLog, ImportJob

@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,14 +7,6 @@ class MembersConfig(AppConfig):
     verbose_name = _("Members")
 
     def ready(self) -> None:
-        from loyalty_site.schedules import ensure_periodic_tasks
-
-        from .roles import ensure_group_permissions
-
-        post_migrate.connect(ensure_periodic_tasks, sender=self, dispatch_uid="loyalty_periodic_tasks")
-        # Without a sender: runs after each app's migrate, so later apps' permissions land too.
-        post_migrate.connect(ensure_group_permissions, dispatch_uid="loyalty_group_permissions")
-
         # A verified portal login gets its member (linked by e-mail or enrolled): members.adapters.
         from allauth.account.signals import email_confirmed
 

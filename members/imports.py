@@ -17,7 +17,7 @@ Why not django-import-export row by row: it saves one model per row (about 600 r
 would write balances without the ledger. The importers here stream the file in chunks
 (csv module or openpyxl's read-only mode), validate in plain Python, look up each chunk's
 customer numbers and e-mails with one query each (one array parameter, tuples back), and write
-each chunk with a constant number of set-based statements (`members.bulk`: COPY for new members,
+each chunk with a constant number of set-based statements (`core.db`: COPY for new members,
 tier history, tags and consents, one UPDATE for the members that change). Opening balances are
 ledger entries: new members are inserted with their balance and `rewards.ledger.points_open_bulk`
 books the entries (and checks they add up), existing members go through
@@ -67,9 +67,9 @@ from django.utils import dateparse, timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty_site.errors import LoyaltyError
+from core import db
+from core.errors import LoyaltyError
 
-from . import bulk
 from .models import ConsentRecord, ImportJob, Member, Tag, Tier, TierHistory, luhn_check_digit
 
 logger = logging.getLogger(__name__)
@@ -1142,7 +1142,7 @@ class MemberImporter(BaseImporter):
         lock = " ORDER BY id FOR UPDATE" if self.write else ""
         known = KNOWN_SQL.replace("joined_at", _utc("joined_at"))
         numbers = [row.data["customer_number"] for row in candidates if row.data["customer_number"]]
-        by_number = {known.customer_number: known for known in map(_Known.from_row, bulk.select_in(
+        by_number = {known.customer_number: known for known in map(_Known.from_row, db.select_in(
             f"SELECT {known} FROM members_member WHERE customer_number {{in}}{lock}",  # noqa: S608 (constants)
             numbers))}
         emails = []
@@ -1151,7 +1151,7 @@ class MemberImporter(BaseImporter):
             found = by_number.get(row.data["customer_number"])
             if email_key and (found is None or found.email.lower() != email_key):
                 emails.append(email_key)
-        by_email = {known_row[-1]: _Known.from_row(known_row) for known_row in bulk.select_in(
+        by_email = {known_row[-1]: _Known.from_row(known_row) for known_row in db.select_in(
             f"SELECT {known}, LOWER(email) FROM members_member "  # noqa: S608 (constants)
             f"WHERE email <> '' AND LOWER(email) {{in}}{lock}", emails)}
         for found in by_number.values():  # the e-mails the customer numbers found are known too
@@ -1167,17 +1167,17 @@ class MemberImporter(BaseImporter):
         """What an import would change on members that exist: fields, tags, tier, credit, consent."""
         tagged = [row.member.pk for row in rows if row.data.get("tags")]
         tags_of: dict[int, set[int]] = {}
-        for member_id, tag_id in bulk.select_in("SELECT member_id, tag_id FROM members_member_tags "
+        for member_id, tag_id in db.select_in("SELECT member_id, tag_id FROM members_member_tags "
                                                 "WHERE member_id {in}", tagged):
             tags_of.setdefault(member_id, set()).add(tag_id)
         references = [f"import-opening:{row.member.customer_number}" for row in rows
                       if row.data.get("opening_balance")]
         # `reference <> ''` repeats the unique index's condition, so PostgreSQL uses the index.
-        booked = dict(bulk.select_in("SELECT reference, points FROM rewards_pointentry "
+        booked = dict(db.select_in("SELECT reference, points FROM rewards_pointentry "
                                      "WHERE source = %s AND reference <> '' AND reference {in}",
                                      references, [OPENING_SOURCE]))
         consenting = [row.member.pk for row in rows if row.data.get("consent")]
-        consented = {(member_id, _db_datetime(when)) for member_id, when in bulk.select_in(
+        consented = {(member_id, _db_datetime(when)) for member_id, when in db.select_in(
             f"SELECT member_id, {_utc('confirmed_at')} FROM members_consentrecord "  # noqa: S608 (constants)
             "WHERE purpose = %s AND source = %s AND granted AND member_id {in}",
             consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT])}
@@ -1220,7 +1220,7 @@ class MemberImporter(BaseImporter):
             self.counted("updated" if self._has_changes(row) else "unchanged")
 
     # Writing (write mode only, inside the caller's transaction): a constant number of set-based
-    # statements per chunk (members.bulk), whatever the chunk's size.
+    # statements per chunk (core.db), whatever the chunk's size.
     def _unique_numbers(self, count: int, make: Callable[[int], list[str]], column: str,
                         avoid: Iterable[str] = ()) -> list[str]:
         """Random numbers nobody has (`make(n)` draws n): checked against the database (which
@@ -1229,7 +1229,7 @@ class MemberImporter(BaseImporter):
         while len(numbers) < count:
             batch = set(make(count - len(numbers))) - numbers
             batch = {number for number in batch if number not in avoid}
-            taken = {found for (found,) in bulk.select_in(
+            taken = {found for (found,) in db.select_in(
                 f"SELECT {column} FROM members_member WHERE {column} {{in}}", list(batch))}  # noqa: S608 (constants)
             numbers |= batch - taken
         return list(numbers)
@@ -1247,7 +1247,7 @@ class MemberImporter(BaseImporter):
         cards = iter(self._unique_numbers(len(rows), _random_card_numbers, "card_number"))
         entry_tier_id = self.entry_tier.pk if self.entry_tier is not None else None
         members, history = [], []
-        for row, pk in zip(rows, bulk.next_ids(Member, len(rows)), strict=True):
+        for row, pk in zip(rows, db.next_ids(Member, len(rows)), strict=True):
             data = row.data
             tier = data.get("tier")
             tier_id = tier.pk if tier is not None else entry_tier_id
@@ -1264,9 +1264,9 @@ class MemberImporter(BaseImporter):
             row.new_tags = data.get("tags") or []
             row.opening = data.get("opening_balance") or 0
             row.consent = data.get("consent") if data["email"] else None
-        bulk.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+        db.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
         staff_id = self.staff_user.pk if self.staff_user is not None else None
-        bulk.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
+        db.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
                          [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
                           for pk, tier_id in history], now=self.now)
         self._write_extras(rows, new=True)
@@ -1278,11 +1278,11 @@ class MemberImporter(BaseImporter):
         staff_id = self.staff_user.pk if self.staff_user is not None else None
         # One statement for every changed member: a column the row doesn't change is None, and
         # None means "keep" (the import never empties a field).
-        bulk.update_rows(Member, UPDATED_FIELDS, [
+        db.update_rows(Member, UPDATED_FIELDS, [
             (row.member.pk, *(row.changes.get(name) for name in UPDATED_FIELDS[:-2]),
              row.tier_change.pk if row.tier_change is not None else None, self.now)
             for row in changed])
-        bulk.insert_rows(
+        db.insert_rows(
             TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
             [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
               self.now) for row in changed if row.tier_change is not None], now=self.now)
@@ -1298,13 +1298,13 @@ class MemberImporter(BaseImporter):
             Tag.objects.bulk_create([Tag(name=name) for name in unknown], ignore_conflicts=True)
             for pk, name in Tag.objects.filter(name__in=unknown).values_list("pk", "name"):
                 self.tag_ids[name.lower()] = pk
-        bulk.insert_rows(Member.tags.through, ("member_id", "tag_id"),
+        db.insert_rows(Member.tags.through, ("member_id", "tag_id"),
                          [(row.member.pk, self.tag_ids[name.lower()]) for row in rows for name in row.new_tags],
                          # A new member has no tags yet: COPY. One that exists may have been tagged
                          # meanwhile, so its rows skip conflicts.
                          now=self.now, ignore_conflicts=not new)
         staff_id = self.staff_user.pk if self.staff_user is not None else None
-        bulk.insert_rows(
+        db.insert_rows(
             ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
                             "created_by_id"),
             # Dated when the member agreed: a withdrawal recorded after that date stays the latest
@@ -1880,7 +1880,7 @@ def import_job_run(*, job_id: int) -> ImportJob:
 def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[int]:
     """Beat's sweeper for jobs whose work was lost: a worker killed in the middle (with a broker
     that does not redeliver, its task is gone) or a task the broker lost or never took (see
-    loyalty_site.celery.enqueue).
+    core.tasks.enqueue).
 
     - Waiting for its dry run or "dry run running", and nobody holds the dry-run lock: queue
       the dry run again (it writes only its report).
@@ -1892,7 +1892,7 @@ def import_jobs_resume_stalled(*, confirmed_before_seconds: int = 120) -> list[i
 
     A job whose task still waits in a long queue may get a second task: that one finds the lock
     taken or the job past that step, and does nothing."""
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import analyse_import, run_import
 
@@ -2018,7 +2018,7 @@ def import_job_start_dry_run(job: ImportJob) -> ImportJob:
     """Small files in the request, large ones on a worker (after the job row is committed)."""
     if _runs_in_request(job):
         return import_job_analyse(job_id=job.pk)
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import analyse_import
 
@@ -2029,7 +2029,7 @@ def import_job_start_dry_run(job: ImportJob) -> ImportJob:
 def import_job_start(job: ImportJob) -> ImportJob:
     if _runs_in_request(job):
         return import_job_run(job_id=job.pk)
-    from loyalty_site.celery import enqueue
+    from core.tasks import enqueue
 
     from .tasks import run_import
 

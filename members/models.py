@@ -19,19 +19,10 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.validators import LONG_TEXT_MAX, validate_birth_date
-
-
-class TranslatedFieldsMixin:
-    """`obj.name` shows `name_de` or `name_en` by the active language (German when empty)."""
-
-    def _translated(self, field: str) -> str:
-        lang = (get_language() or "de")[:2]
-        value = getattr(self, f"{field}_{lang}", "") if lang in ("de", "en") else ""
-        return value or getattr(self, f"{field}_de")
+from core.translation import TranslatedFieldsMixin
+from core.validators import LONG_TEXT_MAX, validate_birth_date
 
 
 class Tier(TranslatedFieldsMixin, models.Model):

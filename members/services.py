@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.events import publish
-from loyalty_site.errors import DuplicateMember, InvalidMerge, MemberNotActive
+from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
 from .events import MemberErased, MembersMerged
 from .gdpr import export_sections
@@ -439,7 +439,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
     `channel` defaults to the console when a staff user acts, else the portal. Running it twice
     changes nothing."""
-    from loyalty_site.audit import erase_audit_trail_of
+    from core.audit import erase_audit_trail_of
 
     from .privacy import PersonalValues, erase_personal_data_elsewhere
 

@@ -28,7 +28,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 from . import selectors, services
 from .barcodes import code128_svg, qr_svg

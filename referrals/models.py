@@ -24,8 +24,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.validators import LONG_TEXT_MAX, validate_programme_date
-from members.models import Member, TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin
+from core.validators import LONG_TEXT_MAX, validate_programme_date
+from members.models import Member
 
 # No 0/O, 1/I/L: codes are read out at a till and typed in by hand.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

@@ -31,14 +31,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import (
-    LoyaltyError,
-    ReasonRequired,
-    ReferralCodeInvalid,
-    ReferralNotAllowed,
-    ReferralTransitionInvalid,
-)
+from core.errors import LoyaltyError, ReasonRequired
 from members.models import Member
+from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 
 from .models import CODE_LENGTH, Referral, ReferralCode, ReferralProgram
 
@@ -237,7 +232,7 @@ def _qualify(referral: Referral, *, purchase, at: datetime) -> bool:
     if payable_at <= at:
         # Paying locks the referrer too: never while the caller (a purchase) holds the referee's
         # lock out of primary-key order. A task after commit pays it in the right order.
-        from loyalty_site.celery import enqueue
+        from core.tasks import enqueue
 
         from .tasks import pay_referral
 

@@ -6,7 +6,7 @@ import logging
 
 from django.utils import translation
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 
 from .models import ReferralClaim
 

@@ -17,7 +17,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Abs
 from django.utils import timezone
 
-from loyalty_site.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
+from rewards.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
 
 from .ledger import points_adjust
 from .models import PointEntry

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from .models import (

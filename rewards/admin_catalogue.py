@@ -14,8 +14,8 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from loyalty_site.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from loyalty_site.errors import LoyaltyError
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.errors import LoyaltyError
 from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers

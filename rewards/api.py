@@ -24,6 +24,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.errors import ReferenceConflict
 from loyalty_site import services as platform_services
 from loyalty_site.api.base import (
     MAX_ID,
@@ -39,7 +40,6 @@ from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from loyalty_site.api.pagination import PartnerCursorPagination
 from loyalty_site.api.presence import presence_from, resolve_member
 from loyalty_site.api.webhooks import webhooks_emit
-from loyalty_site.errors import ReferenceConflict
 from loyalty_site.models import Scope, WebhookEvent
 from members.api import TierSerializer
 from members.models import Member

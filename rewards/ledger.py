@@ -43,10 +43,12 @@ from django.db.models import Exists, F, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.db import insert_rows, pg_array, select_in
+from core.errors import ReasonRequired, ReferenceConflict
 from core.events import publish
-from loyalty_site.errors import InsufficientPoints, InvalidPurchase, MemberNotActive, ReasonRequired, ReferenceConflict
-from members.bulk import insert_rows, pg_array, select_in
+from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
+from rewards.errors import InsufficientPoints, InvalidPurchase
 
 from . import rule_cache
 from .events import PointsChanged, PointsEarned, PointsExpired, PointsSpent
@@ -482,7 +484,7 @@ def _check_balances(per_member: dict[int, int]) -> None:
 
 def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str,
                     created_by: AbstractBaseUser | None, at: datetime) -> None:
-    """One COPY (members.bulk.insert_rows) for the whole batch."""
+    """One COPY (core.db.insert_rows) for the whole batch."""
     expires_at = credit_expiry(at)
     staff_id = created_by.pk if created_by is not None else None
     insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "source", "reference",

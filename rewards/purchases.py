@@ -21,10 +21,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import ReferenceConflict
 from core.events import publish
-from loyalty_site.errors import InvalidPurchase, ReferenceConflict
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
+from rewards.errors import InvalidPurchase
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, compute_points, to_eur

@@ -16,8 +16,8 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty_site.errors import InvalidReturn
 from members.models import Member
+from rewards.errors import InvalidReturn
 
 from .earning import CENT, allocate, reversal_target, to_eur
 from .ledger import post_entry, purchase_and_member_lock

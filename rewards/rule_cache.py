@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from loyalty_site.shared_version import SharedVersion
+from core.shared_version import SharedVersion
 from members.models import Tier
 
 from .models import CashbackProgram, EarningRule, Reward, StampCardProgram

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from loyalty_site.audit import audit_trail_of
+from core.audit import audit_trail_of
 from members.models import Member, Tier
 
 from .figures import points_expiring_by, qualifying_points

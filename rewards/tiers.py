@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import ReasonRequired
 from core.events import publish
-from loyalty_site.errors import ReasonRequired
 from members.models import Member, Tier, TierHistory
 
 from .events import TierChanged

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from loyalty_site.errors import LoyaltyError
+from core.errors import LoyaltyError
 from members.barcodes import code128_svg, qr_svg
 from members.models import Member
 from members.views import portal_page

@@ -29,7 +29,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.events import publish
-from loyalty_site.errors import (
+from core.ratelimit import Window, current_window, window_count_up
+from members.models import Member
+from rewards.errors import (
     InsufficientPoints,
     RewardUnavailable,
     StoreNotOfPartner,
@@ -37,8 +39,6 @@ from loyalty_site.errors import (
     VoucherNotCancellable,
     VoucherRateLimited,
 )
-from loyalty_site.ratelimit import Window, current_window, window_count_up
-from members.models import Member
 
 from . import codes, rule_cache
 from .earning import to_eur
@@ -230,7 +230,7 @@ FAILURE_WINDOW = 60  # seconds; fixed windows, counted in the shared cache
 
 
 def _failure_counters(partner: Partner, store: Store | None, now: datetime) -> tuple[list[tuple[str, int]], Window]:
-    """The cache keys to count in and their limits, and the window (loyalty_site.ratelimit)."""
+    """The cache keys to count in and their limits, and the window (core.ratelimit)."""
     window = current_window(FAILURE_WINDOW, now.timestamp())
     base = window.key(f"loyalty:voucher-failures:{partner.pk}")
     return [(f"{base}:{store.pk if store else '-'}", FAILURE_LIMIT), (f"{base}:all", PARTNER_FAILURE_LIMIT)], window

@@ -10,7 +10,7 @@ from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import translation
 from pytest_django.live_server_helper import LiveServer
 
-from loyalty_site import outbound
+from core import outbound
 from loyalty_site.handlers import routed_application
 from tests import factories
 from tests.celery_workers import own_broker, workers  # noqa: F401  (fixtures of the fault tests)

@@ -87,7 +87,7 @@ def test_changelist_query_count_is_bounded(staff_client, tiers):
     {}, {"o": "3"}, {"o": "-2.1"}, {"status__exact": "active"}, {"q": "Muster"}, {"country": "DE", "o": "6"},
 ])
 def test_a_deep_page_shows_the_same_rows_when_it_loads_the_keys_first(staff_client, tiers, monkeypatch, params):
-    from loyalty_site import admin_utils
+    from core import admin_utils
     from members.admin import MemberAdmin
 
     now = timezone.now()
@@ -249,7 +249,7 @@ def test_staff_changes_to_a_member_leave_an_audit_trail(staff_client, shopper, s
     page = staff_client.get(url).content.decode()
     assert "Erika-Maria" in page and 'data-testid="audit"' in page
 
-    from loyalty_site.audit import erase_audit_trail_of
+    from core.audit import erase_audit_trail_of
 
     assert erase_audit_trail_of(shopper) >= 1
     assert not LogEntry.objects.get_for_object(shopper).exists()

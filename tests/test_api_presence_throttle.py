@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from core.ratelimit import current_window
 from loyalty_site.api import presence
 from loyalty_site.models import PartnerAPIKey, WebhookSubscription
-from loyalty_site.ratelimit import current_window
 from tests import factories
 from tests.api_support import purchase_body
 
@@ -27,7 +27,7 @@ class FakeClock:
 def clock(monkeypatch):
     """The windows' time, frozen in the middle of a minute (the presence limit's window)."""
     fake = FakeClock(1_800_000_000.0 + 30)
-    monkeypatch.setattr("loyalty_site.ratelimit.time", fake)
+    monkeypatch.setattr("core.ratelimit.time", fake)
     return fake
 
 

@@ -13,8 +13,8 @@ from campaigns import links, raffles, services
 from campaigns.errors import RaffleClosed
 from campaigns.models import Campaign, Message, RaffleEntry
 from campaigns.selectors import raffle_verify
-from loyalty_site.errors import InsufficientPoints
 from members.models import Member
+from rewards.errors import InsufficientPoints
 from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption
 from tests import factories

@@ -5,7 +5,7 @@ the same worker process goes on consuming (nobody restarts it), and every messag
 delivery happens as docs/faults.md promises: campaign messages and imported rows exactly once,
 webhooks at least once with one event id, each within a bounded time.
 
-The change and its work are rows in the database (loyalty_site.celery.enqueue), so the request
+The change and its work are rows in the database (core.tasks.enqueue), so the request
 that made them succeeds while Redis is down, and the beat sweepers queue again what Redis lost.
 They are run here as beat runs them (`Beat`: every second instead of every 5 minutes, with their
 waiting periods set to zero). Each test has a Redis server of its own (tests/celery_workers.py).
@@ -62,7 +62,8 @@ class Beat:
 
 
 def test_a_publish_to_an_unreachable_broker_is_logged_not_raised(own_broker, caplog):
-    from loyalty_site.celery import enqueue, heartbeat
+    from core.tasks import enqueue
+    from loyalty_site.celery import heartbeat
 
     own_broker.kill()
     started = time.monotonic()

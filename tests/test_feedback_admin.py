@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.roles import ensure_group_permissions
 from feedback import services
 from feedback.models import Complaint, FollowUp, Response
-from members.roles import ensure_group_permissions
 from tests import factories
 
 
@@ -201,10 +201,10 @@ def test_the_complaint_queue_lists_open_complaints_first_most_urgent_on_top(staf
 
 
 def test_inviting_a_segment_from_the_console_queues_the_job(staff_client, monkeypatch):
-    from loyalty_site import celery
+    from core import tasks
 
     queued = []
-    monkeypatch.setattr(celery, "enqueue", lambda task, *args, **kwargs: queued.append((task.name, args)))
+    monkeypatch.setattr(tasks, "enqueue", lambda task, *args, **kwargs: queued.append((task.name, args)))
     survey = factories.SurveyFactory()
     inactive = factories.SurveyFactory(active=False)
     staff_client.post(reverse("admin:feedback_survey_changelist"),

@@ -14,8 +14,8 @@ from django.utils import timezone
 from feedback import services
 from feedback.errors import ComplaintStateError, GoodwillAlreadyGranted
 from feedback.models import Complaint, ComplaintMessage, Response, Survey, SurveyInvitation
-from loyalty_site.errors import AdjustmentTooLarge
 from members.services import member_erase, member_export_data
+from rewards.errors import AdjustmentTooLarge
 from rewards.models import PointEntry, Redemption
 from tests import factories
 

@@ -17,8 +17,9 @@ from django.db.models import Sum
 from django.test import override_settings
 from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints, InvalidPurchase, InvalidReturn, ReasonRequired
+from core.errors import ReasonRequired
 from members.models import Member
+from rewards.errors import InsufficientPoints, InvalidPurchase, InvalidReturn
 from rewards.figures import points_expiring_by
 from rewards.ledger import points_adjust, points_debit, points_expire_due
 from rewards.models import PointEntry, Purchase, PurchaseReturn

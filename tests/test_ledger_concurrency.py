@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Sum, Window
 from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints, InvalidReturn
+from rewards.errors import InsufficientPoints, InvalidReturn
 from rewards.ledger import points_debit, points_expire_due
 from rewards.models import PointEntry, Purchase
 from rewards.purchases import purchase_record

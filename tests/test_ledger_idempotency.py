@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty_site.errors import InsufficientPoints, InvalidPurchase, MemberNotActive, ReferenceConflict
+from core.errors import ReferenceConflict
+from members.errors import MemberNotActive
 from members.models import Member
+from rewards.errors import InsufficientPoints, InvalidPurchase
 from rewards.ledger import points_credit, points_debit
 from rewards.models import PointEntry
 from tests import factories

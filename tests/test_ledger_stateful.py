@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from loyalty_site.errors import InsufficientPoints
 from rewards.earning import reversal_target
+from rewards.errors import InsufficientPoints
 from rewards.figures import points_expiring_by
 from rewards.ledger import points_adjust, points_debit, points_expire_due
 from rewards.models import Purchase, PurchasePoints

@@ -7,7 +7,7 @@ import pytest
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty_site.errors import InvalidMerge
+from members.errors import InvalidMerge
 from members.models import ConsentRecord, Member, MemberMerge, TierHistory
 from members.services import consent_record, member_merge
 from rewards import ledger as services

@@ -146,7 +146,7 @@ def test_programme_figures_and_top_referrers(staff_client, program, referrer, pa
 
 
 def test_support_reviews_and_marketing_manages_programmes(client, referrer):
-    from members.roles import ensure_group_permissions
+    from core.roles import ensure_group_permissions
 
     ensure_group_permissions()
     referral = flagged_referral(referrer)

@@ -44,7 +44,7 @@ def _assert_paid_once(referral, *members):
 
 def test_the_same_qualifying_purchase_posted_by_many_threads_qualifies_and_pays_once(setup, monkeypatch):
     partner, referrer, referee, referral = setup
-    monkeypatch.setattr("loyalty_site.celery.enqueue", lambda task, *args: None)  # paid below, by threads
+    monkeypatch.setattr("core.tasks.enqueue", lambda task, *args: None)  # paid below, by threads
 
     def post(index: int) -> None:
         purchase_record(member_id=referee.pk, partner=partner, order_reference="SAME", amount=Decimal("30"))
@@ -62,7 +62,7 @@ def test_the_same_qualifying_purchase_posted_by_many_threads_qualifies_and_pays_
 
 def test_different_qualifying_purchases_at_once_qualify_once(setup, monkeypatch):
     partner, _referrer, referee, referral = setup
-    monkeypatch.setattr("loyalty_site.celery.enqueue", lambda task, *args: None)
+    monkeypatch.setattr("core.tasks.enqueue", lambda task, *args: None)
 
     def post(index: int) -> None:
         purchase_record(member_id=referee.pk, partner=partner, order_reference=f"P-{index}", amount=Decimal("30"))
@@ -76,7 +76,7 @@ def test_different_qualifying_purchases_at_once_qualify_once(setup, monkeypatch)
 def test_paying_while_both_members_are_busy_does_not_deadlock(setup, monkeypatch):
     """Payment locks both members in primary-key order; purchases of both run alongside."""
     partner, referrer, referee, referral = setup
-    monkeypatch.setattr("loyalty_site.celery.enqueue", lambda task, *args: None)
+    monkeypatch.setattr("core.tasks.enqueue", lambda task, *args: None)
     purchase_record(member_id=referee.pk, partner=partner, order_reference="Q", amount=Decimal("30"))
     members = [referrer, referee]
 
@@ -93,7 +93,7 @@ def test_paying_while_both_members_are_busy_does_not_deadlock(setup, monkeypatch
 
 
 def test_two_referrers_claiming_one_friend_at_once_one_wins(setup):
-    from loyalty_site.errors import ReferralNotAllowed
+    from referrals.errors import ReferralNotAllowed
 
     friend = factories.enrolled_member()
     codes = [factories.referral_code(factories.enrolled_member()) for _ in range(4)]

@@ -10,9 +10,10 @@ from django.db import IntegrityError
 from django.db.models import Sum
 from django.utils import timezone
 
-from loyalty_site.errors import ReasonRequired, ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
+from core.errors import ReasonRequired
 from members.models import Member
 from referrals import services
+from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 from referrals.models import Referral
 from rewards.models import PointEntry, Redemption
 from rewards.purchases import purchase_record
@@ -112,7 +113,7 @@ def test_the_referrers_own_purchases_do_not_qualify_anything(program, referrer, 
 def test_sign_up_event_qualifies_at_once_and_pays_without_hold(tiers, referrer, referee, monkeypatch):
     factories.ReferralProgramFactory(qualifying_event="signup", hold_days=0)
     queued = []
-    monkeypatch.setattr("loyalty_site.celery.enqueue", lambda task, *args: queued.append((task.name, args)))
+    monkeypatch.setattr("core.tasks.enqueue", lambda task, *args: queued.append((task.name, args)))
     referral = attach(referee, referrer)
     assert referral.status == Referral.Status.QUALIFIED
     assert queued == [("referrals.tasks.pay_referral", (referral.pk,))]

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from loyalty_site.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
 from members.models import Member
+from rewards.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
 from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption
 from rewards.purchases import LineData, purchase_record

@@ -10,9 +10,10 @@ from django.db import IntegrityError, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from loyalty_site.errors import InsufficientPoints, MemberNotActive, RewardUnavailable, VoucherNotCancellable
+from members.errors import MemberNotActive
 from members.models import Member
 from members.services import member_merge, member_set_status
+from rewards.errors import InsufficientPoints, RewardUnavailable, VoucherNotCancellable
 from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption, Reward
 from rewards.selectors import ledger_mismatches

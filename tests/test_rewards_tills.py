@@ -8,10 +8,10 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
-from loyalty_site.errors import StoreNotOfPartner, VoucherInvalid, VoucherRateLimited
 from members.models import Member
 from members.services import member_set_status
 from rewards import codes
+from rewards.errors import StoreNotOfPartner, VoucherInvalid, VoucherRateLimited
 from rewards.ledger import points_adjust
 from rewards.models import Redemption
 from rewards.vouchers import (

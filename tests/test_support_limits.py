@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from feedback import services as feedback_services
-from loyalty_site.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
 from rewards.adjustments import points_adjust_by_staff, staff_points_booked_today
+from rewards.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
 from rewards.ledger import points_credit
 from rewards.models import PointEntry
 from tests import factories

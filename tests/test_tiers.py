@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty_site.errors import ReasonRequired
+from core.errors import ReasonRequired
 from members.models import Member, TierHistory
 from rewards.ledger import points_debit
 from rewards.purchases import purchase_record

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import transaction
 
-from loyalty_site import outbound
+from core import outbound
 from loyalty_site.api import webhooks
 from loyalty_site.api.exceptions import InvalidWebhookURL
 from loyalty_site.models import WebhookDelivery, WebhookEvent

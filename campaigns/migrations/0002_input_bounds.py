@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-import loyalty_site.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -15,12 +15,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='campaign',
             name='entry_deadline',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='entries until'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='entries until'),
         ),
         migrations.AlterField(
             model_name='campaign',
             name='scheduled_at',
-            field=models.DateTimeField(blank=True, help_text='Broadcasts and raffles: empty sends at once.', null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='send at'),
+            field=models.DateTimeField(blank=True, help_text='Broadcasts and raffles: empty sends at once.', null=True, validators=[core.validators.validate_programme_date], verbose_name='send at'),
         ),
         migrations.AlterField(
             model_name='segment',

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import members.models
+import core.translation
 
 
 class Migration(migrations.Migration):
@@ -127,7 +127,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'surveys',
                 'ordering': ['name'],
             },
-            bases=(members.models.TranslatedFieldsMixin, models.Model),
+            bases=(core.translation.TranslatedFieldsMixin, models.Model),
         ),
         migrations.AddField(
             model_name='response',

@@ -20,8 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from core.shared_version import SharedVersion
 from loyalty_site.models import PartnerAPIKey
-from loyalty_site.shared_version import SharedVersion
 from rewards.models import Partner
 
 KEYWORD = "Api-Key"

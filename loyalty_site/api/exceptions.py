@@ -25,13 +25,13 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
-from loyalty_site.errors import LoyaltyError, RateLimited
+from core.errors import LoyaltyError, RateLimited
 from loyalty_site.unavailable import DATABASE_ERRORS, database_unavailable_response
 
 logger = logging.getLogger("loyalty_site.api")
 
 
-# --- Errors of the API layer itself (domain errors live in loyalty_site.errors) -------------------
+# --- Errors of the API layer itself (domain errors live in each app's errors.py) -------------------
 
 class IdempotencyKeyMissing(LoyaltyError):
     code = "idempotency_key_missing"

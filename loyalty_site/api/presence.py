@@ -19,7 +19,7 @@ SQL form; this module reads them out of a request and turns a miss into the API'
 
 Presence can be guessed (customer numbers are short), so look-ups that match nobody are counted
 per API key in the shared cache (settings.LOYALTY_API_PRESENCE_MISSES, a fixed window,
-loyalty_site.ratelimit). Beyond the limit every presence look-up of that key answers 429 with
+core.ratelimit). Beyond the limit every presence look-up of that key answers 429 with
 Retry-After until the window ends; requests by member id (related members) go on working. The
 count costs a cache round trip on misses only: a hit (every till's sale) pays nothing. A process
 remembers a key it has refused until the window ends and refuses it without asking the cache;
@@ -39,8 +39,8 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
-from loyalty_site import ratelimit
-from loyalty_site.ratelimit import current_window, parse_rate, window_count_up
+from core import ratelimit
+from core.ratelimit import current_window, parse_rate, window_count_up
 from members.models import Member
 from members.selectors import PRESENCE_FIELDS, PartnerReach, Presence
 

@@ -1,5 +1,5 @@
 """Per-key rate limit: a fixed window counter in the shared cache, keyed by the API key id
-(loyalty_site.ratelimit).
+(core.ratelimit).
 
 DRF's SimpleRateThrottle keeps a list of every request time in the cache and rewrites it on
 each request: at thousands of requests per minute that list is the most expensive thing in
@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from loyalty_site.ratelimit import current_window, parse_rate, window_count_up
+from core.ratelimit import current_window, parse_rate, window_count_up
 
 from .authentication import PartnerPrincipal
 

@@ -13,7 +13,7 @@
   LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts the delivery is marked failed. Redirects are not
   followed. The history of every delivery is in the admin.
 - Every attempt checks the URL again and connects only to the address it checked
-  (loyalty_site.outbound: public addresses only, no second DNS lookup). A failed attempt
+  (core.outbound: public addresses only, no second DNS lookup). A failed attempt
   records a short, fixed reason that partners see translated; the low-level detail (which
   could tell a partner about our network) goes to the server log only.
 """
@@ -45,11 +45,11 @@ from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.outbound import URLRefused, target_check, target_post
+from core.shared_version import SharedVersion
+from core.tasks import enqueue
 from loyalty_site import services
-from loyalty_site.celery import enqueue
 from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
-from loyalty_site.outbound import URLRefused, target_check, target_post
-from loyalty_site.shared_version import SharedVersion
 
 from .base import PartnerViewSet
 from .idempotency import IDEMPOTENCY_PARAMETER, idempotent

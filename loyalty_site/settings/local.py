@@ -6,7 +6,7 @@ from .base import STATIC_ROOT, VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # E-mails go to the console and to files under var/mail so flows can be followed locally.
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="loyalty_site.mail.ConsoleAndFileEmailBackend")
+EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="core.mail.ConsoleAndFileEmailBackend")
 EMAIL_FILE_PATH = VAR_DIR / "mail"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # static files come from the finders while DEBUG
 STORAGES = {

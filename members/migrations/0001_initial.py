@@ -8,6 +8,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+import core.translation
 import members.models
 
 
@@ -108,7 +109,7 @@ class Migration(migrations.Migration):
                 'ordering': ['rank'],
                 'constraints': [models.CheckConstraint(condition=models.Q(('earn_multiplier__gte', 1)), name='tier_multiplier_at_least_one'), models.CheckConstraint(condition=models.Q(('discount_percent__gte', 0), ('discount_percent__lte', 100)), name='tier_discount_is_percent')],
             },
-            bases=(members.models.TranslatedFieldsMixin, models.Model),
+            bases=(core.translation.TranslatedFieldsMixin, models.Model),
         ),
         migrations.AddField(
             model_name='member',

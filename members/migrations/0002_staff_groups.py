@@ -1,4 +1,4 @@
-"""Staff groups. Later features give each group the permissions it needs (see members/roles.py)."""
+"""Staff groups. Later features give each group the permissions it needs (see core/roles.py)."""
 
 from django.db import migrations
 

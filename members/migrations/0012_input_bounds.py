@@ -5,7 +5,7 @@ from decimal import Decimal
 import django.core.validators
 from django.db import migrations, models
 
-import loyalty_site.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='member',
             name='birth_date',
-            field=models.DateField(blank=True, null=True, validators=[loyalty_site.validators.validate_birth_date], verbose_name='birth date'),
+            field=models.DateField(blank=True, null=True, validators=[core.validators.validate_birth_date], verbose_name='birth date'),
         ),
         migrations.AlterField(
             model_name='tier',

@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-import members.models
+import core.translation
 import referrals.models
 
 
@@ -75,7 +75,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'referral programmes',
                 'ordering': ['-active', '-created_at'],
             },
-            bases=(members.models.TranslatedFieldsMixin, models.Model),
+            bases=(core.translation.TranslatedFieldsMixin, models.Model),
         ),
         migrations.CreateModel(
             name='Referral',

@@ -3,7 +3,7 @@
 import django.core.validators
 from django.db import migrations, models
 
-import loyalty_site.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -31,11 +31,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='referralprogram',
             name='valid_from',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='valid from'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='valid from'),
         ),
         migrations.AlterField(
             model_name='referralprogram',
             name='valid_until',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='valid until'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='valid until'),
         ),
     ]

@@ -5,7 +5,7 @@ from decimal import Decimal
 import django.core.validators
 from django.db import migrations, models
 
-import loyalty_site.validators
+import core.validators
 
 
 class Migration(migrations.Migration):
@@ -23,12 +23,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='earningrule',
             name='valid_from',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='valid from'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='valid from'),
         ),
         migrations.AlterField(
             model_name='earningrule',
             name='valid_until',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='valid until'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='valid until'),
         ),
         migrations.AlterField(
             model_name='earningrule',
@@ -58,12 +58,12 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='reward',
             name='valid_from',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='redeemable from'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='redeemable from'),
         ),
         migrations.AlterField(
             model_name='reward',
             name='valid_until',
-            field=models.DateTimeField(blank=True, null=True, validators=[loyalty_site.validators.validate_programme_date], verbose_name='redeemable until'),
+            field=models.DateTimeField(blank=True, null=True, validators=[core.validators.validate_programme_date], verbose_name='redeemable until'),
         ),
         migrations.AlterField(
             model_name='reward',

@@ -1,9 +1,10 @@
-"""Set-based writes for large member imports: a constant number of statements per chunk.
+"""Set-based writes and reads for large batches (imports, bulk credits): a constant number of
+statements per chunk.
 
 The ORM's `bulk_create` builds a model instance per row and one INSERT with a bind parameter per
 cell; at a million members that, not the database, was the import's cost (about 1,800 rows/s).
-These helpers stream rows with PostgreSQL's COPY (psycopg's `cursor.copy`) and update many rows
-with one `UPDATE … FROM unnest(…)`.
+These helpers stream rows with PostgreSQL's COPY (psycopg's `cursor.copy`), update many rows
+with one `UPDATE … FROM unnest(…)` and look rows up by one array parameter.
 
 They write rows, nothing else: which rows, and the rules (matching, consent proof, the ledger
 for balances), stay with the caller, inside the caller's transaction. COPY does not skip

@@ -1,0 +1,25 @@
+"""Errors of the members app (part of the core.errors hierarchy)."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import LoyaltyError
+
+
+class MemberNotActive(LoyaltyError):
+    code = "member_not_active"
+    default_message = _("The member is not active (status: %(status)s).")
+    http_status = 422
+
+
+class DuplicateMember(LoyaltyError):
+    code = "duplicate_member"
+    default_message = _("A member with this %(field)s already exists.")
+    http_status = 409
+
+
+class InvalidMerge(LoyaltyError):
+    code = "invalid_merge"
+    default_message = _("These members cannot be merged: %(detail)s")
+    http_status = 422
