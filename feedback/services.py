@@ -480,7 +480,7 @@ ERASED_TEXT = "–"
 
 
 def feedback_erase_member(*, member_ids: list[int]) -> None:
-    """Art. 17 DSGVO, called by members.services.member_erase: comments and complaint texts may
+    """Art. 17 DSGVO, called by the MemberErased subscriber: comments and complaint texts may
     hold anything personal, so they are blanked. Scores, categories and dates stay for the
     statistics (they no longer point at a person once the member is anonymised)."""
     Response.objects.filter(member_id__in=member_ids).exclude(comment="").update(comment="")
@@ -490,7 +490,7 @@ def feedback_erase_member(*, member_ids: list[int]) -> None:
 
 
 def feedback_merge(*, survivor_id: int, duplicate_id: int) -> None:
-    """Called by members.services.member_merge: answers, complaints and invitations follow the
+    """Called by the MembersMerged subscriber: answers, complaints and invitations follow the
     person, so the survivor's portal shows them. (The survey rewards already paid stay
     referenced to the duplicate: the survivor may be paid once more for a survey both answered.)"""
     Response.objects.filter(member_id=duplicate_id).update(member_id=survivor_id)

@@ -20,9 +20,10 @@ from unfold.decorators import action, display
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 
-from . import services
+from . import erasure, gdpr, services
 from .admin_imports import ExportActionsMixin, ImportButtonMixin
 from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
+from .merge import member_merge
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
 from .views import privacy_export_response
 
@@ -270,8 +271,8 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         form = MergeForm(request.POST or None, survivor=member)
 
         def merge(data):
-            outcome = services.member_merge(survivor_id=member.pk, duplicate_id=data["duplicate"].pk,
-                                            reason=data["reason"], staff_user=request.user)
+            outcome = member_merge(survivor_id=member.pk, duplicate_id=data["duplicate"].pk,
+                                   reason=data["reason"], staff_user=request.user)
             return _("%(duplicate)s merged into this member (%(points)s points moved).") % {
                 "duplicate": data["duplicate"], "points": outcome.merge.points_moved}
 
@@ -290,7 +291,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
         form = ExportMemberDataForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE,
+            data = gdpr.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE,
                                           staff_user=request.user)
             return privacy_export_response(data, member)
         return self._privacy_page(request, member, form, title=_("Export personal data"),
@@ -302,7 +303,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
         form = EraseMemberForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
+            erasure.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
             self.message_user(request, _("Member #%(id)s has been erased.") % {"id": member.pk}, messages.SUCCESS)
             return HttpResponseRedirect(self._change_url(member.pk))
         from rewards.models import Redemption

@@ -43,6 +43,7 @@ from rewards.models import PointEntry
 from rewards.rule_cache import tier_by_id
 
 from . import services
+from .erasure import member_erase
 from .models import Member, PrivacyRequest, Tier
 from .selectors import Presence, members_visible_to
 
@@ -351,7 +352,7 @@ class MemberViewSet(PartnerViewSet):
     @idempotent
     def erasure(self, request, pk=None):
         MemberErasureRequestSerializer(data=request.data or {}).is_valid(raise_exception=True)
-        member = services.member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
+        member = member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
                                        partner=self.partner)
         return Response(represent(MemberErasureSerializer, {"member_id": member.public_id, "status": member.status,
                                                             "erased_at": member.updated_at}))

@@ -523,8 +523,8 @@ def _warn(members, now: datetime, batch_size: int) -> int:
 
 
 def _erase(members, batch_size: int) -> int:
+    from .erasure import member_erase
     from .models import PrivacyRequest
-    from .services import member_erase
 
     erased = 0
     for member_id in list(members.order_by("pk").values_list("pk", flat=True)[:batch_size * 20]):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -17,22 +16,16 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.events import publish
 from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
-from .events import MemberErased, MembersMerged
-from .gdpr import export_sections
 from .models import (
     ConsentRecord,
     Member,
     MemberCode,
-    MemberMerge,
     PartnerRelation,
-    PrivacyRequest,
     Tier,
     TierHistory,
     generate_member_code,
@@ -85,15 +78,6 @@ def partner_relation_record(*, member_id: int, partner_id: int, store_id: int | 
     purchase path pays one INSERT for a member's first purchase at a store and nothing after."""
     PartnerRelation.objects.bulk_create(
         [PartnerRelation(member_id=member_id, partner_id=partner_id, store_id=store_id, via=via)],
-        ignore_conflicts=True)
-
-
-def _relations_merge(*, survivor_id: int, duplicate_id: int) -> None:
-    """The partners who knew the duplicate know the person: they keep seeing the survivor."""
-    PartnerRelation.objects.bulk_create(
-        [PartnerRelation(member_id=survivor_id, partner_id=relation.partner_id, store_id=relation.store_id,
-                         via=relation.via, created_at=relation.created_at)
-         for relation in PartnerRelation.objects.filter(member_id=duplicate_id)],
         ignore_conflicts=True)
 
 
@@ -187,62 +171,6 @@ def consent_confirm(*, token: str, ip_address: str | None = None) -> ConsentReco
         member=pending.member, purpose=pending.purpose, granted=True, source=pending.source,
         text_version=pending.text_version, ip_address=ip_address, confirmed_at=timezone.now(),
     )
-
-
-# --- Merging duplicates ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MergeOutcome:
-    merge: MemberMerge
-    survivor: Member
-
-
-@transaction.atomic
-def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
-                 staff_user: AbstractBaseUser | None = None) -> MergeOutcome:
-    """Fold a duplicate into the survivor; the duplicate stays readable as "merged into" the
-    survivor. Members moves what it holds (consents, figures, login, partner relations); every
-    other app moves its own rows in a `MembersMerged` subscriber, in this transaction (rewards:
-    the balance as a pair of transfer entries, purchases, vouchers, stamp cards, the tier)."""
-    if survivor_id == duplicate_id:
-        raise InvalidMerge(detail=_("a member cannot be merged into itself"))
-    # Both rows in primary-key order (the ledger's lock order, rewards.ledger.members_lock).
-    locked = {member.pk: member for member in
-              Member.objects.select_for_update().filter(pk__in={survivor_id, duplicate_id}).order_by("pk")}
-    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
-    for member in (survivor, duplicate):
-        if member.status in (Member.Status.MERGED, Member.Status.ERASED):
-            raise InvalidMerge(detail=_("%(member)s was already merged or erased") % {"member": member})
-
-    pending = duplicate.points_pending
-    ConsentRecord.objects.filter(member=duplicate).update(member=survivor)
-    Member.objects.filter(pk=survivor.pk).update(
-        points_pending=F("points_pending") + pending,
-        lifetime_spend=F("lifetime_spend") + duplicate.lifetime_spend,
-        spend_12m=F("spend_12m") + duplicate.spend_12m,
-        purchases_12m=F("purchases_12m") + duplicate.purchases_12m,
-    )
-    if duplicate.last_purchase_at and (survivor.last_purchase_at is None
-                                       or duplicate.last_purchase_at > survivor.last_purchase_at):
-        Member.objects.filter(pk=survivor.pk).update(last_purchase_at=duplicate.last_purchase_at)
-    duplicate_user_id = duplicate.user_id
-    Member.objects.filter(pk=duplicate.pk).update(  # the tier (and its grant) is the tier engine's: rewards
-        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None,
-    )
-    # Members merged into the duplicate earlier are the same person too: point them at the
-    # survivor, so `merged_into` always names the live member (qualifying points, the 360° page
-    # and the ledger history follow one level, never a chain). MemberMerge keeps the history.
-    Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
-    if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
-        Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
-    _relations_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
-    # The subscribers fill in what they moved (points_moved, purchases_moved).
-    merge = MemberMerge.objects.create(survivor=survivor, duplicate=duplicate, points_moved=0, pending_moved=pending,
-                                       purchases_moved=0, reason=reason, created_by=staff_user)
-    publish(MembersMerged(member_id=survivor.pk, duplicate_id=duplicate.pk, merge_id=merge.pk))
-    merge.refresh_from_db()
-    survivor.refresh_from_db()
-    return MergeOutcome(merge=merge, survivor=survivor)
 
 
 # --- Portal: accounts, profile, consent preferences, erasure and export (DSGVO) ---------------
@@ -417,174 +345,3 @@ def _send_email_confirmation(member_id: int) -> None:
         send_mail(subject=_("Please confirm your e-mail address"),
                   message=render_to_string("emails/member_email_confirm.txt", context),
                   from_email=None, recipient_list=[member.email])
-
-
-ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
-                 "street": "", "postal_code": "", "city": ""}
-
-
-@transaction.atomic
-def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, channel: str | None = None,
-                 partner: Partner | None = None) -> Member:
-    """Art. 17 DSGVO: anonymise the member and remove their portal login.
-
-    Personal data (names, contact, address, birth date, tags) is blanked and the card and
-    customer numbers are replaced, so a till or a partner's CRM can no longer point at the
-    person. Open vouchers are cancelled first (a till must not accept them any more; their
-    points come back and are forfeited with the rest). Purchases and the ledger stay (the
-    accounts must add up); the points left are forfeited with one adjustment entry, so the
-    balance invariant holds and nobody counts them as a liability. Consents are withdrawn.
-    Members merged into this one are the same person and are anonymised too. Copies of the
-    data in logs and records elsewhere are rewritten (members.privacy). The erasure itself is
-    recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
-    `channel` defaults to the console when a staff user acts, else the portal. Running it twice
-    changes nothing."""
-    from core.audit import erase_audit_trail_of
-
-    from .privacy import PersonalValues, erase_personal_data_elsewhere
-
-    member = Member.objects.select_for_update().get(pk=member_id)
-    if member.status == Member.Status.ERASED:
-        return member
-    people = [member, *member.merged_members.select_related("user")]
-    values = PersonalValues.of(people)  # before anything is blanked
-    # Rewards cancels the open vouchers and forfeits the points; feedback erases answers and
-    # complaints. Published before the personal data is blanked, where the vouchers were cancelled.
-    publish(MemberErased(member_id=member.pk, staff_user_id=staff_user.pk if staff_user is not None else None,
-                         merged_member_ids=tuple(person.pk for person in people[1:])))
-    member.refresh_from_db()
-    channel = channel or _default_channel(staff_user)
-    # The withdrawal says where the request came from; the retention job acts for the programme.
-    source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
-              PrivacyRequest.Channel.PORTAL: ConsentRecord.Source.PORTAL}.get(channel, ConsentRecord.Source.STAFF)
-    for purpose, latest in consent_current(member).items():
-        if latest is not None and latest.granted:
-            consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
-    user_id = member.user_id
-    for person in people:
-        person.tags.clear()
-        card_number, customer_number = values.new_numbers[person.pk]
-        Member.objects.filter(pk=person.pk).update(
-            **ERASED_FIELDS, card_number=card_number, customer_number=customer_number,
-            status=Member.Status.ERASED if person.pk == member.pk else person.status, user=None,
-            tier_granted_until=None, updated_at=timezone.now(),
-        )
-        erase_audit_trail_of(person)  # the trail holds the old names and addresses
-    people_ids = [person.pk for person in people]
-    erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
-    if user_id is not None:
-        _user_delete(user_id)
-    for left_over in _detached_logins_of(values.emails):
-        _user_delete(left_over)
-    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
-                           channel=channel, staff_user=staff_user, partner=partner)
-    member.refresh_from_db()
-    return member
-
-
-def _default_channel(staff_user: AbstractBaseUser | None) -> str:
-    return PrivacyRequest.Channel.CONSOLE if staff_user is not None else PrivacyRequest.Channel.PORTAL
-
-
-@transaction.atomic
-def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_user: AbstractBaseUser | None = None,
-                           partner: Partner | None = None) -> PrivacyRequest:
-    """Audit an export or erasure with no personal data: the member's id, who, when, how."""
-    return PrivacyRequest.objects.create(member_id=member_id, kind=kind, channel=channel,
-                                         staff_user=staff_user if staff_user is not None and staff_user.pk else None,
-                                         partner=partner)
-
-
-@transaction.atomic
-def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser | None = None,
-                  partner: Partner | None = None) -> dict:
-    """Art. 15/20 DSGVO: the member's data (`member_export_data`), with the request audited."""
-    member = Member.objects.select_related("tier", "user").get(pk=member_id)
-    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
-                           staff_user=staff_user, partner=partner)
-    return member_export_data(member)
-
-
-def _detached_logins_of(emails: set[str]) -> list[int]:
-    """Portal logins with one of the erased e-mail addresses that no member uses: a duplicate's
-    own login is detached when it is merged into a member that already has one."""
-    from django.contrib.auth import get_user_model
-
-    if not emails:
-        return []
-    by_email = Q(pk__in=[])
-    for email in emails:
-        by_email |= Q(email__iexact=email) | Q(emailaddress__email__iexact=email)
-    # `emailaddress` is allauth's e-mail address of the login.
-    logins = get_user_model().objects.filter(by_email, is_staff=False, member__isnull=True)
-    return list(logins.values_list("pk", flat=True).distinct())
-
-
-def _user_delete(user_id: int) -> None:
-    """Delete a portal login with its sessions, e-mail addresses and authenticators (cascade)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None or user.is_staff:  # a staff login is never removed by a member's erasure
-        return
-    _sessions_delete_for(user_id)
-    user.delete()
-
-
-def _sessions_delete_for(user_id: int) -> int:
-    """End every session of a user. Database sessions carry no user column, so this reads the
-    unexpired ones: fine for a rare erasure. With a deleted user a forgotten session would be
-    anonymous anyway (the user id no longer loads); this makes it certain and immediate."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import SESSION_KEY
-
-    store_class = import_module(settings.SESSION_ENGINE).SessionStore
-    if not hasattr(store_class, "get_model_class"):
-        return 0  # cookie or pure cache sessions: nothing stored server-side to search
-    deleted = 0
-    rows = store_class.get_model_class().objects.filter(expire_date__gt=timezone.now())
-    for key, data in rows.values_list("session_key", "session_data").iterator():
-        if str(store_class().decode(data).get(SESSION_KEY)) == str(user_id):
-            store_class(key).delete()
-            deleted += 1
-    return deleted
-
-
-def member_export_data(member: Member) -> dict:
-    """Art. 15 and 20 DSGVO: everything we hold about the member, as JSON-ready data
-    (dates and decimals are turned into text by the caller's JSON encoder)."""
-    user = member.user
-    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
-    return {
-        "format": "treuepunkt-member-export",
-        "version": 1,
-        "generated_at": timezone.now(),
-        "profile": {
-            "customer_number": member.customer_number, "card_number": member.card_number, "email": member.email,
-            "salutation": member.salutation, "first_name": member.first_name, "last_name": member.last_name,
-            "phone": member.phone, "birth_date": member.birth_date, "street": member.street,
-            "postal_code": member.postal_code, "city": member.city, "country": member.country,
-            "language": member.language, "status": member.status, "joined_at": member.joined_at,
-            "tier": member.tier.name if member.tier else None, "tier_granted_until": member.tier_granted_until,
-            "points_balance": member.points_balance, "points_pending": member.points_pending,
-            "tags": list(member.tags.values_list("name", flat=True)),
-            "portal_account": {"email": user.email, "date_joined": user.date_joined, "last_login": user.last_login}
-            if user else None,
-        },
-        "consents": [
-            {"purpose": record.purpose, "granted": record.granted, "source": record.source,
-             "text_version": record.text_version, "ip_address": record.ip_address,
-             "confirmed_at": record.confirmed_at, "created_at": record.created_at}
-            for record in member.consents.order_by("created_at", "id")
-        ],
-        "tier_history": [
-            {"from": change.from_tier.name if change.from_tier else None,
-             "to": change.to_tier.name if change.to_tier else None, "cause": change.cause, "reason": change.reason,
-             "qualifying_points": change.qualifying_points, "created_at": change.created_at}
-            for change in member.tier_history.select_related("from_tier", "to_tier").order_by("created_at", "id")
-        ],
-        # Points, purchases, vouchers, stamp cards (rewards), referrals, feedback: members.gdpr.
-        **export_sections(member, people),
-    }

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import LoyaltyError
 
-from . import selectors, services
+from . import erasure, gdpr, selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
@@ -249,7 +249,7 @@ def privacy(request, member: Member):
 
 @portal_page
 def privacy_export(request, member: Member):
-    data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+    data = gdpr.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
     return privacy_export_response(data, member)
 
 
@@ -269,7 +269,7 @@ def privacy_export_response(data: dict, member: Member) -> HttpResponse:
 def account_delete(request, member: Member):
     form = DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+        erasure.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
         logout(request)
         messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
         return redirect("portal:home")

@@ -23,8 +23,9 @@ from django.utils import timezone, translation
 from feedback.models import Complaint
 from feedback.models import Response as SurveyResponse
 from loyalty_site.models import PartnerAPIKey
+from members.merge import member_merge
 from members.models import Member, MemberCode, PartnerRelation
-from members.services import member_code_issue, member_merge
+from members.services import member_code_issue
 from rewards.ledger import points_credit
 from rewards.models import Partner, PointEntry, Purchase, Redemption
 from tests import factories

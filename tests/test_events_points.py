@@ -13,8 +13,9 @@ from django.utils import timezone, translation
 
 from core.events import capture
 from members.events import MembersMerged
+from members.merge import member_merge
 from members.models import Member, TierHistory
-from members.services import member_link_or_enrol, member_merge
+from members.services import member_link_or_enrol
 from referrals import services as referrals
 from rewards.events import (
     PointsEarned,

@@ -8,8 +8,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from members.errors import InvalidMerge
+from members.merge import member_merge
 from members.models import ConsentRecord, Member, MemberMerge, TierHistory
-from members.services import consent_record, member_merge
+from members.services import consent_record
 from rewards import ledger as services
 from rewards.figures import qualifying_points
 from rewards.models import PointEntry, Purchase

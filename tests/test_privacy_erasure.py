@@ -20,8 +20,10 @@ from django.urls import reverse
 
 from campaigns.models import Message
 from loyalty_site.models import Scope, WebhookEvent
+from members.erasure import member_erase
+from members.merge import member_merge
 from members.models import ImportJob, Member, PrivacyRequest
-from members.services import consent_record, member_erase, member_link_or_enrol, member_merge, member_update_profile
+from members.services import consent_record, member_link_or_enrol, member_update_profile
 from referrals.models import Referral
 from referrals.services import referral_attach
 from rewards.ledger import points_adjust, points_credit

@@ -377,7 +377,7 @@ def test_only_one_programme_can_be_active(program):
 
 def test_the_export_lists_referrals_made_and_received(program, referrer, referee):
     attach(referee, referrer)
-    from members.services import member_export_data
+    from members.gdpr import member_export_data
 
     exported = member_export_data(referrer)["referrals"]
     assert [(row["role"], row["friend"], row["status"]) for row in exported] == [

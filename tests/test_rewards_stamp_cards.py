@@ -11,7 +11,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.services import member_merge
+from members.merge import member_merge
 from rewards.models import PointEntry, Purchase, Redemption, StampCard, StampCredit
 from rewards.purchases import LineData, purchase_record, purchase_release_pending
 from rewards.selectors import ledger_mismatches
