@@ -353,7 +353,7 @@ class MemberViewSet(PartnerViewSet):
     def erasure(self, request, pk=None):
         MemberErasureRequestSerializer(data=request.data or {}).is_valid(raise_exception=True)
         member = member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
-                                       partner=self.partner)
+                              partner=self.partner)
         return Response(represent(MemberErasureSerializer, {"member_id": member.public_id, "status": member.status,
                                                             "erased_at": member.updated_at}))
 
