@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from core.events import subscribe
 from members.gdpr import export_section
 from members.models import Member
+from members.privacy import PersonalValues, personal_data_scrubber, scrub_rows
 from rewards.events import PurchaseRecorded
 from rewards.ledger import buyer_annotations
 from rewards.models import Purchase
@@ -44,3 +45,10 @@ def referrals_of_the_export(member: Member, people: list[int]) -> list[dict]:
     from .services import referrals_export
 
     return referrals_export(member)
+
+
+@personal_data_scrubber
+def scrub_referrals(member_ids: list[int], values: PersonalValues) -> None:
+    """Erasure (members.privacy): a reject reason typed by staff may name the person."""
+    scrub_rows(Referral.objects.filter(Q(referrer_id__in=member_ids) | Q(referee_id__in=member_ids))
+               .exclude(reject_reason=""), values, ["reject_reason"])

@@ -1,11 +1,14 @@
-"""Rewards' part of a member's data export (Art. 15/20 DSGVO), registered with members.gdpr in
-RewardsConfig.ready(): the ledger, purchases, vouchers and stamp cards of the person (the member
-and everyone merged into it)."""
+"""Rewards' part of the data protection requests, registered in RewardsConfig.ready(): the
+ledger, purchases, vouchers and stamp cards in a member's data export (Art. 15/20 DSGVO,
+members.gdpr), and the ledger's texts scrubbed on erasure (Art. 17, members.privacy)."""
 
 from __future__ import annotations
 
+from django.db import connection
+
 from members.gdpr import export_section
 from members.models import Member
+from members.privacy import PersonalValues, personal_data_scrubber
 
 from .models import PointEntry, Purchase, Redemption, StampCard
 
@@ -61,3 +64,29 @@ def stamp_cards_export(member: Member, people: list[int]) -> list[dict]:
          "completed_at": card.completed_at}
         for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
     ]
+
+
+@personal_data_scrubber
+def scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
+    """Staff-typed reasons and import references ("import-opening:<customer number>") of the
+    ledger. The append-only trigger lets exactly these two columns change, only in a transaction
+    that asks for it (rewards migration 0009); points and dates cannot move."""
+    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
+    changes = []
+    for pk, reason, reference in rows.iterator():
+        new_reason, new_reference = values.scrub(reason), values.scrub(reference)
+        if (new_reason, new_reference) != (reason, reference):
+            changes.append((pk, new_reason, new_reference))
+    if not changes:
+        return
+    _ledger_anonymise(on=True)
+    for pk, reason, reference in changes:
+        PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
+    # Off again for the rest of the transaction. On an error there is nothing to switch off: a
+    # rollback (also to a savepoint) undoes the SET LOCAL with everything else.
+    _ledger_anonymise(on=False)
+
+
+def _ledger_anonymise(*, on: bool) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])
