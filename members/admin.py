@@ -258,8 +258,8 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         def override(data):
             from rewards.tiers import tier_override  # the tier engine (members imports no rewards at load)
 
-            tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"],
-                                   staff_user=request.user, until=data["until"])
+            tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"], staff_user=request.user,
+                          until=data["until"])
             return _("Tier set to %(tier)s.") % {"tier": data["tier"]}
 
         return self._form_page(request, member, form, _("Override tier"), override)
