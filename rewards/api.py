@@ -14,8 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import django_filters
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery, Value, prefetch_related_objects
-from django.db.models.functions import Coalesce
+from django.db.models import F, Prefetch, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -44,7 +43,7 @@ from loyalty_site.models import Scope, WebhookEvent
 from members.api import TierSerializer
 from members.models import Member
 
-from . import vouchers
+from . import eligibility, vouchers
 from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
 from .purchases import LineData, purchase_record, store_day_report
 from .returns import ReturnLine, purchase_return
@@ -331,9 +330,7 @@ class RewardViewSet(PartnerViewSet):
     required_scopes = {"list": Scope.REWARDS_READ, "retrieve": Scope.REWARDS_READ}
 
     def get_queryset(self):
-        now = timezone.now()
-        return (Reward.objects.filter(active=True, in_catalogue=True)
-                .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=now)).select_related("min_tier"))
+        return eligibility.listed().select_related("min_tier")
 
     @extend_schema(summary="The rewards catalogue", parameters=[CatalogueQuerySerializer])
     def list(self, request):
@@ -342,53 +339,15 @@ class RewardViewSet(PartnerViewSet):
         queryset = self.get_queryset()
         member = query.validated_data["member"]
         if member is not None and query.validated_data["available_only"]:
-            queryset = _affordable_and_allowed(queryset, member)
+            queryset = eligibility.redeemable(queryset, member)
         page = self.paginate_queryset(queryset)
-        context = {"request": request, "reasons": _reasons(page, member) if member is not None else None}
+        reasons = eligibility.unavailable_reasons(page, member, scopes=eligibility.ALL) if member is not None else None
+        context = {"request": request, "reasons": reasons}
         return self.get_paginated_response(RewardSerializer(page, many=True, context=context).data)
 
     @extend_schema(summary="Read a reward")
     def retrieve(self, request, pk=None):
         return Response(RewardSerializer(self.get_object(), context={"request": request}).data)
-
-
-def _redeemed_counts(member: Member, reward_ids: list[int]) -> dict[int, int]:
-    rows = (Redemption.objects.filter(member=member, reward_id__in=reward_ids)
-            .exclude(status=Redemption.Status.CANCELLED).values("reward_id").annotate(n=Count("pk")))
-    return {row["reward_id"]: row["n"] for row in rows}
-
-
-def _reasons(rewards: list[Reward], member: Member) -> dict[int, str | None]:
-    """Why the member can't have each reward (None: they can), with one query for the page."""
-    limited = [reward.pk for reward in rewards if reward.limit_per_member is not None]
-    counts = _redeemed_counts(member, limited) if limited else {}
-    reasons: dict[int, str | None] = {}
-    for reward in rewards:
-        if member.status != Member.Status.ACTIVE:
-            reasons[reward.pk] = _("the member is not active")
-            continue
-        reason = vouchers.reward_unavailable_reason(reward, member, redeemed_by_member=counts.get(reward.pk, 0))
-        if reason is None and reward.points_cost > member.points_balance:
-            reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
-        reasons[reward.pk] = reason
-    return reasons
-
-
-def _affordable_and_allowed(queryset, member: Member):
-    """The same conditions as reward_unavailable_reason, as SQL, so pages stay full."""
-    if member.status != Member.Status.ACTIVE:
-        return queryset.none()
-    now = timezone.now()
-    rank = member.tier.rank if member.tier is not None else -1
-    redeemed = (Redemption.objects.filter(member=member, reward=OuterRef("pk"))
-                .exclude(status=Redemption.Status.CANCELLED).order_by().values("reward")
-                .annotate(n=Count("pk")).values("n"))
-    return (queryset.filter(points_cost__lte=member.points_balance)
-            .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now))
-            .filter(Q(stock__isnull=True) | Q(stock__gt=0))
-            .filter(Q(min_tier__isnull=True) | Q(min_tier__rank__lte=rank))
-            .annotate(redeemed_by_member=Coalesce(Subquery(redeemed[:1]), Value(0)))
-            .filter(Q(limit_per_member__isnull=True) | Q(redeemed_by_member__lt=F("limit_per_member"))))
 
 
 # --- Redemptions and vouchers --------------------------------------------------------------------

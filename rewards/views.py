@@ -17,9 +17,9 @@ from members.barcodes import code128_svg, qr_svg
 from members.models import Member
 from members.views import portal_page
 
-from . import selectors
+from . import eligibility, selectors
 from .models import Reward
-from .vouchers import catalogue_for, redemption_create, reward_unavailable_reason
+from .vouchers import catalogue_for, redemption_create
 
 ACTIVITY_PAGE_SIZE = 20
 
@@ -64,9 +64,7 @@ def reward_redeem(request, member: Member, pk: int):
             return redirect("portal:rewards")
         messages.success(request, _("Here is your voucher for %(reward)s.") % {"reward": reward.name})
         return redirect("portal:voucher", pk=voucher.pk)
-    reason = reward_unavailable_reason(reward, member)
-    if reason is None and reward.points_cost > member.points_balance:
-        reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
+    reason = eligibility.unavailable_reason(reward, member, scopes=eligibility.MEMBER_VIEW)
     context = {"member": member, "reward": reward, "reason": reason,
                "balance_after": member.points_balance - reward.points_cost}
     template = "portal/_redeem_confirm.html" if request.htmx else "portal/redeem.html"

@@ -24,7 +24,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,7 +40,7 @@ from rewards.errors import (
     VoucherRateLimited,
 )
 
-from . import codes, rule_cache
+from . import codes, eligibility, rule_cache
 from .earning import to_eur
 from .events import VoucherIssued, VoucherUsed
 from .ledger import member_lock, member_lock_live, post_entry, require_active
@@ -65,34 +65,11 @@ def reward_unavailable_reason(reward: Reward, member: Member, *, at: datetime | 
 
     Stock and the active flag hold for every voucher. The catalogue's own conditions (listed,
     redeemable window, minimum tier, limit per member) apply to what a member picks; a stamp
-    card, cashback or a campaign gives the reward its programme promised."""
-    at = at or timezone.now()
-    if not reward.active:
-        return _("it is not available any more")
-    if reward.stock is not None and reward.stock <= 0:
-        return _("it is sold out")
-    if not catalogue:
-        return None
-    if not reward.in_catalogue:
-        return _("it is not available any more")
-    if reward.valid_from and at < reward.valid_from:
-        return _("it is not available yet")
-    if reward.valid_until and at > reward.valid_until:
-        return _("it is not available any more")
-    if reward.min_tier_id and (member.tier is None or member.tier.rank < reward.min_tier.rank):
-        return _("it needs the %(tier)s tier") % {"tier": reward.min_tier.name}
-    if reward.limit_per_member is not None:
-        if redeemed_by_member is None:
-            redeemed_by_member = _redeemed_count(member.pk, reward.pk)
-        if redeemed_by_member >= reward.limit_per_member:
-            return _("you have reached the limit for this reward")
-    return None
-
-
-def _redeemed_count(member_id: int, reward_id: int) -> int:
-    # Cancelled vouchers gave their points back: they don't count against the limit.
-    return Redemption.objects.filter(member_id=member_id, reward_id=reward_id).exclude(
-        status=Redemption.Status.CANCELLED).count()
+    card, cashback or a campaign gives the reward its programme promised. The rules themselves
+    are in rewards.eligibility."""
+    return eligibility.unavailable_reason(
+        reward, member, at=at, redeemed_by_member=redeemed_by_member,
+        scopes=eligibility.CATALOGUE_PICK if catalogue else eligibility.EVERY_VOUCHER)
 
 
 def _issue(member: Member, reward_id: int, *, points: int | None, source: str, catalogue: bool) -> Redemption:
@@ -485,21 +462,10 @@ def member_discount_percent(member: Member) -> Decimal:
 def catalogue_for(member: Member | None) -> list[tuple[Reward, str | None]]:
     """The catalogue, each reward with why the member can't have it (None: they can); what
     they can afford first. Three queries, whatever the catalogue's size."""
-    rewards = list(Reward.objects.filter(active=True, in_catalogue=True).select_related("min_tier")
-                   .filter(Q(valid_until__isnull=True) | Q(valid_until__gte=timezone.now())))
+    rewards = list(eligibility.listed().select_related("min_tier"))
     if member is None:
         return [(reward, None) for reward in rewards]
-    counts: dict[int, int] = {}
-    limited = [reward.pk for reward in rewards if reward.limit_per_member is not None]
-    if limited:
-        for reward_id in (Redemption.objects.filter(member=member, reward_id__in=limited)
-                          .exclude(status=Redemption.Status.CANCELLED).values_list("reward_id", flat=True)):
-            counts[reward_id] = counts.get(reward_id, 0) + 1
-    rows = []
-    for reward in rewards:
-        reason = reward_unavailable_reason(reward, member, redeemed_by_member=counts.get(reward.pk, 0))
-        if reason is None and reward.points_cost > member.points_balance:
-            reason = _("you need %(missing)s more points") % {"missing": reward.points_cost - member.points_balance}
-        rows.append((reward, reason))
+    reasons = eligibility.unavailable_reasons(rewards, member, scopes=eligibility.MEMBER_VIEW)
+    rows = [(reward, reasons[reward.pk]) for reward in rewards]
     rows.sort(key=lambda row: (row[1] is not None, row[0].points_cost))
     return rows

@@ -220,6 +220,9 @@ if CELERY_BROKER_URL.startswith("redis://"):
     # kombu's Redis transport with a fix that keeps the worker alive when Redis goes away
     # mid-task (loyalty_site/broker.py explains it).
     CELERY_BROKER_TRANSPORT = "loyalty_site.broker:Transport"
+# Celery's prefork pool with a fix for re-registering an exited pool process after a reconnect
+# (loyalty_site/workerpool.py explains it).
+CELERY_WORKER_POOL = "loyalty_site.workerpool:TaskPool"
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
