@@ -541,6 +541,9 @@ class StoreDayTotalViewSet(PartnerViewSet):
 
 
 def register(router) -> None:
+    from . import api_balance
+
+    api_balance.register(router)  # /members/<id>/balance/ and /entries/
     router.register("store-days", StoreDayTotalViewSet, basename="store-day")
     router.register("purchases", PurchaseViewSet, basename="purchase")
     router.register("rewards", RewardViewSet, basename="reward")
