@@ -7,7 +7,6 @@ from . import views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("bonusbedingungen/", views.terms, name="terms"),
     path("newsletter/bestaetigen/<str:token>/", views.consent_confirm, name="consent_confirm"),
     path("e-mail/bestaetigen/<str:token>/", views.email_confirm, name="email_confirm"),
     path("konto/", views.dashboard, name="dashboard"),

@@ -34,6 +34,7 @@ from . import erasure, gdpr, selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
+from .portal import contributed_context
 
 
 def _client_ip(request) -> str | None:
@@ -79,18 +80,10 @@ def portal_page(view):
 def home(request):
     if request.user.is_authenticated and not request.user.is_staff:
         return redirect("portal:dashboard")
-    from rewards.vouchers import catalogue_for
-
     return render(request, "portal/home.html", {
         "tiers": Tier.objects.order_by("rank"),
-        "rewards": [reward for reward, _reason in catalogue_for(None)][:3],
+        **contributed_context("home"),  # the first rewards of the catalogue (rewards.views)
     })
-
-
-def terms(request):
-    from rewards.selectors import program_terms
-
-    return render(request, "portal/terms.html", {"terms": program_terms()})
 
 
 @require_http_methods(["GET", "POST"])
@@ -131,16 +124,10 @@ def _card_images(member: Member) -> dict:
 
 @portal_page
 def dashboard(request, member: Member):
-    from rewards import selectors as points  # the points side of the dashboard
-
     consents = services.consent_current(member)
     context = {
         "member": member,
-        "progress": points.tier_progress(member),
-        "expiring": points.points_expiring_schedule(member),
-        "latest": points.explain_entries(member, points.ledger_entries(member)[:5]),
-        "open_vouchers": points.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())
-        .order_by("expires_at")[:3],
+        **contributed_context("dashboard", member),  # progress, expiring, latest, open vouchers (rewards.views)
         "ask_consent": all(record is None for record in consents.values()),
         "consent_form": ConsentForm(current=consents),
         **_card_images(member),
@@ -273,9 +260,6 @@ def account_delete(request, member: Member):
         logout(request)
         messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
         return redirect("portal:home")
-    from rewards.models import Redemption
-
-    open_vouchers = Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()
     return render(request, "portal/account_delete.html", {"member": member, "form": form,
-                                                          "open_vouchers": open_vouchers})
+                                                          **contributed_context("account_delete", member)})
 

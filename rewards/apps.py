@@ -11,4 +11,5 @@ class RewardsConfig(AppConfig):
             privacy,  # noqa: F401 - its sections of the member data export (members.gdpr)
             rule_cache,  # noqa: F401 - connects the invalidation signals
             subscribers,  # noqa: F401 - registers the event handlers
+            views,  # noqa: F401 - the points side of members' portal pages (members.portal)
         )

@@ -6,6 +6,7 @@ from django.urls import path
 from . import views
 
 urlpatterns = [
+    path("bonusbedingungen/", views.terms, name="terms"),
     path("konto/aktivitaet/", views.activity, name="activity"),
     path("konto/praemien/", views.rewards, name="rewards"),
     path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),

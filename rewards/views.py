@@ -1,7 +1,8 @@
-"""The member portal's points and vouchers pages: activity (the ledger explained), the reward
-catalogue, redeeming, the vouchers. Part of the "portal" namespace (loyalty_site/urls.py joins
-them with members' pages); `portal_page` (members.views) finds the signed-in member.
-"""
+"""The member portal's points and vouchers pages: the programme terms, activity (the ledger
+explained), the reward catalogue, redeeming, the vouchers; and the points side of members' home
+page, dashboard and account deletion page (members.portal). Part of the "portal" namespace
+(loyalty_site/urls.py joins them with members' pages); `portal_page` (members.views) finds the
+signed-in member."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from django.views.decorators.http import require_http_methods
 from core.errors import LoyaltyError
 from members.barcodes import code128_svg, qr_svg
 from members.models import Member
+from members.portal import page_context
 from members.views import portal_page
 
 from . import eligibility, selectors
-from .models import Reward
+from .models import Redemption, Reward
 from .vouchers import catalogue_for, redemption_create
 
 ACTIVITY_PAGE_SIZE = 20
@@ -91,3 +93,30 @@ def voucher(request, member: Member, pk: int):
         context["voucher_qr"] = qr_svg(voucher.code, label=_("QR code of the voucher"))
         context["voucher_barcode"] = code128_svg(voucher.code, label=_("Barcode of the voucher"))
     return render(request, "portal/voucher.html", context)
+
+
+# --- The points side of members' pages (members.portal) ------------------------------------------
+
+def terms(request):
+    return render(request, "portal/terms.html", {"terms": selectors.program_terms()})
+
+
+@page_context("home")
+def _home_rewards(member: Member | None) -> dict:
+    return {"rewards": [reward for reward, _reason in catalogue_for(None)][:3]}
+
+
+@page_context("dashboard")
+def _dashboard_points(member: Member | None) -> dict:
+    return {
+        "progress": selectors.tier_progress(member),
+        "expiring": selectors.points_expiring_schedule(member),
+        "latest": selectors.explain_entries(member, selectors.ledger_entries(member)[:5]),
+        "open_vouchers": selectors.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())
+        .order_by("expires_at")[:3],
+    }
+
+
+@page_context("account_delete")
+def _open_vouchers_before_deletion(member: Member | None) -> dict:
+    return {"open_vouchers": Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()}
