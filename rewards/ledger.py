@@ -21,6 +21,10 @@ Design (DESIGN.md, "The core: the points ledger"):
   range) and the bulk credits of imports and campaigns (`points_credit_bulk`: one lock query, one
   COPY of entries, one `UPDATE … FROM unnest(…)`; `points_open_bulk` for members inserted with
   their opening balance, which only adds the entries and checks the sums).
+- Outside the services, one statement sets balances: `BALANCES_FROM_ENTRIES_SQL`, with which the
+  benchmark seeder (seed_bench) makes the cached balances of the synthetic members it inserted
+  with raw SQL equal their entries (no events: nothing happened to anybody). The members importer
+  inserts new members with their opening balance and `points_open_bulk` books and checks the entries.
 - Every write publishes its event in the same transaction (rewards.events): `PointsEarned`
   (credits), `PointsSpent` (debits), `PointsExpired`; set-based paths publish one batch, built
   from what their UPDATE … RETURNING reports.
@@ -510,3 +514,13 @@ def _evaluate_tiers(member_ids: set[int]) -> None:
     use a non-qualifying kind and never get here)."""
     for member in Member.objects.filter(pk__in=member_ids).select_related("tier").order_by("pk"):
         _evaluate_tier(member)
+
+
+# --- Seeding synthetic data (manage.py seed_bench) -----------------------------------------------
+
+# The members with ids %(first)s..%(last)s get the sum of their entries as their balance.
+BALANCES_FROM_ENTRIES_SQL = """
+    UPDATE members_member m SET points_balance = s.total
+    FROM (SELECT member_id, sum(points) AS total FROM rewards_pointentry
+          WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id) s
+    WHERE m.id = s.member_id"""
