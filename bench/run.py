@@ -114,7 +114,7 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     """purchase_record called by 16 threads at once (rules, tier, ledger), without HTTP."""
     from django.db import connection
 
-    from rewards.models import Partner
+    from partners.models import Partner
     from rewards.purchases import purchase_record
 
     partner = Partner.objects.get_or_create(name="Bench partner")[0]
@@ -180,10 +180,10 @@ API_SAMPLE = 100_000  # members the load is spread over (their API ids go to a f
 def measure_api(server: dict, members: int, results: Results, reference: float) -> None:
     """As a partner's till or shop: the key of the partner the bench members bought with, so a
     member's API id reaches them (a partner reaches only related or present members)."""
-    from loyalty_site.models import Scope
-    from loyalty_site.services import partner_key_create
     from members.demo import seed_catalogue_basics
     from members.models import Member
+    from partners.models import Scope
+    from partners.services import partner_key_create
 
     partner, _stores = seed_catalogue_basics()
     _key, raw = partner_key_create(partner=partner, scopes=Scope.values, name="bench")

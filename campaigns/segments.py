@@ -221,7 +221,7 @@ def _parse_tags(condition: Condition) -> list[int]:
 
 
 def _parse_stores(condition: Condition) -> list[int]:
-    from rewards.models import Store
+    from partners.models import Store
 
     codes = _items(condition)
     found = {}

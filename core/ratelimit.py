@@ -1,6 +1,6 @@
 """Fixed-window counters in the shared cache: the one implementation behind the per-key request
-rate (loyalty_site.api.throttling), the voucher code miss limit (rewards.vouchers) and the
-presence miss limit (loyalty_site.api.presence).
+rate (partners.api.throttling), the voucher code miss limit (rewards.vouchers) and the
+presence miss limit (members.presence).
 
 The window's start is part of the cache key, so a counter never needs resetting, and a cache
 whose `incr` does not keep the expiry (the file cache) still counts per window. A counter costs

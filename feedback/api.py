@@ -3,7 +3,7 @@
 Thin, as everywhere in the API: a serializer validates, a service in feedback.services does
 the work, a serializer shows the result. An answer may name a member (then the survey's points
 are paid, once per member and survey) or be anonymous. A named member must be present or
-related (loyalty_site.api.presence). A partner reads only the complaints it opened (a key
+related (members.presence). A partner reads only the complaints it opened (a key
 restricted to stores: those of its stores): anything else is a 404.
 """
 
@@ -15,17 +15,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response as ApiResponse
 
-from loyalty_site.api.base import (
-    MAX_ID,
-    MEMBER_REFERENCE_FIELDS,
-    MemberIdField,
-    MemberReferenceSerializer,
-    PartnerViewSet,
-    StrictFieldsMixin,
-    store_for,
-)
-from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from loyalty_site.models import Scope
+from members.presence import MEMBER_REFERENCE_FIELDS, MemberIdField, MemberReferenceSerializer
+from partners.api.base import MAX_ID, PartnerViewSet, StrictFieldsMixin, store_for
+from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from partners.models import Scope
 
 from . import services
 from .forms import COMMENT_MAX

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from members.models import Member
-from rewards.models import Store
+from partners.models import Store
 
 from . import services
 from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey, SurveyInvitation

@@ -148,9 +148,9 @@ class Response(models.Model):
     score = models.SmallIntegerField(_("score"))
     comment = models.TextField(_("comment"), blank=True)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    store = models.ForeignKey("rewards.Store", verbose_name=_("store"), null=True, blank=True,
+    store = models.ForeignKey("partners.Store", verbose_name=_("store"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), null=True, blank=True,
+    partner = models.ForeignKey("partners.Partner", verbose_name=_("partner"), null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+")
     tier = models.ForeignKey(Tier, verbose_name=_("tier at the time"), null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
@@ -249,9 +249,9 @@ class Complaint(models.Model):
     description = models.TextField(_("description"), max_length=LONG_TEXT_MAX)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
     channel = models.CharField(_("opened through"), max_length=10, choices=Channel.choices)
-    store = models.ForeignKey("rewards.Store", verbose_name=_("store"), null=True, blank=True,
+    store = models.ForeignKey("partners.Store", verbose_name=_("store"), null=True, blank=True,
                               on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), null=True, blank=True,
+    partner = models.ForeignKey("partners.Partner", verbose_name=_("partner"), null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+",
                                 help_text=_("The partner whose API opened it."))
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("assignee"), null=True, blank=True,

@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 class LoyaltySiteConfig(AppConfig):
-    """Cross-cutting infrastructure: partner API keys, idempotency, webhooks, dashboard figures."""
+    """The top layer: settings, the API router, the admin site and dashboard, health. It has no
+    models any more (its migrations stay as history; the models moved to partners and rewards)."""
 
     name = "loyalty_site"
     label = "loyalty_site"
@@ -20,6 +21,3 @@ class LoyaltySiteConfig(AppConfig):
                              dispatch_uid="loyalty_periodic_tasks")
 
         register_audited_models()
-        # Celery finds `<app>.tasks` by itself; the API's tasks live with their code. The
-        # authentication module connects the key cache's invalidation signals in every process.
-        from .api import authentication, idempotency, webhooks  # noqa: F401

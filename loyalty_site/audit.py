@@ -15,7 +15,8 @@ UNAUDITED_MEMBER_FIELDS = ["points_balance", "points_pending", "last_purchase_at
 
 def register_audited_models() -> None:
     from members.models import ConsentRecord, Member, Tier
-    from rewards.models import CashbackProgram, EarningRule, Partner, Reward, StampCardProgram, Store
+    from partners.models import Partner, Store
+    from rewards.models import CashbackProgram, EarningRule, Reward, StampCardProgram
 
     auditlog.register(Member, exclude_fields=UNAUDITED_MEMBER_FIELDS, m2m_fields={"tags"})
     for model in (ConsentRecord, Tier, EarningRule, Reward, StampCardProgram, CashbackProgram, Partner, Store):

@@ -112,8 +112,8 @@ def import_job_stall_text(job, *, now: datetime | None = None) -> str | None:
 def webhook_deliveries_stalled(*, now: datetime | None = None) -> QuerySet:
     """Pending deliveries whose next attempt is overdue by more than the stall period (the
     longest backoff of their attempt count, as the sweeper computes it)."""
-    from loyalty_site.api.webhooks import JITTER, backoff_base
-    from loyalty_site.models import WebhookDelivery
+    from partners.models import WebhookDelivery
+    from partners.webhooks import JITTER, backoff_base
 
     now = now or timezone.now()
     pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)

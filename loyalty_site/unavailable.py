@@ -9,28 +9,20 @@ from __future__ import annotations
 import logging
 import sys
 
-from django import db
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse
 from django.template import loader
-from django.utils.translation import gettext as _
 from django.views.defaults import server_error
+
+from partners.api.exceptions import DATABASE_ERRORS, RETRY_AFTER_SECONDS, api_unavailable_response
 
 logger = logging.getLogger("loyalty_site")
 
-RETRY_AFTER_SECONDS = 5
-DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
-
 
 def database_unavailable_response(request) -> HttpResponse:
-    logger.warning("Database unavailable while serving %s", request.path)
     if request.path.startswith("/api/"):
-        from loyalty_site.api.exceptions import error_body
-
-        response: HttpResponse = JsonResponse(error_body(
-            "unavailable", _("The service is briefly unavailable. Please retry with the same Idempotency-Key.")),
-            status=503)
-    else:
-        response = HttpResponse(loader.render_to_string("503.html", request=None), status=503)
+        return api_unavailable_response(request)  # the API's error shape
+    logger.warning("Database unavailable while serving %s", request.path)
+    response = HttpResponse(loader.render_to_string("503.html", request=None), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

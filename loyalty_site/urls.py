@@ -7,8 +7,8 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 import members.urls
 import rewards.urls
+from partners.api.schema import SchemaView
 
-from .api.schema import SchemaView
 from .dashboard import dashboard_csv
 from .health import healthz
 
@@ -19,7 +19,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The partner API: outside i18n_patterns (clients choose a language with Accept-Language).
-    path("api/v1/", include("loyalty_site.api.router")),
+    path("api/v1/", include("loyalty_site.api_router")),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script as a file, not inline (the CSP allows no
     # inline scripts); the template drops the inline <style> too.

@@ -53,7 +53,7 @@ class ImportUploadForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from rewards.models import Partner
+        from partners.models import Partner
 
         self.fields["partner"].queryset = Partner.objects.filter(active=True)
 

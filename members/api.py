@@ -5,7 +5,7 @@ Thin, as everywhere in the API: a serializer validates, a service changes, a ser
 Members are shared by every partner of the programme (a card works in every shop), but a
 partner reaches a member only when the member is present (card number, customer number or
 member code in the request) or related to it (enrolled or bought there): every member this
-viewset touches is found through loyalty_site.api.presence. Ids are the opaque `public_id`.
+viewset touches is found through members.presence. Ids are the opaque `public_id`.
 Purchases are not shared: ledger entries of another partner's purchases show without their
 reference.
 """
@@ -24,9 +24,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin, represent, store_for
-from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from loyalty_site.api.presence import (
+from members.presence import (
     PRESENCE_FIELDS,
     presence_from,
     presence_guard,
@@ -34,8 +32,10 @@ from loyalty_site.api.presence import (
     reach_of,
     resolve_member,
 )
-from loyalty_site.api.webhooks import webhooks_emit
-from loyalty_site.models import Scope, WebhookEvent
+from partners.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin, represent, store_for
+from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from partners.models import Scope, WebhookEvent
+from partners.webhooks import webhooks_emit
 
 from . import services
 from .erasure import member_erase
@@ -161,7 +161,7 @@ PRESENCE_QUERY_PARAMETERS = [
 
 
 class MemberViewSet(PartnerViewSet):
-    """Members of the programme, as far as the caller may reach them (loyalty_site.api.presence)."""
+    """Members of the programme, as far as the caller may reach them (members.presence)."""
 
     serializer_class = MemberSerializer
     filterset_class = MemberLookupFilter

@@ -17,8 +17,9 @@ from django.db import transaction
 from django.utils import timezone
 from faker import Faker
 
+from partners.models import Partner, Store
 from rewards.demo import seed_rewards_catalogue
-from rewards.models import EarningRule, Partner, Purchase, Redemption, Reward, Store
+from rewards.models import EarningRule, Purchase, Redemption, Reward
 from rewards.purchases import LineData, purchase_record
 
 from . import services
@@ -230,7 +231,7 @@ def seed_demo(*, members: int = 2000, stdout=None) -> dict:
 
 def _seed_later_features(partner: Partner) -> dict:
     """Demo data of the other apps, each idempotent; added here as those features land."""
-    from loyalty_site.services import demo_partner_key
+    from partners.services import demo_partner_key
     from referrals.demo import seed_referrals_demo
 
     seed_referrals_demo(partner=partner, referrer_email=DEMO_MEMBER_EMAIL)

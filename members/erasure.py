@@ -18,7 +18,7 @@ from .models import ConsentRecord, Member, PrivacyRequest
 from .services import consent_current, consent_record
 
 if TYPE_CHECKING:
-    from rewards.models import Partner
+    from partners.models import Partner
 
 ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
                  "street": "", "postal_code": "", "city": ""}

@@ -19,7 +19,7 @@ from django.utils import timezone
 from .models import Member, PrivacyRequest
 
 if TYPE_CHECKING:
-    from rewards.models import Partner
+    from partners.models import Partner
 
 # A section gets the member and the ids of everyone who is the same person (merged members).
 ExportSection = Callable[[Member, list[int]], Any]

@@ -1349,7 +1349,7 @@ class PurchaseImporter(BaseImporter):
     required = (("customer_number", "email"), ("order_reference",), ("occurred_at",), ("amount",))
 
     def prepare(self) -> None:
-        from rewards.models import Partner
+        from partners.models import Partner
 
         partner_id = self.options.get("partner_id")
         self.partner = Partner.objects.filter(pk=partner_id).first() if partner_id else None

@@ -347,7 +347,7 @@ class PrivacyRequest(models.Model):
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     staff_user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("staff user"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), null=True, blank=True,
+    partner = models.ForeignKey("partners.Partner", verbose_name=_("partner"), null=True, blank=True,
                                 on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(_("when"), default=timezone.now)
 
@@ -374,9 +374,9 @@ class PartnerRelation(models.Model):
     # partner?" is one probe of it. No further indexes: a purchase may write a row.
     member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
                                related_name="partner_relations", db_index=False)
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), on_delete=models.CASCADE,
+    partner = models.ForeignKey("partners.Partner", verbose_name=_("partner"), on_delete=models.CASCADE,
                                 related_name="+", db_index=False)
-    store = models.ForeignKey("rewards.Store", verbose_name=_("store"), null=True, blank=True,
+    store = models.ForeignKey("partners.Store", verbose_name=_("store"), null=True, blank=True,
                               on_delete=models.CASCADE, related_name="+", db_index=False)
     via = models.CharField(_("how"), max_length=10, choices=Via.choices)
     created_at = models.DateTimeField(_("since"), default=timezone.now)

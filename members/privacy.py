@@ -57,7 +57,6 @@ PERSONAL_DATA: dict[str, str] = {
     "members.MemberCode": "only the hash of a code that expires within minutes (LOYALTY_MEMBER_CODE_MINUTES); "
                           "replaced by the member's next code",
     # rewards
-    "rewards.Partner": "no personal data", "rewards.Store": "no personal data",
     "rewards.StoreDayTotal": "no personal data",
     "rewards.Purchase": NONE + "; kept for the accounts", "rewards.PurchaseLine": NONE,
     "rewards.PurchaseReturn": NONE, "rewards.PurchasePoints": NONE,
@@ -67,6 +66,7 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.Redemption": NONE + "; open vouchers cancelled on erasure",
     "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
     "rewards.StampCredit": NONE, "rewards.CashbackProgram": "no personal data",
+    "rewards.PartnerRedemption": NONE,
     # referrals
     "referrals.ReferralProgram": "no personal data", "referrals.ReferralCode": NONE,
     "referrals.ReferralClaim": "deleted with the login",
@@ -81,13 +81,14 @@ PERSONAL_DATA: dict[str, str] = {
     "feedback.Response": "comment blanked on erasure; the score stays for the statistics",
     "feedback.FollowUp": "notes blanked on erasure", "feedback.Complaint": "subject and description blanked",
     "feedback.ComplaintMessage": "texts blanked on erasure",
-    # platform
-    "loyalty_site.PartnerAPIKey": "no personal data", "loyalty_site.PartnerRedemption": NONE,
-    "loyalty_site.IdempotencyRecord": "responses may name members: the erased member's values rewritten; purged "
-                                      "after LOYALTY_API_IDEMPOTENCY_HOURS",
-    "loyalty_site.WebhookSubscription": "no personal data",
-    "loyalty_site.WebhookDelivery": "payloads may name members: the erased member's values rewritten; deleted "
-                                    "after LOYALTY_RETENTION_DELIVERY_DAYS",
+    # partners
+    "partners.Partner": "no personal data", "partners.Store": "no personal data",
+    "partners.PartnerAPIKey": "no personal data",
+    "partners.IdempotencyRecord": "responses may name members: the erased member's values rewritten; purged "
+                                  "after LOYALTY_API_IDEMPOTENCY_HOURS",
+    "partners.WebhookSubscription": "no personal data",
+    "partners.WebhookDelivery": "payloads may name members: the erased member's values rewritten; deleted "
+                                "after LOYALTY_RETENTION_DELIVERY_DAYS",
     # third-party apps holding people's data
     "auth.User": "a member's login is deleted on erasure (staff logins are not members)",
     "account.EmailAddress": "deleted with the login", "account.EmailConfirmation": "deleted with the login",
@@ -132,8 +133,8 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     "feedback.FollowUp": {"note": BLANKED},
     "feedback.Complaint": {"subject": BLANKED, "description": BLANKED},
     "feedback.ComplaintMessage": {"body": BLANKED},
-    "loyalty_site.IdempotencyRecord": {"response_body": REWRITTEN},
-    "loyalty_site.WebhookDelivery": {"payload": REWRITTEN, "last_error": REWRITTEN},
+    "partners.IdempotencyRecord": {"response_body": REWRITTEN},
+    "partners.WebhookDelivery": {"payload": REWRITTEN, "last_error": REWRITTEN},
     "auth.User": dict.fromkeys(["password", "last_login", "username", "first_name", "last_name", "email",
                                 "date_joined"], WITH_LOGIN + " (staff logins are not members)"),
     "account.EmailAddress": {"email": WITH_LOGIN},
@@ -161,8 +162,8 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "members.ImportJob": "kind status file_name encoding delimiter language created_at confirmed_at started_at "
                          "finished_at",
     "members.ExportLog": "kind file_format created_at",
-    "rewards.Partner": "name created_at",
-    "rewards.Store": "code name city country",
+    "partners.Partner": "name created_at",
+    "partners.Store": "code name city country",
     "rewards.StoreDayTotal": "day currency reported_at",
     "rewards.Purchase": "channel order_reference currency occurred_at available_at created_at",
     "rewards.PurchaseLine": "sku category",
@@ -194,13 +195,13 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "feedback.FollowUp": "status due_at created_at done_at",
     "feedback.Complaint": "category status channel due_at created_at updated_at resolved_at closed_at",
     "feedback.ComplaintMessage": "kind created_at emailed_at",
-    "loyalty_site.PartnerAPIKey": "prefix hashed_key created name expiry_date scopes",
+    "partners.PartnerAPIKey": "prefix hashed_key created name expiry_date scopes",
     # The key is chosen by the partner (a UUID, as the API documentation asks); the fingerprint is
     # a SHA-256 of the request; the path names the member by number only.
-    "loyalty_site.IdempotencyRecord": "key fingerprint method path created_at",
-    "loyalty_site.WebhookSubscription": "url events secret created_at",
-    "loyalty_site.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
-    "loyalty_site.PartnerRedemption": "created_at",
+    "partners.IdempotencyRecord": "key fingerprint method path created_at",
+    "partners.WebhookSubscription": "url events secret created_at",
+    "partners.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
+    "rewards.PartnerRedemption": "created_at",
     "sessions.Session": "expire_date",
     "auditlog.LogEntry": "object_pk cid timestamp",
     "admin.LogEntry": "action_time object_id",
@@ -420,7 +421,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
     payloads, import reports, export selections. They are kept only for days or weeks (see the
     retention settings) and searched by the member's distinctive values (e-mail, card and
     customer numbers, full name)."""
-    from loyalty_site.models import IdempotencyRecord, WebhookDelivery
+    from partners.models import IdempotencyRecord, WebhookDelivery
 
     from .models import ExportLog, ImportJob
 
@@ -515,7 +516,7 @@ def _erase(members, batch_size: int) -> int:
 
 
 def _purge_webhook_deliveries(now: datetime) -> int:
-    from loyalty_site.models import WebhookDelivery
+    from partners.models import WebhookDelivery
 
     cutoff = now - timedelta(days=settings.LOYALTY_RETENTION_DELIVERY_DAYS)
     return WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(status="pending").delete()[0]

@@ -33,7 +33,7 @@ from .models import (
 )
 
 if TYPE_CHECKING:
-    from rewards.models import Partner, Store
+    from partners.models import Partner, Store
 
 # --- Enrolment and status ------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 read a member's referrals and their own referral code.
 
 Mounted under the member: /api/v1/members/{member_id}/referrals/ (the member's opaque id, reached
-as loyalty_site.api.presence says: related, or present by a query parameter). Thin, as
+as members.presence says: related, or present by a query parameter). Thin, as
 everywhere in the API: a serializer validates, `referrals.services` changes, a serializer shows.
 The scopes are the members' ones: referrals are part of a member's record."""
 
@@ -15,11 +15,11 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin
-from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from loyalty_site.api.presence import PRESENCE_FIELDS, presence_from, resolve_member
-from loyalty_site.models import Scope
 from members.models import Member
+from members.presence import PRESENCE_FIELDS, presence_from, resolve_member
+from partners.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin
+from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from partners.models import Scope
 
 from . import services
 from .models import Referral

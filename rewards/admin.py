@@ -15,13 +15,11 @@ from members.admin_imports import ExportActionsMixin, ImportButtonMixin
 
 from .models import (
     EarningRule,
-    Partner,
     PointEntry,
     Purchase,
     PurchaseLine,
     PurchasePoints,
     PurchaseReturn,
-    Store,
     StoreDayTotal,
 )
 from .simulation import earning_rule_simulate
@@ -146,27 +144,6 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
         return max(low, min(high, int(raw)))
     except (TypeError, ValueError):
         return default
-
-
-class StoreInline(TabularInline):
-    model = Store
-    extra = 0
-    fields = ["code", "name", "city", "country"]
-
-
-@admin.register(Partner)
-class PartnerAdmin(ModelAdmin):
-    list_display = ["name", "active", "created_at"]
-    search_fields = ["name"]
-    inlines = [StoreInline]
-
-
-@admin.register(Store)
-class StoreAdmin(ModelAdmin):
-    list_display = ["name", "code", "partner", "city", "country"]
-    list_select_related = ["partner"]
-    list_filter = ["partner", "country"]
-    search_fields = ["name", "code"]
 
 
 # --- Catalogue, vouchers, stamp cards: registered in their own module --------------------------

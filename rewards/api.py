@@ -4,7 +4,7 @@ Thin: a serializer validates (and refuses absurd input: amounts outside 0.01–1
 currencies, purchase times more than a year back or more than a day ahead), a service in
 rewards.purchases / rewards.returns / rewards.vouchers do the work under its locks, a serializer shows the result.
 A partner sees only its own purchases and the vouchers it issued (a key restricted to stores:
-only those of its stores): anything else is a 404. Members are named as loyalty_site.api.presence
+only those of its stores): anything else is a 404. Members are named as members.presence
 says: by an id only when related, and spending points needs the member's presence.
 """
 
@@ -24,26 +24,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.errors import ReferenceConflict
-from loyalty_site import services as platform_services
-from loyalty_site.api.base import (
-    MAX_ID,
-    MEMBER_ID_HELP,
-    MemberIdField,
-    MemberReferenceSerializer,
-    PartnerViewSet,
-    StrictFieldsMixin,
-    represent,
-    store_for,
-)
-from loyalty_site.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from loyalty_site.api.pagination import PartnerCursorPagination
-from loyalty_site.api.presence import presence_from, resolve_member
-from loyalty_site.api.webhooks import webhooks_emit
-from loyalty_site.models import Scope, WebhookEvent
 from members.api import TierSerializer
 from members.models import Member
+from members.presence import MEMBER_ID_HELP, MemberIdField, MemberReferenceSerializer, presence_from, resolve_member
+from partners.api.base import MAX_ID, PartnerViewSet, StrictFieldsMixin, represent, store_for
+from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from partners.api.pagination import PartnerCursorPagination
+from partners.models import Scope, WebhookEvent
+from partners.webhooks import webhooks_emit
 
-from . import eligibility, vouchers
+from . import eligibility, partner_redemptions, vouchers
 from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
 from .purchases import LineData, purchase_record, store_day_report
 from .returns import ReturnLine, purchase_return
@@ -430,7 +420,7 @@ class RedemptionViewSet(PartnerViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         redemption = vouchers.redemption_create(member_id=data["member"].pk, reward_id=data["reward_id"])
-        platform_services.partner_redemption_record(partner=self.partner, redemption=redemption,
+        partner_redemptions.partner_redemption_record(partner=self.partner, redemption=redemption,
                                                     store=data["store"])
         body = RedemptionSerializer(redemption).data
         webhooks_emit(WebhookEvent.VOUCHER_ISSUED, {"voucher": body}, partner=self.partner)

@@ -1,7 +1,7 @@
 """Partner API: a member's balance and ledger entries, at /members/<id>/balance/ and
 /members/<id>/entries/ (registered by rewards.api next to members' own viewset on the same
 prefix). The member is reached as in members.api: related to the caller, or present by a query
-parameter (loyalty_site.api.presence). Entries of another partner's purchases show without
+parameter (members.presence). Entries of another partner's purchases show without
 their reference.
 """
 
@@ -19,8 +19,9 @@ from rest_framework import serializers
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from loyalty_site.api.base import UUID_REGEX, PartnerViewSet, represent
-from loyalty_site.api.presence import (
+from members.api import PRESENCE_QUERY_PARAMETERS, TierSerializer
+from members.models import Member
+from members.presence import (
     member_not_found,
     presence_from,
     presence_guard,
@@ -28,9 +29,8 @@ from loyalty_site.api.presence import (
     reach_of,
     resolve_member,
 )
-from loyalty_site.models import Scope
-from members.api import PRESENCE_QUERY_PARAMETERS, TierSerializer
-from members.models import Member
+from partners.api.base import UUID_REGEX, PartnerViewSet, represent
+from partners.models import Scope
 
 from .figures import member_with_figures
 from .models import PointEntry

@@ -52,12 +52,13 @@ from core.errors import ReasonRequired, ReferenceConflict
 from core.events import publish
 from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
+from partners.models import Partner, Store
 from rewards.errors import InsufficientPoints, InvalidPurchase
 
 from . import rule_cache
 from .events import PointsChanged, PointsEarned, PointsExpired, PointsSpent
 from .figures import EXPIRY_DUE_SQL, QUALIFYING_KINDS
-from .models import Partner, PointEntry, Purchase, Store
+from .models import PointEntry, Purchase
 
 # --- Locks -------------------------------------------------------------------------------------
 

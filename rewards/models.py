@@ -25,44 +25,12 @@ from django.utils.translation import gettext_lazy as _
 from core.translation import TranslatedFieldsMixin
 from core.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member, Tier
+from partners.models import Partner, Store
 
 
 class Currency(models.TextChoices):
     EUR = "EUR", "EUR"
     CHF = "CHF", "CHF"
-
-
-class Partner(models.Model):
-    """A business connected through the API: a till system, a web shop, a CRM."""
-
-    name = models.CharField(_("name"), max_length=120, unique=True)
-    active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("partner")
-        verbose_name_plural = _("partners")
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class Store(models.Model):
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="stores")
-    code = models.CharField(_("store code"), max_length=40)
-    name = models.CharField(_("name"), max_length=120)
-    city = models.CharField(_("city"), max_length=100, blank=True)
-    country = models.CharField(_("country"), max_length=2, default="DE")
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("store")
-        verbose_name_plural = _("stores")
-        constraints = [models.UniqueConstraint(fields=["partner", "code"], name="store_code_unique_per_partner")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class StoreDayTotal(models.Model):
@@ -584,3 +552,24 @@ class CashbackProgram(models.Model):
     @property
     def voucher_points(self) -> int:
         return self.points_per_voucher or self.reward.points_cost
+
+
+class PartnerRedemption(models.Model):
+    """Which partner (and store) issued a voucher through the API: a partner sees and cancels only
+    its own, and a key restricted to stores only those of its stores. (Moved from loyalty_site;
+    the table keeps its name.)"""
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                              db_index=False)
+    redemption = models.OneToOneField(Redemption, on_delete=models.CASCADE, related_name="issued_by")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "loyalty_site_partnerredemption"
+        verbose_name = _("voucher issued through the API")
+        verbose_name_plural = _("vouchers issued through the API")
+        indexes = [models.Index(fields=["partner", "-redemption"], name="partner_redemption_list")]
+
+    def __str__(self) -> str:
+        return f"{self.partner_id}: {self.redemption_id}"

@@ -25,13 +25,14 @@ from core.errors import ReferenceConflict
 from core.events import publish
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
+from partners.models import Partner, Store
 from rewards.errors import InvalidPurchase
 
 from . import rule_cache
 from .earning import LineInput, PurchaseInput, compute_points, to_eur
 from .events import PurchaseRecorded
 from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
-from .models import EarningRule, Partner, PointEntry, Purchase, PurchaseLine, PurchasePoints, Store, StoreDayTotal
+from .models import EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
 from .tiers import tier_evaluate
 from .vouchers import cashback_apply, stamp_cards_apply_purchase
 

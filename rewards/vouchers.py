@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from core.events import publish
 from core.ratelimit import Window, current_window, window_count_up
 from members.models import Member
+from partners.models import Partner, Store
 from rewards.errors import (
     InsufficientPoints,
     RewardUnavailable,
@@ -45,7 +46,6 @@ from .earning import to_eur
 from .events import VoucherIssued, VoucherUsed
 from .ledger import member_lock, member_lock_live, post_entry, require_active
 from .models import (
-    Partner,
     PointEntry,
     Purchase,
     Redemption,
@@ -53,7 +53,6 @@ from .models import (
     StampCard,
     StampCardProgram,
     StampCredit,
-    Store,
 )
 
 # --- Redeeming ---------------------------------------------------------------------------------

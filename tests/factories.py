@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from members import services as member_services
 from members.models import ConsentRecord, ExportLog, ImportJob, Member, MemberMerge, Tag, Tier, TierHistory
+from partners.models import Partner, Store
 from rewards.codes import generate_code
 from rewards.models import (
     CashbackProgram,
     EarningRule,
-    Partner,
+    PartnerRedemption,
     PointEntry,
     Purchase,
     PurchaseLine,
@@ -27,7 +28,6 @@ from rewards.models import (
     StampCard,
     StampCardProgram,
     StampCredit,
-    Store,
 )
 
 
@@ -349,10 +349,9 @@ class RaffleEntryFactory(factory.django.DjangoModelFactory):
 
 # --- Partner API (loyalty_site) -------------------------------------------------------------------
 # (imports here so this block stays one appendable piece of a shared file)
-from loyalty_site.models import (  # noqa: E402
+from partners.models import (  # noqa: E402
     IdempotencyRecord,
     PartnerAPIKey,
-    PartnerRedemption,
     Scope,
     WebhookDelivery,
     WebhookEvent,
@@ -372,7 +371,7 @@ class PartnerAPIKeyFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *args, **kwargs):
-        from loyalty_site.services import partner_key_create
+        from partners.services import partner_key_create
 
         key, raw = partner_key_create(partner=kwargs["partner"], scopes=kwargs["scopes"], name=kwargs["name"],
                                       stores=kwargs.get("stores", ()), expiry_date=kwargs.get("expiry_date"))

@@ -10,9 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from loyalty_site.models import PartnerAPIKey, Scope
-from loyalty_site.services import partner_key_create, partner_key_revoke
-from rewards.models import Partner, PointEntry
+from partners.models import Partner, PartnerAPIKey, Scope
+from partners.services import partner_key_create, partner_key_revoke
+from rewards.models import PointEntry
 from tests import factories
 from tests.api_support import purchase_body
 

@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from loyalty_site.api.idempotency import _lock_id, idempotency_records_purge
-from loyalty_site.models import IdempotencyRecord
 from loyalty_site.schedules import PERIODIC_TASKS
+from partners.api.idempotency import _lock_id, idempotency_records_purge
+from partners.models import IdempotencyRecord
 from rewards.models import PointEntry, Purchase
 from tests import factories
 from tests.api_support import purchase_body

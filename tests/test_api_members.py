@@ -10,8 +10,8 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 
-from loyalty_site.models import WebhookDelivery, WebhookEvent
 from members.models import Member
+from partners.models import WebhookDelivery, WebhookEvent
 from rewards.purchases import purchase_record
 from tests import factories
 

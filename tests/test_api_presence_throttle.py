@@ -9,8 +9,8 @@ import pytest
 from django.core.cache import cache
 
 from core.ratelimit import current_window
-from loyalty_site.api import presence
-from loyalty_site.models import PartnerAPIKey, WebhookSubscription
+from members import presence
+from partners.models import PartnerAPIKey, WebhookSubscription
 from tests import factories
 from tests.api_support import purchase_body
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty_site.models import WebhookDelivery, WebhookEvent
 from members.models import Member
+from partners.models import WebhookDelivery, WebhookEvent
 from rewards.models import PointEntry, Purchase, PurchaseReturn
 from tests import factories
 from tests.api_support import purchase_body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from loyalty_site.models import WebhookDelivery, WebhookEvent
+from partners.models import WebhookDelivery, WebhookEvent
 from rewards.ledger import points_credit
 from rewards.models import Redemption
 from tests import factories

@@ -12,10 +12,10 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from loyalty_site.api import webhooks
-from loyalty_site.api.exceptions import InvalidWebhookURL
-from loyalty_site.models import WebhookDelivery, WebhookEvent
-from loyalty_site.services import webhook_subscription_create
+from partners import webhooks
+from partners.api.exceptions import InvalidWebhookURL
+from partners.models import WebhookDelivery, WebhookEvent
+from partners.services import webhook_subscription_create
 from tests import factories
 
 
@@ -170,9 +170,9 @@ def test_the_delivery_history_is_in_the_admin(admin_client, receiver, settings):
     hook = receiver(status=500)
     delivery = _delivery_to(hook.url)
     webhooks.webhook_attempt(delivery_id=delivery.pk)
-    page = admin_client.get(reverse("admin:loyalty_site_webhookdelivery_changelist")).content.decode()
+    page = admin_client.get(reverse("admin:partners_webhookdelivery_changelist")).content.decode()
     assert "points.earned" in page and "500" in page
-    detail = admin_client.get(reverse("admin:loyalty_site_webhookdelivery_change", args=[delivery.pk]))
+    detail = admin_client.get(reverse("admin:partners_webhookdelivery_change", args=[delivery.pk]))
     assert detail.status_code == 200 and "HTTP 500" in detail.content.decode()
 
 

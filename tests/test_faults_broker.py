@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Message
-from loyalty_site.api import webhooks
-from loyalty_site.models import WebhookDelivery, WebhookEvent
-from loyalty_site.services import webhook_subscription_create
 from members import imports
 from members.models import ImportJob, Member
+from partners import webhooks
+from partners.models import WebhookDelivery, WebhookEvent
+from partners.services import webhook_subscription_create
 from rewards.models import PointEntry
 from tests import factories
 from tests.campaigns_worker import delivered_addresses, handed_over

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feedback.models import Complaint, FollowUp, Response
-from loyalty_site.models import Scope
+from partners.models import Scope
 from tests import factories
 
 

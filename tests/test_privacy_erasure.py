@@ -19,11 +19,11 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Message
-from loyalty_site.models import Scope, WebhookEvent
 from members.erasure import member_erase
 from members.merge import member_merge
 from members.models import ImportJob, Member, PrivacyRequest
 from members.services import consent_record, member_link_or_enrol, member_update_profile
+from partners.models import Scope, WebhookEvent
 from referrals.models import Referral
 from referrals.services import referral_attach
 from rewards.ledger import points_adjust, points_credit

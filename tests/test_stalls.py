@@ -100,8 +100,8 @@ def test_overdue_webhook_deliveries_show_a_banner_on_the_list_and_their_page(sta
     retrying = factories.WebhookDeliveryFactory(created_at=_ago(60), attempts=5, last_attempt_at=_ago(1))
     factories.WebhookDeliveryFactory(created_at=_ago(60), status="delivered", attempts=1, delivered_at=_ago(59))
 
-    listing = _page(staff, reverse("admin:loyalty_site_webhookdelivery_changelist"))
+    listing = _page(staff, reverse("admin:partners_webhookdelivery_changelist"))
     assert "1 webhook delivery is stalled" in listing
-    assert "This delivery is stalled" in _page(staff, reverse("admin:loyalty_site_webhookdelivery_change",
+    assert "This delivery is stalled" in _page(staff, reverse("admin:partners_webhookdelivery_change",
                                                               args=[overdue.pk]))
-    assert STALLED not in _page(staff, reverse("admin:loyalty_site_webhookdelivery_change", args=[retrying.pk]))
+    assert STALLED not in _page(staff, reverse("admin:partners_webhookdelivery_change", args=[retrying.pk]))

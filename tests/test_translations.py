@@ -21,7 +21,8 @@ def test_the_german_catalogue_is_complete_and_compiles(tmp_path):
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
 
 
-SOURCE_DIRS = ["core", "loyalty_site", "members", "rewards", "referrals", "campaigns", "feedback", "templates"]
+SOURCE_DIRS = ["core", "loyalty_site", "partners", "members", "rewards", "referrals", "campaigns", "feedback",
+               "templates"]
 
 
 @pytest.mark.skipif(shutil.which("xgettext") is None, reason="gettext is installed by scripts/system-deps.sh")

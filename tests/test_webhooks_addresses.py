@@ -18,10 +18,10 @@ import pytest
 from django.db import transaction
 
 from core import outbound
-from loyalty_site.api import webhooks
-from loyalty_site.api.exceptions import InvalidWebhookURL
-from loyalty_site.models import WebhookDelivery, WebhookEvent
-from loyalty_site.services import webhook_subscription_create
+from partners import webhooks
+from partners.api.exceptions import InvalidWebhookURL
+from partners.models import WebhookDelivery, WebhookEvent
+from partners.services import webhook_subscription_create
 from tests import factories
 
 PUBLIC_V4 = "93.184.215.14"
@@ -164,7 +164,7 @@ def test_the_console_refuses_an_internal_name_with_a_form_error(admin_client, fa
     settings.LOYALTY_WEBHOOK_ALLOW_LOCALHOST = False
     fake_dns["db.attacker.example.net"] = ["10.0.0.5"]
     partner = factories.PartnerFactory()
-    add = reverse("admin:loyalty_site_webhooksubscription_add")
+    add = reverse("admin:partners_webhooksubscription_add")
     form = {"partner": partner.pk, "url": "https://db.attacker.example.net/", "events": ["points.earned"]}
     response = admin_client.post(add, form)
     assert response.status_code == 200 and not partner.webhook_subscriptions.exists()

@@ -6,7 +6,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-import loyalty_site.models
+import partners.models
 
 
 class Migration(migrations.Migration):
@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('url', models.URLField(max_length=500, verbose_name='URL')),
                 ('events', models.JSONField(default=list, verbose_name='events')),
-                ('secret', models.CharField(default=loyalty_site.models.generate_webhook_secret, editable=False, max_length=80, verbose_name='signing secret')),
+                ('secret', models.CharField(default=partners.models.generate_webhook_secret, editable=False, max_length=80, verbose_name='signing secret')),
                 ('active', models.BooleanField(default=True, verbose_name='active')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
                 ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_subscriptions', to='rewards.partner', verbose_name='partner')),

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "allauth.mfa",
     "core",
     "loyalty_site",
+    "partners",
     "members",
     "rewards",
     "referrals",
@@ -82,7 +83,7 @@ API_MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
-    "loyalty_site.api.base.APILanguageMiddleware",
+    "partners.api.base.APILanguageMiddleware",
 ]
 
 ROOT_URLCONF = "loyalty_site.urls"
@@ -241,18 +242,18 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=CELERY_TASK_S
 
 # --- REST framework --------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/
-# The partner API (loyalty_site/api/): partner API keys with scopes, one error shape, cursor
+# The partner API (partners/api/): partner API keys with scopes, one error shape, cursor
 # pagination, a per-key rate limit. JSON only, in and out.
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_AUTHENTICATION_CLASSES": ["loyalty_site.api.authentication.PartnerAPIKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.HasScope"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["partners.api.authentication.PartnerAPIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["partners.api.permissions.HasScope"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["loyalty_site.api.parsers.BoundedJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "loyalty_site.api.pagination.PartnerCursorPagination",
-    "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.PartnerKeyRateThrottle"],
-    "EXCEPTION_HANDLER": "loyalty_site.api.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["partners.api.parsers.BoundedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "partners.api.pagination.PartnerCursorPagination",
+    "DEFAULT_THROTTLE_CLASSES": ["partners.api.throttling.PartnerKeyRateThrottle"],
+    "EXCEPTION_HANDLER": "partners.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
@@ -291,15 +292,15 @@ SPECTACULAR_SETTINGS = {
         "ChannelEnum": "rewards.models.Channel",  # the purchase channel keeps its name beside other "channel"s
         "ReferralChannelEnum": "referrals.models.Referral.Channel",
         "ReferralStatusEnum": "referrals.models.Referral.Status",
-        "WebhookDeliveryStatusEnum": "loyalty_site.models.WebhookDelivery.Status",
-        "WebhookEventEnum": "loyalty_site.models.WebhookEvent",
+        "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
+        "WebhookEventEnum": "partners.models.WebhookEvent",
         "SurveyKindEnum": "feedback.models.Survey.Kind",
         "ComplaintCategoryEnum": "feedback.models.Complaint.Category",
         "ComplaintStatusEnum": "feedback.models.Complaint.Status",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "loyalty_site.api.schema.add_error_responses",
+        "partners.api.schema.add_error_responses",
     ],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

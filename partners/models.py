@@ -1,4 +1,7 @@
-"""Platform models of the partner API: keys, idempotency records and webhooks.
+"""Partners, their stores, and the partner API's models: keys, idempotency records, webhooks.
+
+Partner and Store moved here from rewards, the others from loyalty_site: each keeps its table
+(`db_table`), so the move changed no data (see partners/migrations/0001 and 0002).
 
 - `PartnerAPIKey` is djangorestframework-api-key's key model with a partner, scopes and an
   optional list of stores. Only a SHA-512 hash of the key is stored (the library's default
@@ -22,6 +25,41 @@ from rest_framework_api_key.crypto import KeyGenerator
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
 
+class Partner(models.Model):
+    """A business connected through the API: a till system, a web shop, a CRM."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "rewards_partner"
+        ordering = ["name"]
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Store(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="stores")
+    code = models.CharField(_("store code"), max_length=40)
+    name = models.CharField(_("name"), max_length=120)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, default="DE")
+
+    class Meta:
+        db_table = "rewards_store"
+        ordering = ["name"]
+        verbose_name = _("store")
+        verbose_name_plural = _("stores")
+        constraints = [models.UniqueConstraint(fields=["partner", "code"], name="store_code_unique_per_partner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Scope(models.TextChoices):
     MEMBERS_READ = "members:read", _("read members, balances and ledgers")
     MEMBERS_WRITE = "members:write", _("enrol and update members")
@@ -42,16 +80,17 @@ class PartnerAPIKeyManager(BaseAPIKeyManager):
 
 
 class PartnerAPIKey(AbstractAPIKey):
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), on_delete=models.CASCADE,
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.CASCADE,
                                 related_name="api_keys")
     scopes = models.JSONField(_("scopes"), default=list, blank=True,
                               help_text=_("What the key may do, e.g. members:read, purchases:write."))
-    stores = models.ManyToManyField("rewards.Store", verbose_name=_("restricted to stores"), blank=True,
+    stores = models.ManyToManyField(Store, verbose_name=_("restricted to stores"), blank=True,
                                     related_name="+", help_text=_("Empty: all of the partner's stores."))
 
     objects = PartnerAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
+        db_table = "loyalty_site_partnerapikey"  # the M2M table stays loyalty_site_partnerapikey_stores
         verbose_name = _("partner API key")
         verbose_name_plural = _("partner API keys")
 
@@ -63,7 +102,7 @@ class IdempotencyRecord(models.Model):
     """The stored first answer to (partner, Idempotency-Key). Only successful responses are
     kept: a request that failed changed nothing, so a corrected retry must run."""
 
-    partner = models.ForeignKey("rewards.Partner", on_delete=models.CASCADE, related_name="+")
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(_("idempotency key"), max_length=255)
     fingerprint = models.CharField(_("request fingerprint (SHA-256)"), max_length=64)
     method = models.CharField(max_length=10)
@@ -73,6 +112,7 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
+        db_table = "loyalty_site_idempotencyrecord"
         verbose_name = _("idempotency record")
         verbose_name_plural = _("idempotency records")
         constraints = [models.UniqueConstraint(fields=["partner", "key"], name="idempotency_key_unique_per_partner")]
@@ -94,7 +134,7 @@ def generate_webhook_secret() -> str:
 
 
 class WebhookSubscription(models.Model):
-    partner = models.ForeignKey("rewards.Partner", verbose_name=_("partner"), on_delete=models.CASCADE,
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.CASCADE,
                                 related_name="webhook_subscriptions")
     url = models.URLField(_("URL"), max_length=500)
     events = models.JSONField(_("events"), default=list)
@@ -103,6 +143,7 @@ class WebhookSubscription(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        db_table = "loyalty_site_webhooksubscription"
         ordering = ["-id"]
         verbose_name = _("webhook subscription")
         verbose_name_plural = _("webhook subscriptions")
@@ -133,6 +174,7 @@ class WebhookDelivery(models.Model):
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta:
+        db_table = "loyalty_site_webhookdelivery"
         ordering = ["-id"]
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
@@ -141,21 +183,3 @@ class WebhookDelivery(models.Model):
     def __str__(self) -> str:
         return f"{self.event} → {self.subscription.url} ({self.get_status_display()})"
 
-
-class PartnerRedemption(models.Model):
-    """Which partner (and store) issued a voucher through the API: a partner sees and cancels only
-    its own, and a key restricted to stores only those of its stores."""
-
-    partner = models.ForeignKey("rewards.Partner", on_delete=models.CASCADE, related_name="+")
-    store = models.ForeignKey("rewards.Store", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                              db_index=False)
-    redemption = models.OneToOneField("rewards.Redemption", on_delete=models.CASCADE, related_name="issued_by")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        verbose_name = _("voucher issued through the API")
-        verbose_name_plural = _("vouchers issued through the API")
-        indexes = [models.Index(fields=["partner", "-redemption"], name="partner_redemption_list")]
-
-    def __str__(self) -> str:
-        return f"{self.partner_id}: {self.redemption_id}"

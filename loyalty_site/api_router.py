@@ -1,7 +1,7 @@
 """The API's router: every app registers its viewsets here through its `api.register(router)`.
 
-Referrals and feedback add their modules to API_MODULES when their endpoints arrive; the
-schema, authentication, idempotency and error handling apply to them without further work.
+A new app adds its module to API_MODULES; the schema, authentication, idempotency and error
+handling (partners/api/) apply to it without further work.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from importlib import import_module
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from .exceptions import api_not_found
+from partners.api.exceptions import api_not_found
 
 API_MODULES = [
     "members.api",
     "rewards.api",
     "referrals.api",
     "feedback.api",
-    "loyalty_site.api.webhooks",
+    "partners.api.webhooks",
 ]
 
 router = SimpleRouter()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 
+from django import db
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -26,7 +27,6 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 
 from core.errors import LoyaltyError, RateLimited
-from loyalty_site.unavailable import DATABASE_ERRORS, database_unavailable_response
 
 logger = logging.getLogger("loyalty_site.api")
 
@@ -61,7 +61,7 @@ class InvalidWebhookURL(LoyaltyError):
 
 class PresenceRateLimited(RateLimited):
     """Too many look-ups by card number, customer number or member code matched nobody
-    (loyalty_site.api.presence): guessing numbers is stopped for the rest of the window."""
+    (members.presence): guessing numbers is stopped for the rest of the window."""
 
     code = "presence_rate_limited"
     default_message = gettext_lazy("Too many look-ups by card number, customer number or member code found no "
@@ -125,12 +125,30 @@ def api_exception_handler(exc, context) -> Response | None:
         return Response(error_body("too_large", _("The request body is too large.")),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DATABASE_ERRORS):  # PostgreSQL down or restarting: retry later, safely
-        return database_unavailable_response(context["request"])
+        return api_unavailable_response(context["request"])
 
     # Anything else is a bug: log it with its traceback and answer in the same shape.
     logger.exception("Unhandled error in the partner API", exc_info=exc)
     return Response(error_body("server_error", _("An unexpected error occurred. Please try again later.")),
                     status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+# --- PostgreSQL down or restarting ----------------------------------------------------------------
+
+DATABASE_ERRORS = (db.OperationalError, db.InterfaceError)
+RETRY_AFTER_SECONDS = 5
+_unavailable_logger = logging.getLogger("loyalty_site")
+
+
+def api_unavailable_response(request) -> JsonResponse:
+    """503 with Retry-After in the API's shape: the till retries with the same Idempotency-Key.
+    (The pages' answer, and Django's handler500 for both, are loyalty_site/unavailable.py.)"""
+    _unavailable_logger.warning("Database unavailable while serving %s", request.path)
+    response = JsonResponse(error_body(
+        "unavailable", _("The service is briefly unavailable. Please retry with the same Idempotency-Key.")),
+        status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @csrf_exempt  # API clients send no CSRF token: a PATCH to an unknown URL is a 404, not an HTML 403

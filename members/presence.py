@@ -1,4 +1,5 @@
-"""Which member a partner's request may reach: the one resolver every viewset uses.
+"""Which member a partner's request may reach: the one resolver every viewset uses, and the
+serializer fields the apps' API modules name members with.
 
 The model (also in the API's description, settings.SPECTACULAR_SETTINGS):
 
@@ -36,18 +37,21 @@ from uuid import UUID
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from core import ratelimit
 from core.ratelimit import current_window, parse_rate, window_count_up
-from members.models import Member
-from members.selectors import PRESENCE_FIELDS, PartnerReach, Presence
+from partners.api.authentication import PartnerPrincipal
+from partners.api.exceptions import PresenceRateLimited
 
-from .authentication import PartnerPrincipal
-from .exceptions import PresenceRateLimited
+from .models import Member
+from .selectors import PRESENCE_FIELDS, PartnerReach, Presence
 
-__all__ = ["PRESENCE_FIELDS", "Presence", "member_condition", "member_not_found", "presence_from",
+__all__ = ["MEMBER_ID_HELP", "MEMBER_REFERENCE_FIELDS", "PRESENCE_FIELDS", "MemberIdField",
+           "MemberReferenceSerializer", "Presence", "member_condition", "member_not_found", "presence_from",
            "presence_guard", "presence_missed", "reach_of", "resolve_member"]
 
 
@@ -140,3 +144,58 @@ def presence_missed(principal: PartnerPrincipal) -> None:
     if window_count_up(window.key(f"loyalty:presence-misses:{principal.key.pk}"), period) > limit:
         _refused_until[principal.key.pk] = window.end
         raise PresenceRateLimited(seconds=window.seconds_left)
+
+
+# --- Naming a member in a request, and in an answer ------------------------------------------
+
+MEMBER_REFERENCE_FIELDS = ("member_id", *PRESENCE_FIELDS)
+MEMBER_ID_HELP = ("The member's id in the API (opaque; reaches only members this partner enrolled or sold to, "
+                  "at the key's stores).")
+
+
+class MemberReferenceSerializer(serializers.Serializer):
+    """A member named by exactly one of: `member_id` (reaches a related member), or what shows
+    that the member is present: `card_number`, `customer_number`, `member_code`. Needs the
+    caller in the context ("principal"); see resolve_member."""
+
+    presence_required = False  # True: an id is not enough (spending points)
+    member_fields = ("pk", "public_id", "tier_id", "status", "customer_number")  # what the views read
+
+    member_id = serializers.UUIDField(required=False, help_text=MEMBER_ID_HELP)
+    card_number = serializers.CharField(required=False, max_length=32, help_text="Scanned at the till: presence.")
+    customer_number = serializers.CharField(required=False, max_length=40, help_text="Presence, like the card.")
+    member_code = serializers.CharField(required=False, max_length=20,
+                                        help_text="The short-lived code from the member's portal card: presence.")
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        given = [name for name in MEMBER_REFERENCE_FIELDS if attrs.get(name) not in (None, "")]
+        if len(given) != 1:
+            raise serializers.ValidationError({"member_id": [_(
+                "Name the member by exactly one of member_id, card_number, customer_number or member_code.")]})
+        if given == ["member_id"] and self.presence_required:
+            raise serializers.ValidationError({"member_id": [_(
+                "Spending points needs the member to be present: send card_number, customer_number or "
+                "member_code instead of member_id.")]})
+        attrs["member"] = resolve_member(
+            self.context["principal"], public_id=attrs.get("member_id"), presence=presence_from(attrs),
+            queryset=Member.objects.only(*self.member_fields))
+        return attrs
+
+
+@extend_schema_field(OpenApiTypes.UUID)
+class MemberIdField(serializers.Field):
+    """A member's id as the API shows it: the opaque public id, never the database key. Reads an
+    annotation `member_public_id` when the queryset has one (lists: no query per row), else the
+    object's loaded member."""
+
+    def __init__(self, **kwargs):
+        kwargs.update(read_only=True, source="*")
+        super().__init__(**kwargs)
+
+    def to_representation(self, instance):
+        public_id = getattr(instance, "member_public_id", None)
+        if public_id is None:
+            member = getattr(instance, "member", None)
+            public_id = member.public_id if member is not None else None
+        return str(public_id) if public_id is not None else None

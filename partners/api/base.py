@@ -1,4 +1,5 @@
-"""The base of every partner API viewset, and helpers the apps' api.py modules share."""
+"""The base of every partner API viewset, and helpers the apps' api.py modules share. (How a
+request names a member, and which members it reaches, is members.presence.)"""
 
 from __future__ import annotations
 
@@ -7,15 +8,11 @@ import functools
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers, viewsets
 
-from members.models import Member
-from rewards.models import Store
+from partners.models import Store
 
 from .authentication import PartnerPrincipal
-from .presence import PRESENCE_FIELDS, presence_from, resolve_member
 
 # Larger values would only reach the database as an out-of-range error.
 MAX_ID = 2**63 - 1
@@ -101,59 +98,6 @@ class StrictFieldsMixin:
     def protected_fields(self) -> set[str]:
         return set(getattr(getattr(self, "Meta", None), "protected_fields", ())) | {
             name for name, field in self.fields.items() if field.read_only}
-
-
-MEMBER_REFERENCE_FIELDS = ("member_id", *PRESENCE_FIELDS)
-MEMBER_ID_HELP = ("The member's id in the API (opaque; reaches only members this partner enrolled or sold to, "
-                  "at the key's stores).")
-
-
-class MemberReferenceSerializer(serializers.Serializer):
-    """A member named by exactly one of: `member_id` (reaches a related member), or what shows
-    that the member is present: `card_number`, `customer_number`, `member_code`. Needs the
-    caller in the context ("principal"); see loyalty_site.api.presence."""
-
-    presence_required = False  # True: an id is not enough (spending points)
-    member_fields = ("pk", "public_id", "tier_id", "status", "customer_number")  # what the views read
-
-    member_id = serializers.UUIDField(required=False, help_text=MEMBER_ID_HELP)
-    card_number = serializers.CharField(required=False, max_length=32, help_text="Scanned at the till: presence.")
-    customer_number = serializers.CharField(required=False, max_length=40, help_text="Presence, like the card.")
-    member_code = serializers.CharField(required=False, max_length=20,
-                                        help_text="The short-lived code from the member's portal card: presence.")
-
-    def validate(self, attrs):
-        attrs = super().validate(attrs)
-        given = [name for name in MEMBER_REFERENCE_FIELDS if attrs.get(name) not in (None, "")]
-        if len(given) != 1:
-            raise serializers.ValidationError({"member_id": [_(
-                "Name the member by exactly one of member_id, card_number, customer_number or member_code.")]})
-        if given == ["member_id"] and self.presence_required:
-            raise serializers.ValidationError({"member_id": [_(
-                "Spending points needs the member to be present: send card_number, customer_number or "
-                "member_code instead of member_id.")]})
-        attrs["member"] = resolve_member(
-            self.context["principal"], public_id=attrs.get("member_id"), presence=presence_from(attrs),
-            queryset=Member.objects.only(*self.member_fields))
-        return attrs
-
-
-@extend_schema_field(OpenApiTypes.UUID)
-class MemberIdField(serializers.Field):
-    """A member's id as the API shows it: the opaque public id, never the database key. Reads an
-    annotation `member_public_id` when the queryset has one (lists: no query per row), else the
-    object's loaded member."""
-
-    def __init__(self, **kwargs):
-        kwargs.update(read_only=True, source="*")
-        super().__init__(**kwargs)
-
-    def to_representation(self, instance):
-        public_id = getattr(instance, "member_public_id", None)
-        if public_id is None:
-            member = getattr(instance, "member", None)
-            public_id = member.public_id if member is not None else None
-        return str(public_id) if public_id is not None else None
 
 
 def store_for(principal: PartnerPrincipal, code: str | None, *, field: str = "store") -> Store | None:

@@ -1,7 +1,8 @@
-"""The console for the partner API: keys (created with the key shown once, revocable, never
-edited), webhook subscriptions and the history of every webhook delivery.
+"""The console for partners and the partner API: partners and their stores, keys (created with
+the key shown once, revocable, never edited), webhook subscriptions and the history of every
+webhook delivery.
 
-Changes go through loyalty_site.services; the key's secret is never stored or shown again.
+Changes go through partners.services; the key's secret is never stored or shown again.
 """
 
 from __future__ import annotations
@@ -16,13 +17,45 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from core.admin_utils import ReadOnlyAdminMixin
 from core.validators import validate_programme_date
+from loyalty_site import stalls
 
-from . import services, stalls
-from .models import IdempotencyRecord, PartnerAPIKey, Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
+from . import services
+from .models import (
+    IdempotencyRecord,
+    Partner,
+    PartnerAPIKey,
+    Scope,
+    Store,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
+)
+from .webhooks import delivery_error_text
 
 # The library's own key model is not used (keys belong to partners here): keep it out of the console.
 if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
+
+
+class StoreInline(TabularInline):
+    model = Store
+    extra = 0
+    fields = ["code", "name", "city", "country"]
+
+
+@admin.register(Partner)
+class PartnerAdmin(ModelAdmin):
+    list_display = ["name", "active", "created_at"]
+    search_fields = ["name"]
+    inlines = [StoreInline]
+
+
+@admin.register(Store)
+class StoreAdmin(ModelAdmin):
+    list_display = ["name", "code", "partner", "city", "country"]
+    list_select_related = ["partner"]
+    list_filter = ["partner", "country"]
+    search_fields = ["name", "code"]
 
 
 class PartnerAPIKeyForm(forms.ModelForm):
@@ -119,8 +152,6 @@ class WebhookSubscriptionForm(forms.ModelForm):
 
 @admin.display(description=_("last error"))
 def _last_error(delivery: WebhookDelivery) -> str:
-    from .api.webhooks import delivery_error_text
-
     return delivery_error_text(delivery.last_error)
 
 

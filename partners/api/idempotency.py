@@ -37,7 +37,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.renderers import JSONRenderer
 
-from loyalty_site.models import IdempotencyRecord
+from partners.models import IdempotencyRecord
 
 from .exceptions import IdempotencyKeyMissing, IdempotencyKeyReused, RequestInProgress
 

@@ -21,8 +21,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from core.shared_version import SharedVersion
-from loyalty_site.models import PartnerAPIKey
-from rewards.models import Partner
+from partners.models import Partner, PartnerAPIKey
 
 KEYWORD = "Api-Key"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from loyalty_site.models import Scope
-from loyalty_site.services import partner_key_issue
+from partners.models import Scope
+from partners.services import partner_key_issue
 
 
 class Command(BaseCommand):

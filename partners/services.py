@@ -1,4 +1,4 @@
-"""Services of the platform models: partner API keys, webhook subscriptions, API-issued vouchers.
+"""Services of the partners app: partners, API keys, webhook subscriptions, delivery retries.
 
 Like every service in the project: keyword-only, typed, one transaction each.
 """
@@ -13,11 +13,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from core.outbound import URLRefused, target_check
-from rewards.models import Partner, Redemption, Store
+from core.tasks import enqueue
 
 from .api.authentication import keys_changed
 from .api.exceptions import InvalidWebhookURL
-from .models import PartnerAPIKey, PartnerRedemption, Scope, WebhookEvent, WebhookSubscription
+from .models import Partner, PartnerAPIKey, Scope, Store, WebhookDelivery, WebhookEvent, WebhookSubscription
+from .webhooks import subscriptions_changed, webhook_deliver
 
 # --- Partner API keys ------------------------------------------------------------------------------
 
@@ -126,32 +127,14 @@ def webhook_subscription_create(*, partner: Partner, url: str, events: Sequence[
 @transaction.atomic
 def webhook_subscription_deactivate(*, subscription_id: int) -> int:
     """Stop sending to a subscription; its delivery history stays for the admin."""
-    from .api.webhooks import subscriptions_changed
-
     deactivated = WebhookSubscription.objects.filter(pk=subscription_id, active=True).update(active=False)
     subscriptions_changed()
     return deactivated
 
 
-# --- Vouchers issued through the API ------------------------------------------------------------
-
-
-@transaction.atomic
-def partner_redemption_record(*, partner: Partner, redemption: Redemption,
-                              store: Store | None = None) -> PartnerRedemption:
-    """Remember which partner (and store) issued a voucher: only that partner (a key restricted to
-    stores: only for that store) may read or cancel it by id."""
-    return PartnerRedemption.objects.create(partner=partner, redemption=redemption, store=store)
-
-
 @transaction.atomic
 def webhook_delivery_retry(*, delivery_id: int) -> bool:
     """Staff send a failed delivery again: a fresh round of attempts, queued after the commit."""
-    from core.tasks import enqueue
-
-    from .api.webhooks import webhook_deliver
-    from .models import WebhookDelivery
-
     changed = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.FAILED).update(
         status=WebhookDelivery.Status.PENDING, attempts=0)
     if changed:

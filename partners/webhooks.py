@@ -1,4 +1,5 @@
-"""Webhooks: an outbox of signed deliveries, sent by Celery after the commit.
+"""Webhooks: an outbox of signed deliveries, sent by Celery after the commit. (The subscription
+endpoints are in partners/api/webhooks.py.)
 
 - `webhooks_emit(event, payload, partner=...)` writes one `WebhookDelivery` per matching active
   subscription, in the caller's transaction (the change and its announcement commit together or
@@ -29,6 +30,7 @@ import random
 import socket
 import ssl
 import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from celery import shared_task
@@ -39,21 +41,12 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
-from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status
-from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from core.outbound import URLRefused, target_check, target_post
 from core.shared_version import SharedVersion
 from core.tasks import enqueue
-from loyalty_site import services
-from loyalty_site.models import Scope, WebhookDelivery, WebhookEvent, WebhookSubscription
 
-from .base import PartnerViewSet
-from .idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from .permissions import HasScope, PartnerWideKey
+from .models import WebhookDelivery, WebhookSubscription
 
 SIGNATURE_HEADER = "X-Treuepunkt-Signature"
 USER_AGENT = "Treuepunkt-Webhooks/1.0"
@@ -67,11 +60,20 @@ logger = logging.getLogger("loyalty_site.webhooks")
 def webhooks_emit(event: str, payload: dict, *, partner=None) -> list[WebhookDelivery]:
     """Record `event` for the partner's subscriptions (every partner's when `partner` is None)
     and send after the commit. Call it inside the transaction of the change."""
+    return webhook_deliveries_record(event, payload, partner_ids=None if partner is None else [partner.pk])
+
+
+def webhook_deliveries_record(event: str, payload: dict, *,
+                              partner_ids: Iterable[int] | None) -> list[WebhookDelivery]:
+    """One delivery of `event` per active subscription to it of the partners `partner_ids`
+    (every partner's when None), written in the caller's transaction and queued after the
+    commit. The payload is stored as JSON (Decimals, dates: as the API shows them)."""
+    wanted = None if partner_ids is None else set(partner_ids)
     targets = [pk for pk, partner_id, events in _active_subscriptions()
-               if event in events and (partner is None or partner_id == partner.pk)]
+               if event in events and (wanted is None or partner_id in wanted)]
     if not targets:
         return []
-    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))  # Decimals, dates: as the API shows them
+    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
     deliveries = WebhookDelivery.objects.bulk_create(
         WebhookDelivery(subscription_id=pk, event=event, payload=data) for pk in targets
     )
@@ -251,82 +253,3 @@ def webhook_deliveries_resume(*, now=None, limit: int = 1000) -> int:
 @shared_task(name="loyalty_site.webhooks.resume", ignore_result=True)
 def resume_webhook_deliveries() -> int:
     return webhook_deliveries_resume()
-
-
-# --- The subscription API ----------------------------------------------------------------------
-
-class WebhookSubscriptionSerializer(serializers.ModelSerializer):
-    events = serializers.ListField(child=serializers.ChoiceField(choices=WebhookEvent.choices), min_length=1,
-                                   max_length=len(WebhookEvent.choices))
-
-    class Meta:
-        model = WebhookSubscription
-        fields = ["id", "url", "events", "active", "created_at"]
-        read_only_fields = ["id", "active", "created_at"]
-
-
-class WebhookSubscriptionCreatedSerializer(WebhookSubscriptionSerializer):
-    secret = serializers.CharField(read_only=True, help_text=str(_(
-        "The signing secret, shown only in this response. Keep it to verify X-Treuepunkt-Signature.")))
-
-    class Meta(WebhookSubscriptionSerializer.Meta):
-        fields = [*WebhookSubscriptionSerializer.Meta.fields, "secret"]
-
-
-class WebhookDeliverySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = WebhookDelivery
-        fields = ["id", "event", "event_id", "payload", "status", "attempts", "last_status_code", "last_error",
-                  "last_attempt_at", "delivered_at", "created_at"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        data["last_error"] = delivery_error_text(data["last_error"])
-        return data
-
-
-PARTNER_WIDE = ("Webhooks are partner-wide: they announce events at all of the partner's stores. A key "
-                "restricted to some stores is refused with 403 (code `store_restricted_key`).")
-
-
-@extend_schema_view(**{action_name: extend_schema(description=PARTNER_WIDE)
-                       for action_name in ("list", "retrieve", "create", "destroy", "deliveries")})
-class WebhookSubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PartnerViewSet):
-    """Webhook subscriptions of the calling partner (keys for all its stores only)."""
-
-    serializer_class = WebhookSubscriptionSerializer
-    permission_classes = [HasScope, PartnerWideKey]
-    required_scopes = dict.fromkeys(["list", "retrieve", "create", "destroy", "deliveries"], Scope.WEBHOOKS_MANAGE)
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return WebhookSubscription.objects.none()
-        return WebhookSubscription.objects.filter(partner=self.request.user.partner, active=True).order_by("-id")
-
-    @extend_schema(request=WebhookSubscriptionSerializer, parameters=[IDEMPOTENCY_PARAMETER],
-                   responses={201: WebhookSubscriptionCreatedSerializer})
-    @idempotent
-    def create(self, request):
-        serializer = WebhookSubscriptionSerializer(data=request.data, context=self.get_serializer_context())
-        serializer.is_valid(raise_exception=True)
-        subscription = services.webhook_subscription_create(partner=request.user.partner, **serializer.validated_data)
-        return Response(WebhookSubscriptionCreatedSerializer(subscription).data, status=status.HTTP_201_CREATED)
-
-    @extend_schema(responses={204: None})
-    def destroy(self, request, pk=None):
-        subscription = self.get_object()
-        services.webhook_subscription_deactivate(subscription_id=subscription.pk)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-    @extend_schema(responses={200: WebhookDeliverySerializer(many=True)})
-    @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
-        subscription = self.get_object()
-        queryset = WebhookDelivery.objects.filter(subscription=subscription).order_by("-id")
-        page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(WebhookDeliverySerializer(page, many=True).data)
-
-
-def register(router) -> None:
-    router.register("webhooks", WebhookSubscriptionViewSet, basename="webhook")
-
