@@ -2,7 +2,7 @@
 
     python bench/hostile_import_bench.py [--limit-mib 3072] [--timeout 120] [--keep DIR]
 
-Each file is read in a child process the way a dry run reads it (`members.imports.open_table`, then
+Each file is read in a child process the way a dry run reads it (`transfers.reading.open_table`, then
 every row), with its address space capped at --limit-mib (so an unbounded reader fails with a
 MemoryError instead of taking the machine) and killed after --timeout seconds. Prints one line
 per file: outcome, peak RSS (from wait4) and wall time."""

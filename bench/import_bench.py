@@ -77,8 +77,9 @@ def tiers_and_migrations() -> None:
 def timed_import(path: Path, *, write: bool):
     from django.db import transaction
 
-    from members.imports import import_table, open_table
-    from members.models import ImportJob
+    from transfers.importers import import_table
+    from transfers.models import ImportJob
+    from transfers.reading import open_table
 
     started = time.perf_counter()
     with path.open("rb") as binary, transaction.atomic():

@@ -180,10 +180,10 @@ API_SAMPLE = 100_000  # members the load is spread over (their API ids go to a f
 def measure_api(server: dict, members: int, results: Results, reference: float) -> None:
     """As a partner's till or shop: the key of the partner the bench members bought with, so a
     member's API id reaches them (a partner reaches only related or present members)."""
-    from members.demo import seed_catalogue_basics
     from members.models import Member
     from partners.models import Scope
     from partners.services import partner_key_create
+    from rewards.demo import seed_catalogue_basics
 
     partner, _stores = seed_catalogue_basics()
     _key, raw = partner_key_create(partner=partner, scopes=Scope.values, name="bench")

@@ -111,8 +111,8 @@ def _send_in_the_past(campaign: Campaign, days_ago: int) -> None:
 
 def _shop_after(campaign: Campaign, rng: random.Random, share: float) -> int:
     """Some members who got the message come back to shop within the attribution window."""
-    from members.demo import DEMO_PARTNER
     from partners.models import Partner
+    from rewards.demo import DEMO_PARTNER
     from rewards.purchases import LineData, purchase_record
 
     partner = Partner.objects.filter(name=DEMO_PARTNER).first()

@@ -28,7 +28,7 @@ from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidge
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from members.admin_imports import ExportActionsMixin
+from transfers.admin import ExportActionsMixin
 
 from . import metrics, services
 from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey
@@ -189,7 +189,7 @@ class HasCommentFilter(admin.SimpleListFilter):
 
 @admin.register(Response)
 class ResponseAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
-    export_kind = "answers"  # members.admin_imports: CSV / Excel export for staff allowed to export them
+    export_kind = "answers"  # transfers.admin: CSV / Excel export for staff allowed to export them
     list_display = ["created_at", "survey", "score_badge", "short_comment", "channel", "store", "tier", "member"]
     list_select_related = ["survey", "store", "tier", "member"]
     list_filter = ["survey", ScoreGroupFilter, HasCommentFilter, "channel", "store", "tier",

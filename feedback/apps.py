@@ -7,4 +7,12 @@ class FeedbackConfig(AppConfig):
     verbose_name = _("Feedback")
 
     def ready(self) -> None:
+        from transfers.exports import register_export
+        from transfers.models import ExportLog
+
         from . import subscribers  # noqa: F401 - registers the event handlers
+        from .resources import ResponseResource
+
+        # Free-text comments are personal data.
+        register_export(ExportLog.Kind.SURVEY_ANSWERS, resource=ResponseResource,
+                        permissions=("members.export_personal_data",))

@@ -1,4 +1,4 @@
-"""Survey answers as a console export (members.exports): one row per answer, cells escaped
+"""Survey answers as a console export (transfers.exports): one row per answer, cells escaped
 against spreadsheet formulas. Comments are personal data: exporting them needs the same
 permission as exporting members."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
-from members.resources import ISO_DATETIME, SafeExportMixin
+from transfers.resources import ISO_DATETIME, SafeExportMixin
 
 from .models import Response
 

@@ -88,8 +88,8 @@ def campaigns_stalled_text(*, now: datetime | None = None) -> str | None:
 def import_job_stall_text(job, *, now: datetime | None = None) -> str | None:
     """A job waiting for its dry run or import, which no worker runs (nobody holds its lock),
     for longer than the stall period (at once when the worker is down)."""
-    from members import imports
-    from members.models import ImportJob
+    from transfers import services as imports
+    from transfers.models import ImportJob
 
     since = {ImportJob.Status.PENDING: job.created_at, ImportJob.Status.ANALYSING: job.started_at or job.created_at,
              ImportJob.Status.IMPORTING: job.confirmed_at or job.created_at}.get(job.status)
@@ -99,7 +99,7 @@ def import_job_stall_text(job, *, now: datetime | None = None) -> str | None:
     if not worker_down and since > (now or timezone.now()) - stalled_after():
         return None
     lock = imports.IMPORT_LOCK if job.status == ImportJob.Status.IMPORTING else imports.DRY_RUN_LOCK
-    if imports._job_is_running(job.pk, key=lock):
+    if imports.job_is_running(job.pk, key=lock):
         return None  # a worker is on it: a large file simply takes time
     return worker_down or _(
         "This import is stalled: it has been waiting for more than %(minutes)d minutes and no worker is working "

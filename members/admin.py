@@ -19,9 +19,9 @@ from unfold.decorators import action, display
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
+from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from . import erasure, gdpr, services
-from .admin_imports import ExportActionsMixin, ImportButtonMixin
 from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
 from .merge import member_merge
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
@@ -82,7 +82,7 @@ def member_search_filter(term: str) -> Q:
 
 @admin.register(Member)
 class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
-    export_kind = import_kind = "members"  # members.admin_imports: export actions, "Import a file" button
+    export_kind = import_kind = "members"  # transfers.admin: export actions, "Import a file" button
     list_display = ["customer_number", "display_name", "email", "tier", "status", "points_balance", "points_pending",
                     "country", "joined_at"]
     list_select_related = ["tier"]

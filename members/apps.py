@@ -13,3 +13,15 @@ class MembersConfig(AppConfig):
         from .adapters import member_for_confirmed_email
 
         email_confirmed.connect(member_for_confirmed_email, dispatch_uid="loyalty_member_for_confirmed_email")
+
+        # Customer lists are imported and members exported through transfers; the importer
+        # and the export's columns live with the models.
+        from transfers.exports import register_export
+        from transfers.importers import register
+        from transfers.models import ExportLog
+
+        from .importers import MemberImporter
+        from .resources import MemberResource
+
+        register(MemberImporter)
+        register_export(ExportLog.Kind.MEMBERS, resource=MemberResource, permissions=("members.export_personal_data",))

@@ -48,9 +48,9 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
-    "members.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
+    "transfers.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
                          "after LOYALTY_RETENTION_IMPORT_DAYS",
-    "members.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
+    "transfers.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
                                "partner API's reach (an erased member is never reached)",
@@ -122,9 +122,9 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     "members.TierHistory": {"reason": REWRITTEN},
     "members.ConsentRecord": {"ip_address": BLANKED},
     "members.MemberMerge": {"reason": REWRITTEN},
-    "members.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
+    "transfers.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
-    "members.ExportLog": {"filters": REWRITTEN},
+    "transfers.ExportLog": {"filters": REWRITTEN},
     "rewards.PointEntry": {"reason": REWRITTEN, "reference": REWRITTEN},
     "referrals.Referral": {"reject_reason": REWRITTEN},
     "referrals.ReferralClaim": dict.fromkeys(["code", "channel", "started_at", "created_at"], WITH_LOGIN),
@@ -159,9 +159,9 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "members.PrivacyRequest": "kind channel created_at",
     "members.PartnerRelation": "via created_at",
     "members.MemberCode": "purpose code_hash expires_at created_at",
-    "members.ImportJob": "kind status file_name encoding delimiter language created_at confirmed_at started_at "
+    "transfers.ImportJob": "kind status file_name encoding delimiter language created_at confirmed_at started_at "
                          "finished_at",
-    "members.ExportLog": "kind file_format created_at",
+    "transfers.ExportLog": "kind file_format created_at",
     "partners.Partner": "name created_at",
     "partners.Store": "code name city country",
     "rewards.StoreDayTotal": "day currency reported_at",
@@ -422,8 +422,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
     retention settings) and searched by the member's distinctive values (e-mail, card and
     customer numbers, full name)."""
     from partners.models import IdempotencyRecord, WebhookDelivery
-
-    from .models import ExportLog, ImportJob
+    from transfers.models import ExportLog, ImportJob
 
     path = Q(pk__in=[])
     for prefix in MEMBER_DATA_API_PATHS:
@@ -530,7 +529,7 @@ def _remove_audit_ips(now: datetime) -> int:
 
 
 def _clear_import_reports(now: datetime) -> int:
-    from .models import ImportJob
+    from transfers.models import ImportJob
 
     cutoff = now - timedelta(days=settings.LOYALTY_RETENTION_IMPORT_DAYS)
     old = ImportJob.objects.filter(created_at__lt=cutoff).exclude(errors=[], warnings=[], dry_run={}, file="")

@@ -1,47 +1,19 @@
 """django-import-export resources for members: the columns of exports, spreadsheet-safe.
 
-The column names are the ones the importer (members.imports) reads back, so an export can be
-edited in a spreadsheet and imported again. Imports themselves run through members.imports,
+The column names are the ones the importer (members.importers) reads back, so an export can be
+edited in a spreadsheet and imported again. Imports themselves run through members.importers,
 not through `Resource.import_data`: members must be matched and deduplicated set-wise, and
 balances may only move through the ledger services (see that module's docstring).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
+from transfers.resources import ISO_DATE, ISO_DATETIME, SafeExportMixin
+
 from .models import Member, Tag
-
-# A spreadsheet runs a cell as a formula when it starts with one of these (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"[+-]?\d+([.,]\d+)?")
-
-ISO_DATE = "%Y-%m-%d"
-ISO_DATETIME = "%Y-%m-%d %H:%M:%S"
-
-
-def escape_cell(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading single quote, which makes it
-    plain text in Excel and LibreOffice. Numbers (also "-50" rendered for a CSV) stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _PLAIN_NUMBER.fullmatch(value):
-        return "'" + value
-    return value
-
-
-class SafeExportMixin:
-    """Every exported cell goes through `escape_cell`, whatever the field or dehydrate method."""
-
-    def export_field(self, field, instance, **kwargs):
-        return escape_cell(super().export_field(field, instance, **kwargs))
-
-    @classmethod
-    def export_queryset(cls, queryset):
-        """The queryset with the joins the columns need (no query per row)."""
-        return queryset
 
 
 class MemberResource(SafeExportMixin, resources.ModelResource):

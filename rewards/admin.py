@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from members.admin_imports import ExportActionsMixin, ImportButtonMixin
+from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from .models import (
     EarningRule,
@@ -27,7 +27,7 @@ from .simulation import earning_rule_simulate
 
 @admin.register(PointEntry)
 class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
-    export_kind = "ledger"  # members.admin_imports
+    export_kind = "ledger"  # transfers.admin
     list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
                     "created_by"]
     list_select_related = ["member", "created_by"]
@@ -67,7 +67,7 @@ class PurchaseReturnInline(ReadOnlyAdminMixin, TabularInline):
 
 @admin.register(Purchase)
 class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, ReadOnlyAdminMixin, ModelAdmin):
-    export_kind = import_kind = "purchases"  # members.admin_imports
+    export_kind = import_kind = "purchases"  # transfers.admin
     list_display = ["occurred_at", "order_reference", "member", "partner", "store", "amount", "currency",
                     "points_earned", "points_reversed", "points_pending"]
     list_select_related = ["member", "partner", "store"]

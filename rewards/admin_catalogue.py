@@ -16,7 +16,7 @@ from unfold.admin import ModelAdmin
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from members.admin_imports import ExportActionsMixin, ImportButtonMixin
+from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers
 from .models import CashbackProgram, Redemption, Reward, StampCard, StampCardProgram
@@ -53,7 +53,7 @@ class RewardForm(forms.ModelForm):
 
 @admin.register(Reward)
 class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
-    export_kind = import_kind = "rewards"  # members.admin_imports
+    export_kind = import_kind = "rewards"  # transfers.admin
     form = RewardForm
     list_display = ["name_de", "kind", "points_cost", "stock_display", "times_redeemed", "points_spent", "min_tier",
                     "active", "in_catalogue"]
@@ -108,7 +108,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
 @admin.register(Redemption)
 class RedemptionAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
-    export_kind = "redemptions"  # members.admin_imports
+    export_kind = "redemptions"  # transfers.admin
     list_display = ["display_code", "reward", "member", "points", "status", "source", "issued_at", "expires_at",
                     "used_at", "used_by_partner", "used_at_store"]
     list_select_related = ["reward", "member", "used_by_partner", "used_at_store"]

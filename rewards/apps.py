@@ -7,9 +7,24 @@ class RewardsConfig(AppConfig):
     verbose_name = _("Points and rewards")
 
     def ready(self) -> None:
+        from transfers.exports import register_export
+        from transfers.importers import register
+        from transfers.models import ExportLog
+
         from . import (
             privacy,  # noqa: F401 - its sections of the member data export (members.gdpr)
             rule_cache,  # noqa: F401 - connects the invalidation signals
             subscribers,  # noqa: F401 - registers the event handlers
             views,  # noqa: F401 - the points side of members' portal pages (members.portal)
         )
+        from .importers import PurchaseImporter, RewardImporter
+        from .resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
+
+        # Purchases and the catalogue are imported and exported through transfers.
+        register(PurchaseImporter)
+        register(RewardImporter)
+        ledger = ("members.export_ledger", "members.export_personal_data")  # customer numbers, no names
+        register_export(ExportLog.Kind.LEDGER, resource=PointEntryResource, permissions=ledger)
+        register_export(ExportLog.Kind.PURCHASES, resource=PurchaseResource, permissions=ledger)
+        register_export(ExportLog.Kind.REDEMPTIONS, resource=RedemptionResource, permissions=ledger)
+        register_export(ExportLog.Kind.REWARDS, resource=RewardResource, permissions=("rewards.view_reward",))

@@ -1,15 +1,37 @@
-"""Demo catalogue: rewards a café-and-market chain would offer, a coffee stamp card and cashback
-switched off (a programme setting staff can turn on)."""
+"""Demo data of rewards: the demo partner ("Café & Markt Lindner") with stores in Germany, Austria
+and Switzerland, earning rules, a year of purchases, the catalogue a café-and-market chain would
+offer, a coffee stamp card and cashback switched off (a programme setting staff can turn on).
+
+Everything goes through the services, so the demo ledger obeys the same invariants as real
+data. Idempotent: a second run finds the demo partner's data and adds nothing."""
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
-from members.models import Tier
+from members.demo import DEMO_MEMBER_EMAIL, ensure_demo_member, ensure_demo_staff, faker_for, seed_consents, seed_tiers
+from members.models import Member, Tier
+from members.services import member_enrol
+from partners.models import Partner, Store
 
-from .models import CashbackProgram, Reward, StampCardProgram
+from .models import CashbackProgram, EarningRule, Redemption, Reward, StampCardProgram
+from .purchases import LineData, purchase_record
+
+DEMO_PARTNER = "Café & Markt Lindner"
+
+STORES = [
+    ("BER-01", "Berlin Mitte", "Berlin", "DE"), ("MUC-01", "München Schwabing", "München", "DE"),
+    ("HAM-01", "Hamburg Eppendorf", "Hamburg", "DE"), ("WEB", "Onlineshop", "Berlin", "DE"),
+    ("VIE-01", "Wien Neubau", "Wien", "AT"), ("ZRH-01", "Zürich Kreis 4", "Zürich", "CH"),
+]
+
+CATEGORIES = [("Kaffee", (3, 12)), ("Backwaren", (2, 9)), ("Feinkost", (5, 40)), ("Wein", (8, 60)),
+              ("Haushalt", (4, 30)), ("Geschenke", (10, 80))]
 
 CATALOGUE = [
     # key (German name), English name, kind, points, value, stock, limit, min tier rank, description de/en
@@ -48,3 +70,125 @@ def seed_rewards_catalogue() -> list[Reward]:
         "mode": StampCardProgram.Mode.PER_VISIT, "reward": coffee})
     CashbackProgram.objects.get_or_create(reward=rewards[1], defaults={"threshold_points": 5000, "active": False})
     return rewards
+
+
+@transaction.atomic
+def seed_catalogue_basics() -> tuple[Partner, list[Store]]:
+    seed_tiers()
+    partner, _ = Partner.objects.get_or_create(name=DEMO_PARTNER)
+    stores = [Store.objects.get_or_create(partner=partner, code=code,
+                                          defaults={"name": name, "city": city, "country": country})[0]
+              for code, name, city, country in STORES]
+    rules = [
+        ({"name_de": "1 Punkt pro Euro", "name_en": "1 point per euro", "effect": "base", "value": 1,
+          "currency": "EUR", "priority": 10}, None),
+        ({"name_de": "1 Punkt pro Franken", "name_en": "1 point per franc", "effect": "base", "value": 1,
+          "currency": "CHF", "priority": 10}, None),
+        ({"name_de": "Doppelte Punkte auf Kaffee", "name_en": "Double points on coffee", "effect": "multiplier",
+          "value": 2, "category": "Kaffee", "priority": 50}, None),
+        ({"name_de": "Doppelte Punkte am Wochenende", "name_en": "Double points at the weekend",
+          "effect": "multiplier", "value": 2, "weekdays": "5,6", "priority": 40}, None),
+        ({"name_de": "50 Bonuspunkte ab 100 €", "name_en": "50 bonus points from 100 €", "effect": "bonus",
+          "value": 50, "min_amount": Decimal("100"), "priority": 30, "cap_points": 200, "cap_period": "month"}, None),
+    ]
+    for fields, _unused in rules:
+        EarningRule.objects.get_or_create(name_de=fields["name_de"], defaults={**fields, "active": True})
+    return partner, stores
+
+
+def _random_lines(rng: random.Random) -> list[LineData]:
+    lines = []
+    for _ in range(rng.choice([1, 1, 2, 2, 3, 4])):
+        category, (low, high) = rng.choice(CATEGORIES)
+        quantity = rng.choice([1, 1, 1, 2, 3])
+        amount = (Decimal(rng.randint(low * 100, high * 100)) / 100 * quantity).quantize(Decimal("0.01"))
+        lines.append(LineData(amount=amount, category=category, sku=f"{category[:3].upper()}-{rng.randint(100, 999)}",
+                              quantity=quantity))
+    return lines
+
+
+def seed_members(*, count: int, partner: Partner, stores: list[Store], seed: int = 42, stdout=None) -> int:
+    """Enrol `count` members over the last 18 months with purchases up to today."""
+    rng = random.Random(seed)
+    existing = Member.objects.filter(purchases__partner=partner).distinct().count()
+    if existing >= count * 0.9:
+        return 0
+    now = timezone.now()
+    created = 0
+    by_country = {"DE": [s for s in stores if s.country == "DE"], "AT": [s for s in stores if s.country == "AT"],
+                  "CH": [s for s in stores if s.country == "CH"]}
+    for index in range(count):
+        country = rng.choices(["DE", "AT", "CH"], weights=[70, 18, 12])[0]
+        fake = faker_for(country)
+        fake.seed_instance(seed * 100_000 + index)
+        joined = now - timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
+        first, last = fake.first_name(), fake.last_name()
+        email = f"{first}.{last}.{index}@example.com".lower().replace(" ", "")
+        with transaction.atomic():
+            member = member_enrol(
+                email=email, first_name=first, last_name=last, country=country,
+                salutation=rng.choice(["ms", "mr", "ms", "mr", "diverse"]),
+                street=fake.street_address(), postal_code=fake.postcode(), city=fake.city(),
+                phone=fake.phone_number(), birth_date=fake.date_of_birth(minimum_age=18, maximum_age=85),
+                language=rng.choices(["de", "en"], weights=[88, 12])[0], joined_at=joined,
+            )
+            seed_consents(member, rng, joined)
+            _seed_purchases(member, partner, by_country[country] + ([stores[3]] if country == "DE" else []), rng,
+                            joined, now)
+        created += 1
+        if stdout and created % 250 == 0:
+            stdout.write(f"  {created} members …")
+    return created
+
+
+def _seed_purchases(member: Member, partner: Partner, stores: list[Store], rng: random.Random, joined, now) -> None:
+    # Some members shop weekly, most now and then, some never came back.
+    frequency_days = rng.choice([14, 30, 45, 60, 90, 120, 180, 400, 400, 400])
+    at = joined + timedelta(days=rng.randint(0, 10))
+    while at < now:
+        store = rng.choice(stores)
+        lines = _random_lines(rng)
+        amount = sum((line.amount for line in lines), Decimal(0))
+        purchase_record(
+            member_id=member.pk, partner=partner, order_reference=f"{store.code}-{member.pk}-{int(at.timestamp())}",
+            amount=amount, currency="CHF" if store.country == "CH" else "EUR", occurred_at=at, store=store,
+            channel="online" if store.code == "WEB" else "store", lines=lines, booked_at=at,
+        )
+        at += timedelta(days=max(1, int(rng.gauss(frequency_days, frequency_days / 3))))
+
+
+def _seed_regular_shopper(member: Member, partner: Partner, stores: list[Store]) -> None:
+    """The demo member shops every week or two, so the portal shows a tier, history and expiring points."""
+    rng = random.Random(7)
+    at, now = member.joined_at, timezone.now()
+    while at < now:
+        store = rng.choice(stores)
+        lines = [*_random_lines(rng), LineData(amount=Decimal("24.90"), category="Wein", sku="WEI-101")]
+        reference = f"{store.code}-{member.pk}-{int(at.timestamp())}"
+        purchase_record(member_id=member.pk, partner=partner, order_reference=reference,
+                        amount=sum((line.amount for line in lines), Decimal(0)), occurred_at=at, store=store,
+                        channel="online" if store.code == "WEB" else "store", lines=lines, booked_at=at)
+        at += timedelta(days=rng.randint(5, 12))
+
+
+def _seed_vouchers(member: Member) -> None:
+    """The demo member has an open voucher and a used one to look at."""
+    from rewards.vouchers import redemption_create, voucher_consume
+
+    if Redemption.objects.filter(member=member, source=Redemption.Source.CATALOGUE).exists():
+        return
+    issued = [redemption_create(member_id=member.pk, reward_id=reward.pk)
+              for reward in Reward.objects.filter(name_de__in=["5 € Rabatt", "Gratis Kaffee"]).order_by("-points_cost")]
+    if issued:
+        voucher_consume(code=issued[-1].code, partner=Partner.objects.get(name=DEMO_PARTNER))
+
+
+def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]:
+    """A staff login (Administrator group) and a member login with a verified e-mail, who
+    shops regularly and holds vouchers."""
+    staff_email = ensure_demo_staff()
+    member, enrolled = ensure_demo_member()
+    if enrolled:
+        _seed_regular_shopper(member, partner, stores[:4])
+    _seed_vouchers(member)
+    return staff_email, DEMO_MEMBER_EMAIL

@@ -1,7 +1,7 @@
 """django-import-export resources for the ledger, purchases, vouchers and the rewards catalogue.
 
-Used by the console's exports (members.exports): every cell is escaped against spreadsheet
-formulas by `SafeExportMixin`. The column names are what the importer (members.imports) reads,
+Used by the console's exports (transfers.exports): every cell is escaped against spreadsheet
+formulas by `SafeExportMixin`. The column names are what the importers (rewards.importers) read,
 so a purchase or reward export can be imported again.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
-from members.resources import ISO_DATETIME, SafeExportMixin
+from transfers.resources import ISO_DATETIME, SafeExportMixin
 
 from .models import PointEntry, Purchase, Redemption, Reward
 

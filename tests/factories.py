@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from members import services as member_services
-from members.models import ConsentRecord, ExportLog, ImportJob, Member, MemberMerge, Tag, Tier, TierHistory
+from members.models import ConsentRecord, Member, MemberMerge, Tag, Tier, TierHistory
 from partners.models import Partner, Store
 from rewards.codes import generate_code
 from rewards.models import (
@@ -29,6 +29,7 @@ from rewards.models import (
     StampCardProgram,
     StampCredit,
 )
+from transfers.models import ExportLog, ImportJob
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -419,7 +420,7 @@ class PartnerRedemptionFactory(factory.django.DjangoModelFactory):
 
 
 class ImportJobFactory(factory.django.DjangoModelFactory):
-    """A job record; tests of the import flow go through members.imports.import_job_create."""
+    """A job record; tests of the import flow go through transfers.services.import_job_create."""
 
     class Meta:
         model = ImportJob

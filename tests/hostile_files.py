@@ -213,7 +213,9 @@ HOSTILE_FILES: dict[str, tuple[str, Callable[[Path], Path]]] = {
 _CHILD = r"""
 import json, os, sys, django
 django.setup()
-from members.imports import ImportFileError, cell_text, open_table
+from transfers.cells import cell_text
+from transfers.errors import ImportFileError
+from transfers.reading import open_table
 path = sys.argv[1]
 try:
     with open(path, "rb") as binary:

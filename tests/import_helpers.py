@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from members import imports
-from members.models import ImportJob
+from transfers import services as imports
+from transfers.models import ImportJob
 
 
 def csv_bytes(text: str, encoding: str = "utf-8") -> bytes:

@@ -6,8 +6,7 @@ from __future__ import annotations
 from campaigns.demo import seed_campaigns_demo
 from campaigns.models import Campaign, Message, RaffleEntry, Segment
 from campaigns.selectors import campaign_results, raffle_verify
-from members.demo import seed_catalogue_basics, seed_members
-from rewards.demo import seed_rewards_catalogue
+from rewards.demo import seed_catalogue_basics, seed_members, seed_rewards_catalogue
 
 
 def test_demo_campaigns_have_results_and_a_second_run_adds_nothing(db):

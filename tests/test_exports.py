@@ -12,9 +12,9 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from members.models import ExportLog
 from rewards.purchases import purchase_record
 from tests import factories
+from transfers.models import ExportLog
 
 
 @pytest.fixture

@@ -29,14 +29,15 @@ from django.utils import timezone
 
 from campaigns import services as campaign_services
 from campaigns.models import Campaign, Message
-from members import imports
-from members.models import ImportJob, Member
+from members.models import Member
 from partners import webhooks
 from partners.models import WebhookDelivery, WebhookEvent
 from partners.services import webhook_subscription_create
 from rewards.models import PointEntry
 from tests import factories
 from tests.campaigns_worker import delivered_addresses, handed_over
+from transfers import services as imports
+from transfers.models import ImportJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

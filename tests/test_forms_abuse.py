@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from tests import factories
 
-OUR_APPS = {"members", "rewards", "referrals", "campaigns", "feedback", "loyalty_site", "partners"}
+OUR_APPS = {"members", "rewards", "referrals", "campaigns", "feedback", "loyalty_site", "partners", "transfers"}
 
 LONG_TEXT = "x" * 100_000
 HUGE_NUMBER = "9" * 40

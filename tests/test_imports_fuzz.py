@@ -11,12 +11,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from members.imports import (
+from transfers.cells import (
     CellError,
-    ImportFileError,
-    _EncodingFailed,
-    detect_encoding,
-    open_table,
     parse_bool,
     parse_country,
     parse_date,
@@ -24,8 +20,9 @@ from members.imports import (
     parse_decimal,
     parse_money,
     parse_points,
-    sniff_delimiter,
 )
+from transfers.errors import ImportFileError
+from transfers.reading import _EncodingFailed, detect_encoding, open_table, sniff_delimiter
 
 CELLS = st.one_of(
     st.text(max_size=40),

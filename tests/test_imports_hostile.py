@@ -18,11 +18,13 @@ from django.db import connection
 from django.utils import timezone
 
 from loyalty_site.celery import app
-from members import imports
-from members.models import ImportJob, Member
+from members.models import Member
 from rewards.models import PointEntry
 from tests import hostile_files
 from tests.import_helpers import csv_bytes, dry_run, upload
+from transfers import services as imports
+from transfers.models import ImportJob
+from transfers.report import REPORT_TEXT_CHARS
 
 MEMORY_BOUND_MIB = 512
 SECONDS_BOUND = 30  # a child on a busy 2-core machine: Django's start is most of it
@@ -129,7 +131,7 @@ def test_a_long_cell_is_quoted_shortened_in_the_report(tiers):
     job = dry_run(content)
     assert job.status == ImportJob.Status.ANALYSED
     assert job.count_invalid == 1
-    assert len(job.errors[0]["message"]) <= imports.REPORT_TEXT_CHARS
+    assert len(job.errors[0]["message"]) <= REPORT_TEXT_CHARS
 
 
 @pytest.mark.django_db
@@ -287,7 +289,7 @@ def test_a_soft_time_limit_ends_the_dry_run_as_failed(tiers, settings):
 
 def test_every_task_has_a_soft_and_a_hard_time_limit():
     from campaigns.tasks import send_batch
-    from members.tasks import analyse_import, run_import
+    from transfers.tasks import analyse_import, run_import
 
     assert 0 < app.conf.task_soft_time_limit < app.conf.task_time_limit
     for task in (analyse_import, run_import):  # a million rows take longer than other tasks

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
 
-from members import imports
-from members.models import ConsentRecord, ImportJob, Member, TierHistory
+from members import importers as member_importers
+from members.models import ConsentRecord, Member, TierHistory
 from members.services import consent_given
 from rewards.models import PointEntry
 from tests import factories
@@ -24,6 +24,10 @@ from tests.import_helpers import (
     german_date,
     xlsx_bytes,
 )
+from transfers import importers as importing
+from transfers import reading
+from transfers import services as imports
+from transfers.models import ImportJob
 
 GERMAN = "\n".join([
     "Kundennummer;Anrede;Vorname;Nachname;E-Mail;Telefon;Geburtsdatum;Straße;PLZ;Ort;Land;Sprache;Beitrittsdatum;"
@@ -112,7 +116,7 @@ def test_encoding_chosen_in_the_form_wins(tiers):
 
 
 def test_utf8_sample_with_windows_1252_further_down_falls_back(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "SAMPLE_BYTES", 80)  # the sample ends before the first umlaut
+    monkeypatch.setattr(reading, "SAMPLE_BYTES", 80)  # the sample ends before the first umlaut
     text = "Kundennummer;E-Mail;Nachname\n" + "".join(f"K{n};k{n}@example.de;Meyer\n" for n in range(5))
     text += "K9;k9@example.de;Müller\n"
     job = dry_run(csv_bytes(text, "cp1252"))
@@ -289,7 +293,7 @@ def test_merged_and_erased_members_are_skipped(tiers):
 
 
 def test_a_row_failing_while_writing_rolls_the_whole_file_back(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)  # the failing row is in a later chunk than the first writes
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)  # the failing row is in a later chunk than the first writes
     rows = "".join(f"K{n};k{n}@example.de;10\n" for n in range(1, 7))
     job = dry_run(csv_bytes("Kundennummer;E-Mail;Punkte\n" + rows))
     assert job.counts["new"] == 6
@@ -356,7 +360,7 @@ def _state() -> tuple:
 
 
 def test_many_chunks_import_every_row_once_with_balances_equal_to_the_ledger(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
     job = full_import(_big_file(11))
     assert job.status == ImportJob.Status.DONE, job.message
     assert job.counts == {"new": 11, "updated": 0, "unchanged": 0, "skipped": 0, "invalid": 0}
@@ -371,7 +375,7 @@ def test_many_chunks_import_every_row_once_with_balances_equal_to_the_ledger(tie
 
 
 def test_a_reimport_in_many_chunks_changes_nothing_however_often(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
     content = _big_file(7)
     full_import(content)
     snapshot = _state()
@@ -383,7 +387,7 @@ def test_a_reimport_in_many_chunks_changes_nothing_however_often(tiers, monkeypa
 
 
 def test_existing_members_get_changed_fields_tier_history_tags_consent_and_credit_in_one_update(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
     old = factories.enrolled_member(customer_number="K1", email="k1@example.de", first_name="Alt", city="Bonn")
     other = factories.enrolled_member(customer_number="K2", email="k2@example.de", first_name="Bleibt")
     text = ("Kundennummer;E-Mail;Vorname;Ort;Stufe;Tags;Punkte;Newsletter;Einwilligungsdatum;Einwilligungsquelle\n"
@@ -407,7 +411,7 @@ def test_existing_members_get_changed_fields_tier_history_tags_consent_and_credi
 
 
 def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_file(tiers, monkeypatch):
-    monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
     # An opening-balance reference already booked for somebody else: the ledger refuses it while
     # the third chunk is written, after the first two chunks' writes.
     someone = factories.enrolled_member()
@@ -429,12 +433,12 @@ def test_import_collects_garbage_less_often_and_restores_the_threshold_afterward
 
     before = gc.get_threshold()
     seen = []
-    with imports._fewer_collections():
+    with importing._fewer_collections():
         seen.append(gc.get_threshold()[0])
-        with imports._fewer_collections():  # an overlapping import
+        with importing._fewer_collections():  # an overlapping import
             seen.append(gc.get_threshold()[0])
         seen.append(gc.get_threshold()[0])
-    assert seen == [max(imports.IMPORT_GC_THRESHOLD, before[0])] * 3
+    assert seen == [max(importing.IMPORT_GC_THRESHOLD, before[0])] * 3
     assert gc.get_threshold() == before
     job = dry_run(csv_bytes(GERMAN, "cp1252"))
     assert job.status == ImportJob.Status.ANALYSED and gc.get_threshold() == before
@@ -442,13 +446,13 @@ def test_import_collects_garbage_less_often_and_restores_the_threshold_afterward
 
 def test_generated_card_and_customer_numbers_are_valid_and_skip_numbers_that_are_taken(tiers, monkeypatch):
     taken = factories.MemberFactory(card_number="92761234567890" + "1" + "0", customer_number="K000000007")
-    taken.card_number = "927612345678901" + imports.luhn_check_digit("927612345678901")
+    taken.card_number = "927612345678901" + member_importers.luhn_check_digit("927612345678901")
     taken.save(update_fields=["card_number"])
     draws = {10**11: [[12345678901], [55555555555]], 10**9: [[7], [8]]}  # the first draw of each is taken
-    monkeypatch.setattr(imports, "_random_below", lambda bound, count: draws[bound].pop(0)[:count])
+    monkeypatch.setattr(member_importers, "_random_below", lambda bound, count: draws[bound].pop(0)[:count])
     job = full_import(csv_bytes("E-Mail;Vorname\nneu@example.de;Neu\n"))
     assert job.status == ImportJob.Status.DONE, job.message
     member = Member.objects.get(email="neu@example.de")
-    assert member.card_number == "927655555555555" + imports.luhn_check_digit("927655555555555")
+    assert member.card_number == "927655555555555" + member_importers.luhn_check_digit("927655555555555")
     assert member.customer_number == "K000000008"
-    assert imports.luhn_check_digit("7992739871") == "3"  # the textbook example
+    assert member_importers.luhn_check_digit("7992739871") == "3"  # the textbook example

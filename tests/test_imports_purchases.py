@@ -10,10 +10,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from members.merge import member_merge
-from members.models import ImportJob, Member
+from members.models import Member
 from rewards.models import PointEntry, Purchase
 from tests import factories
 from tests.import_helpers import csv_bytes, dry_run, errors_by_line, full_import
+from transfers.models import ImportJob
 
 HEADER = "Kundennummer;E-Mail;Bestellnummer;Datum;Betrag;Währung;Filiale\n"
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from members.models import ImportJob
 from rewards.models import Reward
 from tests import factories
 from tests.import_helpers import csv_bytes, dry_run, errors_by_line, full_import
+from transfers.models import ImportJob
 
 HEADER = "Name;Name (Englisch);Art;Punkte;Wert;Währung;Bestand;Mindeststufe;Gültig bis;Aktiv\n"
 

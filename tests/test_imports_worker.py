@@ -10,11 +10,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import override_settings
 
-from members import imports
-from members.models import ImportJob, Member
+from members.models import Member
 from rewards.models import PointEntry
 from tests import factories
 from tests.celery_workers import wait_for
+from transfers import services as imports
+from transfers.models import ImportJob
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -15,12 +15,13 @@ from django.utils import timezone
 
 from campaigns.models import Message
 from members.erasure import member_erase
-from members.models import ConsentRecord, ImportJob, Member
+from members.models import ConsentRecord, Member
 from members.privacy import NOT_PERSONAL_FIELDS, PERSONAL_DATA, PERSONAL_FIELDS, retention_run
 from members.services import consent_record
 from partners.models import WebhookDelivery
 from rewards.purchases import purchase_record
 from tests import factories
+from transfers.models import ImportJob
 
 # Columns that can hold something about a person: text of any kind, e-mail and IP addresses,
 # dates, JSON, files.

@@ -21,7 +21,7 @@ from django.urls import reverse
 from campaigns.models import Message
 from members.erasure import member_erase
 from members.merge import member_merge
-from members.models import ImportJob, Member, PrivacyRequest
+from members.models import Member, PrivacyRequest
 from members.services import consent_record, member_link_or_enrol, member_update_profile
 from partners.models import Scope, WebhookEvent
 from referrals.models import Referral
@@ -32,6 +32,7 @@ from rewards.selectors import ledger_mismatches
 from rewards.tiers import tier_override
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
+from transfers.models import ImportJob
 
 PERSON = {"email": "wilhelmina.quistorp@zypressen.example", "first_name": "Wilhelmina",
           "last_name": "Quistorp-Zeller", "phone": "+49 171 5550199", "street": "Zypressenweg 42",

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Message
 from loyalty_site.celery import WORKER_HEARTBEAT_KEY
-from members import imports
-from members.models import ImportJob
 from tests import factories
+from transfers import services as imports
+from transfers.models import ImportJob
 
 STALLED = "stalled"
 
@@ -76,9 +76,9 @@ def test_an_import_nobody_works_on_shows_a_stalled_banner(staff):
     job = factories.ImportJobFactory(status=ImportJob.Status.PENDING,
                                      created_at=_ago(settings.LOYALTY_STALLED_AFTER_MINUTES + 1))
     fresh = factories.ImportJobFactory(status=ImportJob.Status.PENDING, created_at=_ago(1))
-    page = _page(staff, reverse("admin:members_importjob_change", args=[job.pk]))
+    page = _page(staff, reverse("admin:transfers_importjob_change", args=[job.pk]))
     assert 'data-testid="stalled"' in page and "This import is stalled" in page
-    assert 'data-testid="stalled"' not in _page(staff, reverse("admin:members_importjob_change", args=[fresh.pk]))
+    assert 'data-testid="stalled"' not in _page(staff, reverse("admin:transfers_importjob_change", args=[fresh.pk]))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -89,10 +89,10 @@ def test_a_long_import_a_worker_is_running_is_not_stalled(client):
     try:
         with worker.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s, %s)", [imports.IMPORT_LOCK, job.pk])
-        assert 'data-testid="stalled"' not in _page(client, reverse("admin:members_importjob_change", args=[job.pk]))
+        assert 'data-testid="stalled"' not in _page(client, reverse("admin:transfers_importjob_change", args=[job.pk]))
     finally:
         worker.close()
-    assert 'data-testid="stalled"' in _page(client, reverse("admin:members_importjob_change", args=[job.pk]))
+    assert 'data-testid="stalled"' in _page(client, reverse("admin:transfers_importjob_change", args=[job.pk]))
 
 
 def test_overdue_webhook_deliveries_show_a_banner_on_the_list_and_their_page(staff):

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "referrals",
     "campaigns",
     "feedback",
+    "transfers",
 ]
 
 MIDDLEWARE = [
@@ -393,7 +394,7 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 MFA_TOTP_ISSUER = "Treuepunkt"
 # What one point is worth to the business, for the liability on the dashboard.
 LOYALTY_POINT_VALUE_EUR = env("LOYALTY_POINT_VALUE_EUR", default="0.01")
-# Imports (members/imports.py): files up to this size are checked and imported in the console's
+# Imports (transfers/services.py): files up to this size are checked and imported in the console's
 # request; larger ones run as Celery tasks with a progress bar (about 100 bytes per customer row).
 LOYALTY_IMPORT_SYNC_MAX_BYTES = env.int("LOYALTY_IMPORT_SYNC_MAX_BYTES", default=2_000_000)
 # Larger files are refused at upload (1,000,000 customers are about 100 MB of CSV), files with more

@@ -5,7 +5,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import members.models
+import transfers.models
 
 
 class Migration(migrations.Migration):
@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('kind', models.CharField(choices=[('members', 'members'), ('purchases', 'historical purchases'), ('rewards', 'rewards')], max_length=12, verbose_name='kind')),
                 ('status', models.CharField(choices=[('pending', 'waiting for the dry run'), ('analysing', 'dry run running'), ('analysed', 'dry run done: waiting for confirmation'), ('importing', 'importing'), ('done', 'imported'), ('failed', 'failed: nothing was written'), ('discarded', 'discarded')], default='pending', max_length=12, verbose_name='status')),
-                ('file', models.FileField(blank=True, max_length=255, upload_to=members.models.import_upload_path, verbose_name='file')),
+                ('file', models.FileField(blank=True, max_length=255, upload_to=transfers.models.import_upload_path, verbose_name='file')),
                 ('file_name', models.CharField(max_length=255, verbose_name='file name')),
                 ('file_size', models.BigIntegerField(default=0, verbose_name='file size (bytes)')),
                 ('options', models.JSONField(blank=True, default=dict, help_text='Format, encoding, delimiter, partner and what to do with invalid rows.', verbose_name='options')),

@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from loyalty_site.dashboard import compute_figures
-from members.demo import seed_catalogue_basics
+from rewards.demo import seed_catalogue_basics
 from rewards.ledger import points_adjust
 from rewards.purchases import LineData, purchase_record
 from tests import factories

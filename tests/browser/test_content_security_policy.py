@@ -13,12 +13,12 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from loyalty_site.dashboard import compute_figures
-from members.demo import seed_catalogue_basics
-from members.models import ImportJob
 from members.services import member_link_or_enrol
+from rewards.demo import seed_catalogue_basics
 from rewards.ledger import points_adjust
 from rewards.purchases import LineData, purchase_record
 from tests import factories
+from transfers.models import ImportJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +95,7 @@ def test_console_pages_load_without_csp_violations(page, live_server, shopper, s
     # A running import polls its progress from console/import_job.js (was an inline script).
     job = factories.ImportJobFactory(status=ImportJob.Status.IMPORTING, rows_total=10, rows_processed=4)
     with page.expect_request(lambda request: "progress" in request.url, timeout=5000):
-        watcher.assert_clean(base + reverse("admin:members_importjob_change", args=[job.pk]))
+        watcher.assert_clean(base + reverse("admin:transfers_importjob_change", args=[job.pk]))
     # Setting up an authenticator app: password again first, then the QR code (a data: image).
     watcher.assert_clean(base + reverse("mfa_activate_totp"))
     page.locator('input[name="password"]').fill("correct-horse-battery")

@@ -14,9 +14,8 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from members.demo import seed_catalogue_basics
 from members.models import ConsentRecord, Member
-from rewards.demo import seed_rewards_catalogue
+from rewards.demo import seed_catalogue_basics, seed_rewards_catalogue
 from rewards.models import Redemption, Reward
 from rewards.purchases import LineData, purchase_record
 from tests import factories

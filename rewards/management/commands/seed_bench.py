@@ -17,8 +17,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from members.demo import seed_catalogue_basics
 from members.models import Tier
+from rewards.demo import seed_catalogue_basics
 from rewards.ledger import BALANCES_FROM_ENTRIES_SQL
 
 FIRST_NAMES = ["Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Lea", "Sarah", "Hannah", "Katharina", "Ursula",

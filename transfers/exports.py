@@ -1,10 +1,11 @@
-"""Exports of members, the ledger, purchases, vouchers and rewards as CSV or XLSX.
+"""Exports as CSV or XLSX: the streaming, the permission check and the log.
 
-- The columns come from the django-import-export resources (members/resources.py,
-  rewards/resources.py), which escape every cell a spreadsheet would run as a formula.
-- Personal data needs a permission: members and survey answers (free-text comments) need
-  `members.export_personal_data`; the ledger,
-  purchases and vouchers (customer numbers, no names) `members.export_ledger` or the former.
+- Each app registers its kinds of export in its AppConfig.ready() (`register_export`): the
+  django-import-export resource that gives the columns (spreadsheet-safe through
+  transfers.resources.SafeExportMixin) and the permissions of which staff need one. Members
+  and survey answers (free-text comments) need `members.export_personal_data`; the ledger,
+  purchases and vouchers (customer numbers, no names) `members.export_ledger` or the former;
+  the rewards catalogue `rewards.view_reward`.
 - Every export is logged (`ExportLog`: who, when, what, selection, row count) before a byte
   leaves, so a broken download still shows up in the log.
 - Both formats stream from `queryset.iterator()`: a million members never sit in memory at
@@ -18,6 +19,7 @@ from __future__ import annotations
 import csv
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -25,32 +27,34 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 
 from .models import ExportLog
-from .resources import MemberResource, escape_cell
+from .resources import escape_cell
 
 CHUNK = 2000
 XLSX_MAX_ROWS = 1_048_575  # Excel's limit below the heading
 
 
-def resource_for(kind: str):
-    from feedback.resources import ResponseResource
-    from rewards.resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
+@dataclass(frozen=True)
+class ExportKind:
+    resource: type  # a django-import-export resource (SafeExportMixin first)
+    permissions: tuple[str, ...]  # any one of them allows the export
 
-    return {
-        ExportLog.Kind.SURVEY_ANSWERS: ResponseResource,
-        ExportLog.Kind.MEMBERS: MemberResource, ExportLog.Kind.LEDGER: PointEntryResource,
-        ExportLog.Kind.PURCHASES: PurchaseResource, ExportLog.Kind.REDEMPTIONS: RedemptionResource,
-        ExportLog.Kind.REWARDS: RewardResource,
-    }[kind]
+
+EXPORTS: dict[str, ExportKind] = {}
+
+
+def register_export(kind: str, *, resource: type, permissions: tuple[str, ...]) -> None:
+    """Called by each app's AppConfig.ready() for its kinds (ExportLog.Kind values)."""
+    EXPORTS[kind] = ExportKind(resource=resource, permissions=permissions)
+
+
+def resource_for(kind: str):
+    return EXPORTS[kind].resource
 
 
 def can_export(user: AbstractBaseUser, kind: str) -> bool:
     if not (user.is_active and user.is_staff):
         return False
-    if kind in (ExportLog.Kind.MEMBERS, ExportLog.Kind.SURVEY_ANSWERS):  # names, free-text comments
-        return user.has_perm("members.export_personal_data")
-    if kind == ExportLog.Kind.REWARDS:
-        return user.has_perm("rewards.view_reward")
-    return user.has_perm("members.export_ledger") or user.has_perm("members.export_personal_data")
+    return any(user.has_perm(permission) for permission in EXPORTS[kind].permissions)
 
 
 @transaction.atomic

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from members.demo import DEMO_PASSWORD, seed_demo
+from loyalty_site.demo import seed_demo
+from members.demo import DEMO_PASSWORD
 
 
 class Command(BaseCommand):

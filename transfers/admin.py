@@ -3,14 +3,16 @@
 - "Imports" (ImportJob): upload a file (format, encoding and delimiter detected or chosen),
   read the dry run's report (new / updated / unchanged / skipped / invalid, each invalid row
   with line, column and message), then confirm or discard. Large files run on a worker while
-  the page shows a progress bar. Everything goes through the services in members.imports.
+  the page shows a progress bar. Everything goes through the services in transfers.services.
 - Export actions ("Export selected as CSV / XLSX") on members, the ledger, purchases, vouchers
   and rewards: `ExportActionsMixin` adds them for staff with the permission
-  (members.exports.can_export); every export is logged (ExportLog, read-only here).
+  (transfers.exports.can_export); every export is logged (ExportLog, read-only here).
 - `ImportButtonMixin` puts an "Import a file" button above the member and purchase lists.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django import forms
 from django.contrib import admin, messages
@@ -26,12 +28,22 @@ from unfold.decorators import action, display
 
 from core.admin_utils import ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from loyalty_site import stalls
 
-from . import exports, imports
+from . import exports
+from . import services as imports
+from .importers import IMPORTERS
 from .models import ExportLog, ImportJob
 
-IMPORT_PERMISSION = "members.add_importjob"
+IMPORT_PERMISSION = "transfers.add_importjob"
+
+
+def _no_stall_text(job: ImportJob) -> str | None:
+    return None
+
+
+# Why a job makes no progress (the worker's heartbeat, the job's lock) is the top layer's
+# knowledge: loyalty_site plugs `stalls.import_job_stall_text` in here in its ready().
+stall_text: Callable[[ImportJob], str | None] = _no_stall_text
 
 
 # --- Upload form -------------------------------------------------------------------------------
@@ -48,14 +60,11 @@ class ImportUploadForm(forms.Form):
     delimiter = forms.ChoiceField(label=gettext_lazy("Delimiter"), initial="auto", choices=[
         ("auto", gettext_lazy("detect")), (";", gettext_lazy("semicolon ;")), (",", gettext_lazy("comma ,")),
         ("\t", gettext_lazy("tab")), ("|", gettext_lazy("vertical bar |"))])
-    partner = forms.ModelChoiceField(label=gettext_lazy("Partner"), required=False, queryset=None,
-                                     help_text=gettext_lazy("For purchases: the shop or till system they come from."))
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from partners.models import Partner
-
-        self.fields["partner"].queryset = Partner.objects.filter(active=True)
+        for importer in IMPORTERS.values():  # e.g. the partner of purchases
+            self.fields.update(importer.form_fields())
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -65,15 +74,15 @@ class ImportUploadForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if data.get("kind") == ImportJob.Kind.PURCHASES and not data.get("partner"):
-            self.add_error("partner", gettext_lazy("Purchases need the partner they were made with."))
+        if importer := IMPORTERS.get(data.get("kind")):
+            importer.clean_form(data, self)
         return data
 
     def options(self) -> dict:
         data = self.cleaned_data
         options = {"format": data["file_format"], "encoding": data["encoding"], "delimiter": data["delimiter"]}
-        if data.get("partner"):
-            options["partner_id"] = data["partner"].pk
+        for importer in IMPORTERS.values():
+            options.update(importer.form_options(data))
         return options
 
 
@@ -116,16 +125,16 @@ class ImportJobAdmin(ModelAdmin):
     def get_urls(self):
         urls = [
             path("<int:job_id>/confirm/", self.admin_site.admin_view(self.confirm_view),
-                 name="members_importjob_confirm"),
+                 name="transfers_importjob_confirm"),
             path("<int:job_id>/discard/", self.admin_site.admin_view(self.discard_view),
-                 name="members_importjob_discard"),
+                 name="transfers_importjob_discard"),
             path("<int:job_id>/progress/", self.admin_site.admin_view(self.progress_view),
-                 name="members_importjob_progress"),
+                 name="transfers_importjob_progress"),
         ]
         return urls + super().get_urls()
 
     def _job_url(self, job_id: int) -> str:
-        return reverse("admin:members_importjob_change", args=[job_id])
+        return reverse("admin:transfers_importjob_change", args=[job_id])
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
@@ -161,8 +170,8 @@ class ImportJobAdmin(ModelAdmin):
             "dry_run_counts": [(ImportJob._meta.get_field(f"count_{key}").verbose_name, job.dry_run.get(key, 0))
                                for key in job.counts] if job.status == ImportJob.Status.DONE and job.dry_run else [],
             "errors_hidden": max(0, (job.dry_run or {}).get("errors_total", 0) - len(job.errors)),
-            "progress_url": reverse("admin:members_importjob_progress", args=[job.pk]),
-            "stalled": stalls.import_job_stall_text(job),
+            "progress_url": reverse("admin:transfers_importjob_progress", args=[job.pk]),
+            "stalled": stall_text(job),
         }
         return TemplateResponse(request, "admin/imports/job.html", context)
 
@@ -252,7 +261,7 @@ class ImportButtonMixin:
 
     @action(description=gettext_lazy("Import a file"), url_path="import-file", permissions=["import_file"])
     def open_import_page(self, request):
-        return HttpResponseRedirect(f"{reverse('admin:members_importjob_add')}?kind={self.import_kind}")
+        return HttpResponseRedirect(f"{reverse('admin:transfers_importjob_add')}?kind={self.import_kind}")
 
     def has_import_file_permission(self, request, object_id=None) -> bool:
         return request.user.has_perm(IMPORT_PERMISSION)

@@ -1,0 +1,246 @@
+"""The importer base class and the registry the apps fill.
+
+Each app keeps its importers next to its models (members/importers.py, rewards/importers.py)
+and registers them in its AppConfig.ready() with `register`; transfers knows none of them.
+An importer reads a `Table` in chunks, cleans each row with the cell parsers
+(transfers.cells), counts it in a `Report` and, in write mode, writes a chunk at a time in
+the caller's transaction."""
+
+from __future__ import annotations
+
+import gc
+import operator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from threading import Lock
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from .cells import cell_text, normalize_heading
+from .errors import ImportFailed, ImportFileError
+from .reading import Table
+from .report import Progress, Report
+
+# Rows read, checked and written together: a constant number of statements per chunk, so fewer
+# chunks are fewer round trips and plans (20,000 took 6 % less CPU than 5,000 for a member file);
+# a chunk of customers stays a few dozen MB in memory.
+CHUNK_ROWS = 20_000
+# A chunk ends early once its rows weigh this much (characters, plus 8 per cell for the list
+# slot and the object): 20,000 ordinary rows weigh about 5 million, so only odd files are cut.
+CHUNK_WEIGHT = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Column:
+    field: str
+    label: Any  # lazy, English source text: what the template and the errors call the column
+    aliases: tuple[str, ...]
+
+
+# Python's cyclic garbage collector runs a young-generation pass every 700 net allocations of
+# containers, and an import allocates several per row (cells, the row's dict, tuples for COPY):
+# at the default threshold collections were a quarter of an import's Python time, mostly the
+# occasional full pass over every object of the process (Django's included) that the steady
+# stream of survivors triggers. An import keeps at most a chunk's rows alive and builds no
+# reference cycles of its own, so collecting once every IMPORT_GC_THRESHOLD allocations frees
+# the same memory, a chunk or so later. Process-wide, so overlapping imports (threads) count in.
+IMPORT_GC_THRESHOLD = 50_000
+_gc_lock = Lock()
+_gc_users = 0
+_gc_saved: tuple[int, ...] = ()
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(max(IMPORT_GC_THRESHOLD, _gc_saved[0]), *_gc_saved[1:])
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0:
+                gc.set_threshold(*_gc_saved)
+
+
+def batched(rows: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _chunks(table: Table) -> Iterator[list]:
+    """CHUNK_ROWS rows at a time, or fewer if they weigh more than CHUNK_WEIGHT (long cells)."""
+    weight = table.weight
+    chunk: list = []
+    append = chunk.append
+    start = weight()
+    for row in table.rows:
+        append(row)
+        if len(chunk) >= CHUNK_ROWS or weight() - start > CHUNK_WEIGHT:
+            yield chunk
+            chunk = []
+            append = chunk.append
+            start = weight()
+    if chunk:
+        yield chunk
+
+
+class BaseImporter:
+    """Reads a table in chunks; subclasses clean rows and match/write a chunk at a time.
+
+    In write mode the caller holds one transaction around `run`; an invalid row raises
+    `ImportFailed` (rolling everything back) unless `skip_invalid` is set."""
+
+    kind = ""
+    columns: tuple[Column, ...] = ()
+    required: tuple[tuple[str, ...], ...] = ()  # each tuple: the file needs one of these columns
+
+    def __init__(self, *, write: bool = False, skip_invalid: bool = False, staff_user: AbstractBaseUser | None = None,
+                 label: str = "", options: dict | None = None, progress: Progress | None = None):
+        self.write = write
+        self.skip_invalid = skip_invalid
+        self.staff_user = staff_user
+        self.label = label
+        self.options = options or {}
+        self.progress = progress
+        self.report = Report()
+        self.mapping: list[tuple[str, int]] = []
+        self.heading: dict[str, str] = {}
+
+    # The upload form: an importer may need more than the file (purchases: their partner).
+    @classmethod
+    def form_fields(cls) -> dict[str, Any]:
+        """Extra fields of the console's upload form (shown for every kind, as before)."""
+        return {}
+
+    @classmethod
+    def clean_form(cls, data: dict, form: Any) -> None:
+        """Checks of the upload form when the file is of this importer's kind (`form.add_error`)."""
+
+    @classmethod
+    def form_options(cls, data: dict) -> dict:
+        """What the job's options keep of the extra fields."""
+        return {}
+
+    # Headings
+    def map_headings(self, headings: list[str]) -> None:
+        by_alias = {}
+        for column in self.columns:
+            with translation.override("en"):
+                english = str(column.label)  # the exports' column names (resources), in both languages
+            for alias in (column.field, english, str(column.label), *column.aliases):
+                by_alias[normalize_heading(alias)] = column.field
+        seen: set[str] = set()
+        for index, heading in enumerate(headings):
+            target = by_alias.get(normalize_heading(heading))
+            if not heading:
+                continue
+            if target is None:
+                self.report.ignored_columns.append(heading)
+                continue
+            if target in seen:
+                raise ImportFileError(detail=_("the column “%(column)s” appears twice") % {"column": heading})
+            seen.add(target)
+            self.mapping.append((target, index))
+            self.heading[target] = heading
+            self.report.columns[heading] = target
+        for alternatives in self.required:
+            if not seen.intersection(alternatives):
+                names = " / ".join(str(self.label_of(name)) for name in alternatives)
+                raise ImportFileError(detail=_("a column %(names)s is needed") % {"names": names})
+        if self.report.ignored_columns:
+            self.report.warning(1, ", ".join(self.report.ignored_columns), _("these columns are not imported"))
+
+    def label_of(self, field_name: str) -> str:
+        for column in self.columns:
+            if column.field == field_name:
+                return str(column.label)
+        return field_name
+
+    def column_name(self, field_name: str) -> str:
+        """The heading as written in the file, for messages."""
+        return self.heading.get(field_name) or self.label_of(field_name)
+
+    # Running
+    def run(self, table: Table) -> Report:
+        with _fewer_collections():
+            return self._run(table)
+
+    def _run(self, table: Table) -> Report:
+        self.map_headings(table.headers)
+        self.prepare()
+        names = [name for name, _index in self.mapping]
+        pick = operator.itemgetter(*(index for _name, index in self.mapping))
+        width = max((index for _name, index in self.mapping), default=-1) + 1
+        for chunk in _chunks(table):
+            rows = []
+            for line, cells in chunk:
+                if not any(cell_text(cell) for cell in cells):
+                    continue  # blank lines are not rows
+                if len(cells) >= width:  # the usual case, in one C call
+                    values = dict(zip(names, pick(cells) if len(names) > 1 else (pick(cells),), strict=True))
+                else:
+                    values = {name: cells[index] if index < len(cells) else "" for name, index in self.mapping}
+                rows.append((line, values))
+            if rows:
+                self.process(rows)
+            self.report.rows += len(rows)
+            if self.progress is not None:
+                self.progress(self.report.rows, table.fraction())
+        return self.report
+
+    def prepare(self) -> None:
+        """Load small lookup tables once per file."""
+
+    def process(self, rows: list[tuple[int, dict]]) -> None:
+        raise NotImplementedError
+
+    # Outcomes
+    def invalid(self, line: int, errors: list[tuple[str, str]]) -> None:
+        if self.write and not self.skip_invalid:
+            column, message = errors[0]
+            raise ImportFailed(line=line, detail=f"{self.column_name(column) if column else ''}: {message}")
+        self.report.counts["invalid"] += 1
+        for column, message in errors:
+            self.report.error(line, self.column_name(column) if column else "", message)
+
+    def skipped(self, line: int, column: str, message: str) -> None:
+        self.report.counts["skipped"] += 1
+        self.report.warning(line, self.column_name(column) if column else "", message)
+
+    def counted(self, outcome: str, number: int = 1) -> None:
+        self.report.counts[outcome] += number
+
+
+# --- The registry -------------------------------------------------------------------------
+
+IMPORTERS: dict[str, type[BaseImporter]] = {}
+
+
+def register(importer: type[BaseImporter]) -> type[BaseImporter]:
+    """Called by each app's AppConfig.ready() for its importers (kind = ImportJob.Kind value)."""
+    IMPORTERS[importer.kind] = importer
+    return importer
+
+
+def importer_for(kind: str) -> type[BaseImporter]:
+    return IMPORTERS[kind]
+
+
+def import_table(table: Table, *, kind: str, write: bool, skip_invalid: bool = False,
+                 staff_user: AbstractBaseUser | None = None, label: str = "", options: dict | None = None,
+                 progress: Progress | None = None) -> Report:
+    """Dry run (write=False) or import (write=True, in the caller's transaction) of one table."""
+    importer = importer_for(kind)(write=write, skip_invalid=skip_invalid, staff_user=staff_user, label=label,
+                                  options=options, progress=progress)
+    return importer.run(table)
