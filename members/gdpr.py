@@ -3,7 +3,7 @@ add to the export.
 
 Members imports no other domain app, yet the export must hold everything we keep about the
 person: each app registers a section (`export_section("vouchers")`) in its AppConfig.ready(),
-and `members.services.member_export_data` asks every registered section, in registration order
+and `members.gdpr.member_export_data` asks every registered section, in registration order
 (INSTALLED_APPS order).
 """
 
