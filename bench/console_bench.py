@@ -37,7 +37,7 @@ def measure_console(members: int) -> list[tuple[str, float, str, str]]:
     from django.test import Client
 
     from members.models import Tier
-    from rewards.services import points_expire_due
+    from rewards.ledger import points_expire_due
 
     user = get_user_model().objects.filter(username="bench-admin").first() or get_user_model().objects.create_superuser(
         "bench-admin", "bench@example.org", "bench-password")

@@ -8,7 +8,7 @@ Starts its own PostgreSQL, writes a Windows-1252, semicolon-separated file with 
 dates and decimal commas (opening balances, tags, tiers, consent proof on some rows), then times:
 1. the dry run (parse and validate every row, write nothing),
 2. the import (one transaction: members, tier history, tags, consent records, opening balances
-   as ledger entries through rewards.bulk),
+   as ledger entries through rewards.ledger),
 3. COPY of the same file into a table of text columns (the floor: no parsing, no checks),
 and prints rows per second for each. Nothing else runs against this server.
 """

@@ -115,7 +115,7 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     from django.db import connection
 
     from partners.models import Partner
-    from rewards.services import purchase_record
+    from rewards.purchases import purchase_record
 
     partner = Partner.objects.get_or_create(name="Bench partner")[0]
 

@@ -27,7 +27,7 @@ from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from loyalty_site import stalls
 
-from . import rendering, selectors, services
+from . import raffles, rendering, selectors, sending, services
 from .errors import InvalidCondition, InvalidTemplate
 from .models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant
 from .segments import (
@@ -195,7 +195,7 @@ ACTIONS = {
     "retry": (services.messages_retry_failed, _("Retry failed messages"),
               _("Failed messages are queued again. Messages marked 'interrupted' may have reached the member "
                 "already: retrying them can send a second copy."), "send"),
-    "draw": (services.raffle_draw, _("Draw the winners"),
+    "draw": (raffles.raffle_draw, _("Draw the winners"),
              _("Winners are drawn with a random seed that is recorded with a fingerprint of all entries, so the "
                "draw can be repeated and checked. Their prize vouchers are issued at once. Leave the seed empty "
                "for a random one, or enter a seed announced in advance."), "draw"),
@@ -375,7 +375,7 @@ def _previews(campaign: Campaign) -> list[dict]:
             message = Message(pk=0, campaign=campaign, member=member, variant=variant, channel=campaign.channel,
                               bonus_points=campaign.bonus_points or 0)
             try:
-                subject, body = services.message_render(message, member)
+                subject, body = sending.message_render(message, member)
             except LoyaltyError as error:
                 subject, body = "", str(error)
             previews.append({"variant": variant.name, "language": language, "subject": subject, "body": body})

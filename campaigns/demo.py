@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from members.models import Member
 
-from . import services
+from . import raffles, services
 from .models import Campaign, Message, Segment, SegmentCondition, Variant
 
 SEGMENTS = [
@@ -113,7 +113,7 @@ def _shop_after(campaign: Campaign, rng: random.Random, share: float) -> int:
     """Some members who got the message come back to shop within the attribution window."""
     from partners.models import Partner
     from rewards.demo import DEMO_PARTNER
-    from rewards.services import LineData, purchase_record
+    from rewards.purchases import LineData, purchase_record
 
     partner = Partner.objects.filter(name=DEMO_PARTNER).first()
     stores = list(partner.stores.exclude(country="CH")) if partner else []
@@ -153,9 +153,9 @@ def _raffle(segments: dict[str, Segment], rng: random.Random) -> Campaign | None
                    .select_related("member").order_by("pk"))
     for message in invited:
         if message.member.points_balance >= 100 and rng.random() < 0.4:
-            services.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
+            raffles.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
                                   now=sent_at + timedelta(days=rng.randint(0, 13)))
-    services.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
+    raffles.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
     return campaign
 
 

@@ -202,7 +202,7 @@ def member_context(member, *, extras: Extras | None = None, expiring_within_days
                    now: datetime | None = None, expiring: int | None = None) -> dict:
     """The values a message text may use, in the member's language. `expiring`: the points
     expiring within the window, when the caller has looked them up for many members at once."""
-    from rewards.services import points_expiring_by
+    from rewards.figures import points_expiring_by
 
     extras = extras or Extras()
     now = now or timezone.now()

@@ -146,7 +146,7 @@ def segment_preview(segment: Segment | None, *, sample_size: int = 10) -> Audien
 
 def raffle_verify(campaign: Campaign) -> bool:
     """Re-run the recorded draw: the same entries (fingerprint) and seed give the same winners."""
-    from .services import draw_winners, entries_fingerprint
+    from .raffles import draw_winners, entries_fingerprint
 
     if campaign.drawn_at is None:
         return False

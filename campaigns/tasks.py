@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import sending, services
 
 
 @shared_task(name="campaigns.tasks.prepare_campaign", ignore_result=True)
@@ -23,7 +23,7 @@ def prepare_campaign(campaign_id: int) -> int:
              time_limit=settings.LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS // 2,
              soft_time_limit=settings.LOYALTY_CAMPAIGN_CLAIM_TIMEOUT_SECONDS // 2)
 def send_batch(message_ids: list[int]) -> dict:
-    report = services.messages_send(message_ids=message_ids)
+    report = sending.messages_send(message_ids=message_ids)
     return {"sent": report.sent, "failed": report.failed, "skipped": dict(report.skipped),
             "stopped": report.stopped}
 

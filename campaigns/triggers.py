@@ -128,8 +128,8 @@ def points_milestone(campaign: Campaign, now: datetime) -> Iterable[Pair]:
 def points_expiring(campaign: Campaign, now: datetime) -> Iterable[Pair]:
     """Points will expire within N days: at most one warning per member and month. Candidates
     come from the expiry index; the exact amount is then checked with the ledger's formula."""
+    from rewards.figures import points_expiring_by
     from rewards.models import PointEntry
-    from rewards.services import points_expiring_by
 
     until = now + timedelta(days=campaign.trigger_days or settings.LOYALTY_EXPIRY_WARNING_DAYS)
     occurrence = f"expiring:{timezone.localdate(now):%Y-%m}"

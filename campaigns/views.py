@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.errors import LoyaltyError
 
-from . import links, services
+from . import links, raffles, sending
 from .errors import InvalidLink
 from .models import Message, RaffleEntry
 
@@ -53,7 +53,7 @@ def unsubscribe(request, token: str):
         context = {"message": message, "address": _masked(message.to_address or member.email),
                    "channel": message.get_channel_display()}
         if request.method == "POST":
-            services.message_unsubscribe(message_id=message.pk, ip_address=request.META.get("REMOTE_ADDR"))
+            sending.message_unsubscribe(message_id=message.pk, ip_address=request.META.get("REMOTE_ADDR"))
             return render(request, "campaigns/unsubscribe_done.html", context)
         # GET only shows the question: link scanners and previews fetch links, they don't POST.
         return render(request, "campaigns/unsubscribe.html", context)
@@ -70,10 +70,10 @@ def raffle(request, token: str):
         error = None
         if request.method == "POST" and entry is None:
             try:
-                entry = services.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+                entry = raffles.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
             except LoyaltyError as problem:
                 error = str(problem)
-        closed = services.raffle_open_problem(campaign, timezone.now())
+        closed = raffles.raffle_open_problem(campaign, timezone.now())
         return render(request, "campaigns/raffle.html", {
             "campaign": campaign, "member": member, "entry": entry, "error": error,
             "closed": closed if entry is None else None,

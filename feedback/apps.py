@@ -10,6 +10,7 @@ class FeedbackConfig(AppConfig):
         from transfers.exports import register_export
         from transfers.models import ExportLog
 
+        from . import subscribers  # noqa: F401 - registers the event handlers
         from .resources import ResponseResource
 
         # Free-text comments are personal data.

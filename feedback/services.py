@@ -1,6 +1,6 @@
 """Feedback services: every state change of surveys, answers, follow-ups and complaints.
 
-- Lock order, as in the ledger: the member row first (`rewards.services.member_lock`), then the
+- Lock order, as in the ledger: the member row first (`rewards.ledger.member_lock`), then the
   invitation or the complaint. An answer locks its member before anything else, so two answers
   of one member (two tabs, the e-mail link and the portal, two tablets) run one after the
   other: the second sees the first one's points and the reward is paid once. The ledger's
@@ -36,8 +36,9 @@ from core.events import publish
 from core.tasks import enqueue
 from members.errors import MemberNotActive
 from members.models import Member
+from rewards.adjustments import GOODWILL_SOURCE, staff_points_limits_check
+from rewards.ledger import member_lock, points_credit
 from rewards.models import PointEntry, Purchase, Redemption
-from rewards.services import member_lock, points_credit, staff_points_limits_check
 
 from .errors import (
     ComplaintStateError,
@@ -51,7 +52,8 @@ from .events import ComplaintClosed, SurveyAnswered
 from .models import Complaint, ComplaintMessage, FollowUp, Response, Survey, SurveyInvitation
 
 SURVEY_SOURCE = "survey"
-GOODWILL_SOURCE = "complaint"
+# GOODWILL_SOURCE (rewards.adjustments): support's daily limit counts complaint goodwill by it.
+
 SEND_BATCH_SIZE = 200
 BULK_SIZE = 2000
 
@@ -494,7 +496,7 @@ ERASED_TEXT = "–"
 
 
 def feedback_erase_member(*, member_ids: list[int]) -> None:
-    """Art. 17 DSGVO, called by members.services.member_erase: comments and complaint texts may
+    """Art. 17 DSGVO, called by the MemberErased subscriber: comments and complaint texts may
     hold anything personal, so they are blanked. Scores, categories and dates stay for the
     statistics (they no longer point at a person once the member is anonymised)."""
     Response.objects.filter(member_id__in=member_ids).exclude(comment="").update(comment="")
@@ -504,7 +506,7 @@ def feedback_erase_member(*, member_ids: list[int]) -> None:
 
 
 def feedback_merge(*, survivor_id: int, duplicate_id: int) -> None:
-    """Called by members.services.member_merge: answers, complaints and invitations follow the
+    """Called by the MembersMerged subscriber: answers, complaints and invitations follow the
     person, so the survivor's portal shows them. (The survey rewards already paid stay
     referenced to the duplicate: the survivor may be paid once more for a survey both answered.)"""
     Response.objects.filter(member_id=duplicate_id).update(member_id=survivor_id)

@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+import members.urls
+import rewards.urls
 from partners.api.schema import SchemaView
 
 from .dashboard import dashboard_csv
@@ -33,7 +35,8 @@ urlpatterns += i18n_patterns(
     path("admin/dashboard/<slug:chart>.csv", admin.site.admin_view(dashboard_csv), name="dashboard_csv"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("", include("members.urls")),
+    # The member portal: one namespace, members' pages and rewards' points and vouchers pages.
+    path("", include(([*members.urls.urlpatterns, *rewards.urls.urlpatterns], "portal"))),
     path("", include("referrals.urls")),
     path("", include("feedback.urls")),
     prefix_default_language=False,

@@ -1,6 +1,6 @@
 """The operator console for members: the 360° view and the actions staff take on a member.
 
-Every change goes through members.services / rewards.services; balances and counters are
+Every change goes through members.services / rewards services; balances and counters are
 read-only here, and the ledger is never editable.
 """
 
@@ -21,8 +21,9 @@ from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
-from . import selectors, services
+from . import erasure, gdpr, services
 from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
+from .merge import member_merge
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
 from .views import privacy_export_response
 
@@ -140,7 +141,9 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         extra_context = extra_context or {}
         member = self.get_object(request, object_id)
         if member is not None:
-            extra_context["overview"] = selectors.member_overview(member)
+            from rewards.selectors import member_overview  # the 360° page's points, purchases, vouchers
+
+            extra_context["overview"] = member_overview(member)
         return super().change_view(request, object_id, form_url, extra_context)
 
     # --- Actions on one member: each opens a form page and calls a service ---------------
@@ -234,7 +237,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def adjust_points_view(self, request, object_id):
         if not self.has_adjust_points_permission(request):
             raise PermissionDenied
-        from rewards.services import points_adjust_by_staff
+        from rewards.adjustments import points_adjust_by_staff
 
         member = get_object_or_404(Member, pk=object_id)
         form = AdjustPointsForm(request.POST or None)
@@ -253,8 +256,10 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         form = TierOverrideForm(request.POST or None, initial={"tier": member.tier_id})
 
         def override(data):
-            services.tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"],
-                                   staff_user=request.user, until=data["until"])
+            from rewards.tiers import tier_override  # the tier engine (members imports no rewards at load)
+
+            tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"], staff_user=request.user,
+                          until=data["until"])
             return _("Tier set to %(tier)s.") % {"tier": data["tier"]}
 
         return self._form_page(request, member, form, _("Override tier"), override)
@@ -266,8 +271,8 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         form = MergeForm(request.POST or None, survivor=member)
 
         def merge(data):
-            outcome = services.member_merge(survivor_id=member.pk, duplicate_id=data["duplicate"].pk,
-                                            reason=data["reason"], staff_user=request.user)
+            outcome = member_merge(survivor_id=member.pk, duplicate_id=data["duplicate"].pk,
+                                   reason=data["reason"], staff_user=request.user)
             return _("%(duplicate)s merged into this member (%(points)s points moved).") % {
                 "duplicate": data["duplicate"], "points": outcome.merge.points_moved}
 
@@ -286,7 +291,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
         form = ExportMemberDataForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE,
+            data = gdpr.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE,
                                           staff_user=request.user)
             return privacy_export_response(data, member)
         return self._privacy_page(request, member, form, title=_("Export personal data"),
@@ -298,7 +303,7 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         member = get_object_or_404(Member.objects.exclude(status=Member.Status.ERASED), pk=object_id)
         form = EraseMemberForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
+            erasure.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
             self.message_user(request, _("Member #%(id)s has been erased.") % {"id": member.pk}, messages.SUCCESS)
             return HttpResponseRedirect(self._change_url(member.pk))
         from rewards.models import Redemption

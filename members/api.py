@@ -1,4 +1,5 @@
-"""Partner API for members: enrol, look up, read, update personal data, balance, ledger.
+"""Partner API for members: enrol, look up, read, update personal data, erase (the balance and
+the ledger of a member: rewards/api_balance.py, under the same /members/<id>/ paths).
 
 Thin, as everywhere in the API: a serializer validates, a service changes, a serializer shows.
 Members are shared by every partner of the programme (a card works in every shop), but a
@@ -14,20 +15,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import django_filters
-from django.conf import settings
-from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from members.presence import (
     PRESENCE_FIELDS,
-    member_not_found,
     presence_from,
     presence_guard,
     presence_missed,
@@ -37,11 +35,9 @@ from members.presence import (
 from partners.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin, represent, store_for
 from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from partners.models import Scope
-from rewards.figures import member_with_figures
-from rewards.models import PointEntry
-from rewards.rule_cache import tier_by_id
 
 from . import services
+from .erasure import member_erase
 from .models import Member, PrivacyRequest, Tier
 from .selectors import Presence, members_visible_to
 
@@ -131,47 +127,6 @@ class MemberErasureSerializer(serializers.Serializer):
     erased_at = serializers.DateTimeField()
 
 
-class BalanceSerializer(serializers.Serializer):
-    member_id = serializers.UUIDField()
-    available = serializers.IntegerField(help_text="Points the member can spend now.")
-    pending = serializers.IntegerField(help_text="Points held until the return window of their purchases ends.")
-    tier = TierSerializer(allow_null=True)
-    next_tier = TierSerializer(allow_null=True)
-    qualifying_points = serializers.IntegerField(help_text="Points earned in the rolling tier window.")
-    points_to_next_tier = serializers.IntegerField()
-    progress_percent = serializers.IntegerField(min_value=0, max_value=100)
-    expiring_points = serializers.IntegerField(help_text="Points that expire by `expiring_until` unless spent.")
-    expiring_until = serializers.DateTimeField()
-    discount_percent = serializers.DecimalField(max_digits=5, decimal_places=2,
-                                                help_text="The member discount a till grants (from the tier).")
-
-
-class LedgerEntrySerializer(serializers.ModelSerializer):
-    reason = serializers.SerializerMethodField()
-    purchase_id = serializers.SerializerMethodField(help_text="Only for the calling partner's own purchases.")
-
-    class Meta:
-        model = PointEntry
-        fields = ["id", "kind", "points", "created_at", "expires_at", "reason", "purchase_id"]
-
-    def _own(self, entry) -> bool:
-        """The caller's own purchase: its partner's, and at one of its stores for a restricted key."""
-        if entry.purchase_id is None or entry.purchase_partner_id != self.context["partner"].pk:
-            return False
-        stores = self.context.get("store_ids")
-        return stores is None or entry.purchase_store_id in stores
-
-    @extend_schema_field(OpenApiTypes.STR)
-    def get_reason(self, entry) -> str:
-        if entry.purchase_id is not None and not self._own(entry):
-            return str(entry.get_kind_display())  # another partner's order reference is not ours to show
-        return entry.reason
-
-    @extend_schema_field(serializers.IntegerField(allow_null=True))
-    def get_purchase_id(self, entry) -> int | None:
-        return entry.purchase_id if self._own(entry) else None
-
-
 # --- Filters -------------------------------------------------------------------------------------
 
 class MemberLookupFilter(django_filters.FilterSet):
@@ -195,16 +150,6 @@ class MemberLookupFilter(django_filters.FilterSet):
         return queryset.exclude(email="").alias(email_lower=Lower("email")).filter(email_lower=value.strip().lower())
 
 
-class LedgerEntryFilter(django_filters.FilterSet):
-    kind = django_filters.ChoiceFilter(choices=PointEntry.Kind.choices)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-
-    class Meta:
-        model = PointEntry
-        fields = ["kind", "created_after", "created_before"]
-
-
 # --- The viewset ---------------------------------------------------------------------------------
 
 PRESENCE_QUERY_PARAMETERS = [
@@ -223,9 +168,8 @@ class MemberViewSet(PartnerViewSet):
     lookup_url_kwarg = "pk"
     lookup_value_regex = UUID_REGEX
     required_scopes = {
-        "list": Scope.MEMBERS_READ, "retrieve": Scope.MEMBERS_READ, "balance": Scope.MEMBERS_READ,
-        "entries": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE, "partial_update": Scope.MEMBERS_WRITE,
-        "erasure": Scope.MEMBERS_ERASE,
+        "list": Scope.MEMBERS_READ, "retrieve": Scope.MEMBERS_READ, "create": Scope.MEMBERS_WRITE,
+        "partial_update": Scope.MEMBERS_WRITE, "erasure": Scope.MEMBERS_ERASE,
     }
 
     def get_queryset(self):
@@ -285,57 +229,6 @@ class MemberViewSet(PartnerViewSet):
             member = services.member_update_profile(member_id=member.pk, **serializer.validated_data)
         return Response(MemberSerializer(member).data)
 
-    @extend_schema(summary="A member's balance, tier progress and expiring points", responses=BalanceSerializer,
-                   parameters=PRESENCE_QUERY_PARAMETERS, filters=False)
-    @action(detail=True, methods=["get"])
-    def balance(self, request, pk=None):
-        from members.selectors import tier_progress
-        from rewards.vouchers import member_discount_percent
-
-        # One statement: the member, if the caller may reach them, with their qualifying and
-        # expiring points (the key and the tier ladder come from the process's caches). A till
-        # asks this before every sale.
-        presence = presence_from(request.query_params)
-        if presence is not None:
-            presence_guard(self.principal)
-        reachable = presence.sql() if presence is not None else reach_of(self.principal).related_sql()
-        until = timezone.now() + timedelta(days=settings.LOYALTY_EXPIRY_WARNING_DAYS)
-        member = member_with_figures(public_id=pk, expiring_until=until, reachable=reachable)
-        if member is None:
-            if presence is not None:
-                presence_missed(self.principal)
-            raise member_not_found()
-        self.check_object_permissions(request, member)
-        member.tier = tier_by_id(member.tier_id)
-        progress = tier_progress(member, qualifying=member.qualifying)
-        data = {
-            "member_id": member.public_id, "available": member.points_balance, "pending": member.points_pending,
-            "tier": progress.current, "next_tier": progress.next, "qualifying_points": progress.qualifying_points,
-            "points_to_next_tier": progress.points_to_next, "progress_percent": progress.percent,
-            "expiring_points": member.expiring, "expiring_until": until,
-            "discount_percent": member_discount_percent(member),
-        }
-        return Response(represent(BalanceSerializer, data))
-
-    @extend_schema(summary="A member's ledger entries, newest first", responses=LedgerEntrySerializer(many=True),
-                   parameters=[OpenApiParameter("kind", enum=PointEntry.Kind.values),
-                               OpenApiParameter("created_after", OpenApiTypes.DATETIME),
-                               OpenApiParameter("created_before", OpenApiTypes.DATETIME),
-                               *PRESENCE_QUERY_PARAMETERS],
-                   filters=False)
-    @action(detail=True, methods=["get"])
-    def entries(self, request, pk=None):
-        member = self.get_object()
-        queryset = PointEntry.objects.filter(member=member).annotate(purchase_partner_id=F("purchase__partner_id"),
-                                                                     purchase_store_id=F("purchase__store_id"))
-        filterset = LedgerEntryFilter(request.query_params, queryset=queryset, request=request)
-        if not filterset.is_valid():
-            raise serializers.ValidationError(filterset.errors)
-        page = self.paginate_queryset(filterset.qs)
-        serializer = LedgerEntrySerializer(page, many=True, context={"partner": self.partner,
-                                                                     "store_ids": self.principal.allowed_store_ids})
-        return self.get_paginated_response(serializer.data)
-
     @extend_schema(summary="Erase a member at their request (Art. 17 DSGVO)",
                    description="For a member who asked the partner (at a till, by letter) to be erased, and whom the "
                                "partner reaches (related, or present by a query parameter). The member "
@@ -348,8 +241,8 @@ class MemberViewSet(PartnerViewSet):
     @idempotent
     def erasure(self, request, pk=None):
         MemberErasureRequestSerializer(data=request.data or {}).is_valid(raise_exception=True)
-        member = services.member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
-                                       partner=self.partner)
+        member = member_erase(member_id=self.get_object().pk, channel=PrivacyRequest.Channel.API,
+                              partner=self.partner)
         return Response(represent(MemberErasureSerializer, {"member_id": member.public_id, "status": member.status,
                                                             "erased_at": member.updated_at}))
 

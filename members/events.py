@@ -31,6 +31,7 @@ class MembersMerged(Event):
 
     name = "member.merged"
     duplicate_id: int
+    merge_id: int | None = None  # the MemberMerge row; subscribers record what they moved on it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,3 +39,5 @@ class MemberErased(Event):
     """Personal data of the member is gone (Art. 17 DSGVO); apps erase what they hold."""
 
     name = "member.erased"
+    staff_user_id: int | None = None  # who asked (console), None: the member or a job
+    merged_member_ids: tuple[int, ...] = ()  # members merged into this one earlier: the same person

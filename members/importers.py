@@ -6,9 +6,9 @@ would write balances without the ledger. This importer streams the file in chunk
 e-mails with one query each (one array parameter, tuples back), and writes each chunk with a
 constant number of set-based statements (`core.db`: COPY for new members, tier history,
 tags and consents, one UPDATE for the members that change). Opening balances are ledger
-entries: new members are inserted with their balance and `rewards.bulk.points_open_bulk` books
+entries: new members are inserted with their balance and `rewards.ledger.points_open_bulk` books
 the entries (and checks they add up), existing members go through
-`rewards.bulk.points_credit_bulk` (lock, entries, balances). The resources in
+`rewards.ledger.points_credit_bulk` (lock, entries, balances). The resources in
 `members/resources.py` describe the same columns for exports.
 
 Rules kept everywhere: duplicates are matched on customer number, then e-mail (case-insensitive);
@@ -558,7 +558,7 @@ class MemberImporter(BaseImporter):
         self._write_extras(rows, new=False)
 
     def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
-        from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
+        from rewards.ledger import BulkCredit, points_credit_bulk, points_open_bulk
         from rewards.models import PointEntry
 
         names = {name for row in rows for name in row.new_tags}

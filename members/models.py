@@ -1,7 +1,7 @@
 """Members, tiers, consents.
 
 `Member.points_balance` (available points) and `points_pending` (points held for the return
-window) are caches of the ledger in `rewards`; only `rewards.services` writes them, with the
+window) are caches of the ledger in `rewards`; only `rewards.ledger` writes the balance, with the
 member row locked, in the transaction that writes the ledger.
 """
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -321,7 +322,7 @@ def _with_text(queryset, *field_names: str):
     return queryset.annotate(**{f"{name}_text": Cast(name, TextField()) for name in field_names})
 
 
-def _scrub_rows(queryset, values: PersonalValues, field_names: list[str]) -> int:
+def scrub_rows(queryset, values: PersonalValues, field_names: list[str]) -> int:
     """Rewrite `field_names` of every row in `queryset` whose values change; returns how many."""
     changed = 0
     for row in queryset.only("pk", *field_names).iterator():
@@ -336,55 +337,34 @@ def _scrub_rows(queryset, values: PersonalValues, field_names: list[str]) -> int
     return changed
 
 
+# Other apps' rows that may hold a copy of the person's data (a message's address, a referral's
+# reject reason, a ledger reason typed by staff): each app registers a scrubber in its
+# AppConfig.ready(); members imports no other domain app.
+Scrubber = Callable[[list[int], "PersonalValues"], None]
+_scrubbers: list[Scrubber] = []
+
+
+def personal_data_scrubber(scrubber: Scrubber) -> Scrubber:
+    """Decorator: `scrubber(member_ids, values)` runs in every erasure, in its transaction."""
+    if scrubber not in _scrubbers:
+        _scrubbers.append(scrubber)
+    return scrubber
+
+
 def erase_personal_data_elsewhere(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:
     """What `member_erase` does beyond the member row: called inside its transaction, after the
     member rows are blanked."""
-    from campaigns.models import Message
-    from referrals.models import Referral
-
     from .models import ConsentRecord, MemberMerge, TierHistory
 
     ConsentRecord.objects.filter(member_id__in=member_ids).exclude(ip_address=None).update(ip_address=None)
-    Message.objects.filter(member_id__in=member_ids).exclude(to_address="").update(to_address="")
-    _scrub_rows(Message.objects.filter(member_id__in=member_ids).exclude(error=""), values, ["error"])
-    _scrub_rows(TierHistory.objects.filter(member_id__in=member_ids).exclude(reason=""), values, ["reason"])
-    _scrub_rows(MemberMerge.objects.filter(Q(survivor_id__in=member_ids) | Q(duplicate_id__in=member_ids))
-                .exclude(reason=""), values, ["reason"])
-    _scrub_rows(Referral.objects.filter(Q(referrer_id__in=member_ids) | Q(referee_id__in=member_ids))
-                .exclude(reject_reason=""), values, ["reject_reason"])
-    _scrub_ledger_texts(member_ids, values)
+    scrub_rows(TierHistory.objects.filter(member_id__in=member_ids).exclude(reason=""), values, ["reason"])
+    scrub_rows(MemberMerge.objects.filter(Q(survivor_id__in=member_ids) | Q(duplicate_id__in=member_ids))
+               .exclude(reason=""), values, ["reason"])
+    for scrubber in _scrubbers:  # campaigns' messages, referrals, the ledger's texts (rewards.privacy)
+        scrubber(member_ids, values)
     _erase_audit_trails(member_ids, values, user_id=user_id)
     if values.search_terms:
         _scrub_loose_copies(values)
-
-
-def _scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
-    """Staff-typed reasons and import references ("import-opening:<customer number>") of the
-    ledger. The append-only trigger lets exactly these two columns change, only in a transaction
-    that asks for it (rewards migration 0009); points and dates cannot move."""
-    from rewards.models import PointEntry
-
-    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
-    changes = []
-    for pk, reason, reference in rows.iterator():
-        new_reason, new_reference = values.scrub(reason), values.scrub(reference)
-        if (new_reason, new_reference) != (reason, reference):
-            changes.append((pk, new_reason, new_reference))
-    if not changes:
-        return
-    _ledger_anonymise(on=True)
-    for pk, reason, reference in changes:
-        PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
-    # Off again for the rest of the transaction. On an error there is nothing to switch off: a
-    # rollback (also to a savepoint) undoes the SET LOCAL with everything else.
-    _ledger_anonymise(on=False)
-
-
-def _ledger_anonymise(*, on: bool) -> None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])
 
 
 def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_id: int | None) -> None:
@@ -412,7 +392,7 @@ def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_i
     if user_id is not None:
         actor |= Q(actor_id=user_id)
     own = LogEntry.objects.filter(actor)
-    _scrub_rows(own, values, ["object_repr", "changes_text", "changes", "additional_data", "serialized_data"])
+    scrub_rows(own, values, ["object_repr", "changes_text", "changes", "additional_data", "serialized_data"])
     own.update(actor=None, actor_email="", remote_addr=None, remote_port=None)
     LogEntry.objects.filter(remote_addr__in=values.ip_addresses).update(remote_addr=None)
 
@@ -421,7 +401,7 @@ def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_i
     if user_id is not None:
         about |= Q(content_type=user_type, object_id=str(user_id))
     admin_entries = AdminLogEntry.objects.filter(about)
-    _scrub_rows(admin_entries, values, ["object_repr", "change_message"])
+    scrub_rows(admin_entries, values, ["object_repr", "change_message"])
 
 
 # Where loose copies of a member's data arise: the API answers with a member (MemberSerializer)
@@ -452,13 +432,13 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
         IdempotencyRecord.objects.filter(pk=record.pk).update(response_body=_scrub_json_text(record.response_body,
                                                                                              values))
     deliveries = _with_text(WebhookDelivery.objects.filter(event__in=MEMBER_DATA_WEBHOOK_EVENTS), "payload")
-    _scrub_rows(deliveries.filter(values.mentioned_in("payload", cast=True)), values, ["payload", "last_error"])
+    scrub_rows(deliveries.filter(values.mentioned_in("payload", cast=True)), values, ["payload", "last_error"])
     jobs = _with_text(ImportJob.objects, "errors", "warnings", "dry_run", "options")
     found = (values.mentioned_in("errors", cast=True) | values.mentioned_in("warnings", cast=True)
              | values.mentioned_in("dry_run", cast=True) | values.mentioned_in("options", cast=True)
              | values.mentioned_in("message"))
-    _scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
-    _scrub_rows(ExportLog.objects.filter(values.mentioned_in("filters")), values, ["filters"])
+    scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
+    scrub_rows(ExportLog.objects.filter(values.mentioned_in("filters")), values, ["filters"])
 
 
 def _scrub_json_text(body: str, values: PersonalValues) -> str:
@@ -523,8 +503,8 @@ def _warn(members, now: datetime, batch_size: int) -> int:
 
 
 def _erase(members, batch_size: int) -> int:
+    from .erasure import member_erase
     from .models import PrivacyRequest
-    from .services import member_erase
 
     erased = 0
     for member_id in list(members.order_by("pk").values_list("pk", flat=True)[:batch_size * 20]):

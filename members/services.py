@@ -1,28 +1,24 @@
-"""Members: enrolment, status, tiers, consents and merging duplicates.
+"""Members: enrolment, status, consents, merging duplicates, erasure and export.
 
-Tier rules (DESIGN.md): an upgrade happens at once when a member earns enough; a downgrade
-only at the yearly review and one level at a time; a tier granted for a period falls back to
-the earned tier when the period ends; staff can override with a reason. Every change is a
-`TierHistory` row with its cause.
+The tier engine is rewards' (rewards/tiers.py); the Tier and TierHistory models stay here.
+Members imports no other domain app: a merge or an erasure publishes `MembersMerged` /
+`MemberErased` and each app handles its own rows in a subscriber, in the same transaction.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import ReasonRequired
 from core.events import publish
 from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
@@ -31,9 +27,7 @@ from .models import (
     ConsentRecord,
     Member,
     MemberCode,
-    MemberMerge,
     PartnerRelation,
-    PrivacyRequest,
     Tier,
     TierHistory,
     generate_member_code,
@@ -94,15 +88,6 @@ def partner_relation_record(*, member_id: int, partner_id: int, store_id: int | 
         ignore_conflicts=True)
 
 
-def _relations_merge(*, survivor_id: int, duplicate_id: int) -> None:
-    """The partners who knew the duplicate know the person: they keep seeing the survivor."""
-    PartnerRelation.objects.bulk_create(
-        [PartnerRelation(member_id=survivor_id, partner_id=relation.partner_id, store_id=relation.store_id,
-                         via=relation.via, created_at=relation.created_at)
-         for relation in PartnerRelation.objects.filter(member_id=duplicate_id)],
-        ignore_conflicts=True)
-
-
 @transaction.atomic
 def member_code_issue(*, member_id: int) -> tuple[MemberCode, str]:
     """A fresh code that proves the member's presence to a partner for LOYALTY_MEMBER_CODE_MINUTES.
@@ -137,126 +122,6 @@ def member_set_status(*, member_id: int, status: str, staff_user: AbstractBaseUs
     member.status = status
     member.save(update_fields=["status", "updated_at"])
     return member
-
-
-# --- Tiers ---------------------------------------------------------------------------------
-
-def _tier_for_points(points: int, tiers: list[Tier]) -> Tier | None:
-    eligible = [tier for tier in tiers if tier.threshold_points <= points]
-    return max(eligible, key=lambda tier: tier.rank) if eligible else None
-
-
-def _grant_active(member: Member, today: date) -> bool:
-    return member.tier_granted_until is not None and member.tier_granted_until >= today
-
-
-def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str = "", points: int | None = None,
-                 staff_user: AbstractBaseUser | None = None) -> None:
-    if tier == member.tier:
-        return
-    TierHistory.objects.create(member=member, from_tier=member.tier, to_tier=tier, cause=cause, reason=reason,
-                               qualifying_points=points, created_by=staff_user)
-    member.tier = tier
-    Member.objects.filter(pk=member.pk).update(tier=tier)
-
-
-def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED) -> None:
-    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
-    from rewards.rule_cache import tier_ladder
-    from rewards.services import qualifying_points
-
-    tiers = tier_ladder()
-    current_rank = member.tier.rank if member.tier else -1
-    if all(tier.rank <= current_rank for tier in tiers):
-        return  # at the top already: nothing to reach, no need to count
-    points = qualifying_points(member.pk)
-    target = _tier_for_points(points, tiers)
-    if target is not None and target.rank > current_rank:
-        _change_tier(member, target, cause=cause, points=points)
-
-
-@transaction.atomic
-def tier_review_member(*, member_id: int, today: date | None = None) -> None:
-    """The yearly review for one member: up to what they earned, down at most one level."""
-    from rewards.services import qualifying_points
-
-    today = today or timezone.localdate()
-    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-    tiers = list(Tier.objects.order_by("rank"))
-    points = qualifying_points(member.pk, at=_end_of(today))
-    target = _tier_for_points(points, tiers)
-    current = member.tier
-    if target is None or (current is not None and target.rank == current.rank):
-        return
-    if current is None or target.rank > current.rank:  # a member without a tier gets the one earned
-        _change_tier(member, target, cause=TierHistory.Cause.REVIEW, points=points)
-    elif not _grant_active(member, today):
-        one_down = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
-        _change_tier(member, one_down, cause=TierHistory.Cause.REVIEW, points=points)
-
-
-def _end_of(day: date) -> datetime:
-    """The last moment of `day` in the current time zone: the review counts the whole day."""
-    return timezone.make_aware(datetime.combine(day, time.max))
-
-
-def tier_review_all(*, today: date | None = None) -> int:
-    """The yearly beat job. Returns the number of members reviewed."""
-    reviewed = 0
-    for member_id in Member.objects.active().values_list("pk", flat=True).iterator():
-        tier_review_member(member_id=member_id, today=today)
-        reviewed += 1
-    return reviewed
-
-
-@transaction.atomic
-def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: AbstractBaseUser | None,
-                  until: date | None = None) -> Member:
-    """Staff set a tier with a reason; with `until` it is a grant for a period (paid or VIP)."""
-    if not reason.strip():
-        raise ReasonRequired()
-    member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-    cause = TierHistory.Cause.GRANT if until else TierHistory.Cause.STAFF
-    member.tier_granted_until = until
-    Member.objects.filter(pk=member.pk).update(tier_granted_until=until)
-    if tier == member.tier:
-        TierHistory.objects.create(member=member, from_tier=tier, to_tier=tier, cause=cause, reason=reason.strip(),
-                                   created_by=staff_user)
-    else:
-        _change_tier(member, tier, cause=cause, reason=reason.strip(), staff_user=staff_user)
-    return member
-
-
-def _tier_before_grant(member: Member) -> Tier | None:
-    """The tier of the latest change that was not a grant (earned, reviewed, staff, a grant's end)."""
-    change = (member.tier_history.exclude(cause=TierHistory.Cause.GRANT).select_related("to_tier")
-              .order_by("-created_at", "-id").first())
-    return change.to_tier if change is not None else None
-
-
-def tier_end_grants(*, today: date | None = None) -> int:
-    """Daily: members whose granted tier has ended fall back to the tier they earned."""
-    from rewards.services import qualifying_points
-
-    today = today or timezone.localdate()
-    ended = 0
-    tiers = list(Tier.objects.order_by("rank"))
-    for member_id in Member.objects.filter(tier_granted_until__lt=today).values_list("pk", flat=True):
-        with transaction.atomic():
-            member = Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member_id)
-            if member.tier_granted_until is None or member.tier_granted_until >= today:
-                continue
-            points = qualifying_points(member.pk, at=_end_of(today))
-            earned = _tier_for_points(points, tiers) or (tiers[0] if tiers else None)
-            # Never below the tier held before the grant: without the grant the member would
-            # keep it until the yearly review, and a grant must not cost anybody a tier.
-            held = _tier_before_grant(member)
-            if held is not None and (earned is None or held.rank > earned.rank):
-                earned = held
-            Member.objects.filter(pk=member.pk).update(tier_granted_until=None)
-            _change_tier(member, earned, cause=TierHistory.Cause.GRANT_ENDED, points=points)
-            ended += 1
-    return ended
 
 
 # --- Consents ------------------------------------------------------------------------------
@@ -313,93 +178,6 @@ def consent_confirm(*, token: str, ip_address: str | None = None) -> ConsentReco
         member=pending.member, purpose=pending.purpose, granted=True, source=pending.source,
         text_version=pending.text_version, ip_address=ip_address, confirmed_at=timezone.now(),
     )
-
-
-# --- Merging duplicates ----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MergeOutcome:
-    merge: MemberMerge
-    survivor: Member
-
-
-@transaction.atomic
-def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
-                 staff_user: AbstractBaseUser | None = None) -> MergeOutcome:
-    """Fold a duplicate into the survivor. Its balance moves as a pair of transfer entries (the
-    ledger is never edited); purchases and consents are re-pointed; the duplicate stays readable
-    as "merged into" the survivor."""
-    from rewards.models import PointEntry, Purchase
-    from rewards.services import _post_entry, members_lock
-
-    if survivor_id == duplicate_id:
-        raise InvalidMerge(detail=_("a member cannot be merged into itself"))
-    locked = members_lock([survivor_id, duplicate_id])
-    survivor, duplicate = locked[survivor_id], locked[duplicate_id]
-    for member in (survivor, duplicate):
-        if member.status in (Member.Status.MERGED, Member.Status.ERASED):
-            raise InvalidMerge(detail=_("%(member)s was already merged or erased") % {"member": member})
-
-    points = duplicate.points_balance
-    if points > 0:
-        label = _("Merged %(duplicate)s into %(survivor)s") % {
-            "duplicate": duplicate.customer_number, "survivor": survivor.customer_number}
-        _post_entry(duplicate, kind=PointEntry.Kind.TRANSFER, points=-points, reason=label)
-        _post_entry(survivor, kind=PointEntry.Kind.TRANSFER, points=points, reason=label)
-    pending = duplicate.points_pending
-    purchases_moved = Purchase.objects.filter(member=duplicate).update(member=survivor)
-    ConsentRecord.objects.filter(member=duplicate).update(member=survivor)
-    Member.objects.filter(pk=survivor.pk).update(
-        points_pending=F("points_pending") + pending,
-        lifetime_spend=F("lifetime_spend") + duplicate.lifetime_spend,
-        spend_12m=F("spend_12m") + duplicate.spend_12m,
-        purchases_12m=F("purchases_12m") + duplicate.purchases_12m,
-    )
-    if duplicate.last_purchase_at and (survivor.last_purchase_at is None
-                                       or duplicate.last_purchase_at > survivor.last_purchase_at):
-        Member.objects.filter(pk=survivor.pk).update(last_purchase_at=duplicate.last_purchase_at)
-    duplicate_user_id = duplicate.user_id
-    Member.objects.filter(pk=duplicate.pk).update(  # a grant moves with the tier (`_merge_tier`)
-        status=Member.Status.MERGED, merged_into=survivor, points_pending=0, user=None, tier_granted_until=None,
-    )
-    # Members merged into the duplicate earlier are the same person too: point them at the
-    # survivor, so `merged_into` always names the live member (qualifying points, the 360° page
-    # and the ledger history follow one level, never a chain). MemberMerge keeps the history.
-    Member.objects.filter(merged_into=duplicate).update(merged_into=survivor)
-    if survivor.user_id is None and duplicate_user_id is not None:  # keep the person's portal login
-        Member.objects.filter(pk=survivor.pk).update(user_id=duplicate_user_id)
-    _relations_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)
-    from rewards.vouchers import member_rewards_merge
-
-    member_rewards_merge(survivor=survivor, duplicate=duplicate)  # vouchers and stamp cards follow the person
-    from feedback.services import feedback_merge
-
-    feedback_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk)  # answers and complaints too
-    merge = MemberMerge.objects.create(
-        survivor=survivor, duplicate=duplicate, points_moved=points, pending_moved=pending,
-        purchases_moved=purchases_moved, reason=reason, created_by=staff_user,
-    )
-    survivor.refresh_from_db()
-    _merge_tier(survivor, duplicate)
-    tier_evaluate(member=survivor, cause=TierHistory.Cause.MERGE)
-    return MergeOutcome(merge=merge, survivor=survivor)
-
-
-def _merge_tier(survivor: Member, duplicate: Member) -> None:
-    """The person keeps the better tier of the two cards: a merge is no review, so it lowers
-    nobody. A tier the duplicate held only by a grant comes over as that grant, ending when it
-    would have; what the duplicate held before the grant comes over for good."""
-    reason = _("Merged %(duplicate)s") % {"duplicate": duplicate.customer_number}
-    granted = _grant_active(duplicate, timezone.localdate())
-    held = _tier_before_grant(duplicate) if granted else duplicate.tier
-    steps = [(held, TierHistory.Cause.MERGE), (duplicate.tier if granted else None, TierHistory.Cause.GRANT)]
-    for tier, cause in steps:
-        if tier is None or (survivor.tier is not None and survivor.tier.rank >= tier.rank):
-            continue
-        if cause == TierHistory.Cause.GRANT:
-            survivor.tier_granted_until = duplicate.tier_granted_until
-            Member.objects.filter(pk=survivor.pk).update(tier_granted_until=duplicate.tier_granted_until)
-        _change_tier(survivor, tier, cause=cause, reason=reason)
 
 
 # --- Portal: accounts, profile, consent preferences, erasure and export (DSGVO) ---------------
@@ -576,241 +354,3 @@ def _send_email_confirmation(member_id: int) -> None:
         send_mail(subject=_("Please confirm your e-mail address"),
                   message=render_to_string("emails/member_email_confirm.txt", context),
                   from_email=None, recipient_list=[member.email])
-
-
-ERASED_FIELDS = {"email": "", "salutation": "", "first_name": "", "last_name": "", "phone": "", "birth_date": None,
-                 "street": "", "postal_code": "", "city": ""}
-
-
-@transaction.atomic
-def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, channel: str | None = None,
-                 partner: Partner | None = None) -> Member:
-    """Art. 17 DSGVO: anonymise the member and remove their portal login.
-
-    Personal data (names, contact, address, birth date, tags) is blanked and the card and
-    customer numbers are replaced, so a till or a partner's CRM can no longer point at the
-    person. Open vouchers are cancelled first (a till must not accept them any more; their
-    points come back and are forfeited with the rest). Purchases and the ledger stay (the
-    accounts must add up); the points left are forfeited with one adjustment entry, so the
-    balance invariant holds and nobody counts them as a liability. Consents are withdrawn.
-    Members merged into this one are the same person and are anonymised too. Copies of the
-    data in logs and records elsewhere are rewritten (members.privacy). The erasure itself is
-    recorded without personal data (`PrivacyRequest`: who, when, which member, which channel).
-    `channel` defaults to the console when a staff user acts, else the portal. Running it twice
-    changes nothing."""
-    from core.audit import erase_audit_trail_of
-    from rewards.services import member_lock, points_adjust
-
-    from .privacy import PersonalValues, erase_personal_data_elsewhere
-
-    member = member_lock(member_id)
-    if member.status == Member.Status.ERASED:
-        return member
-    people = [member, *member.merged_members.select_related("user")]
-    values = PersonalValues.of(people)  # before anything is blanked
-    if _open_vouchers_cancel([person.pk for person in people]):
-        member = member_lock(member_id)  # the refunds changed the balance
-    if member.points_balance > 0:
-        points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
-                      reason=_("Points forfeited: the account was erased at the member's request"))
-    channel = channel or _default_channel(staff_user)
-    # The withdrawal says where the request came from; the retention job acts for the programme.
-    source = {PrivacyRequest.Channel.API: ConsentRecord.Source.API,
-              PrivacyRequest.Channel.PORTAL: ConsentRecord.Source.PORTAL}.get(channel, ConsentRecord.Source.STAFF)
-    for purpose, latest in consent_current(member).items():
-        if latest is not None and latest.granted:
-            consent_record(member=member, purpose=purpose, granted=False, source=source, staff_user=staff_user)
-    user_id = member.user_id
-    for person in people:
-        person.tags.clear()
-        card_number, customer_number = values.new_numbers[person.pk]
-        Member.objects.filter(pk=person.pk).update(
-            **ERASED_FIELDS, card_number=card_number, customer_number=customer_number,
-            status=Member.Status.ERASED if person.pk == member.pk else person.status, user=None,
-            tier_granted_until=None, updated_at=timezone.now(),
-        )
-        erase_audit_trail_of(person)  # the trail holds the old names and addresses
-    from feedback.services import feedback_erase_member
-
-    people_ids = [person.pk for person in people]
-    feedback_erase_member(member_ids=people_ids)
-    erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
-    if user_id is not None:
-        _user_delete(user_id)
-    for left_over in _detached_logins_of(values.emails):
-        _user_delete(left_over)
-    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.ERASURE,
-                           channel=channel, staff_user=staff_user, partner=partner)
-    member.refresh_from_db()
-    return member
-
-
-def _default_channel(staff_user: AbstractBaseUser | None) -> str:
-    return PrivacyRequest.Channel.CONSOLE if staff_user is not None else PrivacyRequest.Channel.PORTAL
-
-
-def _open_vouchers_cancel(member_ids: list[int]) -> int:
-    """Cancel the people's unused vouchers: an erased member's voucher must not pass a till.
-    Still-valid ones through `redemption_cancel` (points and stock come back, as on any
-    cancellation); ones past their date that the expiry job has not reached yet are just closed."""
-    from rewards.models import Redemption
-    from rewards.vouchers import redemption_cancel
-
-    now = timezone.now()
-    open_vouchers = Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.ISSUED)
-    cancelled = 0
-    for redemption_id in open_vouchers.filter(expires_at__gte=now).order_by("pk").values_list("pk", flat=True):
-        redemption_cancel(redemption_id=redemption_id)
-        cancelled += 1
-    cancelled += open_vouchers.update(status=Redemption.Status.CANCELLED, cancelled_at=now)
-    return cancelled
-
-
-@transaction.atomic
-def privacy_request_record(*, member_id: int, kind: str, channel: str, staff_user: AbstractBaseUser | None = None,
-                           partner: Partner | None = None) -> PrivacyRequest:
-    """Audit an export or erasure with no personal data: the member's id, who, when, how."""
-    return PrivacyRequest.objects.create(member_id=member_id, kind=kind, channel=channel,
-                                         staff_user=staff_user if staff_user is not None and staff_user.pk else None,
-                                         partner=partner)
-
-
-@transaction.atomic
-def member_export(*, member_id: int, channel: str, staff_user: AbstractBaseUser | None = None,
-                  partner: Partner | None = None) -> dict:
-    """Art. 15/20 DSGVO: the member's data (`member_export_data`), with the request audited."""
-    member = Member.objects.select_related("tier", "user").get(pk=member_id)
-    privacy_request_record(member_id=member.pk, kind=PrivacyRequest.Kind.EXPORT, channel=channel,
-                           staff_user=staff_user, partner=partner)
-    return member_export_data(member)
-
-
-def _detached_logins_of(emails: set[str]) -> list[int]:
-    """Portal logins with one of the erased e-mail addresses that no member uses: a duplicate's
-    own login is detached when it is merged into a member that already has one."""
-    from django.contrib.auth import get_user_model
-
-    if not emails:
-        return []
-    by_email = Q(pk__in=[])
-    for email in emails:
-        by_email |= Q(email__iexact=email) | Q(emailaddress__email__iexact=email)
-    # `emailaddress` is allauth's e-mail address of the login.
-    logins = get_user_model().objects.filter(by_email, is_staff=False, member__isnull=True)
-    return list(logins.values_list("pk", flat=True).distinct())
-
-
-def _user_delete(user_id: int) -> None:
-    """Delete a portal login with its sessions, e-mail addresses and authenticators (cascade)."""
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id).first()
-    if user is None or user.is_staff:  # a staff login is never removed by a member's erasure
-        return
-    _sessions_delete_for(user_id)
-    user.delete()
-
-
-def _sessions_delete_for(user_id: int) -> int:
-    """End every session of a user. Database sessions carry no user column, so this reads the
-    unexpired ones: fine for a rare erasure. With a deleted user a forgotten session would be
-    anonymous anyway (the user id no longer loads); this makes it certain and immediate."""
-    from importlib import import_module
-
-    from django.conf import settings
-    from django.contrib.auth import SESSION_KEY
-
-    store_class = import_module(settings.SESSION_ENGINE).SessionStore
-    if not hasattr(store_class, "get_model_class"):
-        return 0  # cookie or pure cache sessions: nothing stored server-side to search
-    deleted = 0
-    rows = store_class.get_model_class().objects.filter(expire_date__gt=timezone.now())
-    for key, data in rows.values_list("session_key", "session_data").iterator():
-        if str(store_class().decode(data).get(SESSION_KEY)) == str(user_id):
-            store_class(key).delete()
-            deleted += 1
-    return deleted
-
-
-def member_export_data(member: Member) -> dict:
-    """Art. 15 and 20 DSGVO: everything we hold about the member, as JSON-ready data
-    (dates and decimals are turned into text by the caller's JSON encoder)."""
-    from feedback.selectors import feedback_export
-    from rewards.models import PointEntry, Purchase, Redemption, StampCard
-
-    user = member.user
-    people = [member.pk, *member.merged_members.values_list("pk", flat=True)]
-    purchases = (Purchase.objects.filter(member_id__in=people).select_related("partner", "store")
-                 .prefetch_related("lines", "breakdown__rule", "breakdown__tier", "returns")
-                 .order_by("occurred_at", "id"))
-    return {
-        "format": "treuepunkt-member-export",
-        "version": 1,
-        "generated_at": timezone.now(),
-        "profile": {
-            "customer_number": member.customer_number, "card_number": member.card_number, "email": member.email,
-            "salutation": member.salutation, "first_name": member.first_name, "last_name": member.last_name,
-            "phone": member.phone, "birth_date": member.birth_date, "street": member.street,
-            "postal_code": member.postal_code, "city": member.city, "country": member.country,
-            "language": member.language, "status": member.status, "joined_at": member.joined_at,
-            "tier": member.tier.name if member.tier else None, "tier_granted_until": member.tier_granted_until,
-            "points_balance": member.points_balance, "points_pending": member.points_pending,
-            "tags": list(member.tags.values_list("name", flat=True)),
-            "portal_account": {"email": user.email, "date_joined": user.date_joined, "last_login": user.last_login}
-            if user else None,
-        },
-        "ledger": [
-            {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.reason,
-             "expires_at": entry.expires_at, "source": entry.source, "reference": entry.reference,
-             "purchase": entry.purchase.order_reference if entry.purchase else None}
-            for entry in PointEntry.objects.filter(member_id__in=people).select_related("purchase")
-            .order_by("created_at", "id")
-        ],
-        "purchases": [
-            {"order_reference": purchase.order_reference, "partner": purchase.partner.name,
-             "store": purchase.store.name if purchase.store else None, "channel": purchase.channel,
-             "amount": purchase.amount, "currency": purchase.currency, "occurred_at": purchase.occurred_at,
-             "points_earned": purchase.points_earned, "points_pending": purchase.points_pending,
-             "points_reversed": purchase.points_reversed, "returned_amount": purchase.returned_amount,
-             "lines": [{"sku": line.sku, "category": line.category, "quantity": line.quantity, "amount": line.amount,
-                        "points": line.points, "returned_amount": line.returned_amount}
-                       for line in purchase.lines.all()],
-             "breakdown": [{"kind": part.kind, "description": part.describe(), "points": part.points}
-                           for part in purchase.breakdown.all()],
-             "returns": [{"reference": ret.reference, "amount": ret.amount, "points_reversed": ret.points_reversed,
-                          "created_at": ret.created_at} for ret in purchase.returns.all()]}
-            for purchase in purchases
-        ],
-        "vouchers": [
-            {"reward": voucher.reward.name, "code": voucher.display_code, "status": voucher.status,
-             "source": voucher.source, "points": voucher.points, "issued_at": voucher.issued_at,
-             "expires_at": voucher.expires_at, "used_at": voucher.used_at, "cancelled_at": voucher.cancelled_at}
-            for voucher in Redemption.objects.filter(member_id__in=people).select_related("reward")
-            .order_by("issued_at", "id")
-        ],
-        "stamp_cards": [
-            {"program": card.program.name, "stamps": card.stamps, "stamps_needed": card.program.stamps_needed,
-             "completed_at": card.completed_at}
-            for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
-        ],
-        "consents": [
-            {"purpose": record.purpose, "granted": record.granted, "source": record.source,
-             "text_version": record.text_version, "ip_address": record.ip_address,
-             "confirmed_at": record.confirmed_at, "created_at": record.created_at}
-            for record in member.consents.order_by("created_at", "id")
-        ],
-        "tier_history": [
-            {"from": change.from_tier.name if change.from_tier else None,
-             "to": change.to_tier.name if change.to_tier else None, "cause": change.cause, "reason": change.reason,
-             "qualifying_points": change.qualifying_points, "created_at": change.created_at}
-            for change in member.tier_history.select_related("from_tier", "to_tier").order_by("created_at", "id")
-        ],
-        "referrals": _referrals_export(member),
-        "feedback": feedback_export(people),
-    }
-
-
-def _referrals_export(member: Member) -> list[dict]:
-    from referrals.services import referrals_export
-
-    return referrals_export(member)

@@ -1,24 +1,17 @@
-"""The member portal (namespace "portal"), mounted at the site root in loyalty_site/urls.py."""
+"""The member portal (namespace "portal"), mounted at the site root in loyalty_site/urls.py together
+with rewards.urls (the points and vouchers pages of the same namespace)."""
 
 from django.urls import path
 
 from . import views
 
-app_name = "portal"
-
 urlpatterns = [
     path("", views.home, name="home"),
-    path("bonusbedingungen/", views.terms, name="terms"),
     path("newsletter/bestaetigen/<str:token>/", views.consent_confirm, name="consent_confirm"),
     path("e-mail/bestaetigen/<str:token>/", views.email_confirm, name="email_confirm"),
     path("konto/", views.dashboard, name="dashboard"),
     path("konto/karte/", views.card, name="card"),
     path("konto/karte/code/", views.member_code, name="member_code"),
-    path("konto/aktivitaet/", views.activity, name="activity"),
-    path("konto/praemien/", views.rewards, name="rewards"),
-    path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),
-    path("konto/gutscheine/", views.vouchers, name="vouchers"),
-    path("konto/gutscheine/<int:pk>/", views.voucher, name="voucher"),
     path("konto/profil/", views.profile, name="profile"),
     path("konto/profil/kommunikation/", views.preferences, name="preferences"),
     path("konto/datenschutz/", views.privacy, name="privacy"),

@@ -21,22 +21,20 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import LoyaltyError
 
-from . import selectors, services
+from . import erasure, gdpr, selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
-
-ACTIVITY_PAGE_SIZE = 20
+from .portal import contributed_context
 
 
 def _client_ip(request) -> str | None:
@@ -82,16 +80,10 @@ def portal_page(view):
 def home(request):
     if request.user.is_authenticated and not request.user.is_staff:
         return redirect("portal:dashboard")
-    from rewards.vouchers import catalogue_for
-
     return render(request, "portal/home.html", {
         "tiers": Tier.objects.order_by("rank"),
-        "rewards": [reward for reward, _reason in catalogue_for(None)][:3],
+        **contributed_context("home"),  # the first rewards of the catalogue (rewards.views)
     })
-
-
-def terms(request):
-    return render(request, "portal/terms.html", {"terms": selectors.program_terms()})
 
 
 @require_http_methods(["GET", "POST"])
@@ -135,11 +127,7 @@ def dashboard(request, member: Member):
     consents = services.consent_current(member)
     context = {
         "member": member,
-        "progress": selectors.tier_progress(member),
-        "expiring": selectors.points_expiring_schedule(member),
-        "latest": selectors.explain_entries(member, selectors.ledger_entries(member)[:5]),
-        "open_vouchers": selectors.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())
-        .order_by("expires_at")[:3],
+        **contributed_context("dashboard", member),  # progress, expiring, latest, open vouchers (rewards.views)
         "ask_consent": all(record is None for record in consents.values()),
         "consent_form": ConsentForm(current=consents),
         **_card_images(member),
@@ -185,83 +173,6 @@ def member_code(request, member: Member):
     request.session[MEMBER_CODE_SESSION_KEY] = {"member": member.pk, "code": code,
                                                 "valid_until": row.expires_at.isoformat()}
     return redirect("portal:card")
-
-
-# --- Activity -------------------------------------------------------------------------------------
-
-@portal_page
-def activity(request, member: Member):
-    page = Paginator(selectors.ledger_entries(member), ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"member": member, "page": page, "lines": selectors.explain_entries(member, page.object_list),
-               "pending": selectors.pending_purchases(member) if page.number == 1 else []}
-    if request.htmx:  # "show more": only the next rows and the next button
-        return render(request, "portal/_activity_rows.html", context)
-    return render(request, "portal/activity.html", context)
-
-
-# --- Rewards and vouchers ---------------------------------------------------------------------
-
-@portal_page
-def rewards(request, member: Member):
-    from rewards.vouchers import catalogue_for
-
-    rows = catalogue_for(member)
-    return render(request, "portal/rewards.html", {
-        "member": member,
-        "affordable": [reward for reward, reason in rows if reason is None],
-        "unavailable": [(reward, reason) for reward, reason in rows if reason is not None],
-    })
-
-
-def _catalogue_reward(pk: int):
-    from rewards.models import Reward
-
-    return get_object_or_404(Reward.objects.select_related("min_tier"), pk=pk, active=True, in_catalogue=True)
-
-
-@portal_page
-@require_http_methods(["GET", "POST"])
-def reward_redeem(request, member: Member, pk: int):
-    """GET: the confirmation step (a fragment for htmx, a page otherwise). POST: redeem."""
-    from rewards import eligibility
-    from rewards.vouchers import redemption_create
-
-    reward = _catalogue_reward(pk)
-    if request.method == "POST":
-        try:
-            voucher = redemption_create(member_id=member.pk, reward_id=reward.pk)
-        except LoyaltyError as error:
-            messages.error(request, str(error))
-            return redirect("portal:rewards")
-        messages.success(request, _("Here is your voucher for %(reward)s.") % {"reward": reward.name})
-        return redirect("portal:voucher", pk=voucher.pk)
-    reason = eligibility.unavailable_reason(reward, member, scopes=eligibility.MEMBER_VIEW)
-    context = {"member": member, "reward": reward, "reason": reason,
-               "balance_after": member.points_balance - reward.points_cost}
-    template = "portal/_redeem_confirm.html" if request.htmx else "portal/redeem.html"
-    return render(request, template, context)
-
-
-@portal_page
-def vouchers(request, member: Member):
-    now = timezone.now()
-    mine = list(selectors.vouchers_of(member).order_by("-issued_at", "-id"))
-    return render(request, "portal/vouchers.html", {
-        "member": member,
-        "open": [voucher for voucher in mine if voucher.status == "issued" and voucher.expires_at >= now],
-        "closed": [voucher for voucher in mine if not (voucher.status == "issued" and voucher.expires_at >= now)],
-    })
-
-
-@portal_page
-def voucher(request, member: Member, pk: int):
-    voucher = get_object_or_404(selectors.vouchers_of(member), pk=pk)
-    usable = voucher.status == "issued" and voucher.expires_at >= timezone.now()
-    context = {"member": member, "voucher": voucher, "usable": usable}
-    if usable:
-        context["voucher_qr"] = qr_svg(voucher.code, label=_("QR code of the voucher"))
-        context["voucher_barcode"] = code128_svg(voucher.code, label=_("Barcode of the voucher"))
-    return render(request, "portal/voucher.html", context)
 
 
 # --- Profile and communication preferences ------------------------------------------------------
@@ -325,7 +236,7 @@ def privacy(request, member: Member):
 
 @portal_page
 def privacy_export(request, member: Member):
-    data = services.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+    data = gdpr.member_export(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
     return privacy_export_response(data, member)
 
 
@@ -345,13 +256,10 @@ def privacy_export_response(data: dict, member: Member) -> HttpResponse:
 def account_delete(request, member: Member):
     form = DeleteAccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
+        erasure.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.PORTAL)
         logout(request)
         messages.success(request, _("Your account has been deleted. Thank you for having been with us."))
         return redirect("portal:home")
-    from rewards.models import Redemption
-
-    open_vouchers = Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()
     return render(request, "portal/account_delete.html", {"member": member, "form": form,
-                                                          "open_vouchers": open_vouchers})
+                                                          **contributed_context("account_delete", member)})
 

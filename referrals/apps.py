@@ -9,6 +9,7 @@ class ReferralsConfig(AppConfig):
     def ready(self) -> None:
         from allauth.account.signals import email_confirmed
 
+        from . import subscribers  # noqa: F401 - registers the event handlers
         from .signals import referral_for_confirmed_email
 
         email_confirmed.connect(referral_for_confirmed_email, dispatch_uid="loyalty_referral_for_confirmed_email")

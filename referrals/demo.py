@@ -74,7 +74,7 @@ def seed_referrals_demo(*, partner, referrer_email: str) -> dict:
 
 
 def _bring_to(referral: Referral, friend: Member, state: str, partner) -> None:
-    from rewards.services import purchase_record
+    from rewards.purchases import purchase_record
 
     if state == Referral.Status.PENDING:
         return

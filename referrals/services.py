@@ -177,7 +177,7 @@ def fraud_reasons(*, program: ReferralProgram, referrer: Member, referee: Member
 # --- Attribution ----------------------------------------------------------------------------
 
 def _lock_members(*member_ids: int) -> dict[int, Member]:
-    from rewards.services import members_lock
+    from rewards.ledger import members_lock
 
     return members_lock(member_ids)
 
@@ -243,14 +243,14 @@ def _qualify(referral: Referral, *, purchase, at: datetime) -> bool:
 
 
 def _purchase_qualifies(program: ReferralProgram, purchase) -> bool:
-    from rewards.services import to_eur
+    from rewards.earning import to_eur
 
     remaining = purchase.amount - purchase.returned_amount
     return remaining > 0 and to_eur(remaining, purchase.currency) >= program.min_purchase_amount
 
 
 def referral_purchase_recorded(purchase) -> Referral | None:
-    """Called by `rewards.services.purchase_record` for each new purchase, in its transaction
+    """Called for each new purchase by the `PurchaseRecorded` subscriber, in the purchase's transaction
     (the referee's row is locked there). A repeated delivery of the same purchase is answered
     before this point and never reaches it; two different purchases at once are settled by the
     compare-and-set in `_qualify`."""
@@ -308,8 +308,8 @@ def _referrer_capped(referral: Referral, at: datetime) -> bool:
 
 def _pay_side(referral: Referral, member: Member, side: str, *, points: int, reward) -> tuple[int, object]:
     """Points and/or a voucher for one side. Only active members are paid."""
+    from rewards.ledger import points_credit
     from rewards.models import Redemption
-    from rewards.services import points_credit
     from rewards.vouchers import redemption_issue
 
     if member.status != Member.Status.ACTIVE:

@@ -13,7 +13,6 @@ from unfold.admin import ModelAdmin, TabularInline
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
-from . import services
 from .models import (
     EarningRule,
     PointEntry,
@@ -23,6 +22,7 @@ from .models import (
     PurchaseReturn,
     StoreDayTotal,
 )
+from .simulation import earning_rule_simulate
 
 
 @admin.register(PointEntry)
@@ -135,7 +135,7 @@ class EarningRuleAdmin(ModelAdmin):
         rule = self.get_object(request, object_id)
         if rule is not None:
             days = _bounded_int(request.GET.get("simulate_days"), default=30, low=1, high=365)
-            extra_context["simulation"] = services.earning_rule_simulate(rule=rule, days=days)
+            extra_context["simulation"] = earning_rule_simulate(rule=rule, days=days)
         return super().change_view(request, object_id, form_url, extra_context)
 
 

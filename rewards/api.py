@@ -2,7 +2,7 @@
 
 Thin: a serializer validates (and refuses absurd input: amounts outside 0.01–1,000,000, unknown
 currencies, purchase times more than a year back or more than a day ahead), a service in
-rewards.services / rewards.vouchers does the work under its locks, a serializer shows the result.
+rewards.purchases / rewards.returns / rewards.vouchers do the work under its locks, a serializer shows the result.
 A partner sees only its own purchases and the vouchers it issued (a key restricted to stores:
 only those of its stores): anything else is a 404. Members are named as members.presence
 says: by an id only when related, and spending points needs the member's presence.
@@ -35,7 +35,8 @@ from partners.webhooks import webhooks_emit
 
 from . import eligibility, partner_redemptions, vouchers
 from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
-from .services import LineData, ReturnLine, purchase_record, purchase_return, store_day_report
+from .purchases import LineData, purchase_record, store_day_report
+from .returns import ReturnLine, purchase_return
 
 MAX_AMOUNT = Decimal("1000000")
 MAX_LINES = 500
@@ -530,6 +531,9 @@ class StoreDayTotalViewSet(PartnerViewSet):
 
 
 def register(router) -> None:
+    from . import api_balance
+
+    api_balance.register(router)  # /members/<id>/balance/ and /entries/
     router.register("store-days", StoreDayTotalViewSet, basename="store-day")
     router.register("purchases", PurchaseViewSet, basename="purchase")
     router.register("rewards", RewardViewSet, basename="reward")

@@ -11,7 +11,12 @@ class RewardsConfig(AppConfig):
         from transfers.importers import register
         from transfers.models import ExportLog
 
-        from . import rule_cache  # noqa: F401 - connects the invalidation signals
+        from . import (
+            privacy,  # noqa: F401 - its sections of the member data export (members.gdpr)
+            rule_cache,  # noqa: F401 - connects the invalidation signals
+            subscribers,  # noqa: F401 - registers the event handlers
+            views,  # noqa: F401 - the points side of members' portal pages (members.portal)
+        )
         from .importers import PurchaseImporter, RewardImporter
         from .resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
 

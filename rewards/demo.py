@@ -20,7 +20,7 @@ from members.services import member_enrol
 from partners.models import Partner, Store
 
 from .models import CashbackProgram, EarningRule, Redemption, Reward, StampCardProgram
-from .services import LineData, purchase_record
+from .purchases import LineData, purchase_record
 
 DEMO_PARTNER = "Café & Markt Lindner"
 

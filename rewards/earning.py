@@ -15,11 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
+from django.conf import settings
 from django.utils import timezone
 
 from members.models import Tier
 
 from .models import EarningRule, PurchasePoints
+
+CENT = Decimal("0.01")
+
+
+def to_eur(amount: Decimal, currency: str) -> Decimal:
+    rate = Decimal(str(settings.LOYALTY_CURRENCY_TO_EUR.get(currency, "1")))
+    return (amount * rate).quantize(CENT)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,9 @@ class PurchaseRecorded(Event):
     amount: str  # Decimal as text: events hold plain values
     currency: str
     points: int
+    # Names of the buyer-lock annotations that were true (rewards.ledger.buyer_annotations, e.g.
+    # "referral_pending"): a subscriber learns what it registered for without a query of its own.
+    buyer_flags: tuple[str, ...] = ()
 
     def data(self) -> dict[str, Any]:
         return {"purchase_id": self.purchase_id, "order_reference": self.order_reference, "amount": self.amount,

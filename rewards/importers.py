@@ -134,7 +134,7 @@ class PurchaseImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[tuple[int, dict]]) -> None:
-        from .services import purchase_record
+        from .purchases import purchase_record
 
         numbers = [data["customer_number"] for _line, data in candidates if data["customer_number"]]
         emails = [data["email"].lower() for _line, data in candidates if data["email"]]

@@ -4,7 +4,7 @@ Design in short (see shared/DESIGN.md):
 - `PointEntry` is append-only. On PostgreSQL a trigger refuses UPDATE and DELETE, so even raw
   SQL cannot rewrite history; corrections are new entries.
 - `Member.points_balance` is the cached SUM of a member's entries, written only by
-  `rewards.services` in the same transaction, with the member row locked.
+  `rewards.ledger` in the same transaction, with the member row locked.
 - Points held for the return window are not ledger entries yet: they sit on the purchase
   (`points_pending`) and in `Member.points_pending`, and become an `earn` entry when released.
 - Expiry needs no mutable lots: credits carry `expires_at`, and the amount due at T is

@@ -3,7 +3,7 @@
 - Lock order everywhere: the member row, then the reward row, then the voucher. Stock and
   balance are checked after the locks and changed in the same transaction, so fifty members
   racing for the last unit get exactly one voucher and no balance goes below zero.
-- Points move only through `rewards.services._post_entry` (kind REDEEM when a voucher is
+- Points move only through `rewards.ledger.post_entry` (kind REDEEM when a voucher is
   issued, REFUND when it is cancelled or expires with a refund), referenced by the voucher's
   code: (source, reference) is unique in the ledger, so a voucher is paid and refunded once.
 - A voucher's status changes by compare-and-set (`filter(status=ISSUED).update(...)`): two
@@ -28,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.events import publish
 from core.ratelimit import Window, current_window, window_count_up
 from members.models import Member
 from partners.models import Partner, Store
@@ -41,6 +42,9 @@ from rewards.errors import (
 )
 
 from . import codes, eligibility, rule_cache
+from .earning import to_eur
+from .events import VoucherIssued, VoucherUsed
+from .ledger import member_lock, member_lock_live, post_entry, require_active
 from .models import (
     PointEntry,
     Purchase,
@@ -50,7 +54,6 @@ from .models import (
     StampCardProgram,
     StampCredit,
 )
-from .services import _post_entry, _require_active, member_lock, to_eur
 
 # --- Redeeming ---------------------------------------------------------------------------------
 
@@ -84,10 +87,13 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
         expires_at=now + timedelta(days=max(1, reward.voucher_valid_days)),
     )
     if points:
-        _post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
-                    reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de})
+        post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
+                   reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de},
+                   redemption_id=redemption.pk)
     if reward.stock is not None:
         Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
+    publish(VoucherIssued(member_id=member.pk, redemption_id=redemption.pk, reward_id=reward.pk, points=points,
+                          source=source))
     return redemption
 
 
@@ -95,7 +101,7 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
 def redemption_create(*, member_id: int, reward_id: int) -> Redemption:
     """A member spends points on a catalogue reward and gets its voucher."""
     member = member_lock(member_id)
-    _require_active(member)
+    require_active(member)
     return _issue(member, reward_id, points=None, source=Redemption.Source.CATALOGUE, catalogue=True)
 
 
@@ -106,18 +112,8 @@ def redemption_issue(*, member_id: int, reward_id: int, source: str, points: int
     if points < 0:
         raise ValueError("points must not be negative")
     member = member_lock(member_id)
-    _require_active(member)
+    require_active(member)
     return _issue(member, reward_id, points=points, source=source, catalogue=False)
-
-
-def _lock_live_member(member_id: int) -> Member:
-    """Lock the member who owns a voucher now: a duplicate merged away hands its points to the
-    survivor, so a refund to the duplicate would vanish from the person's balance."""
-    while True:
-        member = member_lock(member_id)
-        if member.status != Member.Status.MERGED or member.merged_into_id is None:
-            return member
-        member_id = member.merged_into_id
 
 
 @transaction.atomic
@@ -127,7 +123,7 @@ def redemption_cancel(*, redemption_id: int) -> Redemption:
     A voucher past its expiry date is not cancellable even before the expiry job marks it:
     otherwise cancelling would refund what expiry (by `LOYALTY_REFUND_EXPIRED_VOUCHERS`) keeps."""
     owner_id = Redemption.objects.values_list("member_id", flat=True).get(pk=redemption_id)
-    member = _lock_live_member(owner_id)
+    member = member_lock_live(owner_id)
     now = timezone.now()
     changed = Redemption.objects.filter(pk=redemption_id, status=Redemption.Status.ISSUED,
                                         expires_at__gte=now).update(status=Redemption.Status.CANCELLED,
@@ -144,8 +140,9 @@ def redemption_cancel(*, redemption_id: int) -> Redemption:
 def _refund(member: Member, redemption: Redemption, *, reason: str) -> None:
     # (source, reference) is unique in the ledger: a voucher can be refunded once, whatever path.
     if redemption.points:
-        _post_entry(member, kind=PointEntry.Kind.REFUND, points=redemption.points, source="redemption-refund",
-                    reference=redemption.code, reason=reason % {"reward": redemption.reward.name_de})
+        post_entry(member, kind=PointEntry.Kind.REFUND, points=redemption.points, source="redemption-refund",
+                   reference=redemption.code, reason=reason % {"reward": redemption.reward.name_de},
+                   redemption_id=redemption.pk)
 
 
 def redemptions_expire_due(*, now: datetime | None = None, batch_size: int = 1000) -> int:
@@ -172,7 +169,7 @@ def redemptions_expire_due(*, now: datetime | None = None, batch_size: int = 100
 @transaction.atomic
 def _expire_with_refund(redemption_id: int, now: datetime) -> bool:
     owner_id = Redemption.objects.values_list("member_id", flat=True).get(pk=redemption_id)
-    member = _lock_live_member(owner_id)
+    member = member_lock_live(owner_id)
     changed = Redemption.objects.filter(pk=redemption_id, status=Redemption.Status.ISSUED,
                                         expires_at__lt=now).update(status=Redemption.Status.EXPIRED)
     if changed:
@@ -272,6 +269,8 @@ def voucher_consume(*, code: str, partner: Partner, store: Store | None = None) 
         raise VoucherInvalid()
     redemption.status, redemption.used_at = Redemption.Status.USED, now
     redemption.used_by_partner, redemption.used_at_store = partner, store
+    publish(VoucherUsed(member_id=redemption.member_id, partner_id=partner.pk, redemption_id=redemption.pk,
+                        reward_id=redemption.reward_id, store_id=store.pk if store is not None else None))
     return redemption
 
 
@@ -370,7 +369,7 @@ def _stamp_card_complete(card_id: int) -> int:
 # --- Merging two members' vouchers and cards -----------------------------------------------------
 
 def member_rewards_merge(*, survivor: Member, duplicate: Member) -> None:
-    """Called by `members.services.member_merge` with both members locked: the duplicate's
+    """Called by the `MembersMerged` subscriber with both members locked: the duplicate's
     vouchers and stamp cards become the survivor's; an open card's stamps are added to the
     survivor's open card of the same programme (which may fill it and issue its reward)."""
     Redemption.objects.filter(member=duplicate).update(member=survivor)
@@ -387,6 +386,20 @@ def member_rewards_merge(*, survivor: Member, duplicate: Member) -> None:
             target.save(update_fields=["stamps"])
         if survivor.status == Member.Status.ACTIVE:
             _complete_full_cards(survivor, card.program, target)
+
+
+def member_vouchers_cancel(*, member_ids: list[int]) -> int:
+    """Cancel the people's unused vouchers: an erased member's voucher must not pass a till.
+    Still-valid ones through `redemption_cancel` (points and stock come back, as on any
+    cancellation); ones past their date that the expiry job has not reached yet are just closed."""
+    now = timezone.now()
+    open_vouchers = Redemption.objects.filter(member_id__in=member_ids, status=Redemption.Status.ISSUED)
+    cancelled = 0
+    for redemption_id in open_vouchers.filter(expires_at__gte=now).order_by("pk").values_list("pk", flat=True):
+        redemption_cancel(redemption_id=redemption_id)
+        cancelled += 1
+    cancelled += open_vouchers.update(status=Redemption.Status.CANCELLED, cancelled_at=now)
+    return cancelled
 
 
 # --- Cashback ----------------------------------------------------------------------------------

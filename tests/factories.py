@@ -178,7 +178,7 @@ class EarningRuleFactory(factory.django.DjangoModelFactory):
 
 
 class PurchaseFactory(factory.django.DjangoModelFactory):
-    """A raw purchase row (no points); use rewards.services.purchase_record to earn."""
+    """A raw purchase row (no points); use rewards.purchases.purchase_record to earn."""
 
     class Meta:
         model = Purchase

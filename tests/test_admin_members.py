@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from members.models import Member, TierHistory
 from rewards.models import EarningRule, PointEntry, Purchase
-from rewards.services import LineData, purchase_record
+from rewards.purchases import LineData, purchase_record
 from tests import factories
 
 

@@ -9,7 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from rewards.services import points_credit, purchase_record
+from rewards.ledger import points_credit
+from rewards.purchases import purchase_record
 from tests import factories
 
 

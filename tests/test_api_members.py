@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from members.models import Member
 from partners.models import WebhookDelivery, WebhookEvent
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 

@@ -22,11 +22,12 @@ from django.utils import timezone, translation
 
 from feedback.models import Complaint
 from feedback.models import Response as SurveyResponse
+from members.merge import member_merge
 from members.models import Member, MemberCode, PartnerRelation
-from members.services import member_code_issue, member_merge
+from members.services import member_code_issue
 from partners.models import Partner, PartnerAPIKey
+from rewards.ledger import points_credit
 from rewards.models import PointEntry, Purchase, Redemption
-from rewards.services import points_credit
 from tests import factories
 from tests.api_support import purchase_body
 

@@ -6,8 +6,8 @@ import uuid
 from decimal import Decimal
 
 from partners.models import WebhookDelivery, WebhookEvent
+from rewards.ledger import points_credit
 from rewards.models import Redemption
-from rewards.services import points_credit
 from tests import factories
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import raffles, services
 from campaigns.models import Campaign, Message, Segment
 from tests import factories
 
@@ -138,7 +138,7 @@ def test_drawing_a_raffle_from_the_console_records_the_given_seed(staff_client, 
     factories.VariantFactory(campaign=campaign)
     services.campaign_launch(campaign_id=campaign.pk)
     services.campaign_run_inline(campaign_id=campaign.pk)
-    services.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+    raffles.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
     Campaign.objects.filter(pk=campaign.pk).update(entry_deadline=timezone.now() - timedelta(minutes=1))
     staff_client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "draw"]), {"seed": "announced-42"})
     campaign.refresh_from_db()

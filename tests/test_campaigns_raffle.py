@@ -9,14 +9,14 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from campaigns import links, services
+from campaigns import links, raffles, services
 from campaigns.errors import RaffleClosed
 from campaigns.models import Campaign, Message, RaffleEntry
 from campaigns.selectors import raffle_verify
 from members.models import Member
 from rewards.errors import InsufficientPoints
+from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption
-from rewards.services import points_adjust
 from tests import factories
 
 
@@ -63,7 +63,7 @@ def test_entering_costs_the_entry_points_once(raffle, client):
     invite(raffle)
     assert client.post(raffle_path(member, raffle)).status_code == 200
     assert client.post(raffle_path(member, raffle)).status_code == 200
-    services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+    raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
     entry = RaffleEntry.objects.get()
     assert (entry.member, entry.points_paid) == (member, 50)
     member.refresh_from_db()
@@ -79,7 +79,7 @@ def test_entering_without_enough_points_is_refused(raffle, client):
     assert response.status_code == 422
     assert not RaffleEntry.objects.exists()
     with pytest.raises(InsufficientPoints):
-        services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
 
 
 def test_only_the_invited_segment_may_enter_and_only_in_time(raffle):
@@ -88,50 +88,50 @@ def test_only_the_invited_segment_may_enter_and_only_in_time(raffle):
     austrian, german = consenting(country="AT"), consenting(country="DE")
     invite(raffle)
     with pytest.raises(RaffleClosed, match="invited"):
-        services.raffle_enter(campaign_id=raffle.pk, member_id=german.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=german.pk)
     with pytest.raises(RaffleClosed, match="ended"):
-        services.raffle_enter(campaign_id=raffle.pk, member_id=austrian.pk, now=timezone.now() + timedelta(days=8))
-    services.raffle_enter(campaign_id=raffle.pk, member_id=austrian.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=austrian.pk, now=timezone.now() + timedelta(days=8))
+    raffles.raffle_enter(campaign_id=raffle.pk, member_id=austrian.pk)
 
 
 def test_a_raffle_not_yet_sent_takes_no_entries(raffle):
     member = consenting(points=100)
     with pytest.raises(RaffleClosed):
-        services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
 
 
 def test_the_draw_is_recorded_reproducible_and_issues_prize_vouchers(raffle):
     members = [consenting(points=100) for _ in range(6)]
     invite(raffle)
     for member in members:
-        services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
     after_deadline = raffle.entry_deadline + timedelta(minutes=1)
     with pytest.raises(RaffleClosed, match="open until"):
-        services.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline - timedelta(minutes=1))
-    winners = services.raffle_draw(campaign_id=raffle.pk, now=after_deadline)
+        raffles.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline - timedelta(minutes=1))
+    winners = raffles.raffle_draw(campaign_id=raffle.pk, now=after_deadline)
     raffle.refresh_from_db()
     assert len(winners) == 2 and raffle.drawn_at == after_deadline
     assert len(raffle.draw_seed) == 32 and len(raffle.draw_entries_hash) == 64
     # Anyone with the entries and the seed gets the same winners.
     entries = list(RaffleEntry.objects.filter(campaign=raffle).values_list("pk", "member_id"))
-    assert set(services.draw_winners(entries, seed=raffle.draw_seed, count=2)) == {entry.pk for entry in winners}
+    assert set(raffles.draw_winners(entries, seed=raffle.draw_seed, count=2)) == {entry.pk for entry in winners}
     assert raffle_verify(raffle)
     vouchers = Redemption.objects.filter(source=Redemption.Source.CAMPAIGN, reward=raffle.prize)
     assert {voucher.member_id for voucher in vouchers} == {entry.member_id for entry in winners}
     assert all(voucher.points == 0 for voucher in vouchers)
     assert set(RaffleEntry.objects.filter(won=True).values_list("prize_id", flat=True)) == {v.pk for v in vouchers}
     with pytest.raises(RaffleClosed, match="drawn"):
-        services.raffle_draw(campaign_id=raffle.pk, now=after_deadline)
+        raffles.raffle_draw(campaign_id=raffle.pk, now=after_deadline)
 
 
 def test_a_seed_announced_in_advance_decides_the_draw(raffle):
     members = [consenting(points=100) for _ in range(10)]
     invite(raffle)
     for member in members:
-        services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
     entries = list(RaffleEntry.objects.filter(campaign=raffle).order_by("pk").values_list("pk", "member_id"))
-    expected = services.draw_winners(entries, seed="Lotto 2026-06-13: 3 11 19 27 38 45", count=2)
-    winners = services.raffle_draw(campaign_id=raffle.pk, seed="Lotto 2026-06-13: 3 11 19 27 38 45",
+    expected = raffles.draw_winners(entries, seed="Lotto 2026-06-13: 3 11 19 27 38 45", count=2)
+    winners = raffles.raffle_draw(campaign_id=raffle.pk, seed="Lotto 2026-06-13: 3 11 19 27 38 45",
                                    now=raffle.entry_deadline + timedelta(hours=1))
     assert {entry.pk for entry in winners} == set(expected)
 
@@ -140,8 +140,8 @@ def test_the_proof_fails_if_the_entries_change_after_the_draw(raffle):
     members = [consenting(points=100) for _ in range(3)]
     invite(raffle)
     for member in members[:2]:
-        services.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
-    services.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline + timedelta(hours=1))
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+    raffles.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline + timedelta(hours=1))
     raffle.refresh_from_db()
     assert raffle_verify(raffle)
     factories.RaffleEntryFactory(campaign=raffle, member=members[2])  # smuggled in afterwards
@@ -150,9 +150,9 @@ def test_the_proof_fails_if_the_entries_change_after_the_draw(raffle):
 
 def test_the_same_seed_and_entries_always_give_the_same_winners():
     entries = [(entry, 1000 + entry) for entry in range(1, 101)]
-    first = services.draw_winners(entries, seed="abc", count=5)
-    assert first == services.draw_winners(list(reversed(entries)), seed="abc", count=5)
-    assert first != services.draw_winners(entries, seed="abd", count=5)
-    assert services.draw_winners(entries[:3], seed="abc", count=5) == services.draw_winners(entries[:3], seed="abc",
+    first = raffles.draw_winners(entries, seed="abc", count=5)
+    assert first == raffles.draw_winners(list(reversed(entries)), seed="abc", count=5)
+    assert first != raffles.draw_winners(entries, seed="abd", count=5)
+    assert raffles.draw_winners(entries[:3], seed="abc", count=5) == raffles.draw_winners(entries[:3], seed="abc",
                                                                                             count=3)
-    assert services.entries_fingerprint(entries) != services.entries_fingerprint(entries[:-1])
+    assert raffles.entries_fingerprint(entries) != raffles.entries_fingerprint(entries[:-1])

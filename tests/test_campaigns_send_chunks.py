@@ -1,4 +1,4 @@
-"""Sending in chunks (campaigns.services.messages_send): one claim transaction, one consent
+"""Sending in chunks (campaigns.sending.messages_send): one claim transaction, one consent
 query, one cap query and one "sent" update for many messages must still decide member by
 member: consent, cap, language, the control group, each e-mail's own unsubscribe link, a
 failure that belongs to one message, and nobody twice when a worker dies in the middle."""
@@ -13,7 +13,7 @@ from django.core.mail.backends.locmem import EmailBackend as LocmemEmailBackend
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import links, services
+from campaigns import links, sending, services
 from campaigns.experiment import assign
 from campaigns.models import Campaign, Message
 from members.services import consent_record
@@ -71,7 +71,7 @@ def test_one_chunk_decides_consent_cap_language_and_holdout_member_by_member(tie
     for days_ago in (1, 2):
         factories.MessageFactory(member=capped, status=S.SENT, claimed_at=timezone.now() - timedelta(days=days_ago))
     campaign, ids = prepared()
-    report = services.messages_send(message_ids=ids, chunk_size=50)
+    report = sending.messages_send(message_ids=ids, chunk_size=50)
     assert report.sent == 3 and report.skipped == {"no_consent": 2, "capped": 1}
     outcome = dict(Message.objects.filter(campaign=campaign).values_list("member_id", "skip_reason"))
     assert outcome == {german.pk: "", english.pk: "", came_back.pk: "", withdrew.pk: "no_consent",
@@ -83,7 +83,7 @@ def test_one_chunk_decides_consent_cap_language_and_holdout_member_by_member(tie
 def test_the_control_group_is_set_aside_inside_a_chunk(tiers):
     members = [consenting() for _ in range(30)]
     campaign, ids = prepared(holdout_percent=40)
-    services.messages_send(message_ids=ids, chunk_size=50)
+    sending.messages_send(message_ids=ids, chunk_size=50)
     control = {member.pk for member in members if assign(campaign.pk, member.pk, holdout_percent=40, weights=[1])
                is None}
     assert 0 < len(control) < 30
@@ -96,7 +96,7 @@ def test_the_control_group_is_set_aside_inside_a_chunk(tiers):
 def test_two_messages_for_one_member_in_the_same_chunk_count_against_the_cap(tiers):
     member = consenting()
     ids = prepared()[1] + prepared()[1]
-    report = services.messages_send(message_ids=ids, chunk_size=50)
+    report = sending.messages_send(message_ids=ids, chunk_size=50)
     assert report.sent == 1 and report.skipped == {"capped": 1}
     assert [email.to[0] for email in mail.outbox] == [member.email]
 
@@ -105,7 +105,7 @@ def test_every_email_of_a_chunk_carries_the_unsubscribe_link_of_its_own_message(
     for _ in range(6):
         consenting()
     campaign, ids = prepared()
-    services.messages_send(message_ids=ids, chunk_size=50)
+    sending.messages_send(message_ids=ids, chunk_size=50)
     address_of = dict(Message.objects.filter(campaign=campaign).values_list("pk", "member__email"))
     assert len(mail.outbox) == 6
     for email in mail.outbox:
@@ -121,7 +121,7 @@ def test_a_refused_message_fails_alone_and_the_rest_of_the_chunk_is_sent(tiers):
     campaign, ids = prepared()
     backend = RefusingBackend()
     backend.refused = members[1].email
-    report = services.messages_send(message_ids=ids, chunk_size=50, email_connection=backend)
+    report = sending.messages_send(message_ids=ids, chunk_size=50, email_connection=backend)
     assert (report.sent, report.failed) == (3, 1)
     statuses = dict(Message.objects.filter(campaign=campaign).values_list("member_id", "status"))
     assert statuses == {member.pk: S.FAILED if member == members[1] else S.SENT for member in members}
@@ -135,12 +135,12 @@ def test_a_worker_killed_in_the_middle_of_a_chunk_sends_nobody_twice(tiers, monk
     campaign, ids = prepared()
     now = timezone.now()
     with pytest.raises(SystemExit):
-        services.messages_send(message_ids=ids, now=now, chunk_size=50, email_connection=DyingBackend())
+        sending.messages_send(message_ids=ids, now=now, chunk_size=50, email_connection=DyingBackend())
     assert len(mail.outbox) == 2
     # The whole chunk was claimed before delivery began: nothing of it is queued for another worker.
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {S.SENDING}
     report = services.sends_resume_stalled(now=now + timedelta(minutes=16))
     assert report["interrupted"] == 5  # at most once: possibly delivered, so never sent again
-    services.messages_send(message_ids=ids)
+    sending.messages_send(message_ids=ids)
     assert len(mail.outbox) == 2
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {S.FAILED}

@@ -15,7 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import services, sms, tasks
+from campaigns import sending, services, sms, tasks
 from campaigns.errors import CampaignNotReady, CampaignStateError, InvalidTemplate
 from campaigns.experiment import assign
 from campaigns.models import Campaign, Message
@@ -41,7 +41,7 @@ def new_campaign(**fields) -> Campaign:
     return campaign
 
 
-def send(campaign: Campaign, *, now=None) -> services.SendReport:
+def send(campaign: Campaign, *, now=None) -> sending.SendReport:
     services.campaign_launch(campaign_id=campaign.pk, now=now)
     report = services.campaign_run_inline(campaign_id=campaign.pk, now=now)
     campaign.refresh_from_db()
@@ -140,7 +140,7 @@ def test_two_workers_sending_the_same_batch_send_each_message_once(recorded_task
     def worker():
         try:
             barrier.wait()
-            reports.append(services.messages_send(message_ids=ids))
+            reports.append(sending.messages_send(message_ids=ids))
         finally:
             connection.close()
 
@@ -163,7 +163,7 @@ def test_consent_withdrawn_after_queueing_means_not_sent(tiers):
     services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
     consent_record(member=member, purpose="email", granted=False, source="portal")  # "yesterday"
     ids = list(Message.objects.filter(campaign=campaign).values_list("pk", flat=True))
-    report = services.messages_send(message_ids=ids)
+    report = sending.messages_send(message_ids=ids)
     assert report.sent == 0 and report.skipped == {"no_consent": 1}
     assert mail.outbox == []
     message = Message.objects.get(campaign=campaign)
@@ -191,7 +191,7 @@ def test_a_member_blocked_after_queueing_is_skipped(tiers):
     services.campaign_launch(campaign_id=campaign.pk)
     services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
     Member.objects.filter(pk=member.pk).update(status=Member.Status.BLOCKED)
-    services.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    sending.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
     assert Message.objects.get().skip_reason == Message.SkipReason.INACTIVE
     assert mail.outbox == []
 
@@ -228,7 +228,7 @@ def test_the_cap_holds_when_campaigns_send_to_the_same_member_at_the_same_moment
     def worker(message_id):
         try:
             barrier.wait()
-            services.messages_send(message_ids=[message_id])
+            sending.messages_send(message_ids=[message_id])
         finally:
             connection.close()
 
@@ -303,10 +303,10 @@ def test_a_retried_claim_does_not_issue_the_incentive_again(tiers):
     services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
     message = Message.objects.get()
     now = timezone.now()
-    assert services.message_claim(message_id=message.pk, now=now) is not None  # then the worker dies
+    assert sending.message_claim(message_id=message.pk, now=now) is not None  # then the worker dies
     report = services.sends_resume_stalled(now=now + timedelta(minutes=16))
     assert report["requeued"] == 1
-    services.messages_send(message_ids=[message.pk])
+    sending.messages_send(message_ids=[message.pk])
     member.refresh_from_db()
     assert member.points_balance == 10
     assert PointEntry.objects.filter(member=member).count() == 1
@@ -335,13 +335,13 @@ def test_an_interrupted_send_is_not_repeated_by_default_at_most_once(tiers, reco
     services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
     message = Message.objects.get()
     now = timezone.now()
-    services.message_claim(message_id=message.pk, now=now)  # claimed, then the worker was killed
+    sending.message_claim(message_id=message.pk, now=now)  # claimed, then the worker was killed
     assert services.sends_resume_stalled(now=now + timedelta(minutes=5))["interrupted"] == 0  # not stale yet
     report = services.sends_resume_stalled(now=now + timedelta(minutes=16))
     assert report["interrupted"] == 1 and report["requeued"] == 0
     message.refresh_from_db()
     assert message.status == S.FAILED and message.error.startswith("interrupted")
-    services.messages_send(message_ids=[message.pk])
+    sending.messages_send(message_ids=[message.pk])
     assert mail.outbox == []
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DONE
@@ -375,7 +375,7 @@ def test_a_failed_delivery_is_recorded_and_can_be_retried(tiers, recorded_tasks)
     recorded_tasks.clear()
     assert services.messages_retry_failed(campaign_id=campaign.pk) == 1
     assert recorded_tasks == [("campaigns.tasks.send_batch", ([message.pk],))]
-    services.messages_send(message_ids=[message.pk])
+    sending.messages_send(message_ids=[message.pk])
     message.refresh_from_db()
     assert message.status == S.SENT and len(mail.outbox) == 1
 
@@ -427,13 +427,13 @@ def test_pausing_stops_the_batches_and_resuming_continues(tiers, recorded_tasks)
     services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
     services.campaign_pause(campaign_id=campaign.pk)
     ids = sorted(Message.objects.values_list("pk", flat=True))
-    report = services.messages_send(message_ids=ids)
+    report = sending.messages_send(message_ids=ids)
     assert report.stopped and report.sent == 0 and mail.outbox == []
     assert set(Message.objects.values_list("status", flat=True)) == {S.QUEUED}
     recorded_tasks.clear()
     services.campaign_resume(campaign_id=campaign.pk)
     assert recorded_tasks == [("campaigns.tasks.send_batch", (ids,))]
-    services.messages_send(message_ids=ids)
+    sending.messages_send(message_ids=ids)
     assert len(mail.outbox) == 4
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DONE
@@ -449,7 +449,7 @@ def test_stopping_a_broadcast_skips_what_is_still_queued(tiers):
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.CANCELLED
     assert set(Message.objects.values_list("skip_reason", flat=True)) == {"cancelled"}
-    services.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    sending.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
     assert mail.outbox == []
 
 

@@ -12,11 +12,11 @@ from django.core import mail
 from django.test import override_settings
 from django.utils import timezone
 
-from campaigns import services
+from campaigns import sending, services
 from campaigns.models import Campaign, Message
 from members.models import Member, TierHistory
-from members.services import tier_override
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
+from rewards.tiers import tier_override
 from tests import factories
 
 UTC = ZoneInfo("UTC")
@@ -79,8 +79,8 @@ def test_a_birthday_message_goes_out_once_a_year(tiers):
     due(campaign, morning + timedelta(hours=3))
     services.campaign_run_inline(campaign_id=campaign.pk)  # broadcasts only: triggered rows are sent by batches
     ids = list(Message.objects.filter(campaign=campaign).values_list("pk", flat=True))
-    services.messages_send(message_ids=ids)
-    services.messages_send(message_ids=ids)
+    sending.messages_send(message_ids=ids)
+    sending.messages_send(message_ids=ids)
     assert len(mail.outbox) == 1
     assert due(campaign, datetime(2027, 5, 1, 9, 0, tzinfo=UTC)) == {(member.pk, "birthday:2026"),
                                                                      (member.pk, "birthday:2027")}
@@ -170,7 +170,7 @@ def test_points_expiring_within_n_days_are_announced_with_the_amount(tiers, part
     services.campaign_launch(campaign_id=campaign.pk)
     occurrence = f"expiring:{timezone.localdate(now):%Y-%m}"
     assert due(campaign, now) == {(expiring.pk, occurrence)}
-    services.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    sending.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
     assert mail.outbox[0].body.startswith("Eva: 120 Punkte verfallen bis")
 
 
@@ -203,6 +203,6 @@ def test_an_ended_triggered_campaign_sends_nothing_more(tiers):
     services.campaign_stop(campaign_id=campaign.pk)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DONE
-    services.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
+    sending.messages_send(message_ids=list(Message.objects.values_list("pk", flat=True)))
     assert mail.outbox == []
     assert services.triggers_run(now=now, dispatch=False) == {}

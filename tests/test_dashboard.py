@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from loyalty_site.dashboard import compute_figures, kpis
-from rewards.services import points_debit, points_expire_due, purchase_record
+from rewards.ledger import points_debit, points_expire_due
+from rewards.purchases import purchase_record
 from tests import factories
 
 
@@ -149,7 +150,7 @@ def test_programme_kpis_are_empty_not_zero_without_data(tiers):
 
 
 def test_participation_is_member_purchases_over_reported_receipts(tiers, partner, base_rule):
-    from rewards.services import store_day_report
+    from rewards.purchases import store_day_report
 
     store = factories.StoreFactory(partner=partner, code="P1")
     other = factories.StoreFactory(partner=partner, code="P2")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from members.models import Tier
 from rewards.earning import LineInput, PurchaseInput, allocate, compute_points
 from rewards.models import EarningRule
-from rewards.services import LineData, purchase_record
+from rewards.purchases import LineData, purchase_record
 from tests import factories
 
 BERLIN = ZoneInfo("Europe/Berlin")

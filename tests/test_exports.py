@@ -12,7 +12,7 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 from transfers.models import ExportLog
 
@@ -83,7 +83,7 @@ def test_an_excel_export_holds_text_not_formulas(client, shopper):
 
 
 def test_the_ledger_export_for_finance_keeps_negative_numbers_as_numbers(client, shopper):
-    from rewards.services import points_debit
+    from rewards.ledger import points_debit
 
     points_debit(member_id=shopper.pk, points=20, reason="Gutschein")
     client.force_login(factories.staff_in("Finance"))

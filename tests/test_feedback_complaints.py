@@ -14,7 +14,8 @@ from django.utils import timezone
 from feedback import services
 from feedback.errors import ComplaintStateError, GoodwillAlreadyGranted
 from feedback.models import Complaint, ComplaintMessage, Response, Survey, SurveyInvitation
-from members.services import member_erase, member_export_data
+from members.erasure import member_erase
+from members.gdpr import member_export_data
 from rewards.errors import AdjustmentTooLarge
 from rewards.models import PointEntry, Redemption
 from tests import factories
@@ -213,7 +214,7 @@ def test_erasure_blanks_comments_and_complaint_texts_but_keeps_the_scores(member
 
 
 def test_a_merge_moves_answers_complaints_and_invitations_to_the_survivor(member, tiers):
-    from members.services import member_merge
+    from members.merge import member_merge
 
     duplicate = factories.enrolled_member()
     survey = factories.SurveyFactory()
@@ -228,7 +229,7 @@ def test_a_merge_moves_answers_complaints_and_invitations_to_the_survivor(member
 
 
 def test_a_survey_reward_paid_to_a_merged_duplicate_is_not_paid_again_to_the_survivor(member, tiers):
-    from members.services import member_merge
+    from members.merge import member_merge
 
     duplicate = factories.enrolled_member()
     survey = factories.SurveyFactory(reward_points=50)

@@ -17,7 +17,7 @@ from feedback.errors import InvalidScore, InvalidSurveyLink, InvitationUsed, Sur
 from feedback.models import FollowUp, Response, Survey, SurveyInvitation
 from members.services import consent_record
 from rewards.models import PointEntry
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 

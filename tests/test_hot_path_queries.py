@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from rewards.services import points_credit
+from rewards.ledger import points_credit
 from tests import factories
 from tests.api_support import purchase_body
 
@@ -49,7 +49,7 @@ CAMPAIGN_SEND_CHUNK = 16
 
 
 def test_a_chunk_of_campaign_messages_costs_the_same_queries_for_5_or_45_members(tiers):
-    from campaigns import services
+    from campaigns import sending, services
     from campaigns.models import Message
 
     counts = []
@@ -64,7 +64,7 @@ def test_a_chunk_of_campaign_messages_costs_the_same_queries_for_5_or_45_members
         services.campaign_prepare(campaign_id=campaign.pk, dispatch=False)
         ids = list(Message.objects.filter(campaign=campaign).values_list("pk", flat=True))
         with CaptureQueriesContext(connection) as captured:
-            report = services.messages_send(message_ids=ids, chunk_size=50)
+            report = sending.messages_send(message_ids=ids, chunk_size=50)
         assert report.sent == len(ids)  # the second campaign also reaches the first five
         counts.append(len(captured))
     assert counts[0] == counts[1] <= CAMPAIGN_SEND_CHUNK, counts

@@ -1,4 +1,4 @@
-"""rewards.bulk.points_credit_bulk: many credits in a constant number of statements, same invariant as
+"""rewards.ledger.points_credit_bulk: many credits in a constant number of statements, same invariant as
 points_credit (balance == SUM(entries)), idempotent by reference, members locked while it runs."""
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from django.db.models import Sum
 
 from core.errors import ReferenceConflict
 from members.models import Member
-from rewards.bulk import BulkCredit, points_credit_bulk, points_open_bulk
 from rewards.errors import InvalidPurchase
+from rewards.ledger import BulkCredit, points_credit_bulk, points_debit, points_open_bulk
 from rewards.models import PointEntry
-from rewards.services import points_debit
 from tests import factories
 
 

@@ -415,7 +415,7 @@ def test_a_write_refused_by_the_ledger_in_a_later_chunk_rolls_back_the_whole_fil
     # An opening-balance reference already booked for somebody else: the ledger refuses it while
     # the third chunk is written, after the first two chunks' writes.
     someone = factories.enrolled_member()
-    from rewards.bulk import BulkCredit, points_credit_bulk
+    from rewards.ledger import BulkCredit, points_credit_bulk
 
     points_credit_bulk(credits=[BulkCredit(member_id=someone.pk, points=1, reference="import-opening:K5")],
                        source="import", reason="x")

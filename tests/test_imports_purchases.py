@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from members.merge import member_merge
 from members.models import Member
-from members.services import member_merge
 from rewards.models import PointEntry, Purchase
 from tests import factories
 from tests.import_helpers import csv_bytes, dry_run, errors_by_line, full_import

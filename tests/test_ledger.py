@@ -20,19 +20,12 @@ from django.utils import timezone
 from core.errors import ReasonRequired
 from members.models import Member
 from rewards.errors import InsufficientPoints, InvalidPurchase, InvalidReturn
+from rewards.figures import points_expiring_by
+from rewards.ledger import points_adjust, points_debit, points_expire_due
 from rewards.models import PointEntry, Purchase, PurchaseReturn
+from rewards.purchases import LineData, purchase_record, release_due_pending_points
+from rewards.returns import ReturnLine, purchase_return
 from rewards.selectors import ledger_mismatches
-from rewards.services import (
-    LineData,
-    ReturnLine,
-    points_adjust,
-    points_debit,
-    points_expire_due,
-    points_expiring_by,
-    purchase_record,
-    purchase_return,
-    release_due_pending_points,
-)
 from tests import factories
 
 

@@ -12,8 +12,10 @@ from django.db.models import Sum, Window
 from django.utils import timezone
 
 from rewards.errors import InsufficientPoints, InvalidReturn
+from rewards.ledger import points_debit, points_expire_due
 from rewards.models import PointEntry, Purchase
-from rewards.services import points_debit, points_expire_due, purchase_record, purchase_return
+from rewards.purchases import purchase_record
+from rewards.returns import purchase_return
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,9 +12,11 @@ from dateutil.relativedelta import relativedelta
 from django.db.models import Sum
 from django.utils import timezone
 
-from members.selectors import points_expiring_soon
+from rewards.figures import points_expiring_by
+from rewards.ledger import points_debit, points_expire_due
 from rewards.models import PointEntry
-from rewards.services import points_debit, points_expire_due, points_expiring_by, purchase_record
+from rewards.purchases import purchase_record
+from rewards.selectors import points_expiring_soon
 from tests import factories
 
 
@@ -141,7 +143,7 @@ def test_members_without_entries_or_anything_due_are_left_alone(member, partner,
 def test_credits_expire_on_the_local_calendar(settings, earned, months, expires):
     from zoneinfo import ZoneInfo
 
-    from rewards.services import credit_expiry
+    from rewards.ledger import credit_expiry
 
     settings.LOYALTY_POINTS_EXPIRY_MONTHS = months
     berlin = ZoneInfo("Europe/Berlin")

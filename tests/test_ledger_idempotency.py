@@ -8,8 +8,8 @@ from core.errors import ReferenceConflict
 from members.errors import MemberNotActive
 from members.models import Member
 from rewards.errors import InsufficientPoints, InvalidPurchase
+from rewards.ledger import points_credit, points_debit
 from rewards.models import PointEntry
-from rewards.services import points_credit, points_debit
 from tests import factories
 
 

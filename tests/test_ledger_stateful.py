@@ -29,18 +29,11 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 
 from rewards.earning import reversal_target
 from rewards.errors import InsufficientPoints
+from rewards.figures import points_expiring_by
+from rewards.ledger import points_adjust, points_debit, points_expire_due
 from rewards.models import Purchase, PurchasePoints
-from rewards.services import (
-    LineData,
-    ReturnLine,
-    points_adjust,
-    points_debit,
-    points_expire_due,
-    points_expiring_by,
-    purchase_record,
-    purchase_return,
-    release_due_pending_points,
-)
+from rewards.purchases import LineData, purchase_record, release_due_pending_points
+from rewards.returns import ReturnLine, purchase_return
 from tests import factories
 
 EXPIRY_MONTHS = 24

@@ -9,7 +9,8 @@ import pytest
 from django.core.management import execute_from_command_line
 from django.db import connection
 
-from rewards.services import points_debit, purchase_record
+from rewards.ledger import points_debit
+from rewards.purchases import purchase_record
 from tests import factories
 
 

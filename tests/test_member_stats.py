@@ -5,7 +5,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from rewards.services import member_stats_refresh, purchase_record, purchase_return
+from rewards.purchases import member_stats_refresh, purchase_record
+from rewards.returns import purchase_return
 
 
 def test_rolling_statistics_drop_purchases_that_left_the_window(member, partner, base_rule):

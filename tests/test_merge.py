@@ -8,11 +8,15 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from members.errors import InvalidMerge
+from members.merge import member_merge
 from members.models import ConsentRecord, Member, MemberMerge, TierHistory
-from members.services import consent_record, member_merge, tier_end_grants, tier_override
-from rewards import services
+from members.services import consent_record
+from rewards import ledger as services
+from rewards.figures import qualifying_points
 from rewards.models import PointEntry, Purchase
-from rewards.services import purchase_record, purchase_release_pending, purchase_return, qualifying_points
+from rewards.purchases import purchase_record, purchase_release_pending
+from rewards.returns import purchase_return
+from rewards.tiers import tier_end_grants, tier_override
 from tests import factories
 
 

@@ -79,7 +79,7 @@ def test_an_unverified_address_never_claims_a_member(db, tiers):
 
 
 def test_linking_follows_a_merged_member_to_its_survivor(db, tiers):
-    from members.services import member_merge
+    from members.merge import member_merge
 
     survivor = factories.enrolled_member(email="neu@example.org")
     duplicate = factories.enrolled_member(email="alt@example.org")

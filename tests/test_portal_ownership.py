@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from members.services import member_link_or_enrol
-from rewards.services import points_adjust, points_credit
+from rewards.ledger import points_adjust, points_credit
 from tests import factories
 
 

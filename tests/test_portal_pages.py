@@ -13,8 +13,9 @@ from django.utils import timezone, translation
 
 from members.models import ConsentRecord, Member
 from members.services import member_link_or_enrol
+from rewards.ledger import points_adjust, points_credit
 from rewards.models import PointEntry, Redemption
-from rewards.services import points_adjust, points_credit, purchase_record
+from rewards.purchases import purchase_record
 from rewards.vouchers import redemption_create
 from tests import factories
 

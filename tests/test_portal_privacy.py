@@ -11,17 +11,15 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.urls import reverse
 
+from members.erasure import member_erase
+from members.gdpr import member_export_data
+from members.merge import member_merge
 from members.models import ConsentRecord, Member
-from members.services import (
-    consent_record,
-    member_erase,
-    member_export_data,
-    member_link_or_enrol,
-    member_merge,
-)
+from members.services import consent_record, member_link_or_enrol
+from rewards.ledger import points_credit
 from rewards.models import PointEntry, Purchase
+from rewards.purchases import purchase_record
 from rewards.selectors import ledger_mismatches
-from rewards.services import points_credit, purchase_record
 from rewards.vouchers import redemption_create
 from tests import factories
 

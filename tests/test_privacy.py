@@ -14,11 +14,12 @@ from django.db import models as db_models
 from django.utils import timezone
 
 from campaigns.models import Message
+from members.erasure import member_erase
 from members.models import ConsentRecord, Member
 from members.privacy import NOT_PERSONAL_FIELDS, PERSONAL_DATA, PERSONAL_FIELDS, retention_run
-from members.services import consent_record, member_erase
+from members.services import consent_record
 from partners.models import WebhookDelivery
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 from transfers.models import ImportJob
 

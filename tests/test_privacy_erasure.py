@@ -19,21 +19,17 @@ from django.test import Client
 from django.urls import reverse
 
 from campaigns.models import Message
+from members.erasure import member_erase
+from members.merge import member_merge
 from members.models import Member, PrivacyRequest
-from members.services import (
-    consent_record,
-    member_erase,
-    member_link_or_enrol,
-    member_merge,
-    member_update_profile,
-    tier_override,
-)
+from members.services import consent_record, member_link_or_enrol, member_update_profile
 from partners.models import Scope, WebhookEvent
 from referrals.models import Referral
 from referrals.services import referral_attach
+from rewards.ledger import points_adjust, points_credit
 from rewards.models import PointEntry, Redemption
 from rewards.selectors import ledger_mismatches
-from rewards.services import points_adjust, points_credit
+from rewards.tiers import tier_override
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
 from transfers.models import ImportJob

@@ -13,7 +13,7 @@ from django.utils import timezone
 from referrals import services
 from referrals.models import Referral
 from rewards.models import PointEntry
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from members.models import Member
 from referrals import services
 from referrals.models import Referral
 from rewards.models import PointEntry
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 from tests.test_ledger_concurrency import run_in_threads
 

@@ -16,7 +16,7 @@ from members.models import Member
 from members.services import member_link_or_enrol
 from referrals import links, services
 from referrals.models import Referral, ReferralClaim
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 pytestmark = pytest.mark.django_db

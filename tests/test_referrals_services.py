@@ -16,7 +16,8 @@ from referrals import services
 from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 from referrals.models import Referral
 from rewards.models import PointEntry, Redemption
-from rewards.services import purchase_record, purchase_return
+from rewards.purchases import purchase_record
+from rewards.returns import purchase_return
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -376,7 +377,7 @@ def test_only_one_programme_can_be_active(program):
 
 def test_the_export_lists_referrals_made_and_received(program, referrer, referee):
     attach(referee, referrer)
-    from members.services import member_export_data
+    from members.gdpr import member_export_data
 
     exported = member_export_data(referrer)["referrals"]
     assert [(row["role"], row["friend"], row["status"]) for row in exported] == [

@@ -11,8 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from rewards import codes
+from rewards.ledger import points_adjust
 from rewards.models import Redemption, Reward
-from rewards.services import LineData, points_adjust, purchase_record
+from rewards.purchases import LineData, purchase_record
 from rewards.vouchers import redemption_create, voucher_consume
 from tests import factories
 

@@ -11,9 +11,10 @@ from django.db import connection, transaction
 
 from members.models import Member
 from rewards.errors import RewardUnavailable, VoucherInvalid, VoucherNotCancellable
+from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption
+from rewards.purchases import LineData, purchase_record
 from rewards.selectors import ledger_mismatches
-from rewards.services import LineData, points_adjust, purchase_record
 from rewards.vouchers import redemption_cancel, redemption_create, voucher_consume
 from tests import factories
 from tests.test_ledger_concurrency import run_in_threads

@@ -11,12 +11,13 @@ from django.test import override_settings
 from django.utils import timezone
 
 from members.errors import MemberNotActive
+from members.merge import member_merge
 from members.models import Member
-from members.services import member_merge, member_set_status
+from members.services import member_set_status
 from rewards.errors import InsufficientPoints, RewardUnavailable, VoucherNotCancellable
+from rewards.ledger import points_adjust
 from rewards.models import PointEntry, Redemption, Reward
 from rewards.selectors import ledger_mismatches
-from rewards.services import points_adjust
 from rewards.vouchers import (
     catalogue_for,
     member_discount_percent,

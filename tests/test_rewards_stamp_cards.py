@@ -11,10 +11,10 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from members.services import member_merge
+from members.merge import member_merge
 from rewards.models import PointEntry, Purchase, Redemption, StampCard, StampCredit
+from rewards.purchases import LineData, purchase_record, purchase_release_pending
 from rewards.selectors import ledger_mismatches
-from rewards.services import LineData, purchase_record, purchase_release_pending
 from rewards.vouchers import stamp_cards_apply_purchase, stamp_cards_issue_waiting
 from tests import factories
 

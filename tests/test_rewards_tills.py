@@ -12,8 +12,8 @@ from members.models import Member
 from members.services import member_set_status
 from rewards import codes
 from rewards.errors import StoreNotOfPartner, VoucherInvalid, VoucherRateLimited
+from rewards.ledger import points_adjust
 from rewards.models import Redemption
-from rewards.services import points_adjust
 from rewards.vouchers import (
     FAILURE_LIMIT,
     FAILURE_WINDOW,

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from rewards.models import PointEntry
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 

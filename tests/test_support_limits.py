@@ -11,9 +11,10 @@ import pytest
 from django.urls import reverse
 
 from feedback import services as feedback_services
+from rewards.adjustments import points_adjust_by_staff, staff_points_booked_today
 from rewards.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
+from rewards.ledger import points_credit
 from rewards.models import PointEntry
-from rewards.services import points_adjust_by_staff, points_credit, staff_points_booked_today
 from tests import factories
 from tests.test_ledger_concurrency import run_in_threads
 

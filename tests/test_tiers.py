@@ -11,9 +11,11 @@ from django.utils import timezone
 
 from core.errors import ReasonRequired
 from members.models import Member, TierHistory
-from members.selectors import tier_progress
-from members.services import tier_end_grants, tier_override, tier_review_all, tier_review_member
-from rewards.services import points_debit, purchase_record, purchase_return
+from rewards.ledger import points_debit
+from rewards.purchases import purchase_record
+from rewards.returns import purchase_return
+from rewards.selectors import tier_progress
+from rewards.tiers import tier_end_grants, tier_override, tier_review_all, tier_review_member
 
 
 def earn(member, partner, amount, reference, days_ago=0):

@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 
 from loyalty_site.dashboard import compute_figures
 from rewards.demo import seed_catalogue_basics
-from rewards.services import LineData, points_adjust, purchase_record
+from rewards.ledger import points_adjust
+from rewards.purchases import LineData, purchase_record
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

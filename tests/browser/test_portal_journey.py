@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from members.models import ConsentRecord, Member
 from rewards.demo import seed_catalogue_basics, seed_rewards_catalogue
 from rewards.models import Redemption, Reward
-from rewards.services import LineData, purchase_record
+from rewards.purchases import LineData, purchase_record
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -19,7 +19,7 @@ from members.services import member_link_or_enrol
 from referrals import services
 from referrals.models import Referral
 from rewards.models import PointEntry
-from rewards.services import purchase_record
+from rewards.purchases import purchase_record
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from members.models import Tier
 from rewards.demo import seed_catalogue_basics
+from rewards.ledger import BALANCES_FROM_ENTRIES_SQL
 
 FIRST_NAMES = ["Anna", "Lena", "Marie", "Sophie", "Laura", "Julia", "Lea", "Sarah", "Hannah", "Katharina", "Ursula",
                "Monika", "Sabine", "Petra", "Claudia", "Andrea", "Lukas", "Leon", "Finn", "Jonas", "Paul", "Felix",
@@ -79,11 +80,7 @@ class Command(BaseCommand):
                 WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id, partner_id, store_id
                 ON CONFLICT DO NOTHING""", params)
             self._step("ledger entries", cursor, self._entries_sql(months), params)
-            self._step("balances", cursor, """
-                UPDATE members_member m SET points_balance = s.total
-                FROM (SELECT member_id, sum(points) AS total FROM rewards_pointentry
-                      WHERE member_id BETWEEN %(first)s AND %(last)s GROUP BY member_id) s
-                WHERE m.id = s.member_id""", params)
+            self._step("balances", cursor, BALANCES_FROM_ENTRIES_SQL, params)  # the ledger's statement
             self._step("purchase statistics", cursor, """
                 UPDATE members_member m SET last_purchase_at = s.last, lifetime_spend = s.spend,
                        purchases_12m = s.recent, spend_12m = s.recent_spend

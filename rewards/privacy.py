@@ -1,0 +1,92 @@
+"""Rewards' part of the data protection requests, registered in RewardsConfig.ready(): the
+ledger, purchases, vouchers and stamp cards in a member's data export (Art. 15/20 DSGVO,
+members.gdpr), and the ledger's texts scrubbed on erasure (Art. 17, members.privacy)."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from members.gdpr import export_section
+from members.models import Member
+from members.privacy import PersonalValues, personal_data_scrubber
+
+from .models import PointEntry, Purchase, Redemption, StampCard
+
+
+@export_section("ledger")
+def ledger_export(member: Member, people: list[int]) -> list[dict]:
+    return [
+        {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.reason,
+         "expires_at": entry.expires_at, "source": entry.source, "reference": entry.reference,
+         "purchase": entry.purchase.order_reference if entry.purchase else None}
+        for entry in PointEntry.objects.filter(member_id__in=people).select_related("purchase")
+        .order_by("created_at", "id")
+    ]
+
+
+@export_section("purchases")
+def purchases_export(member: Member, people: list[int]) -> list[dict]:
+    purchases = (Purchase.objects.filter(member_id__in=people).select_related("partner", "store")
+                 .prefetch_related("lines", "breakdown__rule", "breakdown__tier", "returns")
+                 .order_by("occurred_at", "id"))
+    return [
+        {"order_reference": purchase.order_reference, "partner": purchase.partner.name,
+         "store": purchase.store.name if purchase.store else None, "channel": purchase.channel,
+         "amount": purchase.amount, "currency": purchase.currency, "occurred_at": purchase.occurred_at,
+         "points_earned": purchase.points_earned, "points_pending": purchase.points_pending,
+         "points_reversed": purchase.points_reversed, "returned_amount": purchase.returned_amount,
+         "lines": [{"sku": line.sku, "category": line.category, "quantity": line.quantity, "amount": line.amount,
+                    "points": line.points, "returned_amount": line.returned_amount}
+                   for line in purchase.lines.all()],
+         "breakdown": [{"kind": part.kind, "description": part.describe(), "points": part.points}
+                       for part in purchase.breakdown.all()],
+         "returns": [{"reference": ret.reference, "amount": ret.amount, "points_reversed": ret.points_reversed,
+                      "created_at": ret.created_at} for ret in purchase.returns.all()]}
+        for purchase in purchases
+    ]
+
+
+@export_section("vouchers")
+def vouchers_export(member: Member, people: list[int]) -> list[dict]:
+    return [
+        {"reward": voucher.reward.name, "code": voucher.display_code, "status": voucher.status,
+         "source": voucher.source, "points": voucher.points, "issued_at": voucher.issued_at,
+         "expires_at": voucher.expires_at, "used_at": voucher.used_at, "cancelled_at": voucher.cancelled_at}
+        for voucher in Redemption.objects.filter(member_id__in=people).select_related("reward")
+        .order_by("issued_at", "id")
+    ]
+
+
+@export_section("stamp_cards")
+def stamp_cards_export(member: Member, people: list[int]) -> list[dict]:
+    return [
+        {"program": card.program.name, "stamps": card.stamps, "stamps_needed": card.program.stamps_needed,
+         "completed_at": card.completed_at}
+        for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
+    ]
+
+
+@personal_data_scrubber
+def scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
+    """Staff-typed reasons and import references ("import-opening:<customer number>") of the
+    ledger. The append-only trigger lets exactly these two columns change, only in a transaction
+    that asks for it (rewards migration 0009); points and dates cannot move."""
+    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
+    changes = []
+    for pk, reason, reference in rows.iterator():
+        new_reason, new_reference = values.scrub(reason), values.scrub(reference)
+        if (new_reason, new_reference) != (reason, reference):
+            changes.append((pk, new_reason, new_reference))
+    if not changes:
+        return
+    _ledger_anonymise(on=True)
+    for pk, reason, reference in changes:
+        PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
+    # Off again for the rest of the transaction. On an error there is nothing to switch off: a
+    # rollback (also to a savepoint) undoes the SET LOCAL with everything else.
+    _ledger_anonymise(on=False)
+
+
+def _ledger_anonymise(*, on: bool) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('treuepunkt.ledger_anonymise', %s, true)", ["on" if on else "off"])

@@ -1,0 +1,298 @@
+"""Purchases: recording one (earning rules, points, statistics), releasing held points after
+the return window, the tills' day totals and the nightly rolling statistics.
+
+Lock order: the member (`rewards.ledger.buyer_lock`), then the purchase. Points move only
+through the ledger (`post_entry`); the purchase publishes `PurchaseRecorded` last, in its
+transaction, and subscribers (referrals) react to it there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Count, DecimalField, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import ReferenceConflict
+from core.events import publish
+from members.models import Member, PartnerRelation
+from members.services import partner_relation_record
+from partners.models import Partner, Store
+from rewards.errors import InvalidPurchase
+
+from . import rule_cache
+from .earning import LineInput, PurchaseInput, compute_points, to_eur
+from .events import PurchaseRecorded
+from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
+from .models import EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
+from .tiers import tier_evaluate
+from .vouchers import cashback_apply, stamp_cards_apply_purchase
+
+
+@dataclass(frozen=True)
+class LineData:
+    amount: Decimal
+    category: str = ""
+    sku: str = ""
+    quantity: int = 1
+
+
+@dataclass(frozen=True)
+class PurchaseOutcome:
+    purchase: Purchase
+    created: bool
+
+def _validated_lines(amount: Decimal, lines: Sequence[LineData] | None) -> list[LineData]:
+    if amount <= 0:
+        raise InvalidPurchase(detail=_("the amount must be positive"))
+    if not lines:
+        return [LineData(amount=amount)]
+    if any(line.amount <= 0 for line in lines):
+        raise InvalidPurchase(detail=_("every line amount must be positive"))
+    if sum((line.amount for line in lines), Decimal(0)) != amount:
+        raise InvalidPurchase(detail=_("the lines must add up to the amount"))
+    return list(lines)
+
+
+def _cap_remaining_for(member: Member, occurred_at: datetime):
+    def remaining(rule: EarningRule) -> int | None:
+        if rule.cap_points is None:
+            return None
+        since = cap_period_start(rule.cap_period, occurred_at)
+        # Bounded on both sides: a purchase posted late (an offline till, an import) counts
+        # against its own period, not against every purchase since that period began.
+        until = cap_period_end(rule.cap_period, since)
+        used = PurchasePoints.objects.filter(
+            rule=rule, purchase__member=member, purchase__occurred_at__gte=since, purchase__occurred_at__lt=until,
+        ).aggregate(total=Sum("points"))["total"] or 0
+        return rule.cap_points - used
+
+    return remaining
+
+
+def cap_period_start(period: str, at: datetime) -> datetime:
+    local = timezone.localtime(at).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == EarningRule.CapPeriod.MONTH:
+        local = local.replace(day=1)
+    elif period == EarningRule.CapPeriod.YEAR:
+        local = local.replace(month=1, day=1)
+    return local
+
+
+def cap_period_end(period: str, start: datetime) -> datetime:
+    """The first moment after the period that begins at `start` (local midnight, DST-safe)."""
+    step = {EarningRule.CapPeriod.MONTH: relativedelta(months=1),
+            EarningRule.CapPeriod.YEAR: relativedelta(years=1)}.get(period, relativedelta(days=1))
+    naive = timezone.make_naive(start) + step
+    return timezone.make_aware(naive)
+
+
+def rules_in_force(at: datetime) -> list[EarningRule]:
+    return rule_cache.active_rules_at(at)
+
+
+def _store_ids_of(rule: EarningRule) -> set[int] | frozenset[int]:
+    cached = getattr(rule, "store_ids", None)  # set by rule_cache
+    return cached if cached is not None else {store.pk for store in rule.stores.all()}
+
+
+def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[EarningRule]):
+    return compute_points(
+        purchase_input, rules,
+        store_ids_of=_store_ids_of,
+        cap_remaining=_cap_remaining_for(member, purchase_input.occurred_at),
+    )
+
+
+@transaction.atomic
+def purchase_record(
+    *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
+    occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
+    lines: Sequence[LineData] | None = None, booked_at: datetime | None = None,
+) -> PurchaseOutcome:
+    """Record a purchase and earn its points. The same (partner, order reference) again returns
+    the first purchase and earns nothing: retries never double-credit.
+
+    `booked_at` is when the points enter the ledger (default now); imports of history and the
+    demo data book at the purchase time so expiry and tier windows run from then."""
+    occurred_at = occurred_at or timezone.now()
+    lines = _validated_lines(amount, lines)
+    member = buyer_lock(member_id, partner=partner, store=store)
+    existing = Purchase.objects.filter(partner=partner, order_reference=order_reference).first()
+    if existing is not None:
+        if existing.member_id != member.pk:
+            raise ReferenceConflict(reference=order_reference)
+        return PurchaseOutcome(existing, created=False)
+    require_active(member)
+    if store is not None and store.partner_id != partner.pk:
+        raise InvalidPurchase(detail=_("the store belongs to another partner"))
+
+    purchase_input = PurchaseInput(
+        amount=amount, currency=currency, channel=channel, store_id=store.pk if store else None,
+        occurred_at=occurred_at, tier=member.tier,
+        lines=[LineInput(amount=line.amount, category=line.category) for line in lines],
+    )
+    result = points_for(member, purchase_input, rules_in_force(occurred_at))
+    purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
+                                lines, result)
+    if not member.related_here:  # the member's first purchase with this partner (at this store)
+        partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=purchase.store_id,
+                                via=PartnerRelation.Via.PURCHASE)
+    earned_now = 0 if purchase.points_pending else result.total
+    # One UPDATE of the member row for the statistics and both point counters: every update of
+    # that row writes a new version of it, and indexes with it.
+    stats = _purchase_stats(member, purchase, pending=purchase.points_pending)
+    if earned_now > 0:
+        post_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase, at=booked_at,
+                   reason=_("Purchase %(reference)s") % {"reference": order_reference}, partner_id=partner.pk,
+                   member_fields=stats)
+        tier_evaluate(member=member, partner_id=partner.pk, purchase_id=purchase.pk)
+    else:
+        Member.objects.filter(pk=member.pk).update(**stats)
+    member.points_pending += purchase.points_pending
+    _after_purchase(member, purchase, lines)
+    # Last, as the referral check ran after stamp cards and cashback: subscribers (referrals
+    # qualify a referral with its purchase, inside this transaction) react to the purchase.
+    publish(PurchaseRecorded(
+        member_id=member.pk, partner_id=partner.pk, purchase_id=purchase.pk, store_id=purchase.store_id,
+        order_reference=order_reference, amount=str(amount), currency=currency, points=result.total,
+        buyer_flags=tuple(name for name in buyer_annotations if getattr(member, name, False))))
+    return PurchaseOutcome(purchase, created=True)
+
+
+def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData]) -> None:
+    """Stamp cards fill and cashback converts, in the purchase's transaction."""
+    if rule_cache.stamp_programs():
+        stamp_cards_apply_purchase(purchase=purchase, lines=lines)
+    if rule_cache.cashback_program() is not None:
+        cashback_apply(member_id=member.pk)
+
+
+def _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at, lines,
+                     result) -> Purchase:
+    window = settings.LOYALTY_RETURN_WINDOW_DAYS
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            purchase = Purchase.objects.create(
+                member=member, partner=partner, store=store, channel=channel, order_reference=order_reference,
+                amount=amount, currency=currency, occurred_at=occurred_at, points_earned=result.total,
+                points_pending=result.total if window > 0 else 0,
+                available_at=now + timedelta(days=window) if window > 0 else now,
+            )
+    except IntegrityError as error:
+        raise ReferenceConflict(reference=order_reference) from error
+    created_lines = PurchaseLine.objects.bulk_create(
+        PurchaseLine(purchase=purchase, sku=line.sku, category=line.category, quantity=line.quantity,
+                     amount=line.amount, points=points)
+        for line, points in zip(lines, result.line_points, strict=True)
+    )
+    breakdown = PurchasePoints.objects.bulk_create(
+        PurchasePoints(purchase=purchase, kind=c.kind, rule=c.rule, tier=c.tier, points=c.points)
+        for c in result.components
+    )
+    # What prefetch_related would load (in id order, with rule and tier): callers that show the
+    # new purchase, like the API's answer, don't read back what was just written.
+    purchase._prefetched_objects_cache = {"lines": _as_prefetched(purchase.lines, created_lines),
+                                          "breakdown": _as_prefetched(purchase.breakdown, breakdown)}
+    return purchase
+
+
+def _as_prefetched(manager, rows: list):
+    # As prefetch_related stores them: a queryset holding its rows (further filters query again).
+    queryset = manager.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    return queryset
+
+
+def _purchase_stats(member: Member, purchase: Purchase, *, pending: int = 0) -> dict:
+    """The member row's purchase statistics and held points after `purchase` (column -> value),
+    for the one UPDATE the purchase makes of it (through the ledger when points are earned)."""
+    eur = to_eur(purchase.amount, purchase.currency)
+    recent = purchase.occurred_at >= timezone.now() - timedelta(days=365)
+    last = member.last_purchase_at
+    return {
+        "lifetime_spend": F("lifetime_spend") + eur,
+        "spend_12m": F("spend_12m") + (eur if recent else 0),
+        "purchases_12m": F("purchases_12m") + (1 if recent else 0),
+        "last_purchase_at": purchase.occurred_at if last is None or purchase.occurred_at > last else last,
+        "points_pending": F("points_pending") + pending,
+    }
+
+
+@transaction.atomic
+def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
+    """Make a purchase's held points available once its return window has passed."""
+    member, purchase = purchase_and_member_lock(purchase_id)
+    if purchase.points_pending <= 0 or (purchase.available_at and purchase.available_at > timezone.now()):
+        return None
+    points = purchase.points_pending
+    Purchase.objects.filter(pk=purchase.pk).update(points_pending=0)
+    Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
+    member.points_pending -= points
+    entry = post_entry(member, kind=PointEntry.Kind.EARN, points=points, purchase=purchase,
+                       reason=_("Purchase %(reference)s") % {"reference": purchase.order_reference})
+    tier_evaluate(member=member, purchase_id=purchase.pk)
+    if rule_cache.cashback_program() is not None:  # held points are earned now: they may convert
+        cashback_apply(member_id=member.pk)
+    return entry
+
+
+def release_due_pending_points(*, now: datetime | None = None) -> int:
+    """The beat job: release every purchase whose return window has ended. Returns how many."""
+    due = Purchase.objects.filter(points_pending__gt=0, available_at__lte=now or timezone.now())
+    released = 0
+    for purchase_id in due.values_list("pk", flat=True).iterator():
+        released += purchase_release_pending(purchase_id=purchase_id) is not None
+    return released
+
+
+
+@transaction.atomic
+def store_day_report(*, store: Store, day: date, receipts: int, revenue: Decimal,
+                     currency: str = "EUR") -> StoreDayTotal:
+    """A till's count of all receipts of a day (members or not). Reporting the day again
+    replaces the figures: tills send corrections after the day is closed."""
+    total, _created = StoreDayTotal.objects.update_or_create(
+        store=store, day=day, defaults={"receipts": receipts, "revenue": revenue, "currency": currency})
+    return total
+
+
+# --- Rolling purchase statistics ---------------------------------------------------------------
+
+def member_stats_refresh(*, now: datetime | None = None, batch_size: int = 5000) -> int:
+    """Nightly: recompute the rolling 12-month purchase figures that time (not purchases) changes.
+
+    The purchase service keeps them current as purchases and returns arrive; a purchase that
+    ages out of the window only leaves it here. Members are updated in id-range batches, each
+    its own short transaction, so no member row stays locked for long."""
+    now = now or timezone.now()
+    since = now - timedelta(days=365)
+    recent = Purchase.objects.filter(member=OuterRef("pk"), occurred_at__gte=since).order_by().values("member")
+    eur_amount = Case(
+        *[When(currency=code, then=(F("amount") - F("returned_amount")) * Decimal(str(rate)))
+          for code, rate in settings.LOYALTY_CURRENCY_TO_EUR.items()],
+        default=F("amount") - F("returned_amount"), output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
+    count = Subquery(recent.annotate(n=Count("pk")).values("n")[:1])
+    spend = Subquery(recent.annotate(total=Sum(eur_amount)).values("total")[:1])
+    money = DecimalField(max_digits=14, decimal_places=2)
+    candidates = Member.objects.filter(Q(purchases_12m__gt=0) | Q(last_purchase_at__gte=since))
+    ids = list(candidates.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start:start + batch_size]
+        with transaction.atomic():
+            Member.objects.filter(pk__in=chunk).update(
+                purchases_12m=Coalesce(count, Value(0)),
+                spend_12m=Coalesce(spend, Value(Decimal("0")), output_field=money),
+            )
+    return len(ids)

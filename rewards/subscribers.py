@@ -1,0 +1,54 @@
+"""What rewards does when something happens to a member elsewhere (see core/events.py).
+
+Registered in RewardsConfig.ready(); run inside the publisher's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+
+from core.events import subscribe
+from members.events import MemberErased, MembersMerged
+from members.models import Member, MemberMerge
+
+from .ledger import member_lock, members_lock, points_adjust, points_transfer
+from .models import Purchase
+from .tiers import tiers_merge
+from .vouchers import member_rewards_merge, member_vouchers_cancel
+
+
+@subscribe(MembersMerged)
+def rewards_follow_the_merge(events: Sequence[MembersMerged]) -> None:
+    """The duplicate's balance moves as a pair of transfer entries, its purchases, vouchers and
+    stamp cards follow the person, and the survivor keeps the better tier of the two."""
+    for event in events:
+        locked = members_lock([event.member_id, event.duplicate_id])  # held already by the merge
+        survivor, duplicate = locked[event.member_id], locked[event.duplicate_id]
+        label = _("Merged %(duplicate)s into %(survivor)s") % {
+            "duplicate": duplicate.customer_number, "survivor": survivor.customer_number}
+        points = points_transfer(duplicate=duplicate, survivor=survivor, reason=label)
+        purchases_moved = Purchase.objects.filter(member=duplicate).update(member=survivor)
+        member_rewards_merge(survivor=survivor, duplicate=duplicate)
+        survivor = Member.objects.select_related("tier").get(pk=survivor.pk)
+        tiers_merge(survivor=survivor, duplicate=duplicate)
+        Member.objects.filter(pk=duplicate.pk).update(tier_granted_until=None)  # a grant moved with the tier
+        if event.merge_id is not None:
+            MemberMerge.objects.filter(pk=event.merge_id).update(points_moved=points, purchases_moved=purchases_moved)
+
+
+@subscribe(MemberErased)
+def rewards_of_an_erased_member(events: Sequence[MemberErased]) -> None:
+    """Open vouchers are cancelled (a till must not accept them any more; their points come
+    back) and the points left are forfeited with one adjustment entry, so the balance invariant
+    holds and nobody counts them as a liability."""
+    for event in events:
+        member_vouchers_cancel(member_ids=[event.member_id, *event.merged_member_ids])
+        member = member_lock(event.member_id)
+        if member.points_balance > 0:
+            staff_user = (get_user_model().objects.filter(pk=event.staff_user_id).first()
+                          if event.staff_user_id is not None else None)
+            points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
+                          reason=_("Points forfeited: the account was erased at the member's request"))

@@ -1,0 +1,172 @@
+"""The tier engine: who holds which tier, and why (the Tier and TierHistory models stay in members).
+
+Tier rules (DESIGN.md): an upgrade happens at once when a member earns enough; a downgrade
+only at the yearly review and one level at a time; a tier granted for a period falls back to
+the earned tier when the period ends; staff can override with a reason; a merge keeps the better
+tier of the two cards. Every change is a `TierHistory` row with its cause, and a `TierChanged`
+event published in the same transaction, whatever caused it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from core.errors import ReasonRequired
+from core.events import publish
+from members.models import Member, Tier, TierHistory
+
+from .events import TierChanged
+from .figures import qualifying_points
+from .ledger import member_lock_with_tier
+from .rule_cache import tier_ladder
+
+
+def _tier_for_points(points: int, tiers: list[Tier]) -> Tier | None:
+    eligible = [tier for tier in tiers if tier.threshold_points <= points]
+    return max(eligible, key=lambda tier: tier.rank) if eligible else None
+
+
+def grant_active(member: Member, today: date) -> bool:
+    return member.tier_granted_until is not None and member.tier_granted_until >= today
+
+
+def _publish_change(member: Member, from_tier: Tier | None, to_tier: Tier | None, *, cause: str,
+                    partner_id: int | None = None, purchase_id: int | None = None) -> None:
+    publish(TierChanged(member_id=member.pk, partner_id=partner_id,
+                        from_tier_id=from_tier.pk if from_tier is not None else None,
+                        to_tier_id=to_tier.pk if to_tier is not None else None,
+                        to_tier_name=to_tier.name if to_tier is not None else "",
+                        to_tier_rank=to_tier.rank if to_tier is not None else None,
+                        cause=cause, purchase_id=purchase_id))
+
+
+def _change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str = "", points: int | None = None,
+                 staff_user: AbstractBaseUser | None = None, partner_id: int | None = None,
+                 purchase_id: int | None = None) -> None:
+    if tier == member.tier:
+        return
+    from_tier = member.tier
+    TierHistory.objects.create(member=member, from_tier=from_tier, to_tier=tier, cause=cause, reason=reason,
+                               qualifying_points=points, created_by=staff_user)
+    member.tier = tier
+    Member.objects.filter(pk=member.pk).update(tier=tier)
+    _publish_change(member, from_tier, tier, cause=cause, partner_id=partner_id, purchase_id=purchase_id)
+
+
+def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED, partner_id: int | None = None,
+                  purchase_id: int | None = None) -> None:
+    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
+    tiers = tier_ladder()
+    current_rank = member.tier.rank if member.tier else -1
+    if all(tier.rank <= current_rank for tier in tiers):
+        return  # at the top already: nothing to reach, no need to count
+    points = qualifying_points(member.pk)
+    target = _tier_for_points(points, tiers)
+    if target is not None and target.rank > current_rank:
+        _change_tier(member, target, cause=cause, points=points, partner_id=partner_id, purchase_id=purchase_id)
+
+
+@transaction.atomic
+def tier_review_member(*, member_id: int, today: date | None = None) -> None:
+    """The yearly review for one member: up to what they earned, down at most one level."""
+    today = today or timezone.localdate()
+    member = member_lock_with_tier(member_id)
+    tiers = list(Tier.objects.order_by("rank"))
+    points = qualifying_points(member.pk, at=_end_of(today))
+    target = _tier_for_points(points, tiers)
+    current = member.tier
+    if target is None or (current is not None and target.rank == current.rank):
+        return
+    if current is None or target.rank > current.rank:  # a member without a tier gets the one earned
+        _change_tier(member, target, cause=TierHistory.Cause.REVIEW, points=points)
+    elif not grant_active(member, today):
+        one_down = max((tier for tier in tiers if tier.rank < current.rank), key=lambda tier: tier.rank)
+        _change_tier(member, one_down, cause=TierHistory.Cause.REVIEW, points=points)
+
+
+def _end_of(day: date) -> datetime:
+    """The last moment of `day` in the current time zone: the review counts the whole day."""
+    return timezone.make_aware(datetime.combine(day, time.max))
+
+
+def tier_review_all(*, today: date | None = None) -> int:
+    """The yearly beat job. Returns the number of members reviewed."""
+    reviewed = 0
+    for member_id in Member.objects.active().values_list("pk", flat=True).iterator():
+        tier_review_member(member_id=member_id, today=today)
+        reviewed += 1
+    return reviewed
+
+
+@transaction.atomic
+def tier_override(*, member_id: int, tier: Tier, reason: str, staff_user: AbstractBaseUser | None,
+                  until: date | None = None) -> Member:
+    """Staff set a tier with a reason; with `until` it is a grant for a period (paid or VIP)."""
+    if not reason.strip():
+        raise ReasonRequired()
+    member = member_lock_with_tier(member_id)
+    cause = TierHistory.Cause.GRANT if until else TierHistory.Cause.STAFF
+    member.tier_granted_until = until
+    Member.objects.filter(pk=member.pk).update(tier_granted_until=until)
+    if tier == member.tier:
+        TierHistory.objects.create(member=member, from_tier=tier, to_tier=tier, cause=cause, reason=reason.strip(),
+                                   created_by=staff_user)
+        _publish_change(member, tier, tier, cause=cause)  # the tier stays, its grant (or end) changed
+    else:
+        _change_tier(member, tier, cause=cause, reason=reason.strip(), staff_user=staff_user)
+    return member
+
+
+def tier_before_grant(member: Member) -> Tier | None:
+    """The tier of the latest change that was not a grant (earned, reviewed, staff, a grant's end)."""
+    change = (member.tier_history.exclude(cause=TierHistory.Cause.GRANT).select_related("to_tier")
+              .order_by("-created_at", "-id").first())
+    return change.to_tier if change is not None else None
+
+
+def tier_end_grants(*, today: date | None = None) -> int:
+    """Daily: members whose granted tier has ended fall back to the tier they earned."""
+    today = today or timezone.localdate()
+    ended = 0
+    tiers = list(Tier.objects.order_by("rank"))
+    for member_id in Member.objects.filter(tier_granted_until__lt=today).values_list("pk", flat=True):
+        with transaction.atomic():
+            member = member_lock_with_tier(member_id)
+            if member.tier_granted_until is None or member.tier_granted_until >= today:
+                continue
+            points = qualifying_points(member.pk, at=_end_of(today))
+            earned = _tier_for_points(points, tiers) or (tiers[0] if tiers else None)
+            # Never below the tier held before the grant: without the grant the member would
+            # keep it until the yearly review, and a grant must not cost anybody a tier.
+            held = tier_before_grant(member)
+            if held is not None and (earned is None or held.rank > earned.rank):
+                earned = held
+            Member.objects.filter(pk=member.pk).update(tier_granted_until=None)
+            _change_tier(member, earned, cause=TierHistory.Cause.GRANT_ENDED, points=points)
+            ended += 1
+    return ended
+
+
+def tiers_merge(*, survivor: Member, duplicate: Member) -> None:
+    """A merge: the person keeps the better tier of the two cards (a merge is no review, so it
+    lowers nobody), then qualifies on the combined ledger. A tier the duplicate held only by a
+    grant comes over as that grant, ending when it would have; what the duplicate held before
+    the grant comes over for good. The caller holds both locks; `duplicate` is as it was before
+    the merge (its tier and grant)."""
+    reason = _("Merged %(duplicate)s") % {"duplicate": duplicate.customer_number}
+    granted = grant_active(duplicate, timezone.localdate())
+    held = tier_before_grant(duplicate) if granted else duplicate.tier
+    steps = [(held, TierHistory.Cause.MERGE), (duplicate.tier if granted else None, TierHistory.Cause.GRANT)]
+    for tier, cause in steps:
+        if tier is None or (survivor.tier is not None and survivor.tier.rank >= tier.rank):
+            continue
+        if cause == TierHistory.Cause.GRANT:
+            survivor.tier_granted_until = duplicate.tier_granted_until
+            Member.objects.filter(pk=survivor.pk).update(tier_granted_until=duplicate.tier_granted_until)
+        _change_tier(survivor, tier, cause=cause, reason=reason)
+    tier_evaluate(member=survivor, cause=TierHistory.Cause.MERGE)
