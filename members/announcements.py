@@ -44,10 +44,6 @@ from partners.webhooks import webhook_subscribers, webhooks_record
 
 from .models import Member
 
-# Still announced by the partner API views themselves (rewards/api.py: purchases, redemptions,
-# vouchers) until the services publish these events on every path (issue #21, the ledger step);
-# skipped here meanwhile so that a partner never gets one twice. Remove with those calls.
-STILL_EMITTED_BY_API_VIEWS = frozenset({"points.earned", "tier.changed", "voucher.issued", "voucher.used"})
 # Announced to every related partner, whoever caused them.
 EVERY_RELATED_PARTNER = frozenset({"member.erased"})
 # Announced to their own partner (`partner_id`) only.
@@ -57,8 +53,7 @@ OWN_PARTNER_ONLY = frozenset({"survey.answered", "complaint.closed"})
 @subscribe(Event)
 def announce(batch: Sequence[Event]) -> None:
     subscribers = webhook_subscribers()  # the process's copy: no query
-    wanted = [event for event in batch
-              if subscribers.get(event.name) and event.name not in STILL_EMITTED_BY_API_VIEWS]
+    wanted = [event for event in batch if subscribers.get(event.name)]
     if not wanted:
         return
     partners = set().union(*(subscribers[event.name] for event in wanted))

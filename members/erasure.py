@@ -51,7 +51,8 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
     values = PersonalValues.of(people)  # before anything is blanked
     # Rewards cancels the open vouchers and forfeits the points; feedback erases answers and
     # complaints. Published before the personal data is blanked, where the vouchers were cancelled.
-    publish(MemberErased(member_id=member.pk, staff_user_id=staff_user.pk if staff_user is not None else None,
+    publish(MemberErased(member_id=member.pk, partner_id=partner.pk if partner is not None else None,
+                         staff_user_id=staff_user.pk if staff_user is not None else None,
                          merged_member_ids=tuple(person.pk for person in people[1:])))
     member.refresh_from_db()
     channel = channel or _default_channel(staff_user)

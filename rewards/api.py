@@ -30,8 +30,7 @@ from members.presence import MEMBER_ID_HELP, MemberIdField, MemberReferenceSeria
 from partners.api.base import MAX_ID, PartnerViewSet, StrictFieldsMixin, represent, store_for
 from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from partners.api.pagination import PartnerCursorPagination
-from partners.models import Scope, WebhookEvent
-from partners.webhooks import webhooks_emit
+from partners.models import Scope
 
 from . import eligibility, partner_redemptions, vouchers
 from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
@@ -206,24 +205,10 @@ class PurchaseViewSet(PartnerViewSet):
             currency=data["currency"], occurred_at=data.get("occurred_at"), store=data["store"],
             channel=data["channel"], lines=lines or None,
         )
-        purchase = outcome.purchase
+        purchase = outcome.purchase  # its points and a tier change are announced by their events
         prefetch_related_objects([purchase], "lines", _breakdown())  # a new purchase has them already
         body = represent(PurchaseSerializer, purchase)
-        if outcome.created:
-            self._announce(purchase, member, body)
         return Response(body, status=status.HTTP_201_CREATED if outcome.created else status.HTTP_200_OK)
-
-    def _announce(self, purchase: Purchase, member_before: Member, body: dict) -> None:
-        member_id = body["member_id"]  # the API's id of the member, never the database key
-        if purchase.points_earned > 0:
-            webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": member_id, "purchase": body},
-                          partner=self.partner)
-        tier_after = purchase.member.tier  # the locked member, as purchase_record left it
-        if tier_after is not None and tier_after.pk != member_before.tier_id:
-            webhooks_emit(WebhookEvent.TIER_CHANGED, {
-                "member_id": member_id, "from_tier_id": member_before.tier_id,
-                "tier": TierSerializer(tier_after).data, "purchase_id": purchase.pk,
-            }, partner=self.partner)
 
     @extend_schema(summary="Return (part of) a purchase and reverse its points", request=ReturnCreateSerializer,
                    parameters=[IDEMPOTENCY_PARAMETER],
@@ -419,12 +404,11 @@ class RedemptionViewSet(PartnerViewSet):
         serializer = RedemptionCreateSerializer(data=request.data, context={"principal": self.principal})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        redemption = vouchers.redemption_create(member_id=data["member"].pk, reward_id=data["reward_id"])
+        redemption = vouchers.redemption_create(member_id=data["member"].pk, reward_id=data["reward_id"],
+                                                partner_id=self.partner.pk)  # announced by its event
         partner_redemptions.partner_redemption_record(partner=self.partner, redemption=redemption,
                                                     store=data["store"])
-        body = RedemptionSerializer(redemption).data
-        webhooks_emit(WebhookEvent.VOUCHER_ISSUED, {"voucher": body}, partner=self.partner)
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(RedemptionSerializer(redemption).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="Cancel an unused voucher: its points go back to the member", request=None,
                    parameters=[IDEMPOTENCY_PARAMETER], responses={200: RedemptionSerializer})
@@ -473,10 +457,7 @@ class VoucherViewSet(PartnerViewSet):
     def consume(self, request):
         data = self._code(request)
         redemption = vouchers.voucher_consume(code=data["code"], partner=self.partner, store=data["store"])
-        body = RedemptionSerializer(redemption).data
-        webhooks_emit(WebhookEvent.VOUCHER_USED, {"voucher": body, "store": data["store"].code if data["store"]
-                                                  else None}, partner=self.partner)
-        return Response(body)
+        return Response(RedemptionSerializer(redemption).data)  # announced by its event
 
 
 # --- Store day totals: the base of the participation rate -------------------------------------

@@ -71,7 +71,8 @@ def reward_unavailable_reason(reward: Reward, member: Member, *, at: datetime | 
         scopes=eligibility.CATALOGUE_PICK if catalogue else eligibility.EVERY_VOUCHER)
 
 
-def _issue(member: Member, reward_id: int, *, points: int | None, source: str, catalogue: bool) -> Redemption:
+def _issue(member: Member, reward_id: int, *, points: int | None, source: str, catalogue: bool,
+           partner_id: int | None = None) -> Redemption:
     """Issue one voucher for `points` (None: the reward's price, read under its lock). The
     caller holds `member`'s row lock; the reward is locked here, after the member (the one
     lock order), so stock, limits and balance are all read under both locks."""
@@ -89,20 +90,22 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
     if points:
         post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
                    reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de},
-                   redemption_id=redemption.pk)
+                   redemption_id=redemption.pk, partner_id=partner_id)
     if reward.stock is not None:
         Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
-    publish(VoucherIssued(member_id=member.pk, redemption_id=redemption.pk, reward_id=reward.pk, points=points,
-                          source=source))
+    publish(VoucherIssued(member_id=member.pk, partner_id=partner_id, redemption_id=redemption.pk,
+                          reward_id=reward.pk, points=points, source=source, code=redemption.display_code))
     return redemption
 
 
 @transaction.atomic
-def redemption_create(*, member_id: int, reward_id: int) -> Redemption:
-    """A member spends points on a catalogue reward and gets its voucher."""
+def redemption_create(*, member_id: int, reward_id: int, partner_id: int | None = None) -> Redemption:
+    """A member spends points on a catalogue reward and gets its voucher (at the till of
+    `partner_id`, through the API; None: in the portal)."""
     member = member_lock(member_id)
     require_active(member)
-    return _issue(member, reward_id, points=None, source=Redemption.Source.CATALOGUE, catalogue=True)
+    return _issue(member, reward_id, points=None, source=Redemption.Source.CATALOGUE, catalogue=True,
+                  partner_id=partner_id)
 
 
 @transaction.atomic
@@ -270,7 +273,8 @@ def voucher_consume(*, code: str, partner: Partner, store: Store | None = None) 
     redemption.status, redemption.used_at = Redemption.Status.USED, now
     redemption.used_by_partner, redemption.used_at_store = partner, store
     publish(VoucherUsed(member_id=redemption.member_id, partner_id=partner.pk, redemption_id=redemption.pk,
-                        reward_id=redemption.reward_id, store_id=store.pk if store is not None else None))
+                        reward_id=redemption.reward_id, store_id=store.pk if store is not None else None,
+                        store_code=store.code if store is not None else ""))
     return redemption
 
 

@@ -19,16 +19,19 @@ from django.utils import timezone
 from core.events import capture, publish
 from feedback import services as feedback_services
 from feedback.events import ComplaintClosed, SurveyAnswered
+from members.announcements import announce
 from members.events import MemberEnrolled, MemberErased
+from members.merge import member_merge
 from members.models import Member
-from members.services import member_enrol, member_merge
+from members.services import member_enrol
 from partners.api.webhooks import WebhookSubscriptionSerializer
 from partners.models import WebhookDelivery, WebhookEvent
 from partners.webhooks import webhook_subscribers
 from referrals import services as referral_services
 from referrals.events import ReferralRewarded
 from referrals.models import Referral
-from rewards.services import purchase_record
+from rewards.ledger import points_credit
+from rewards.purchases import purchase_record
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
 
@@ -168,7 +171,7 @@ def test_a_batch_of_events_costs_one_query_and_one_insert(tiers, shops):
     batch = [ReferralRewarded(member_id=member.pk, referral_id=n, referee_id=n) for n, member in enumerate(members)]
     batch += [MemberErased(member_id=member.pk) for member in members[:10]]
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        publish(batch)
+        announce(batch)  # the announcer alone (the apps' own subscribers to erasures do their work)
     statements = [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]]
     assert len(statements) == 2, statements
     assert statements[1].startswith('INSERT INTO "loyalty_site_webhookdelivery"')
@@ -179,8 +182,8 @@ def test_nothing_is_read_or_written_while_nobody_subscribes(known, shops):
     subscribed(shops["A"], WebhookEvent.VOUCHER_USED)
     webhook_subscribers()
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        publish([ReferralRewarded(member_id=known.pk, referral_id=1, referee_id=2),
-                 MemberErased(member_id=known.pk)])
+        announce([ReferralRewarded(member_id=known.pk, referral_id=1, referee_id=2),
+                  MemberErased(member_id=known.pk)])
     assert [query["sql"] for query in queries.captured_queries if "SAVEPOINT" not in query["sql"]] == []
     assert not WebhookDelivery.objects.exists()
 
@@ -294,3 +297,33 @@ def test_answers_and_complaints_carry_no_free_text():
     closed = ComplaintClosed(member_id=1, complaint_id=2, status="closed", category="service").data()
     assert set(answered) == {"survey_id", "response_id", "score"}
     assert set(closed) == {"complaint_id", "status", "category"}
+
+
+# --- Points, tiers and vouchers: announced by the services' events, the API views emit nothing ------
+
+def test_a_voucher_bought_through_the_api_goes_to_that_partner_with_its_code(api, partner, known, shops):
+    subscribed(partner, WebhookEvent.VOUCHER_ISSUED, WebhookEvent.POINTS_SPENT)
+    subscribed(shops["A"], WebhookEvent.VOUCHER_ISSUED, WebhookEvent.POINTS_SPENT)
+    points_credit(member_id=known.pk, points=500, reason="Start")
+    reward = factories.RewardFactory(points_cost=200)
+    body = api.post("/redemptions/", {"card_number": known.card_number, "reward_id": reward.pk}).json()
+    # Once each, to the till's partner only (A knows the member but did not sell the voucher).
+    assert [(name, event) for name, event, _payload in deliveries()] == [
+        (partner.name, "points.spent"), (partner.name, "voucher.issued")]
+    assert deliveries()[1][2]["voucher"]["code"] == body["code"]
+
+
+def test_a_portal_voucher_and_a_console_adjustment_go_to_the_related_partners_without_the_code(known, shops):
+    from rewards.adjustments import points_adjust_by_staff
+    from rewards.vouchers import redemption_create
+
+    for partner in shops.values():
+        subscribed(partner, WebhookEvent.VOUCHER_ISSUED, WebhookEvent.POINTS_EARNED)
+    staff = factories.StaffUserFactory(is_superuser=True)
+    points_adjust_by_staff(member_id=known.pk, points=300, reason="Kulanz", staff_user=staff)
+    reward = factories.RewardFactory(points_cost=200)
+    redemption = redemption_create(member_id=known.pk, reward_id=reward.pk)
+    assert sorted((name, event) for name, event, _payload in deliveries()) == [
+        ("A", "points.earned"), ("A", "voucher.issued"), ("C", "points.earned"), ("C", "voucher.issued")]
+    voucher = [payload for _name, event, payload in deliveries() if event == "voucher.issued"][0]["voucher"]
+    assert voucher == {"id": redemption.pk, "reward_id": reward.pk, "points": 200, "source": "catalogue"}
