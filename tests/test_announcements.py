@@ -325,5 +325,5 @@ def test_a_portal_voucher_and_a_console_adjustment_go_to_the_related_partners_wi
     redemption = redemption_create(member_id=known.pk, reward_id=reward.pk)
     assert sorted((name, event) for name, event, _payload in deliveries()) == [
         ("A", "points.earned"), ("A", "voucher.issued"), ("C", "points.earned"), ("C", "voucher.issued")]
-    voucher = [payload for _name, event, payload in deliveries() if event == "voucher.issued"][0]["voucher"]
+    voucher = next(payload for _name, event, payload in deliveries() if event == "voucher.issued")["voucher"]
     assert voucher == {"id": redemption.pk, "reward_id": reward.pk, "points": 200, "source": "catalogue"}
