@@ -148,4 +148,7 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
 
 # --- Catalogue, vouchers, stamp cards: registered in their own module --------------------------
 
-from . import admin_catalogue  # noqa: E402, F401
+from . import (
+    admin_catalogue,  # noqa: F401
+    admin_members,  # noqa: F401  (the member page's points side)
+)
