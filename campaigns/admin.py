@@ -25,9 +25,8 @@ from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
-from loyalty_site import stalls
 
-from . import raffles, rendering, selectors, sending, services
+from . import raffles, rendering, selectors, sending, services, stalls
 from .errors import InvalidCondition, InvalidTemplate
 from .models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant
 from .segments import (

@@ -21,10 +21,3 @@ class LoyaltySiteConfig(AppConfig):
                              dispatch_uid="loyalty_periodic_tasks")
 
         register_audited_models()
-        # The console's import pages say why a job stalls (the worker's heartbeat, the job's
-        # lock): the top layer's knowledge, plugged into transfers' admin.
-        from transfers import admin as transfers_admin
-
-        from . import stalls
-
-        transfers_admin.stall_text = stalls.import_job_stall_text

@@ -21,6 +21,8 @@ import os
 from celery import Celery
 from celery.signals import before_task_publish
 
+from core.heartbeat import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings.local")
 
 app = Celery("loyalty_site")
@@ -37,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 
 HEARTBEAT_TASK = "loyalty_site.heartbeat"
-WORKER_HEARTBEAT_KEY = "loyalty:heartbeat:worker"
-BEAT_HEARTBEAT_KEY = "loyalty:heartbeat:beat"
 
 
 @app.task(name=HEARTBEAT_TASK, ignore_result=True)

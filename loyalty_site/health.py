@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from urllib.parse import urlsplit
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from .celery import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
+from core.heartbeat import BEAT_HEARTBEAT_KEY, heartbeat_status, worker_heartbeat
+
 from .celery import app as celery_app
 
 
@@ -31,24 +29,6 @@ def _broker_ok() -> bool:
         return True
     except Exception:
         return False
-
-
-def heartbeat_status(key: str) -> dict:
-    """How long ago the process behind `key` stamped its heartbeat: "ok" while fresh, "stale"
-    after three missed beats, "unknown" if it never did (or the cache is unreachable)."""
-    try:
-        stamp = cache.get(key)
-    except Exception:
-        stamp = None
-    if stamp is None:
-        return {"status": "unknown", "last_seen_seconds": None}
-    age = time.time() - float(stamp)
-    fresh = age < settings.LOYALTY_HEARTBEAT_SECONDS * 3
-    return {"status": "ok" if fresh else "stale", "last_seen_seconds": round(age, 1)}
-
-
-def worker_heartbeat() -> dict:
-    return heartbeat_status(WORKER_HEARTBEAT_KEY)
 
 
 def _broker_name() -> str:

@@ -1,7 +1,8 @@
 """The operator console for members: the 360° view and the actions staff take on a member.
 
-Every change goes through members.services / rewards services; balances and counters are
-read-only here, and the ledger is never editable.
+Every change goes through a service; balances and counters are read-only here, and the ledger is
+never editable. rewards/admin_members.py extends this admin with the points side (the 360° overview,
+adjust points, override tier): members imports no rewards.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from core.errors import LoyaltyError
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from . import erasure, gdpr, services
-from .forms_admin import AdjustPointsForm, EraseMemberForm, ExportMemberDataForm, MergeForm, TierOverrideForm
+from .forms_admin import EraseMemberForm, ExportMemberDataForm, MergeForm
 from .merge import member_merge
 from .models import ConsentRecord, Member, MemberMerge, PrivacyRequest, Tag, Tier, TierHistory
 from .views import privacy_export_response
@@ -107,8 +108,8 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         (_("Account"), {"fields": ["joined_at", "user", "created_at", "updated_at"]}),
     ]
     change_form_before_template = "admin/members/member/overview.html"
-    actions_detail = ["adjust_points_action", "override_tier_action", "merge_action", "block_action",
-                      "unblock_action", "export_data_action", "erase_action"]
+    # rewards/admin_members.py adds the points actions (adjust points, override tier) and the 360° overview.
+    actions_detail = ["merge_action", "block_action", "unblock_action", "export_data_action", "erase_action"]
 
     def has_add_permission(self, request):
         return False  # members enrol through the portal, a till, the API or an import
@@ -137,23 +138,10 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def display_name(self, obj: Member) -> str:
         return obj.full_name
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        member = self.get_object(request, object_id)
-        if member is not None:
-            from rewards.selectors import member_overview  # the 360° page's points, purchases, vouchers
-
-            extra_context["overview"] = member_overview(member)
-        return super().change_view(request, object_id, form_url, extra_context)
-
     # --- Actions on one member: each opens a form page and calls a service ---------------
 
     def get_urls(self):
         urls = [
-            path("<int:object_id>/adjust-points/", self.admin_site.admin_view(self.adjust_points_view),
-                 name="members_member_adjust_points"),
-            path("<int:object_id>/override-tier/", self.admin_site.admin_view(self.override_tier_view),
-                 name="members_member_override_tier"),
             path("<int:object_id>/merge/", self.admin_site.admin_view(self.merge_view),
                  name="members_member_merge"),
             path("<int:object_id>/export-data/", self.admin_site.admin_view(self.export_data_view),
@@ -165,14 +153,6 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
     def _change_url(self, member_id: int) -> str:
         return reverse("admin:members_member_change", args=[member_id])
-
-    @action(description=_("Adjust points"), url_path="adjust-points-action", permissions=["adjust_points"])
-    def adjust_points_action(self, request, object_id):
-        return HttpResponseRedirect(reverse("admin:members_member_adjust_points", args=[object_id]))
-
-    @action(description=_("Override tier"), url_path="override-tier-action", permissions=["override_tier"])
-    def override_tier_action(self, request, object_id):
-        return HttpResponseRedirect(reverse("admin:members_member_override_tier", args=[object_id]))
 
     @action(description=_("Merge a duplicate into this member"), url_path="merge-action", permissions=["merge"])
     def merge_action(self, request, object_id):
@@ -201,12 +181,6 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def has_erase_member_permission(self, request, object_id=None):
         return request.user.has_perm("members.erase_member")
 
-    def has_adjust_points_permission(self, request, object_id=None):
-        return request.user.has_perm("members.adjust_points")
-
-    def has_override_tier_permission(self, request, object_id=None):
-        return request.user.has_perm("members.override_tier")
-
     def has_merge_permission(self, request, object_id=None):
         return request.user.has_perm("members.merge_members")
 
@@ -233,36 +207,6 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         context = {**self.admin_site.each_context(request), "title": title, "member": member, "form": form,
                    "opts": self.model._meta, "original": member}
         return TemplateResponse(request, "admin/members/member/action_form.html", context)
-
-    def adjust_points_view(self, request, object_id):
-        if not self.has_adjust_points_permission(request):
-            raise PermissionDenied
-        from rewards.adjustments import points_adjust_by_staff
-
-        member = get_object_or_404(Member, pk=object_id)
-        form = AdjustPointsForm(request.POST or None)
-
-        def adjust(data):  # support's limits (per entry, per day) are checked by the service
-            points_adjust_by_staff(member_id=member.pk, points=data["points"], reason=data["reason"],
-                                   staff_user=request.user)
-            return _("%(points)+d points booked.") % {"points": data["points"]}
-
-        return self._form_page(request, member, form, _("Adjust points"), adjust)
-
-    def override_tier_view(self, request, object_id):
-        if not self.has_override_tier_permission(request):
-            raise PermissionDenied
-        member = get_object_or_404(Member, pk=object_id)
-        form = TierOverrideForm(request.POST or None, initial={"tier": member.tier_id})
-
-        def override(data):
-            from rewards.tiers import tier_override  # the tier engine (members imports no rewards at load)
-
-            tier_override(member_id=member.pk, tier=data["tier"], reason=data["reason"], staff_user=request.user,
-                          until=data["until"])
-            return _("Tier set to %(tier)s.") % {"tier": data["tier"]}
-
-        return self._form_page(request, member, form, _("Override tier"), override)
 
     def merge_view(self, request, object_id):
         if not self.has_merge_permission(request):
@@ -306,12 +250,13 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
             erasure.member_erase(member_id=member.pk, channel=PrivacyRequest.Channel.CONSOLE, staff_user=request.user)
             self.message_user(request, _("Member #%(id)s has been erased.") % {"id": member.pk}, messages.SUCCESS)
             return HttpResponseRedirect(self._change_url(member.pk))
-        from rewards.models import Redemption
-
-        open_vouchers = Redemption.objects.filter(member=member, status=Redemption.Status.ISSUED).count()
         return self._privacy_page(request, member, form, title=_("Erase member"),
-                                  template="admin/members/member/privacy_erase.html", open_vouchers=open_vouchers,
-                                  merged=member.merged_members.count())
+                                  template="admin/members/member/privacy_erase.html",
+                                  merged=member.merged_members.count(), **self.erase_page_facts(member))
+
+    def erase_page_facts(self, member: Member) -> dict:
+        """What else the erase page tells staff will happen (rewards adds the open vouchers)."""
+        return {}
 
 
 @admin.register(Tier)

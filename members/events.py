@@ -41,3 +41,19 @@ class MemberErased(Event):
     name = "member.erased"
     staff_user_id: int | None = None  # who asked (console), None: the member or a job
     merged_member_ids: tuple[int, ...] = ()  # members merged into this one earlier: the same person
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpeningBalanceImported(Event):
+    """A balance carried over from another system by a members import; rewards books it in the
+    ledger. `new_member`: the import inserted the member in this transaction with its
+    `points_balance` already equal to these points (one write per row for speed), so the ledger
+    only books the entries and checks the sum; otherwise the ledger credits the points."""
+
+    name = "member.opening_balance"
+    points: int
+    reference: str
+    source: str
+    new_member: bool
+    reason: str
+    staff_user_id: int | None = None

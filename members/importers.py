@@ -52,7 +52,7 @@ from transfers.cells import (
 from transfers.importers import BaseImporter, Column
 from transfers.models import ImportJob
 
-from .events import MemberEnrolled
+from .events import MemberEnrolled, OpeningBalanceImported
 from .models import ConsentRecord, Member, Tag, Tier, TierHistory, luhn_check_digit
 
 OPENING_SOURCE = "import"
@@ -536,9 +536,10 @@ class MemberImporter(BaseImporter):
         db.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
                          [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
                           for pk, tier_id in history], now=self.now)
-        self._write_extras(rows, new=True)
+        # Enrolled first, then their opening balances and consents (announced in that order).
         publish(MemberEnrolled(member_id=member[0], via="import", customer_number=member[2], card_number=member[3])
                 for member in members)
+        self._write_extras(rows, new=True)
 
     def _update(self, rows: list[_MemberRow]) -> None:
         if not rows:
@@ -558,9 +559,6 @@ class MemberImporter(BaseImporter):
         self._write_extras(rows, new=False)
 
     def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
-        from rewards.ledger import BulkCredit, points_credit_bulk, points_open_bulk
-        from rewards.models import PointEntry
-
         names = {name for row in rows for name in row.new_tags}
         unknown = [name for name in names if name.lower() not in self.tag_ids]
         if unknown:
@@ -580,16 +578,11 @@ class MemberImporter(BaseImporter):
             # record (and so the member's choice), an older one is superseded, as it should be.
             [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
               row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
-        credits = [BulkCredit(member_id=row.member.pk, points=row.opening,
-                              reference=f"import-opening:{row.member.customer_number}")
-                   for row in rows if row.opening]
-        if credits:
-            # ADJUST, not BONUS: migrated balances are not points earned in the tier window (the
-            # file's tier column says where the member stands). New members were inserted with
-            # their opening balance, so only the entries are left (points_open_bulk checks that).
-            book = points_open_bulk if new else points_credit_bulk
-            book(credits=credits, source=OPENING_SOURCE, kind=PointEntry.Kind.ADJUST,
-                 reason=_("Opening balance (import)"), created_by=self.staff_user)
+        # The ledger (rewards) books the opening balances: members announces them.
+        publish([OpeningBalanceImported(
+            member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
+            source=OPENING_SOURCE, new_member=new, reason=_("Opening balance (import)"), staff_user_id=staff_id)
+            for row in rows if row.opening])
 
 
 # --- Historical purchases ------------------------------------------------------------------

@@ -17,9 +17,8 @@ from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
 from core.admin_utils import ReadOnlyAdminMixin
 from core.validators import validate_programme_date
-from loyalty_site import stalls
 
-from . import services
+from . import services, stalls
 from .models import (
     IdempotencyRecord,
     Partner,

@@ -146,6 +146,7 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
         return default
 
 
-# --- Catalogue, vouchers, stamp cards: registered in their own module --------------------------
+# --- Registered in their own modules: the catalogue, vouchers and stamp cards; the member page's
+# points side (extends members' admin) ---------------------------------------------------------
 
-from . import admin_catalogue  # noqa: E402, F401
+from . import admin_catalogue, admin_members  # noqa: E402, F401

@@ -5,17 +5,26 @@ Registered in RewardsConfig.ready(); run inside the publisher's transaction.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext as _
 
 from core.events import subscribe
-from members.events import MemberErased, MembersMerged
+from members.events import MemberErased, MembersMerged, OpeningBalanceImported
 from members.models import Member, MemberMerge
 
-from .ledger import member_lock, members_lock, points_adjust, points_transfer
-from .models import Purchase
+from .ledger import (
+    BulkCredit,
+    member_lock,
+    members_lock,
+    points_adjust,
+    points_credit_bulk,
+    points_open_bulk,
+    points_transfer,
+)
+from .models import PointEntry, Purchase
 from .tiers import tiers_merge
 from .vouchers import member_rewards_merge, member_vouchers_cancel
 
@@ -52,3 +61,19 @@ def rewards_of_an_erased_member(events: Sequence[MemberErased]) -> None:
                           if event.staff_user_id is not None else None)
             points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
                           reason=_("Points forfeited: the account was erased at the member's request"))
+
+
+@subscribe(OpeningBalanceImported)
+def opening_balances_booked(events: Sequence[OpeningBalanceImported]) -> None:
+    """ADJUST, not BONUS: migrated balances are not points earned in the tier window (the file's
+    tier column says where the member stands). New members were inserted with their opening
+    balance, so only the entries are left (`points_open_bulk` checks that the sums agree)."""
+    batches: dict[tuple, list[OpeningBalanceImported]] = defaultdict(list)
+    for event in events:
+        batches[(event.source, event.reason, event.staff_user_id, event.new_member)].append(event)
+    for (source, reason, staff_user_id, new_member), batch in batches.items():
+        staff_user = get_user_model().objects.filter(pk=staff_user_id).first() if staff_user_id else None
+        book = points_open_bulk if new_member else points_credit_bulk
+        book(credits=[BulkCredit(member_id=event.member_id, points=event.points, reference=event.reference)
+                      for event in batch], source=source, kind=PointEntry.Kind.ADJUST, reason=reason,
+             created_by=staff_user)

@@ -88,7 +88,7 @@ def test_changelist_query_count_is_bounded(staff_client, tiers):
 ])
 def test_a_deep_page_shows_the_same_rows_when_it_loads_the_keys_first(staff_client, tiers, monkeypatch, params):
     from core import admin_utils
-    from members.admin import MemberAdmin
+    from rewards.admin_members import MemberAdmin
 
     now = timezone.now()
     for index in range(14):

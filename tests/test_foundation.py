@@ -16,8 +16,9 @@ from django.contrib.auth.models import Group
 from django.core.cache import cache
 from django.db import connection, transaction
 
-from loyalty_site.celery import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY, heartbeat
+from core.heartbeat import BEAT_HEARTBEAT_KEY, WORKER_HEARTBEAT_KEY
 from loyalty_site.celery import app as celery_app
+from loyalty_site.celery import heartbeat
 from tests.broker import purge_broker, queued_tasks
 
 ROOT = Path(__file__).resolve().parent.parent

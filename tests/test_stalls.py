@@ -1,4 +1,4 @@
-"""Stalled background work is visible in the console where staff look at it (loyalty_site/stalls.py):
+"""Stalled background work is visible in the console where staff look at it (core/stalls.py and each app's stalls.py):
 on the campaign's page and the campaign list, on the import job's page, and on the webhook
 delivery list and page; not only in /healthz."""
 
@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, Message
-from loyalty_site.celery import WORKER_HEARTBEAT_KEY
+from core.heartbeat import WORKER_HEARTBEAT_KEY
 from tests import factories
 from transfers import services as imports
 from transfers.models import ImportJob

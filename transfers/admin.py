@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -29,21 +27,12 @@ from unfold.decorators import action, display
 from core.admin_utils import ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 
-from . import exports
+from . import exports, stalls
 from . import services as imports
 from .importers import IMPORTERS
 from .models import ExportLog, ImportJob
 
 IMPORT_PERMISSION = "transfers.add_importjob"
-
-
-def _no_stall_text(job: ImportJob) -> str | None:
-    return None
-
-
-# Why a job makes no progress (the worker's heartbeat, the job's lock) is the top layer's
-# knowledge: loyalty_site plugs `stalls.import_job_stall_text` in here in its ready().
-stall_text: Callable[[ImportJob], str | None] = _no_stall_text
 
 
 # --- Upload form -------------------------------------------------------------------------------
@@ -171,7 +160,7 @@ class ImportJobAdmin(ModelAdmin):
                                for key in job.counts] if job.status == ImportJob.Status.DONE and job.dry_run else [],
             "errors_hidden": max(0, (job.dry_run or {}).get("errors_total", 0) - len(job.errors)),
             "progress_url": reverse("admin:transfers_importjob_progress", args=[job.pk]),
-            "stalled": stall_text(job),
+            "stalled": stalls.import_job_stall_text(job),
         }
         return TemplateResponse(request, "admin/imports/job.html", context)
 

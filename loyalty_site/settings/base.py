@@ -366,7 +366,7 @@ LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
 LOYALTY_HEARTBEAT_SECONDS = 15
 # Campaign sends, imports and webhook deliveries waiting this long without progress are shown as
-# stalled in the console (loyalty_site/stalls.py); the sweepers run every 5 minutes.
+# stalled in the console (core/stalls.py); the sweepers run every 5 minutes.
 LOYALTY_STALLED_AFTER_MINUTES = env.int("LOYALTY_STALLED_AFTER_MINUTES", default=10)
 # Spend statistics are kept in EUR; CHF is converted at this rate (update with the finance team).
 LOYALTY_CURRENCY_TO_EUR = {"EUR": "1", "CHF": env("LOYALTY_CHF_TO_EUR", default="1.06")}
