@@ -1,11 +1,11 @@
 """Webhooks: an outbox of signed deliveries, sent by Celery after the commit. (The subscription
 endpoints are in partners/api/webhooks.py.)
 
-- `webhooks_emit(event, payload, partner=...)` writes one `WebhookDelivery` per matching active
-  subscription, in the caller's transaction (the change and its announcement commit together or
-  not at all), and queues the delivery task with `delay_on_commit`. `webhooks_record` does the
-  same for a batch of events with one INSERT: members.announcements calls it for the domain
-  events (core.events), which is how every change is announced, whatever path made it.
+- `webhooks_record(announcements)` writes one `WebhookDelivery` per matching active subscription
+  of the named partners, for a whole batch of events with one INSERT, in the caller's transaction
+  (the change and its announcement commit together or not at all), and queues the delivery task
+  after the commit. members.announcements calls it for the domain events (core.events), which is
+  how every change is announced, whatever path made it.
 - Each attempt POSTs a JSON body signed with the subscription's secret:
   `X-Treuepunkt-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
   Receivers recompute the HMAC over the timestamp, a dot and the raw body, compare in constant
@@ -59,29 +59,9 @@ logger = logging.getLogger("loyalty_site.webhooks")
 
 # --- Emitting ----------------------------------------------------------------------------------
 
-def webhooks_emit(event: str, payload: dict, *, partner=None) -> list[WebhookDelivery]:
-    """Record `event` for the partner's subscriptions (every partner's when `partner` is None)
-    and send after the commit. Call it inside the transaction of the change."""
-    return webhook_deliveries_record(event, payload, partner_ids=None if partner is None else [partner.pk])
-
-
-def webhook_deliveries_record(event: str, payload: dict, *,
-                              partner_ids: Iterable[int] | None) -> list[WebhookDelivery]:
-    """One delivery of `event` per active subscription to it of the partners `partner_ids`
-    (every partner's when None), written in the caller's transaction and queued after the
-    commit. The payload is stored as JSON (Decimals, dates: as the API shows them)."""
-    wanted = None if partner_ids is None else set(partner_ids)
-    targets = [pk for pk, partner_id, events in _active_subscriptions()
-               if event in events and (wanted is None or partner_id in wanted)]
-    if not targets:
-        return []
-    data = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(subscription_id=pk, event=event, payload=data) for pk in targets
-    )
-    for delivery in deliveries:
-        enqueue(webhook_deliver, delivery.pk)
-    return deliveries
+def webhooks_emit(event: str, payload: dict, *, partner) -> list[WebhookDelivery]:
+    """One event for one partner's subscriptions (`webhooks_record` with one announcement)."""
+    return webhooks_record([(event, payload, [partner.pk])])
 
 
 def webhook_subscribers() -> dict[str, set[int]]:

@@ -7,7 +7,7 @@ import datetime
 from decimal import Decimal
 
 from partners.models import WebhookDelivery, WebhookEvent
-from partners.webhooks import webhook_deliveries_record
+from partners.webhooks import webhooks_record
 from tests import factories
 
 
@@ -19,9 +19,9 @@ def test_deliveries_are_recorded_for_the_named_partners_subscriptions_to_the_eve
     factories.WebhookSubscriptionFactory(partner=named, active=False)  # ended
     factories.WebhookSubscriptionFactory(partner=other)  # not in the audience
 
-    deliveries = webhook_deliveries_record(
+    deliveries = webhooks_record([(
         WebhookEvent.POINTS_EARNED, {"member_id": "m-1", "amount": Decimal("1.50"), "day": datetime.date(2026, 5, 1)},
-        partner_ids=[named.pk, also_named.pk])
+        [named.pk, also_named.pk])])
 
     assert sorted(delivery.subscription_id for delivery in deliveries) == sorted([wanted.pk, also_wanted.pk])
     stored = WebhookDelivery.objects.filter(pk__in=[delivery.pk for delivery in deliveries])
@@ -33,5 +33,5 @@ def test_deliveries_are_recorded_for_the_named_partners_subscriptions_to_the_eve
 
 def test_an_empty_audience_records_nothing(db):
     factories.WebhookSubscriptionFactory()
-    assert webhook_deliveries_record(WebhookEvent.POINTS_EARNED, {"member_id": "m-1"}, partner_ids=[]) == []
+    assert webhooks_record([(WebhookEvent.POINTS_EARNED, {"member_id": "m-1"}, [])]) == []
     assert not WebhookDelivery.objects.exists()
