@@ -8,7 +8,7 @@ for Redis' address and raise AttributeError (`'NoneType' object has no attribute
 which Celery treats as an unrecoverable error: the worker process exits ("Unrecoverable error" in
 its log) instead of going on. Here the old channel raises a connection error instead, which
 kombu and Celery expect and handle (logged; the worker keeps consuming on its new connection).
-tests/test_faults_broker.py kills Redis under running work and proves the worker goes on.
+tests/loyalty_site/test_faults_broker.py kills Redis under running work and proves the worker goes on.
 
 Nothing is lost by that: a message whose acknowledgement failed is still in Redis among the
 unacknowledged messages and returns to the queue after the visibility timeout (every task is

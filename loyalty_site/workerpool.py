@@ -7,7 +7,7 @@ is re-established in between (Redis restarted), the consumer registers the pool 
 loop again, which watches every process still listed, the exited one too: its `_sentinel_poll`
 is now None, not missing, so Celery hands None to the event loop and kombu raises "ValueError:
 file descriptor is None". The consumer's restart fails and the worker stops consuming, alive but
-idle, until it is restarted (tests/test_faults_broker.py made it happen on a loaded machine).
+idle, until it is restarted (tests/loyalty_site/test_faults_broker.py made it happen on a loaded machine).
 
 Here an exited, untracked process is skipped at re-registration: there is nothing to watch, and
 `maintain_pool` (run by a timer) joins and replaces it as it would have anyway.

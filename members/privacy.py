@@ -1,7 +1,7 @@
 """Personal data: where it lives, what erasure does to it, and how long it is kept (DSGVO).
 
 `PERSONAL_DATA` names every model of the project (and the third-party ones holding people's
-data) with what happens to it; tests/test_privacy.py fails when a model is added without an
+data) with what happens to it; tests/members/test_privacy.py fails when a model is added without an
 entry, so nobody forgets to decide. docs/privacy.md is the processing record for people.
 
 `retention_run` is the nightly beat job (members.tasks.apply_retention):
@@ -107,7 +107,7 @@ PERSONAL_DATA: dict[str, str] = {
 }
 
 # Field by field: every text, e-mail, IP address, date, JSON and file column of every model is
-# either personal (with what erasure does to it) or named as not personal. tests/test_privacy.py
+# either personal (with what erasure does to it) or named as not personal. tests/members/test_privacy.py
 # fails when a model gains such a column that is in neither list.
 BLANKED = "blanked on erasure"
 REPLACED = "replaced by a new random number on erasure"
@@ -225,7 +225,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
 # payloads, import reports, staff-typed reasons. Those are found here and rewritten: every old
 # value (e-mail, names, phone, street, birth date, IP addresses, card and customer numbers) is
 # replaced by what it became on the member row ("" or the new random number), so the records stay
-# readable and consistent with the anonymised member. tests/test_privacy_erasure.py dumps every
+# readable and consistent with the anonymised member. tests/members/test_privacy_erasure.py dumps every
 # text column of the database after an erasure and finds none of the values.
 
 MIN_SCRUB_LENGTH = 3  # shorter values ("Li") would rewrite unrelated text; the member row has them blanked
@@ -409,7 +409,7 @@ def _erase_audit_trails(member_ids: list[int], values: PersonalValues, *, user_i
 # others name the member by id). Narrowing the search to them keeps an erasure fast next to a
 # million deliveries (measured: 0.35-0.54 s per erasure with 1,000,000 deliveries and 300,000
 # idempotency records, 6-10 s when every payload was read as text). A new endpoint or event that
-# returns member data belongs in these lists; the database dump test (tests/test_privacy_erasure.py)
+# returns member data belongs in these lists; the database dump test (tests/members/test_privacy_erasure.py)
 # enrols, updates, buys and redeems through the API with every event subscribed, and fails if a
 # copy is left.
 MEMBER_DATA_API_PATHS = ("/api/v1/members/",)

@@ -17,7 +17,7 @@ exact, isnull, lt, lte, gt, gte; an `F()` of the reward's own fields; foreign ke
 attributes; the member's count of vouchers as `REDEEMED`) and refuses anything else, so a new
 rule cannot quietly be read one way in SQL and another in Python. Without negation, SQL's
 "unknown" (a comparison with NULL) may be read as false: a filter keeps only rows where the
-condition is true, and AND/OR never turn unknown into true. tests/test_rewards_eligibility.py
+condition is true, and AND/OR never turn unknown into true. tests/rewards/test_rewards_eligibility.py
 checks with many random cases against PostgreSQL that the two views agree.
 
 The rules have scopes because not every caller asks every question:

@@ -1,4 +1,4 @@
-"""A slow e-mail backend for the worker-kill test (tests/test_campaigns_worker.py).
+"""A slow e-mail backend for the worker-kill test (tests/campaigns/test_campaigns_worker.py).
 
 It works across processes through files in $LOYALTY_TEST_DELIVERY_DIR:
 - every hand-over is appended to attempts.log (before the slow part, so a killed worker's

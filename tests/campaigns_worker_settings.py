@@ -1,4 +1,4 @@
-"""Settings of the Celery worker started (and killed) by tests/test_campaigns_worker.py."""
+"""Settings of the Celery worker started (and killed) by tests/campaigns/test_campaigns_worker.py."""
 
 from loyalty_site.settings.test import *  # noqa: F403
 

@@ -1,5 +1,6 @@
 """Real Celery workers and a Redis broker a test can kill, for the fault tests
-(tests/test_faults_broker.py, tests/test_campaigns_worker.py, tests/test_imports_worker.py).
+(tests/loyalty_site/test_faults_broker.py, tests/campaigns/test_campaigns_worker.py,
+tests/transfers/test_imports_worker.py).
 
 `own_broker` starts a redis-server of the test's own (scripts/testdb.py's `start_redis`, in the
 test's temporary folder) and points this process's Celery app at it, so killing it disturbs

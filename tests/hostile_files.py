@@ -1,4 +1,4 @@
-"""Hostile import files, small on disk and huge once read: what tests/test_imports_hostile.py and
+"""Hostile import files, small on disk and huge once read: what tests/transfers/test_imports_hostile.py and
 bench/hostile_import_bench.py feed the import. Each generator writes a file to `path` (streaming,
 so making a 400 MB shared string costs no memory here) and returns the path.
 

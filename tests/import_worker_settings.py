@@ -1,4 +1,4 @@
-"""Settings of the Celery worker started (and killed) by tests/test_imports_worker.py: uploaded
+"""Settings of the Celery worker started (and killed) by tests/transfers/test_imports_worker.py: uploaded
 files on disk, in the folder the test names, so the worker reads what the test stored."""
 
 import os

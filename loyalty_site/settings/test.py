@@ -14,7 +14,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests assert the English source texts, also in a checkout where `make run` compiled the German
-# catalogue; tests/test_translations.py checks that catalogue on its own.
+# catalogue; tests/loyalty_site/test_translations.py checks that catalogue on its own.
 LOCALE_PATHS: list = []
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 LOYALTY_SMS_BACKEND = "campaigns.sms.LocmemSmsBackend"  # campaigns.sms.outbox, like mail.outbox

@@ -3,7 +3,7 @@ stay as they are, so this only tells Django's migration state where the models l
 
 State only, so it needs no more of members than the migration that created the tables: other
 apps' latest migrations must stay reachable with members at an older migration (see
-tests/test_api_partner_scope.py, which migrates members back to 0015). A later migration of
+tests/partners/test_api_partner_scope.py, which migrates members back to 0015). A later migration of
 transfers that touches the tables must depend on ("members", "0019_move_imports_to_transfers")."""
 
 import django.db.models.deletion

@@ -304,7 +304,7 @@ def test_the_relation_check_keeps_the_earn_and_balance_queries(api, member):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tests.test_hot_path_queries import BALANCE_READ, PURCHASE_EARN
+    from tests.rewards.test_hot_path_queries import BALANCE_READ, PURCHASE_EARN
 
     api.post("/purchases/", purchase_body(member, "WARM-UP"))
     assert PartnerRelation.objects.filter(member=member).count() == 1

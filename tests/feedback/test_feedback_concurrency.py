@@ -10,7 +10,7 @@ from feedback.errors import InvitationUsed
 from feedback.models import Response
 from rewards.models import PointEntry
 from tests import factories
-from tests.test_ledger_concurrency import run_in_threads
+from tests.rewards.test_ledger_concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

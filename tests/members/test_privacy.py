@@ -134,5 +134,5 @@ def test_the_retention_job_is_scheduled_nightly():
 def test_the_processing_record_exists(label):
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / label).read_text()
+    text = (Path(__file__).resolve().parents[2] / label).read_text()
     assert "LOYALTY_RETENTION_INACTIVE_DAYS" in text and "Art. 30" in text

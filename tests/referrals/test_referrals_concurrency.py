@@ -15,7 +15,7 @@ from referrals.models import Referral
 from rewards.models import PointEntry
 from rewards.purchases import purchase_record
 from tests import factories
-from tests.test_ledger_concurrency import run_in_threads
+from tests.rewards.test_ledger_concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,7 +16,7 @@ from rewards.errors import AdjustmentTooLarge, DailyAdjustmentLimitReached
 from rewards.ledger import points_credit
 from rewards.models import PointEntry
 from tests import factories
-from tests.test_ledger_concurrency import run_in_threads
+from tests.rewards.test_ledger_concurrency import run_in_threads
 
 BERLIN = ZoneInfo("Europe/Berlin")
 

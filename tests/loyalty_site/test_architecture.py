@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "partners", "transfers", "members", "rewards", "referrals", "campaigns", "feedback",
             "loyalty_site")
 MAX_MODULE_LINES = 800

@@ -14,7 +14,7 @@ from tests import factories
 from tests.import_helpers import csv_bytes
 from transfers.models import ImportJob
 
-SAMPLE = Path(__file__).parent / "data" / "kunden_beispiel.csv"
+SAMPLE = Path(__file__).parents[1] / "data" / "kunden_beispiel.csv"
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
     "DJANGO_SECRET_KEY": "a-production-secret-key-for-this-test-only-0123456789",
     "DJANGO_ALLOWED_HOSTS": "loyalty.example.com",

@@ -17,7 +17,7 @@ from rewards.purchases import LineData, purchase_record
 from rewards.selectors import ledger_mismatches
 from rewards.vouchers import redemption_cancel, redemption_create, voucher_consume
 from tests import factories
-from tests.test_ledger_concurrency import run_in_threads
+from tests.rewards.test_ledger_concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

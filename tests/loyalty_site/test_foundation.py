@@ -21,7 +21,7 @@ from loyalty_site.celery import app as celery_app
 from loyalty_site.celery import heartbeat
 from tests.broker import purge_broker, queued_tasks
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_suite_runs_on_postgresql(db):

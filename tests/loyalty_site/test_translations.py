@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CATALOGUE = Path(__file__).resolve().parent.parent / "locale" / "de" / "LC_MESSAGES" / "django.po"
+CATALOGUE = Path(__file__).resolve().parents[2] / "locale" / "de" / "LC_MESSAGES" / "django.po"
 
 
 @pytest.mark.skipif(shutil.which("msgfmt") is None, reason="gettext is installed by scripts/system-deps.sh")
@@ -21,8 +21,8 @@ def test_the_german_catalogue_is_complete_and_compiles(tmp_path):
     assert "untranslated" not in result.stderr and "fuzzy" not in result.stderr, result.stderr
 
 
-SOURCE_DIRS = ["core", "loyalty_site", "partners", "members", "rewards", "referrals", "campaigns", "feedback",
-               "templates"]
+SOURCE_DIRS = ["core", "loyalty_site", "partners", "transfers", "members", "rewards", "referrals", "campaigns",
+               "feedback", "templates"]
 
 
 @pytest.mark.skipif(shutil.which("xgettext") is None, reason="gettext is installed by scripts/system-deps.sh")

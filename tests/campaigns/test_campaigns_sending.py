@@ -293,7 +293,7 @@ class IdempotentLocmemBackend(LocmemEmailBackend):
     idempotent_delivery = True
 
 
-@override_settings(EMAIL_BACKEND="tests.test_campaigns_sending.IdempotentLocmemBackend")
+@override_settings(EMAIL_BACKEND="tests.campaigns.test_campaigns_sending.IdempotentLocmemBackend")
 def test_a_retried_claim_does_not_issue_the_incentive_again(tiers):
     member = consenting()
     reward = factories.RewardFactory(in_catalogue=False)
@@ -366,7 +366,7 @@ def test_lost_batches_are_dispatched_again_when_a_campaign_makes_no_progress(tie
 def test_a_failed_delivery_is_recorded_and_can_be_retried(tiers, recorded_tasks):
     consenting()
     campaign = new_campaign()
-    with override_settings(EMAIL_BACKEND="tests.test_campaigns_sending.BrokenBackend"):
+    with override_settings(EMAIL_BACKEND="tests.campaigns.test_campaigns_sending.BrokenBackend"):
         report = send(campaign)
     assert report.failed == 1
     message = Message.objects.get()
