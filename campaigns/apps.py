@@ -7,4 +7,4 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self) -> None:
-        from . import subscribers  # noqa: F401 - registers its part of the erasure (members.privacy)
+        from . import subscribers  # noqa: F401 - registers the event handlers and its part of the erasure

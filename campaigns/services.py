@@ -53,6 +53,7 @@ from django.utils.translation import gettext as _
 from core.tasks import enqueue
 
 from . import rendering, triggers
+from .active_triggers import active_triggers_changed
 from .errors import CampaignNotReady, CampaignStateError, InvalidTemplate
 from .experiment import assign
 from .models import Campaign, Message, Variant
@@ -92,6 +93,10 @@ def _transition(campaign: Campaign, to: str, **fields) -> None:
     campaign.status = to
     for name, value in fields.items():
         setattr(campaign, name, value)
+    # A queryset update sends no post_save: the event subscriber's copy must learn that a
+    # triggered campaign became active or stopped. (The other status updates below concern
+    # broadcasts, which that copy does not hold.)
+    active_triggers_changed()
 
 
 def campaign_lock(campaign_id: int) -> Campaign:
@@ -281,6 +286,16 @@ def triggers_run(*, now: datetime | None = None, dispatch: bool = True) -> dict[
     for campaign in Campaign.objects.triggered_active().select_related("segment"):
         report[campaign.pk] = trigger_run_campaign(campaign=campaign, now=now, dispatch=dispatch)
     return report
+
+
+def trigger_run_woken(*, campaign_id: int, now: datetime | None = None, dispatch: bool = True) -> int:
+    """An event woke the campaign (campaigns.subscribers): run its trigger now rather than at the
+    next beat, if it is still active. The beat job stays the source of truth; this only makes
+    a welcome or an upgrade message leave within seconds."""
+    campaign = Campaign.objects.triggered_active().select_related("segment").filter(pk=campaign_id).first()
+    if campaign is None:  # paused or ended since the event
+        return 0
+    return trigger_run_campaign(campaign=campaign, now=now, dispatch=dispatch)
 
 
 @transaction.atomic

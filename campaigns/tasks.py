@@ -41,3 +41,9 @@ def run_triggers() -> dict:
 @shared_task(name="campaigns.tasks.resume_stalled_sends", ignore_result=True)
 def resume_stalled_sends(stale_after_seconds: int | None = None) -> dict:
     return services.sends_resume_stalled(stale_after_seconds=stale_after_seconds)
+
+
+@shared_task(name="campaigns.tasks.run_campaign_trigger", ignore_result=True)
+def run_campaign_trigger(campaign_id: int) -> int:
+    """One campaign's trigger, woken by an event (campaigns.subscribers) between beats."""
+    return services.trigger_run_woken(campaign_id=campaign_id)
