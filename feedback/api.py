@@ -48,6 +48,8 @@ class SurveySerializer(serializers.ModelSerializer):
 class OptionalMemberSerializer(MemberReferenceSerializer):
     """A member named by at most one of id, card number, customer number or member code; none: anonymous."""
 
+    member_optional = True
+
     def validate(self, attrs):
         if not any(attrs.get(name) not in (None, "") for name in MEMBER_REFERENCE_FIELDS):
             attrs["member"] = None

@@ -37,6 +37,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -149,6 +150,9 @@ def presence_missed(principal: PartnerPrincipal) -> None:
 # --- Naming a member in a request, and in an answer ------------------------------------------
 
 MEMBER_REFERENCE_FIELDS = ("member_id", *PRESENCE_FIELDS)
+MEMBER_REFERENCE_HELP = ("Name the member by exactly one of `member_id`, `card_number`, `customer_number` or "
+                         "`member_code` (see oneOf; spending points needs one of the last three). Any other "
+                         "number of them is refused with 400 and a field error under `member_id`.")
 MEMBER_ID_HELP = ("The member's id in the API (opaque; reaches only members this partner enrolled or sold to, "
                   "at the key's stores).")
 
@@ -159,6 +163,7 @@ class MemberReferenceSerializer(serializers.Serializer):
     caller in the context ("principal"); see resolve_member."""
 
     presence_required = False  # True: an id is not enough (spending points)
+    member_optional = False  # True: no member at all is fine too (anonymous); see feedback.api
     member_fields = ("pk", "public_id", "tier_id", "status", "customer_number")  # what the views read
 
     member_id = serializers.UUIDField(required=False, help_text=MEMBER_ID_HELP)
@@ -181,6 +186,34 @@ class MemberReferenceSerializer(serializers.Serializer):
             self.context["principal"], public_id=attrs.get("member_id"), presence=presence_from(attrs),
             queryset=Member.objects.only(*self.member_fields))
         return attrs
+
+
+def member_reference_alternatives(serializer) -> list[dict]:
+    """The OpenAPI `oneOf` that says what MemberReferenceSerializer.validate checks: exactly one
+    of the identifiers (each alternative requires one; two given match two alternatives, which
+    oneOf refuses), without member_id when presence is required, or none when the member is optional."""
+    names = PRESENCE_FIELDS if serializer.presence_required else MEMBER_REFERENCE_FIELDS
+    alternatives = [{"title": name, "required": [name]} for name in names]
+    if serializer.member_optional:
+        alternatives.append({"title": "anonymous",
+                             "not": {"anyOf": [{"required": [name]} for name in MEMBER_REFERENCE_FIELDS]}})
+    return alternatives
+
+
+class MemberReferenceSchema(OpenApiSerializerExtension):
+    """Every request body that names a member (purchases, redemptions, complaints, survey
+    answers) states the "exactly one identifier" rule as a `oneOf`, so a client generated from the
+    schema alone knows it; a body that breaks it gets a 400 with the error under `member_id`."""
+
+    target_class = MemberReferenceSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction == "request":
+            schema["oneOf"] = member_reference_alternatives(self.target)
+            schema["description"] = "\n\n".join(filter(None, [schema.get("description"), MEMBER_REFERENCE_HELP]))
+        return schema
 
 
 @extend_schema_field(OpenApiTypes.UUID)
