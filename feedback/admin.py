@@ -5,7 +5,9 @@ complaint queue.
   and the breakdown by tier, store and segment (feedback.metrics, aggregate queries).
   "Invite the segment" queues the set-based invitation job.
 - Answers are records: read-only, with filters by survey, score group, channel, store, tier.
-- Follow-ups and complaints (support) are queues: overdue rows are marked red. A complaint is
+- Follow-ups and complaints (support) are queues: open ones first, overdue rows are marked red.
+  A follow-up shows the member's name (a link to the member), e-mail and phone, nothing of an
+  erased member; only active staff can be assigned. A complaint is
   changed through feedback.services: the change form's extra fields (new status, reply to the
   member, internal note, goodwill points or voucher) each call a service in `save_model`, and
   problems (a transition that is not allowed, goodwill given twice) are form errors.
@@ -19,8 +21,11 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import Case, Count, Q, Value, When
+from django.db.models import Case, Count, F, Q, Value, When
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
@@ -28,6 +33,7 @@ from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidge
 
 from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
+from members.models import Member
 from transfers.admin import ExportActionsMixin
 
 from . import metrics, services
@@ -211,21 +217,62 @@ class ResponseAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
 
 # --- Follow-ups ----------------------------------------------------------------------------------
 
+def active_staff():
+    """Who may be given a task in the queues: active staff users, by name."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(is_staff=True, is_active=True).order_by("username")
+
+
 class FollowUpOverdueFilter(OverdueFilter):
     open_statuses = (FollowUp.Status.OPEN,)
 
 
+class StaffAssigneeFilter(admin.RelatedFieldListFilter):
+    """The assignee filter offers active staff only (not every customer login)."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(user.pk, str(user)) for user in active_staff()]
+
+
+class FollowUpForm(forms.ModelForm):
+    class Meta:
+        model = FollowUp
+        fields = ["assignee", "note"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "assignee" in self.fields:  # a posted non-staff id is then "not one of the available choices"
+            self.fields["assignee"].queryset = active_staff()
+
+
+def _member_link(member) -> str:
+    url = reverse("admin:members_member_change", args=[member.pk])
+    return format_html('<a href="{}" class="text-primary-600 underline">{}</a>', url,
+                       member.full_name or member.customer_number)
+
+
 @admin.register(FollowUp)
 class FollowUpAdmin(ModelAdmin):
-    list_display = ["due", "status_badge", "score", "survey", "member", "comment", "assignee"]
+    form = FollowUpForm
+    list_display = ["due", "status_badge", "score", "survey", "member", "contact", "comment", "assignee"]
     list_select_related = ["response__survey", "response__member", "assignee"]
-    list_filter = ["status", FollowUpOverdueFilter, "assignee"]
+    list_filter = ["status", FollowUpOverdueFilter, ("assignee", StaffAssigneeFilter)]
     search_fields = ["=response__member__customer_number", "response__comment"]
-    fields = ["response_summary", "status", "due_at", "assignee", "note", "done_at", "done_by"]
-    readonly_fields = ["response_summary", "status", "due_at", "done_at", "done_by"]
+    fields = ["response_summary", "member", "contact", "status", "due_at", "assignee", "note", "done_at", "done_by"]
+    readonly_fields = ["response_summary", "member", "contact", "status", "due_at", "done_at", "done_by"]
     actions = ["assign_to_me", "mark_done"]
-    ordering = ["status", "due_at", "id"]
     show_full_result_count = False
+
+    def get_ordering(self, request):
+        # The queue: open tasks first, the most urgent on top; done ones last, the latest first.
+        return ["finished", F("done_at").desc(nulls_first=True), "due_at", "id"]
+
+    def get_queryset(self, request):
+        # Annotated before the ordering applies (ModelAdmin.get_queryset would order first).
+        queryset = (FollowUp.objects.select_related("response__survey", "response__member", "assignee", "done_by")
+                    .annotate(finished=Case(When(status=FollowUp.Status.OPEN, then=Value(0)), default=Value(1))))
+        return queryset.order_by(*self.get_ordering(request))
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -251,7 +298,20 @@ class FollowUpAdmin(ModelAdmin):
 
     @display(description=_("member"))
     def member(self, obj):
-        return obj.response.member or _("anonymous")
+        member = obj.response.member
+        if member is None:
+            return _("anonymous")
+        if member.status == Member.Status.ERASED:
+            return _("erased member")
+        return _member_link(member)
+
+    @display(description=_("contact"))
+    def contact(self, obj):
+        member = obj.response.member
+        if member is None or member.status == Member.Status.ERASED:
+            return "–"
+        details = [value for value in (member.email, member.phone) if value]
+        return format_html_join(mark_safe("<br>"), "{}", ((value,) for value in details)) if details else "–"
 
     @display(description=_("comment"))
     def comment(self, obj) -> str:

@@ -43,3 +43,9 @@ class GoodwillAlreadyGranted(LoyaltyError):
     code = "goodwill_already_granted"
     default_message = _("This complaint has already received %(what)s.")
     http_status = 409
+
+
+class AssigneeNotStaff(LoyaltyError):
+    code = "assignee_not_staff"
+    default_message = _("Only active staff users can be assigned.")
+    http_status = 422

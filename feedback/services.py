@@ -41,6 +41,7 @@ from rewards.ledger import member_lock, points_credit
 from rewards.models import PointEntry, Purchase, Redemption
 
 from .errors import (
+    AssigneeNotStaff,
     ComplaintStateError,
     GoodwillAlreadyGranted,
     InvalidScore,
@@ -277,6 +278,9 @@ def _partner_of(partner, store) -> int | None:
 
 @transaction.atomic
 def follow_up_assign(*, follow_up_id: int, assignee: AbstractBaseUser | None) -> FollowUp:
+    """Give the follow-up to a member of staff (None: to nobody); customers and former staff are refused."""
+    if assignee is not None and not (assignee.is_staff and assignee.is_active):
+        raise AssigneeNotStaff()
     FollowUp.objects.filter(pk=follow_up_id).update(assignee=assignee)
     return FollowUp.objects.get(pk=follow_up_id)
 

@@ -128,15 +128,49 @@ class EarningRuleAdmin(ModelAdmin):
         (_("Conditions"), {"fields": ["currency", "min_amount", "channel", "category", "stores", "tier"]}),
         (_("Cap"), {"fields": ["cap_points", "cap_period"]}),
     ]
-    change_form_after_template = "admin/rewards/earningrule/simulation.html"
+    # Outside the rule's <form>: the change page's own GET form must not nest inside it.
+    change_form_outer_after_template = "admin/rewards/earningrule/simulation.html"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         rule = self.get_object(request, object_id)
         if rule is not None:
-            days = _bounded_int(request.GET.get("simulate_days"), default=30, low=1, high=365)
-            extra_context["simulation"] = earning_rule_simulate(rule=rule, days=days)
+            extra_context["simulation"] = earning_rule_simulate(rule=rule, days=_simulate_days(request.GET))
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and request.method == "POST" and "_simulate" in request.POST:
+            return _simulating(form_class, days=_simulate_days(request.POST))
+        return form_class
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if add:
+            context.setdefault("simulation", getattr(context["adminform"].form, "simulation", None))
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+
+def _simulating(form_class: type, *, days: int) -> type:
+    """The add form for a "Simulate" click: it validates as usual and, when valid, simulates the
+    unsaved rule it built (with the stores chosen in the form) instead of letting the admin save
+    it. Reporting "not valid" without any error makes the admin show the form again, as posted,
+    and never call save: nothing is written."""
+
+    class SimulatingForm(form_class):
+        simulation = None
+
+        def is_valid(self) -> bool:
+            if super().is_valid():
+                stores = self.cleaned_data.get("stores", [])
+                self.simulation = earning_rule_simulate(
+                    rule=self.instance, days=days, store_ids=[store.pk for store in stores])
+            return False
+
+    return SimulatingForm
+
+
+def _simulate_days(params) -> int:
+    return _bounded_int(params.get("simulate_days"), default=30, low=1, high=365)
 
 
 def _bounded_int(raw, *, default: int, low: int, high: int) -> int:

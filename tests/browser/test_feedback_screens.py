@@ -64,3 +64,23 @@ def test_answer_link_portal_page_and_survey_results(page, live_server, screensho
     page.goto(live_server.url + reverse("admin:feedback_complaint_changelist"))
     expect(page.get_by_text("Gutschein abgelehnt")).to_be_visible()
     screenshot(page, "feedback-complaint-queue")
+
+
+def test_support_sees_the_detractors_contact_and_opens_the_member_from_the_follow_up_queue(
+        page, live_server, screenshot, sign_in):
+    from core.roles import ensure_group_permissions
+
+    factories.tier_ladder()
+    ensure_group_permissions()
+    member = factories.enrolled_member(first_name="Lena", last_name="Neumann", email="lena@example.org",
+                                       phone="+49 30 1234567")
+    services.response_record(survey_id=factories.SurveyFactory().pk, member_id=member.pk, score=1,
+                             comment="Zu lange gewartet", channel="api")
+    sign_in(factories.staff_in("Support"))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("admin:feedback_followup_changelist"))
+    expect(page.get_by_text("lena@example.org")).to_be_visible()
+    expect(page.get_by_text("+49 30 1234567")).to_be_visible()
+    screenshot(page, "feedback-follow-up-queue")
+    page.get_by_role("link", name="Lena Neumann").click()
+    expect(page).to_have_url(re.compile(reverse("admin:members_member_change", args=[member.pk])))
