@@ -13,7 +13,7 @@ from django.utils import timezone
 from core.audit import audit_trail_of
 from members.models import Member, Tier
 
-from .figures import points_expiring_by, qualifying_points
+from .figures import points_expiring_by, points_expiring_by_moments, qualifying_points
 from .models import (
     CashbackProgram,
     EarningRule,
@@ -147,12 +147,14 @@ def points_expiring_schedule(member: Member, *, max_days: int = 6) -> ExpiringPo
         PointEntry.objects.filter(member_id__in=_same_person(member), points__gt=0, expires_at__gt=now,
                                   expires_at__lte=until).values_list("expires_at", flat=True)
     ))
-    previous = points_expiring_by(member_id=member.pk, at=now)  # due already, not yet run by the job
+    # One query for every moment (not one per expiry date): what is due by then.
+    due_by = points_expiring_by_moments(member_id=member.pk, moments=[now, *moments])
+    previous = due_by[now]  # due already, not yet run by the job
     by_day: dict = {}
     for moment in moments:
         if len(by_day) >= max_days or previous >= total:
             break
-        due = points_expiring_by(member_id=member.pk, at=moment)
+        due = due_by[moment]
         if due > previous:
             day = timezone.localtime(moment).date()
             by_day[day] = by_day.get(day, 0) + due - previous

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import template
+from django.template.defaultfilters import date
 from django.urls import NoReverseMatch, reverse
 from django.utils.formats import number_format
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 register = template.Library()
@@ -47,3 +49,14 @@ def signed_points(value: int) -> str:
     """+120 / −40 with a real minus sign (read correctly by screen readers and in tables)."""
     sign = "+" if value > 0 else "−"
     return f"{sign}{number_format(abs(value), force_grouping=True)}"
+
+
+# A date as members read it: 04.12.2026 in German, 4 Dec 2026 in English (the en locale's
+# SHORT_DATE_FORMAT, 12/04/2026, reads as 12 April to most of our members).
+_MEMBER_DATE_FORMATS = {"de": "d.m.Y"}
+
+
+@register.filter(expects_localtime=True)
+def member_date(value) -> str:
+    language = (get_language() or "de").split("-")[0]
+    return date(value, _MEMBER_DATE_FORMATS.get(language, "j M Y"))
