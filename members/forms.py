@@ -15,6 +15,7 @@ COUNTRIES = [
     ("IT", _("Italy")), ("DK", _("Denmark")), ("PL", _("Poland")), ("CZ", _("Czechia")),
 ]
 
+
 class SignupNameForm(forms.Form):
     """The name on the portal's sign-up form. allauth's adapter keeps `first_name` and `last_name`
     on the new user (`save_user`) until the e-mail is verified; `member_link_or_enrol` then gives
