@@ -387,9 +387,7 @@ class ComplaintChangeForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["give_voucher"].queryset = Reward.objects.filter(active=True).order_by("name_de")
         if "assignee" in self.fields:
-            from django.contrib.auth import get_user_model
-
-            self.fields["assignee"].queryset = get_user_model().objects.filter(is_staff=True, is_active=True)
+            self.fields["assignee"].queryset = active_staff()
 
     def clean(self):
         cleaned = super().clean()
@@ -427,7 +425,7 @@ class ComplaintAdmin(ModelAdmin):
                     "created_at"]
     list_display_links = ["number_link"]
     list_select_related = ["member", "assignee"]
-    list_filter = ["status", ComplaintOverdueFilter, "category", "assignee", "channel"]
+    list_filter = ["status", ComplaintOverdueFilter, "category", ("assignee", StaffAssigneeFilter), "channel"]
     search_fields = ["=id", "subject", "=member__customer_number", "=member__card_number"]
     ordering = ["due_at", "id"]
     show_full_result_count = False

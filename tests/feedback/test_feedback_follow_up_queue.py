@@ -137,3 +137,14 @@ def test_the_queue_lists_open_tasks_first_most_urgent_on_top_done_ones_last(supp
     services.follow_up_complete(follow_up_id=done_later.pk, staff_user=support)
     result = support_client.get(reverse(LIST_URL)).context["cl"].result_list
     assert [follow_up.pk for follow_up in result] == [urgent.pk, later.pk, done_later.pk, done_earlier.pk]
+
+
+def test_the_complaint_queues_assignee_filter_offers_active_staff_only(support_client, support, tiers):
+    colleague = factories.StaffUserFactory(username="kollege")
+    former = factories.StaffUserFactory(username="frueher", is_active=False)
+    customer = factories.UserFactory(username="kunde")
+    changelist = support_client.get(reverse("admin:feedback_complaint_changelist")).context["cl"]
+    assignee_filter = next(spec for spec in changelist.filter_specs if getattr(spec, "field_path", "") == "assignee")
+    offered_ids = {pk for pk, _label in assignee_filter.lookup_choices}
+    assert colleague.pk in offered_ids and support.pk in offered_ids
+    assert customer.pk not in offered_ids and former.pk not in offered_ids
