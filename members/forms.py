@@ -15,6 +15,25 @@ COUNTRIES = [
     ("IT", _("Italy")), ("DK", _("Denmark")), ("PL", _("Poland")), ("CZ", _("Czechia")),
 ]
 
+
+class SignupNameForm(forms.Form):
+    """The name on the portal's sign-up form. allauth's adapter keeps `first_name` and `last_name`
+    on the new user (`save_user`) until the e-mail is verified; `member_link_or_enrol` then gives
+    them to the member. The lengths are the member's, so nothing is cut on the way."""
+
+    first_name = forms.CharField(label=_("First name"), max_length=Member._meta.get_field("first_name").max_length,
+                                 error_messages={"required": _("Please enter your first name.")},
+                                 widget=forms.TextInput(attrs={"autocomplete": "given-name"}))
+    last_name = forms.CharField(label=_("Last name (optional)"), required=False,
+                                max_length=Member._meta.get_field("last_name").max_length,
+                                widget=forms.TextInput(attrs={"autocomplete": "family-name"}))
+    # allauth adds e-mail and passwords in its own __init__: the name comes first all the same.
+    field_order = ["first_name", "last_name", "email", "password1", "password2"]
+
+    def signup(self, request, user) -> None:
+        """Called by allauth once the user exists; the adapter has already kept the name."""
+
+
 # The consent texts the member sees. Changing a wording means a new
 # settings.LOYALTY_CONSENT_TEXT_VERSION: every consent record names the version it was given to.
 CONSENT_TEXTS = {

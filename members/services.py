@@ -212,19 +212,35 @@ def member_link_or_enrol(*, user: AbstractBaseUser, email: str, language: str = 
         return None
     if candidate is not None and candidate.status == Member.Status.MERGED and candidate.merged_into_id:
         candidate = Member.objects.select_for_update().get(pk=candidate.merged_into_id)
+    first_name, last_name = _signup_name(user)
     if candidate is not None and candidate.user_id is None and candidate.status != Member.Status.ERASED:
-        Member.objects.filter(pk=candidate.pk).update(user=user)
-        candidate.user = user
+        changes = {"user": user}
+        # The sign-up's name fills only what the member lacks: never overwrite what staff entered.
+        if first_name and not candidate.first_name:
+            changes["first_name"] = first_name
+        if last_name and not candidate.last_name:
+            changes["last_name"] = last_name
+        Member.objects.filter(pk=candidate.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(candidate, name, value)
         return candidate
     if candidate is not None:
         # The address belongs to a member with another login (who has since changed their
         # login address): enrol without the e-mail rather than take their member away.
         email = ""
     language = language if language in Member.Language.values else Member.Language.GERMAN
-    member = member_enrol(email=email, language=language, via=via)
+    member = member_enrol(email=email, language=language, via=via, first_name=first_name, last_name=last_name)
     Member.objects.filter(pk=member.pk).update(user=user)
     member.user = user
     return member
+
+
+def _signup_name(user: AbstractBaseUser) -> tuple[str, str]:
+    """The name given on the sign-up form, kept on the user until the address is verified,
+    cut to the member's field lengths (the user's fields are longer)."""
+    first = (getattr(user, "first_name", "") or "").strip()[:Member._meta.get_field("first_name").max_length]
+    last = (getattr(user, "last_name", "") or "").strip()[:Member._meta.get_field("last_name").max_length]
+    return first, last
 
 
 @transaction.atomic

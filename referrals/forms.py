@@ -1,4 +1,5 @@
-"""The optional referral code on the portal's sign-up form (allauth's ACCOUNT_SIGNUP_FORM_CLASS).
+"""The optional referral code on the portal's sign-up form (allauth's ACCOUNT_SIGNUP_FORM_CLASS;
+the name fields come from members.forms.SignupNameForm).
 
 A code remembered from a share link (session, or the cookie if the session is gone) fills the
 field in; a code typed in wins. The code waits in a `ReferralClaim` until the e-mail address is
@@ -9,11 +10,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from members.forms import SignupNameForm
+
 from . import links, services
 from .models import Referral, ReferralClaim
 
 
-class SignupReferralForm(forms.Form):
+class SignupReferralForm(SignupNameForm):
     referral_code = forms.CharField(
         label=_("Referral code (optional)"), required=False, max_length=20,
         widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),

@@ -64,6 +64,7 @@ def test_member_journey_from_sign_up_to_deleting_the_account(page, live_server, 
     # Sign up and verify the address from the captured e-mail.
     page.goto(base + "/accounts/signup/")
     screenshot(page, "signup")
+    page.fill("input[name=first_name]", "Lena")
     page.fill("input[name=email]", EMAIL)
     page.fill("input[name=password1]", PASSWORD)
     page.fill("input[name=password2]", PASSWORD)
@@ -76,6 +77,7 @@ def test_member_journey_from_sign_up_to_deleting_the_account(page, live_server, 
     page.wait_for_url(re.compile(r".*/konto/$"))
     member = Member.objects.get(email=EMAIL)
     assert member.user.email == EMAIL
+    assert member.first_name == "Lena"
 
     # Points arrive from the tills; the dashboard shows balance, tier and expiring points.
     _shop(member, partner, stores)

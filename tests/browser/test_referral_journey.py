@@ -63,6 +63,7 @@ def test_link_click_sign_up_first_purchase_reward(browser, live_server, anna, sc
     expect(ben_page.locator("main")).to_contain_text("Anna has invited you")
     expect(ben_page.locator("input[name=referral_code]")).to_have_value(link.rsplit("/", 1)[1])
     screenshot(ben_page, "referrals-signup")
+    ben_page.fill("input[name=first_name]", "Ben")
     ben_page.fill("input[name=email]", "ben@example.org")
     ben_page.fill("input[name=password1]", PASSWORD)
     ben_page.fill("input[name=password2]", PASSWORD)

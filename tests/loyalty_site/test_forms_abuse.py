@@ -212,8 +212,12 @@ def test_the_signup_form_refuses_oversized_input(client, tiers):
     for data in ({"email": LONG_TEXT + "@example.org", "password1": "Geheim-12345", "password2": "Geheim-12345"},
                  {"email": "neu@example.org", "password1": LONG_TEXT, "password2": LONG_TEXT},
                  {"email": "neu@example.org", "password1": "Geheim-12345", "password2": "Geheim-12345",
-                  "referral_code": LONG_TEXT}):
-        response = client.post(reverse("account_signup"), data)
+                  "referral_code": LONG_TEXT},
+                 {"email": "neu@example.org", "password1": "Geheim-12345", "password2": "Geheim-12345",
+                  "first_name": LONG_TEXT},
+                 {"email": "neu@example.org", "password1": "Geheim-12345", "password2": "Geheim-12345",
+                  "last_name": LONG_TEXT}):
+        response = client.post(reverse("account_signup"), {"first_name": "Nora", **data})
         assert response.status_code == 200
         assert _form_of(response).errors
     assert get_user_model().objects.count() == users

@@ -215,7 +215,8 @@ def test_an_api_enrolment_is_announced_to_the_enrolling_partner(api, partner, sh
 
 
 def _sign_up_and_confirm(client, email: str, **extra) -> None:
-    client.post(reverse("account_signup"), {"email": email, "password1": PASSWORD, "password2": PASSWORD, **extra})
+    client.post(reverse("account_signup"), {"first_name": "Nora", "email": email,
+                                            "password1": PASSWORD, "password2": PASSWORD, **extra})
     link = re.search(r"https?://[^/\s]+(/\S*confirm-email/\S+)", mail.outbox[-1].body).group(1)
     client.post(link)
 

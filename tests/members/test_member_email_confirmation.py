@@ -41,7 +41,8 @@ def _path_in(message, marker: str) -> str:
 
 
 def _sign_up_and_verify(client: Client, email: str) -> None:
-    client.post(reverse("account_signup"), {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+    client.post(reverse("account_signup"), {"first_name": "Nora", "email": email,
+                                            "password1": PASSWORD, "password2": PASSWORD})
     client.post(_path_in(mail.outbox[-1], "confirm-email/"))
 
 

@@ -18,8 +18,9 @@ from tests import factories
 PASSWORD = "Lindenblüte-42-Kaffee"
 
 
-def _sign_up(client, email: str):
-    return client.post(reverse("account_signup"), {"email": email, "password1": PASSWORD, "password2": PASSWORD})
+def _sign_up(client, email: str, first_name: str = "Nora", **extra):
+    return client.post(reverse("account_signup"), {"first_name": first_name, "email": email, "password1": PASSWORD,
+                                                    "password2": PASSWORD, **extra})
 
 
 def _confirmation_link(message) -> str:
@@ -60,6 +61,44 @@ def test_sign_up_links_to_a_member_the_till_already_knows(client, tiers):
     known.refresh_from_db()
     assert known.user is not None and known.user.email == "kundin@example.org"
     assert Member.objects.filter(email__iexact="kundin@example.org").count() == 1
+
+
+def test_sign_up_without_a_first_name_is_refused_and_creates_nothing(client, tiers):
+    response = _sign_up(client, "neu@example.org", first_name="   ")
+    assert response.status_code == 200
+    assert response.context["form"].errors["first_name"] == ["Please enter your first name."]
+    assert not get_user_model().objects.filter(email="neu@example.org").exists()
+    assert not mail.outbox
+
+
+def test_sign_up_name_longer_than_the_members_is_refused(client, tiers):
+    response = _sign_up(client, "neu@example.org", first_name="N" * 101)
+    assert response.status_code == 200
+    assert not get_user_model().objects.filter(email="neu@example.org").exists()
+
+
+def test_the_first_name_from_sign_up_goes_to_the_new_member(client, tiers):
+    _sign_up(client, "neu@example.org", first_name="  Nora ", last_name=" Berger ")
+    _confirm_from_mail(client)
+    member = Member.objects.get(email="neu@example.org")
+    assert (member.first_name, member.last_name) == ("Nora", "Berger")
+
+
+def test_a_known_member_without_a_name_takes_the_one_from_sign_up(client, tiers):
+    known = factories.enrolled_member(email="kundin@example.org", first_name="", last_name="")
+    _sign_up(client, "kundin@example.org", first_name="Ilse")
+    _confirm_from_mail(client)
+    known.refresh_from_db()
+    assert known.user is not None and known.first_name == "Ilse"
+
+
+def test_sign_up_never_overwrites_the_name_staff_entered(client, tiers):
+    known = factories.enrolled_member(email="kundin@example.org", first_name="Ilse", last_name="Maier")
+    _sign_up(client, "kundin@example.org", first_name="Nicht-Ilse", last_name="Anders")
+    _confirm_from_mail(client)
+    known.refresh_from_db()
+    assert known.user is not None
+    assert (known.first_name, known.last_name) == ("Ilse", "Maier")
 
 
 def test_an_unverified_address_never_claims_a_member(db, tiers):

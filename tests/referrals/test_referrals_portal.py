@@ -35,7 +35,7 @@ def _portal_member(email: str, **fields) -> Member:
 
 def _sign_up(client, email: str, **extra):
     return client.post(reverse("account_signup"),
-                       {"email": email, "password1": PASSWORD, "password2": PASSWORD, **extra})
+                       {"first_name": "Ben", "email": email, "password1": PASSWORD, "password2": PASSWORD, **extra})
 
 
 def _confirm_from_mail(client):
