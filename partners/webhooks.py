@@ -59,11 +59,6 @@ logger = logging.getLogger("loyalty_site.webhooks")
 
 # --- Emitting ----------------------------------------------------------------------------------
 
-def webhooks_emit(event: str, payload: dict, *, partner) -> list[WebhookDelivery]:
-    """One event for one partner's subscriptions (`webhooks_record` with one announcement)."""
-    return webhooks_record([(event, payload, [partner.pk])])
-
-
 def webhook_subscribers() -> dict[str, set[int]]:
     """Event name → ids of the partners with an active subscription to it. From the per-process
     copy: asking costs no query, so a change nobody subscribed to is announced for free."""

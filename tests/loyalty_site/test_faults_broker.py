@@ -254,7 +254,7 @@ def _sweep_webhooks() -> int:
 
 def _emit(partner, points: int) -> WebhookDelivery:
     with transaction.atomic():
-        (delivery,) = webhooks.webhooks_emit(WebhookEvent.POINTS_EARNED, {"points": points}, partner=partner)
+        (delivery,) = webhooks.webhooks_record([(WebhookEvent.POINTS_EARNED, {"points": points}, [partner.pk])])
     return delivery
 
 

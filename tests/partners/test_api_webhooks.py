@@ -65,8 +65,8 @@ def _delivery_to(url: str, partner=None) -> WebhookDelivery:
     partner = partner or factories.PartnerFactory()
     subscription = webhook_subscription_create(partner=partner, url=url, events=[WebhookEvent.POINTS_EARNED])
     with transaction.atomic():
-        (delivery,) = webhooks.webhooks_emit(WebhookEvent.POINTS_EARNED, {"member_id": 7, "points": 42},
-                                             partner=partner)
+        (delivery,) = webhooks.webhooks_record([(WebhookEvent.POINTS_EARNED, {"member_id": 7, "points": 42},
+                                                            [partner.pk])])
     assert delivery.subscription_id == subscription.pk
     return delivery
 
@@ -149,7 +149,7 @@ def test_events_are_queued_only_when_the_change_commits(db, receiver, django_cap
     with django_capture_on_commit_callbacks() as callbacks:
         try:
             with transaction.atomic():
-                webhooks.webhooks_emit(WebhookEvent.POINTS_EARNED, {"points": 1}, partner=partner)
+                webhooks.webhooks_record([(WebhookEvent.POINTS_EARNED, {"points": 1}, [partner.pk])])
                 raise RuntimeError("the purchase failed")
         except RuntimeError:
             pass

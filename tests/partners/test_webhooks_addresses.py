@@ -93,8 +93,8 @@ def subscribe(url: str, partner=None):
 
 def emit(subscription) -> WebhookDelivery:
     with transaction.atomic():
-        (delivery,) = webhooks.webhooks_emit(WebhookEvent.POINTS_EARNED, {"points": 1},
-                                             partner=subscription.partner)
+        (delivery,) = webhooks.webhooks_record([(WebhookEvent.POINTS_EARNED, {"points": 1},
+                                                            [subscription.partner_id])])
     return delivery
 
 
