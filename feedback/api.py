@@ -15,7 +15,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response as ApiResponse
 
-from members.presence import MEMBER_REFERENCE_FIELDS, MemberIdField, MemberReferenceSerializer
+from members.presence import MemberIdField, MemberReferenceSerializer
 from partners.api.base import MAX_ID, PartnerViewSet, StrictFieldsMixin, store_for
 from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from partners.models import Scope
@@ -49,12 +49,6 @@ class OptionalMemberSerializer(MemberReferenceSerializer):
     """A member named by at most one of id, card number, customer number or member code; none: anonymous."""
 
     member_optional = True
-
-    def validate(self, attrs):
-        if not any(attrs.get(name) not in (None, "") for name in MEMBER_REFERENCE_FIELDS):
-            attrs["member"] = None
-            return attrs
-        return super().validate(attrs)
 
 
 class ResponseCreateSerializer(StrictFieldsMixin, OptionalMemberSerializer):

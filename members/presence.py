@@ -163,7 +163,7 @@ class MemberReferenceSerializer(serializers.Serializer):
     caller in the context ("principal"); see resolve_member."""
 
     presence_required = False  # True: an id is not enough (spending points)
-    member_optional = False  # True: no member at all is fine too (anonymous); see feedback.api
+    member_optional = False  # True: no member at all is fine too (anonymous survey answers)
     member_fields = ("pk", "public_id", "tier_id", "status", "customer_number")  # what the views read
 
     member_id = serializers.UUIDField(required=False, help_text=MEMBER_ID_HELP)
@@ -175,6 +175,9 @@ class MemberReferenceSerializer(serializers.Serializer):
     def validate(self, attrs):
         attrs = super().validate(attrs)
         given = [name for name in MEMBER_REFERENCE_FIELDS if attrs.get(name) not in (None, "")]
+        if not given and self.member_optional:
+            attrs["member"] = None  # anonymous
+            return attrs
         if len(given) != 1:
             raise serializers.ValidationError({"member_id": [_(
                 "Name the member by exactly one of member_id, card_number, customer_number or member_code.")]})
