@@ -58,6 +58,8 @@ INSTALLED_APPS = [
     "campaigns",
     "feedback",
     "transfers",
+    "engagement",
+    "offers",
 ]
 
 MIDDLEWARE = [

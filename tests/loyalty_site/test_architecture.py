@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "partners", "transfers", "members", "rewards", "referrals", "campaigns", "feedback",
-            "loyalty_site")
+            "engagement", "offers", "loyalty_site")
 MAX_MODULE_LINES = 800
 
 
