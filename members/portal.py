@@ -17,6 +17,8 @@ from .models import Member
 # page name ("home", "dashboard", "account_delete") -> functions(member or None) -> context
 ContextFunction = Callable[[Member | None], dict[str, Any]]
 _contributions: dict[str, list[ContextFunction]] = defaultdict(list)
+# page name -> (order, template name): cards other apps add to a page (challenges, coupons …)
+_sections: dict[str, list[tuple[int, str]]] = defaultdict(list)
 
 
 def page_context(page: str) -> Callable[[ContextFunction], ContextFunction]:
@@ -33,3 +35,15 @@ def contributed_context(page: str, member: Member | None = None) -> dict[str, An
     for function in _contributions[page]:
         context.update(function(member))
     return context
+
+
+def page_section(page: str, template_name: str, *, order: int = 50) -> None:
+    """Another app's card on the portal page `page`: the page includes `template_name` with its
+    own context (so the app's `page_context` function supplies what the card shows; a card with
+    nothing to show renders nothing). Lower `order` comes first."""
+    if (order, template_name) not in _sections[page]:
+        _sections[page].append((order, template_name))
+
+
+def contributed_sections(page: str) -> list[str]:
+    return [template_name for _order, template_name in sorted(_sections[page])]

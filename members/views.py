@@ -34,7 +34,7 @@ from . import erasure, gdpr, selectors, services
 from .barcodes import code128_svg, qr_svg
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
-from .portal import contributed_context
+from .portal import contributed_context, contributed_sections
 
 
 def _client_ip(request) -> str | None:
@@ -128,6 +128,7 @@ def dashboard(request, member: Member):
     context = {
         "member": member,
         **contributed_context("dashboard", member),  # progress, expiring, latest, open vouchers (rewards.views)
+        "sections": contributed_sections("dashboard"),  # other apps' cards (challenges, coupons …)
         "ask_consent": all(record is None for record in consents.values()),
         "consent_form": ConsentForm(current=consents),
         **_card_images(member),

@@ -18,6 +18,8 @@ NAVIGATION = [
     ("portal:dashboard", _("Overview"), {"dashboard", "card"}),
     ("portal:activity", _("Activity"), {"activity"}),
     ("portal:rewards", _("Rewards"), {"rewards", "redeem", "vouchers", "voucher"}),
+    ("engagement:portal", _("Challenges"), set()),
+    ("offers:portal", _("Coupons"), set()),
     ("referrals:portal", _("Refer friends"), set()),
     ("feedback:portal", _("Feedback"), set()),
     ("portal:profile", _("Profile"), {"profile"}),
