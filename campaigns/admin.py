@@ -25,7 +25,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 
 from . import raffles, rendering, selectors, sending, services, stalls
@@ -104,7 +104,7 @@ class SegmentConditionForm(forms.ModelForm):
         return cleaned
 
 
-class SegmentConditionInline(TabularInline):
+class SegmentConditionInline(LabelledInlineMixin, TabularInline):
     model = SegmentCondition
     form = SegmentConditionForm
     extra = 1
