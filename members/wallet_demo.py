@@ -32,7 +32,7 @@ FILES = {"cert": "pass-certificate.pem", "key": "pass-key.pem", "wwdr": "wwdr.pe
 
 
 @dataclass(frozen=True)
-class TestCredentials:
+class DemoCredentials:
     root: x509.Certificate
     wwdr: x509.Certificate
     certificate: x509.Certificate
@@ -64,7 +64,7 @@ def _issue(subject: str, key, *, issuer: x509.Certificate | None, issuer_key, ca
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def make_test_credentials(*, pass_days: int = 365) -> TestCredentials:
+def make_test_credentials(*, pass_days: int = 365) -> DemoCredentials:
     """A root CA, an intermediate it signed, a pass certificate the intermediate signed (valid for
     `pass_days`; negative: already expired), and a Google stand-in key. Takes about a second."""
     root_key, wwdr_key, pass_key = _key(), _key(), _key()
@@ -72,7 +72,7 @@ def make_test_credentials(*, pass_days: int = 365) -> TestCredentials:
     wwdr = _issue("Test WWDR Intermediate", wwdr_key, issuer=root, issuer_key=root_key, ca=True, days=3650)
     certificate = _issue(f"Pass Type ID: {DEMO_PASS_TYPE_ID}", pass_key, issuer=wwdr, issuer_key=wwdr_key,
                          ca=False, days=pass_days)
-    return TestCredentials(root=root, wwdr=wwdr, certificate=certificate, key=pass_key, google_key=_key())
+    return DemoCredentials(root=root, wwdr=wwdr, certificate=certificate, key=pass_key, google_key=_key())
 
 
 def certificate_pem(certificate: x509.Certificate) -> bytes:
