@@ -259,7 +259,7 @@ def apple_pass_json(member: Member, *, pass_type_id: str, team_id: str) -> dict:
             "backFields": [
                 _field("as_of", _("Balance as of"), timezone.now().isoformat(timespec="seconds"),
                        dateStyle="PKDateStyleMedium", timeStyle="PKDateStyleShort"),
-                _field("refresh", _("Up to date"),
+                _field("refresh", _("Updating the balance"),
                        _("Add the card again from the portal to bring the balance up to date.")),
                 _field("portal", _("Your card in the portal"), card_url),
             ],
