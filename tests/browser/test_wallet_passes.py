@@ -59,7 +59,7 @@ def test_phone_card_page_offers_both_wallets_and_the_pass_downloads(page, live_s
 
 
 def test_desktop_card_page_says_the_wallets_are_not_set_up_and_the_download_is_a_404_page(page, live_server,
-                                                                                          sign_in):
+                                                                                          sign_in, screenshot):
     member = _member()
     sign_in(member.user)
     page.set_viewport_size(DESKTOP)
