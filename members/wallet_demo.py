@@ -86,8 +86,9 @@ def key_pem(key, password: str = "") -> bytes:
 
 
 def write_demo_credentials(directory: Path) -> bool:
-    """Writes the demo's credentials into `directory` unless they are there; True if written now."""
-    if all((directory / name).exists() for name in FILES.values()):
+    """Writes the demo's credentials into `directory` unless they are there and good for another
+    month (a demo kept for a year would otherwise lose its wallets); True if written now."""
+    if all((directory / name).exists() for name in FILES.values()) and _valid_for_a_month(directory / FILES["cert"]):
         return False
     directory.mkdir(parents=True, exist_ok=True)
     credentials = make_test_credentials()
@@ -99,6 +100,14 @@ def write_demo_credentials(directory: Path) -> bool:
         path.write_bytes(data)
         path.chmod(0o600)
     return True
+
+
+def _valid_for_a_month(path: Path) -> bool:
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        return False
+    return certificate.not_valid_after_utc > timezone.now() + timedelta(days=30)
 
 
 def demo_settings(directory: Path) -> dict[str, object]:

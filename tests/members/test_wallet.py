@@ -327,6 +327,15 @@ def test_demo_credentials_are_written_once_and_make_both_wallets_ready(settings,
     assert wallet.wallet_offer() == {"apple": True, "google": True, "demo": True}
 
 
+def test_demo_credentials_are_renewed_before_the_pass_certificate_expires(tmp_path):
+    from members.wallet_demo import FILES, certificate_pem
+
+    folder = tmp_path / "wallet-demo"
+    write_demo_credentials(folder)
+    (folder / FILES["cert"]).write_bytes(certificate_pem(make_test_credentials(pass_days=10).certificate))
+    assert write_demo_credentials(folder) is True
+
+
 def test_seed_writes_no_demo_credentials_unless_a_folder_is_set(settings):
     settings.LOYALTY_WALLET_DEMO_DIR = ""
     assert seed_wallet_demo() is False
