@@ -32,6 +32,7 @@ from core.errors import LoyaltyError
 
 from . import erasure, gdpr, selectors, services, wallet
 from .barcodes import code128_svg, qr_svg
+from .errors import WalletUnavailable
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
 from .portal import contributed_context, contributed_sections
@@ -163,7 +164,7 @@ def card(request, member: Member):
                                                 "wallet": wallet.wallet_offer()})
 
 
-def _wallet_unavailable(request, error: wallet.WalletUnavailable) -> HttpResponse:
+def _wallet_unavailable(request, error: WalletUnavailable) -> HttpResponse:
     """Not set up: a 404 that says so. Set up but failing: a 503 (staff see why in `manage.py check`)."""
     broken = error.status.state is wallet.State.BROKEN
     return render(request, "portal/wallet_unavailable.html", {"wallet_name": error.status.wallet, "broken": broken},
@@ -176,7 +177,7 @@ def wallet_apple(request, member: Member):
     """The member's own card as an Apple Wallet pass (Safari on iPhone and Mac offers to add it)."""
     try:
         body = wallet.apple_pass(member)
-    except wallet.WalletUnavailable as error:
+    except WalletUnavailable as error:
         return _wallet_unavailable(request, error)
     response = HttpResponse(body, content_type=wallet.PKPASS_CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{wallet.apple_pass_filename(member)}"'
@@ -190,7 +191,7 @@ def wallet_google(request, member: Member):
     """On to Google's save page with the member's own card, signed just now (the link carries the balance)."""
     try:
         url = wallet.google_save_url(member)
-    except wallet.WalletUnavailable as error:
+    except WalletUnavailable as error:
         return _wallet_unavailable(request, error)
     response = redirect(url)
     response["Cache-Control"] = "no-store"

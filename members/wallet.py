@@ -4,7 +4,7 @@ save link, both made from configuration (the LOYALTY_WALLET_* settings, docs/wal
 A wallet is offered only when all of its settings are set and its credentials load: otherwise
 `apple_status()` / `google_status()` say what is missing or wrong (for `manage.py check` and the
 console) and the portal shows a notice instead of the button. Nothing here raises at a member:
-the views turn `WalletUnavailable` into a page.
+the views turn `WalletUnavailable` (members.errors) into a page.
 
 Both passes carry the card number as the portal's card does (Code 128 for every till scanner,
 QR where Code 128 is not shown: Apple Watch), the member's name, balance and tier, as of the
@@ -41,8 +41,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core.errors import LoyaltyError
-
+from .errors import WalletUnavailable
 from .models import Member
 
 logger = logging.getLogger(__name__)
@@ -80,14 +79,6 @@ class Status:
     @property
     def ready(self) -> bool:
         return self.state is State.READY
-
-
-class WalletUnavailable(LoyaltyError):
-    """The wallet is not set up (OFF, INCOMPLETE) or its credentials fail (BROKEN)."""
-
-    def __init__(self, status: Status):
-        self.status = status
-        super().__init__(_("%(wallet)s is not available.") % {"wallet": status.wallet})
 
 
 def wallet_serial(member: Member) -> str:
