@@ -41,6 +41,8 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.public import public_url
+
 from .errors import WalletUnavailable
 from .models import Member
 
@@ -226,7 +228,7 @@ def apple_pass_json(member: Member, *, pass_type_id: str, team_id: str) -> dict:
     rank = member.tier.rank if member.tier else 0
     colour = "rgb({}, {}, {})".format(*_TIER_COLOURS.get(rank, _TIER_COLOURS[0]))
     barcode = {"message": member.card_number, "messageEncoding": "iso-8859-1", "altText": member.card_number}
-    card_url = settings.LOYALTY_PUBLIC_URL.rstrip("/") + reverse("portal:card")
+    card_url = public_url(reverse("portal:card"))
     return {
         "formatVersion": 1,
         "passTypeIdentifier": pass_type_id,

@@ -456,7 +456,7 @@ LOYALTY_FOLLOW_UP_DUE_DAYS = env.int("LOYALTY_FOLLOW_UP_DUE_DAYS", default=2)
 # portal says it is not set up yet, with some set `manage.py check` warns (docs/wallet.md).
 # Certificates and keys: a file's path or the PEM text itself ("\n" escapes allowed).
 # https://developer.apple.com/documentation/walletpasses/building-a-pass
-LOYALTY_WALLET_ORGANIZATION_NAME = env("LOYALTY_WALLET_ORGANIZATION_NAME", default="Treuepunkt")
+LOYALTY_WALLET_ORGANIZATION_NAME = env("LOYALTY_WALLET_ORGANIZATION_NAME", default=LOYALTY_PROGRAMME_NAME)
 LOYALTY_WALLET_APPLE_PASS_TYPE_ID = env("LOYALTY_WALLET_APPLE_PASS_TYPE_ID", default="")  # pass.com.example.loyalty
 LOYALTY_WALLET_APPLE_TEAM_ID = env("LOYALTY_WALLET_APPLE_TEAM_ID", default="")
 LOYALTY_WALLET_APPLE_CERT = env("LOYALTY_WALLET_APPLE_CERT", default="")  # the Pass Type ID certificate
