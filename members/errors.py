@@ -23,3 +23,11 @@ class InvalidMerge(LoyaltyError):
     code = "invalid_merge"
     default_message = _("These members cannot be merged: %(detail)s")
     http_status = 422
+
+
+class PushRefused(LoyaltyError):
+    """A device's push subscription that can't be accepted (members.push); the message says why."""
+
+    code = "push_refused"
+    default_message = _("Push notifications could not be switched on for this device.")
+    http_status = 422
