@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from .services import consent_current, consent_record
 
 ENDPOINT_MAX_LENGTH = PushSubscription._meta.get_field("endpoint").max_length
 PUSH_TIMEOUT_SECONDS = 10
+MAX_DEVICES_PER_MEMBER = 10
 GONE = (404, 410)  # RFC 8030 §7.3: the subscription expired or was unsubscribed
 
 
@@ -131,6 +133,9 @@ def push_subscribe(*, member_id: int, endpoint: str, p256dh: str, auth: str, ip_
         endpoint=endpoint,
         defaults={"member": member, "p256dh": p256dh, "auth": auth, "failures": 0, "created_at": timezone.now()},
     )
+    # A member's devices are bounded: the oldest beyond the limit go (a browser long gone, most likely).
+    keep = PushSubscription.objects.filter(member=member).order_by("-created_at", "-pk")[:MAX_DEVICES_PER_MEMBER]
+    PushSubscription.objects.filter(member=member).exclude(pk__in=list(keep.values_list("pk", flat=True))).delete()
     latest = consent_current(member)[ConsentRecord.Purpose.PUSH]
     if latest is None or not latest.granted:
         consent_record(member=member, purpose=ConsentRecord.Purpose.PUSH, granted=True,
@@ -155,12 +160,6 @@ def push_unsubscribe(*, member_id: int, endpoint: str, ip_address: str | None = 
     return bool(deleted)
 
 
-def push_subscriptions_erase(member_ids: list[int]) -> int:
-    """Erasure and the end of a membership: the devices go (they identify a browser)."""
-    deleted, _rows = PushSubscription.objects.filter(member_id__in=member_ids).delete()
-    return deleted
-
-
 # --- Reading ------------------------------------------------------------------------------------
 
 def push_device_counts(member_ids) -> dict[int, int]:
@@ -170,10 +169,6 @@ def push_device_counts(member_ids) -> dict[int, int]:
     rows = (PushSubscription.objects.filter(member_id__in=list(member_ids)).order_by().values("member_id")
             .annotate(n=Count("pk")).values_list("member_id", "n"))
     return dict(rows)
-
-
-def endpoint_host(endpoint: str) -> str:
-    return urlsplit(endpoint).hostname or ""
 
 
 # --- Delivering ---------------------------------------------------------------------------------
@@ -223,10 +218,7 @@ def push_deliver(subscription: PushSubscription, payload: bytes, *, urgency: str
     headers["Content-Length"] = str(len(body))
     try:
         status = push_post(target, body, headers)
-    except (OSError, ConnectionError) as error:
-        _failed(subscription)
-        return PushResult(status=0, error=f"{type(error).__name__}: {error}")
-    except Exception as error:  # http.client.HTTPException and friends: a broken answer
+    except (OSError, http.client.HTTPException) as error:  # refused, timed out, TLS, a broken answer
         _failed(subscription)
         return PushResult(status=0, error=f"{type(error).__name__}: {error}")
     if status in GONE:

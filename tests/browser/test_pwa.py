@@ -31,10 +31,10 @@ def portal_member(email: str, points: int = 0):
 
 
 def card_stored(page, path: str = "/konto/karte/") -> bool:
-    return page.evaluate("""async (path) => {
-        const cache = await caches.open("%s");
+    return page.evaluate("""async ([name, path]) => {
+        const cache = await caches.open(name);
         return Boolean(await cache.match(path));
-    }""" % CARD_CACHE, path)
+    }""", [CARD_CACHE, path])
 
 
 def wait_until(check, timeout: float = 10.0) -> None:

@@ -218,3 +218,15 @@ def test_erasure_deletes_the_members_devices(anna, vapid):
     member_erase(member_id=anna.pk)
     assert not PushSubscription.objects.exists()
     assert push_consents(anna)[-1] is False
+
+
+def test_a_member_keeps_at_most_ten_devices_the_newest_ones(anna, vapid):
+    from members.push import MAX_DEVICES_PER_MEMBER, push_subscribe
+
+    for number in range(MAX_DEVICES_PER_MEMBER + 3):
+        sent = subscription(f"https://push.example.net/send/{number}")
+        push_subscribe(member_id=anna.pk, endpoint=sent["endpoint"], **sent["keys"])
+    endpoints = set(PushSubscription.objects.filter(member=anna).values_list("endpoint", flat=True))
+    assert len(endpoints) == MAX_DEVICES_PER_MEMBER
+    assert "https://push.example.net/send/12" in endpoints and "https://push.example.net/send/0" not in endpoints
+    assert push_consents(anna) == [True]
