@@ -114,18 +114,25 @@ def _keys_check(p256dh: str, auth: str) -> None:
         raise PushRefused(_("The browser's push keys are not valid."))
 
 
-@transaction.atomic
 def push_subscribe(*, member_id: int, endpoint: str, p256dh: str, auth: str, ip_address: str | None = None,
                    ) -> PushSubscription:
     """The member switched push notifications on for this device: store it, grant the consent.
 
     An endpoint belongs to one browser profile: if another member had it (a shared device, the
-    other member signed out without switching off), it now belongs to whoever subscribed last."""
+    other member signed out without switching off), it now belongs to whoever subscribed last.
+    The endpoint is checked (a DNS look-up) before the transaction opens."""
     if not push_configured():
         raise PushRefused(push_not_configured_text())
     endpoint = endpoint.strip()
     endpoint_check(endpoint)
     _keys_check(p256dh, auth)
+    return _subscription_store(member_id=member_id, endpoint=endpoint, p256dh=p256dh, auth=auth,
+                               ip_address=ip_address)
+
+
+@transaction.atomic
+def _subscription_store(*, member_id: int, endpoint: str, p256dh: str, auth: str, ip_address: str | None,
+                        ) -> PushSubscription:
     member = Member.objects.select_for_update(of=("self",)).get(pk=member_id)
     if member.status != Member.Status.ACTIVE:
         raise PushRefused(_("Push notifications are only available for active memberships."))
