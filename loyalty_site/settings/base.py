@@ -350,10 +350,8 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
-        # Spelled out although default-src covers them: the portal's service worker (/sw.js) and
-        # its web app manifest come from this site and nowhere else.
-        "worker-src": ["'self'"],
-        "manifest-src": ["'self'"],
+        # default-src also governs the portal's service worker (/sw.js; worker-src falls back to
+        # script-src, then default-src) and its web app manifest (manifest-src): this site only.
     },
 }
 

@@ -65,9 +65,11 @@ def test_service_worker_is_served_from_the_root_as_javascript_with_a_site_wide_s
 
 
 def test_the_content_security_policy_allows_the_worker_and_the_manifest_from_this_site_only(client, db):
-    policy = client.get("/")["Content-Security-Policy"]
-    assert "worker-src 'self'" in policy and "manifest-src 'self'" in policy
-    assert "script-src" not in policy or "'unsafe-inline'" not in policy  # still no inline scripts
+    # worker-src and manifest-src fall back to default-src 'self' (CSP 3): nothing widens them.
+    for path in ("/", "/konto/karte/", "/sw.js", "/manifest.webmanifest"):
+        policy = client.get(path)["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "unsafe" not in policy
+        assert "worker-src" not in policy and "manifest-src" not in policy and "script-src" not in policy
 
 
 def test_the_offline_page_holds_nothing_of_the_member_signed_in(client, anna):
