@@ -36,3 +36,11 @@ class WalletUnavailable(LoyaltyError):
     def __init__(self, status):
         self.status = status
         super().__init__(wallet=status.wallet)
+
+
+class PushRefused(LoyaltyError):
+    """A device's push subscription that can't be accepted (members.push); the message says why."""
+
+    code = "push_refused"
+    default_message = _("Push notifications could not be switched on for this device.")
+    http_status = 422

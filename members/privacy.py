@@ -54,6 +54,8 @@ PERSONAL_DATA: dict[str, str] = {
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
                                "partner API's reach (an erased member is never reached)",
+    "members.PushSubscription": "a browser's push address and keys: deleted when switched off, when the push "
+                                "service says it is gone, and on erasure (members.erasure)",
     "members.MemberCode": "only the hash of a code that expires within minutes (LOYALTY_MEMBER_CODE_MINUTES); "
                           "replaced by the member's next code",
     # rewards
@@ -121,6 +123,8 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
          "tier_granted_until"], BLANKED)},
     "members.TierHistory": {"reason": REWRITTEN},
     "members.ConsentRecord": {"ip_address": BLANKED},
+    "members.PushSubscription": dict.fromkeys(["endpoint", "p256dh", "auth", "created_at", "last_success_at"],
+                                              "deleted on erasure"),
     "members.MemberMerge": {"reason": REWRITTEN},
     "transfers.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core.errors import LoyaltyError
 
-from . import erasure, gdpr, selectors, services, wallet
+from . import erasure, gdpr, pwa, selectors, services, wallet
 from .barcodes import code128_svg, qr_svg
 from .errors import WalletUnavailable
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
@@ -158,10 +158,16 @@ def _shown_member_code(request, member: Member) -> dict | None:
 
 @portal_page
 def card(request, member: Member):
-    return render(request, "portal/card.html", {"member": member, **_card_images(member),
-                                                "member_code": _shown_member_code(request, member),
-                                                "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES,
-                                                "wallet": wallet.wallet_offer()})
+    """Also the page the service worker keeps for offline use (members.pwa): the balance with the
+    moment it was read, and the account the copy belongs to in a header the worker checks."""
+    response = render(request, "portal/card.html", {
+        "member": member, **_card_images(member), "balance_as_of": timezone.now(),
+        "member_code": _shown_member_code(request, member),
+        "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES,
+        "wallet": wallet.wallet_offer()})
+    response["X-Portal-Account"] = pwa.portal_account_key(request.user.pk)
+    response["Cache-Control"] = "private, no-cache"
+    return response
 
 
 def _wallet_unavailable(request, error: WalletUnavailable) -> HttpResponse:
@@ -239,6 +245,7 @@ def _profile_context(member: Member, **extra) -> dict:
         "consent_form": ConsentForm(current=current),
         "consent_state": current,
         "consent_history": member.consents.order_by("-created_at", "-id")[:30],
+        **pwa.push_context(member),
         **extra,
     }
 
@@ -263,6 +270,11 @@ def preferences(request, member: Member):
             messages.info(request, _("Nothing changed."))
     next_url = request.POST.get("next", "")
     return redirect("portal:dashboard" if next_url == "dashboard" else "portal:profile")
+
+
+# The push switch on the profile page (static/portal/pwa.js posts the browser's subscription).
+push_subscribe = portal_page(pwa.push_subscribe_view)
+push_unsubscribe = portal_page(pwa.push_unsubscribe_view)
 
 
 # --- Privacy: export and erasure ----------------------------------------------------------------

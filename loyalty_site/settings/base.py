@@ -355,6 +355,8 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
+        # default-src also governs the portal's service worker (/sw.js; worker-src falls back to
+        # script-src, then default-src) and its web app manifest (manifest-src): this site only.
     },
 }
 
@@ -420,6 +422,17 @@ LOYALTY_PROGRAMME_NAME = env("LOYALTY_PROGRAMME_NAME", default="Treuepunkt")
 # SMS through a pluggable backend (campaigns/sms.py): a gateway's class in production.
 LOYALTY_SMS_BACKEND = env("LOYALTY_SMS_BACKEND", default="campaigns.sms.ConsoleSmsBackend")
 LOYALTY_SMS_FILE_PATH = env("LOYALTY_SMS_FILE_PATH", default=str(VAR_DIR / "sms" / "messages.jsonl"))
+# Web Push (members/push.py, RFC 8030/8291/8292): the VAPID key pair that identifies us to the
+# browsers' push services, and a contact (mailto: or https:) they can reach us at. The private key
+# as base64url (raw 32 bytes, or DER) or PEM; the public key as the browser's applicationServerKey
+# (base64url of the uncompressed point). Without them the portal says push is not available and
+# the console refuses push campaigns. Make a pair with `vapid --gen` (py-vapid) or
+# `manage.py shell -c "from members.push import vapid_keys_generate; print(vapid_keys_generate())"`.
+LOYALTY_WEBPUSH_VAPID_PRIVATE_KEY = env("LOYALTY_WEBPUSH_VAPID_PRIVATE_KEY", default="")
+LOYALTY_WEBPUSH_VAPID_PUBLIC_KEY = env("LOYALTY_WEBPUSH_VAPID_PUBLIC_KEY", default="")
+LOYALTY_WEBPUSH_VAPID_SUBJECT = env("LOYALTY_WEBPUSH_VAPID_SUBJECT", default="")
+# How long a push service keeps a message for a device that is offline (seconds).
+LOYALTY_WEBPUSH_TTL_SECONDS = env.int("LOYALTY_WEBPUSH_TTL_SECONDS", default=24 * 60 * 60)
 # Frequency cap: at most this many marketing messages per member in so many days (0: no cap).
 LOYALTY_CAMPAIGN_CAP_MESSAGES = env.int("LOYALTY_CAMPAIGN_CAP_MESSAGES", default=2)
 LOYALTY_CAMPAIGN_CAP_DAYS = env.int("LOYALTY_CAMPAIGN_CAP_DAYS", default=7)
