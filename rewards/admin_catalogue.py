@@ -77,7 +77,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def get_queryset(self, request):
         # One query for the whole list: counts and totals as annotations, not per row.
         valid = ~Q(redemptions__status=Redemption.Status.CANCELLED)
-        return super().get_queryset(request).select_related("min_tier").annotate(
+        return super().get_queryset(request).select_related("min_tier", "cause").annotate(
             redeemed=Count("redemptions", filter=valid), spent=Sum("redemptions__points", filter=valid, default=0))
 
     def save_model(self, request, obj, form, change):

@@ -305,7 +305,7 @@ class RewardViewSet(PartnerViewSet):
     required_scopes = {"list": Scope.REWARDS_READ, "retrieve": Scope.REWARDS_READ}
 
     def get_queryset(self):
-        return eligibility.listed().select_related("min_tier")
+        return eligibility.listed().select_related("min_tier", "cause")
 
     @extend_schema(summary="The rewards catalogue", parameters=[CatalogueQuerySerializer])
     def list(self, request):

@@ -50,7 +50,7 @@ def rewards(request, member: Member):
 
 
 def _catalogue_reward(pk: int):
-    return get_object_or_404(Reward.objects.select_related("min_tier"), pk=pk, active=True, in_catalogue=True)
+    return get_object_or_404(Reward.objects.select_related("min_tier", "cause"), pk=pk, active=True, in_catalogue=True)
 
 
 @portal_page

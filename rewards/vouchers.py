@@ -41,7 +41,7 @@ from rewards.errors import (
     VoucherRateLimited,
 )
 
-from . import codes, eligibility, rule_cache
+from . import codes, donations, eligibility, rule_cache
 from .earning import to_eur
 from .events import VoucherIssued, VoucherUsed
 from .ledger import member_lock, member_lock_live, post_entry, require_active
@@ -76,12 +76,17 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
     """Issue one voucher for `points` (None: the reward's price, read under its lock). The
     caller holds `member`'s row lock; the reward is locked here, after the member (the one
     lock order), so stock, limits and balance are all read under both locks."""
-    reward = Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward_id)
+    reward = (Reward.objects.select_for_update(of=("self",)).select_related("min_tier", "cause")
+              .get(pk=reward_id))
     if reason := reward_unavailable_reason(reward, member, catalogue=catalogue):
         raise RewardUnavailable(detail=reason)
     points = reward.points_cost if points is None else points
     if points > member.points_balance:
         raise InsufficientPoints(available=member.points_balance, requested=points)
+    if reward.stock is not None:
+        Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
+    if reward.kind == Reward.Kind.DONATION:  # a donation, not a voucher: no code, no expiry
+        return donations.donation_record(member, reward, points=points, source=source, partner_id=partner_id)
     now = timezone.now()
     redemption = Redemption.objects.create(
         member=member, reward=reward, points=points, code=codes.generate_code(), source=source, issued_at=now,
@@ -91,8 +96,6 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
         post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
                    reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de},
                    redemption_id=redemption.pk, partner_id=partner_id)
-    if reward.stock is not None:
-        Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
     publish(VoucherIssued(member_id=member.pk, partner_id=partner_id, redemption_id=redemption.pk,
                           reward_id=reward.pk, points=points, source=source, code=redemption.display_code))
     return redemption
@@ -465,7 +468,7 @@ def member_discount_percent(member: Member) -> Decimal:
 def catalogue_for(member: Member | None) -> list[tuple[Reward, str | None]]:
     """The catalogue, each reward with why the member can't have it (None: they can); what
     they can afford first. Three queries, whatever the catalogue's size."""
-    rewards = list(eligibility.listed().select_related("min_tier"))
+    rewards = list(eligibility.listed().select_related("min_tier", "cause"))
     if member is None:
         return [(reward, None) for reward in rewards]
     reasons = eligibility.unavailable_reasons(rewards, member, scopes=eligibility.MEMBER_VIEW)
