@@ -31,7 +31,7 @@ class RewardForm(forms.ModelForm):
     class Meta:
         model = Reward
         fields = ["kind", "name_de", "name_en", "description_de", "description_en", "image", "active", "in_catalogue",
-                  "points_cost", "value", "currency", "stock", "limit_per_member", "min_tier", "valid_from",
+                  "points_cost", "value", "currency", "cause", "stock", "limit_per_member", "min_tier", "valid_from",
                   "valid_until", "voucher_valid_days", "terms_de", "terms_en"]
 
     def __init__(self, *args, **kwargs):
@@ -65,7 +65,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         return [
             (None, {"fields": ["kind", "name_de", "name_en", "description_de", "description_en", "image", "active",
                                "in_catalogue"]}),
-            (_("Price and value"), {"fields": ["points_cost", "value", "currency"]}),
+            (_("Price and value"), {"fields": ["points_cost", "value", "currency", "cause"]}),
             (_("Availability"), {"fields": [*stock, "limit_per_member", "min_tier", "valid_from", "valid_until",
                                             "voucher_valid_days"]}),
             (_("Terms"), {"fields": ["terms_de", "terms_en"]}),

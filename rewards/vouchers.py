@@ -46,6 +46,7 @@ from .earning import to_eur
 from .events import VoucherIssued, VoucherUsed
 from .ledger import member_lock, member_lock_live, post_entry, require_active
 from .models import (
+    Donation,
     PointEntry,
     Purchase,
     Redemption,
@@ -377,9 +378,10 @@ def _stamp_card_complete(card_id: int) -> int:
 
 def member_rewards_merge(*, survivor: Member, duplicate: Member) -> None:
     """Called by the `MembersMerged` subscriber with both members locked: the duplicate's
-    vouchers and stamp cards become the survivor's; an open card's stamps are added to the
+    vouchers, donations and stamp cards become the survivor's; an open card's stamps are added to the
     survivor's open card of the same programme (which may fill it and issue its reward)."""
     Redemption.objects.filter(member=duplicate).update(member=survivor)
+    Donation.objects.filter(member=duplicate).update(member=survivor)
     StampCard.objects.filter(member=duplicate, completed_at__isnull=False).update(member=survivor)
     for card in StampCard.objects.filter(member=duplicate, completed_at__isnull=True).select_related("program"):
         target = StampCard.objects.filter(member=survivor, program=card.program, completed_at__isnull=True).first()
