@@ -70,7 +70,7 @@ class Donation(models.Model):
 
     member = models.ForeignKey(Member, verbose_name=_("member"), null=True, blank=True, on_delete=models.PROTECT,
                                related_name="donations")
-    cause = models.ForeignKey(DonationCause, verbose_name=_("cause"), on_delete=models.PROTECT,
+    cause = models.ForeignKey(DonationCause, verbose_name=_("donation cause"), on_delete=models.PROTECT,
                               related_name="donations")
     reward = models.ForeignKey("rewards.Reward", verbose_name=_("reward"), on_delete=models.PROTECT,
                                related_name="+")

@@ -111,7 +111,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='donation',
             name='cause',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='donations', to='rewards.donationcause', verbose_name='cause'),
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='donations', to='rewards.donationcause', verbose_name='donation cause'),
         ),
         migrations.AddField(
             model_name='reward',
