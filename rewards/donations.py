@@ -121,9 +121,9 @@ def totals_per_cause_and_month(*, period: Period = Period(), cause_ids: list[int
     if cause_ids is not None:
         donations = donations.filter(cause_id__in=cause_ids)
     return (donations.annotate(month=TruncMonth("created_at"))
-            .values("cause_id", "cause__name_de", "cause__organisation", "month")
+            .values("cause_id", "month", cause_name=F("cause__name_de"), organisation=F("cause__organisation"))
             .annotate(donation_count=Count("id"), donated_points=Sum("points"), donated_amount=Sum("amount"))
-            .order_by("month", "cause__name_de", "cause_id"))
+            .order_by("month", "cause_name", "cause_id"))
 
 
 def member_donated_total(member: Member) -> Decimal:

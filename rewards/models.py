@@ -384,7 +384,7 @@ class Reward(TranslatedFieldsMixin, models.Model):
             # A donation goes somewhere, in euros; other kinds give no money to a cause.
             models.CheckConstraint(
                 condition=(~Q(kind="donation") & Q(cause__isnull=True))
-                | Q(kind="donation", cause__isnull=False, value__gt=0, currency="EUR"),
+                | Q(kind="donation", cause__isnull=False, value__isnull=False, value__gt=0, currency="EUR"),
                 name="reward_donation_names_cause_and_euros",
                 violation_error_message=_("A donation reward needs its cause and its value in EUR; "
                                           "other rewards name no cause.")),

@@ -139,8 +139,8 @@ class DonationTotalsResource(SafeExportMixin, resources.Resource):
     what finance pays out to each cause. Months in the programme's time zone."""
 
     month = fields.Field(attribute="month", column_name=_("month"))
-    cause = fields.Field(attribute="cause__name_de", column_name=_("donation cause"))
-    organisation = fields.Field(attribute="cause__organisation", column_name=_("organisation"))
+    cause = fields.Field(attribute="cause_name", column_name=_("donation cause"))
+    organisation = fields.Field(attribute="organisation", column_name=_("organisation"))
     donation_count = fields.Field(attribute="donation_count", column_name=_("donations"),
                                   widget=widgets.IntegerWidget())
     donated_points = fields.Field(attribute="donated_points", column_name=_("points"), widget=widgets.IntegerWidget())

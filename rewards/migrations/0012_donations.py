@@ -121,7 +121,7 @@ class Migration(migrations.Migration):
         migrations.RunPython(give_donation_rewards_a_cause, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='reward',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(models.Q(('kind', 'donation'), _negated=True), ('cause__isnull', True)), models.Q(('cause__isnull', False), ('currency', 'EUR'), ('kind', 'donation'), ('value__gt', 0)), _connector='OR'), name='reward_donation_names_cause_and_euros', violation_error_message='A donation reward needs its cause and its value in EUR; other rewards name no cause.'),
+            constraint=models.CheckConstraint(condition=models.Q(models.Q(models.Q(('kind', 'donation'), _negated=True), ('cause__isnull', True)), models.Q(('cause__isnull', False), ('currency', 'EUR'), ('kind', 'donation'), ('value__gt', 0), ('value__isnull', False)), _connector='OR'), name='reward_donation_names_cause_and_euros', violation_error_message='A donation reward needs its cause and its value in EUR; other rewards name no cause.'),
         ),
         migrations.AddIndex(
             model_name='donation',

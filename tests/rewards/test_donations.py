@@ -325,8 +325,8 @@ def test_finance_exports_the_totals_per_cause_and_month_and_the_export_is_logged
     heading, *rows = _csv_rows(response)
     assert len(heading) == 6
     month = f"{timezone.localtime():%Y-%m}"
-    assert sorted(rows) == sorted([[month, "Bäume für den Bergwald", "Bergwaldprojekt e. V.", "2", "1000", "10.00"],
-                                   [month, "Tafel", "Tafel e. V.", "1", "200", "2.00"]])
+    assert sorted(rows) == sorted([[month, "Bäume für den Bergwald", "Bergwaldprojekt e. V.", "2", "1000", "10,00"],
+                                   [month, "Tafel", "Tafel e. V.", "1", "200", "2,00"]])
     log = ExportLog.objects.get()
     assert (log.kind, log.row_count, log.created_by) == ("donations", 2, finance)
 
@@ -390,7 +390,7 @@ def test_the_activity_says_donation_to_the_cause(member, trees):
     redemption = redemption_create(member_id=member.pk, reward_id=donation_reward(trees).pk)
     donation_cancel(donation_id=redemption.donation.pk)
     titles = [line.title for line in explain_entries(member, ledger_entries(member)[:2])]
-    assert titles == ["Spende storniert: Bäume für den Bergwald", "Spende an Bäume für den Bergwald"]
+    assert titles == ["Donation cancelled: Bäume für den Bergwald", "Donation to Bäume für den Bergwald"]
 
 
 @pytest.fixture
@@ -414,13 +414,13 @@ def test_the_portal_catalogue_shows_the_cause_and_donating_thanks_the_member(sig
     catalogue = signed_in.get(reverse("portal:rewards")).content.decode()
     assert "Bäume für den Bergwald" in catalogue and "5,00 €" in catalogue
     confirm = signed_in.get(reverse("portal:redeem", args=[reward.pk])).content.decode()
-    assert "Ja, spenden" in confirm
+    assert "Yes, donate" in confirm
     response = signed_in.post(reverse("portal:redeem", args=[reward.pk]), follow=True)
     assert response.redirect_chain[-1][0] == reverse("portal:donations")
     page = response.content.decode()
-    assert "Vielen Dank! Ihre Spende von 5,00 € geht an Bäume für den Bergwald." in page
-    assert "Spende an Bäume für den Bergwald" in page
+    assert "Thank you! Your donation of 5,00 € goes to Bäume für den Bergwald." in page
+    assert "Donation to Bäume für den Bergwald" in page
     vouchers = signed_in.get(reverse("portal:vouchers")).content.decode()
     assert "Einen Baum pflanzen" not in vouchers
     dashboard = signed_in.get(reverse("portal:dashboard")).content.decode()
-    assert "Sie haben 5,00 € gespendet." in dashboard
+    assert "You have donated 5,00 €." in dashboard
