@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.contrib import admin, messages
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
@@ -69,6 +70,7 @@ class DonationCauseAdmin(ModelAdmin):
     search_fields = ["name_de", "name_en", "organisation"]
     fields = ["name_de", "name_en", "description_de", "description_en", "organisation", "website", "active"]
     actions = ["export_totals_csv"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         # One query for the list: the totals are annotations over the donations, not a query per cause.

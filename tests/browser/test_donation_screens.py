@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -104,6 +105,6 @@ def test_finance_reads_the_totals_per_cause_and_exports_them_at_desktop_width(pa
     page.locator("select[name=action]").select_option("export_totals_csv")
     with page.expect_download() as download:
         page.locator("button[name=index], button[type=submit][name=index], .actions button").first.click()
-    body = open(download.value.path(), encoding="utf-8-sig").read()
+    body = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert "Bäume für den Bergwald;Bergwaldprojekt e. V.;3;1500;15,00" in body
     assert ExportLog.objects.get().kind == "donations"
