@@ -216,11 +216,14 @@ def seed_donations(*, members: int = 40, seed: int = 11) -> int:
         return 0
     rng = random.Random(seed)
     rewards = list(Reward.objects.filter(kind=Reward.Kind.DONATION, active=True, cause__isnull=False))
-    donors = list(Member.objects.filter(status=Member.Status.ACTIVE, points_balance__gte=500).order_by("pk")[:members])
-    donors += list(Member.objects.filter(email__iexact=DEMO_MEMBER_EMAIL, points_balance__gte=700))
+    donors = list(Member.objects.filter(status=Member.Status.ACTIVE, points_balance__gte=500)
+                  .exclude(email__iexact=DEMO_MEMBER_EMAIL).order_by("pk")[:members])
+    demo_member = Member.objects.filter(email__iexact=DEMO_MEMBER_EMAIL).first()
     made = 0
-    for member in donors:
-        for reward in rng.sample(rewards, k=rng.randint(1, len(rewards))) if rewards else ():
+    for member in [demo_member, *donors] if demo_member is not None else donors:
+        # The demo member gives to every cause (the portal shows both); the others to one or more.
+        chosen = rewards if member is demo_member else rng.sample(rewards, k=rng.randint(1, len(rewards)))
+        for reward in chosen if rewards else ():
             try:
                 redemption = redemption_create(member_id=member.pk, reward_id=reward.pk)
             except LoyaltyError:

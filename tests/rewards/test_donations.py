@@ -424,3 +424,16 @@ def test_the_portal_catalogue_shows_the_cause_and_donating_thanks_the_member(sig
     assert "Einen Baum pflanzen" not in vouchers
     dashboard = signed_in.get(reverse("portal:dashboard")).content.decode()
     assert "You have donated 5,00 €." in dashboard
+
+
+def test_the_seeded_demo_has_two_causes_with_donations_and_the_ledger_holds(db):
+    call_command("seed_demo", members=3, stdout=io.StringIO())
+    totals = {cause.name_de: cause.donation_count for cause in causes_with_totals()}
+    assert set(totals) == {"Tafel in Ihrer Stadt", "Bäume für den Bergwald"}
+    assert all(count >= 1 for count in totals.values())
+    from members.demo import DEMO_MEMBER_EMAIL
+
+    demo_member_causes = set(Donation.objects.filter(member__email__iexact=DEMO_MEMBER_EMAIL)
+                             .values_list("cause__name_de", flat=True))
+    assert demo_member_causes == set(totals)
+    call_command("verify_ledger")
