@@ -11,7 +11,8 @@
   donation's calendar month (programme time zone) is still running. The monthly totals are
   what finance pays out from (the export per cause and month), so a month that has ended is
   closed: a mistake in it is put right with a points adjustment, not by changing a paid month.
-  A cancelled donation gives the points and the stock back and drops out of every total.
+  A cancelled donation gives the points and the stock back and drops out of every total. An
+  erased member's donation is not cancelled (nobody to give the points to).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ def donation_cancel(*, donation_id: int) -> Donation:
     member = member_lock_live(owner_id)
     now = timezone.now()
     donation = Donation.objects.select_related("reward", "cause").get(pk=donation_id)
-    if donation.created_at < month_start(now):
+    # An erased member's donation stays as given: there is no one to give the points back to.
+    if donation.member_id is None or donation.created_at < month_start(now):
         raise DonationNotCancellable()
     changed = Redemption.objects.filter(pk=donation.redemption_id, status=Redemption.Status.DONATED).update(
         status=Redemption.Status.CANCELLED, cancelled_at=now)

@@ -379,6 +379,8 @@ def test_erasure_unlinks_the_donations_and_keeps_the_totals(member, trees):
     assert (after.donation_count, after.donated_points, after.donated_amount) == (
         before.donation_count, before.donated_points, before.donated_amount) == (2, 400, Decimal("4.00"))
     assert list(Donation.objects.values_list("member_id", flat=True)) == [None, None]
+    with pytest.raises(DonationNotCancellable):  # nobody to give the points back to
+        donation_cancel(donation_id=Donation.objects.first().pk)
     assert ledger_mismatches() == []
     call_command("verify_ledger")
 
