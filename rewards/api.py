@@ -366,7 +366,7 @@ class DonationSerializer(serializers.ModelSerializer):
         fields = ["cause", "amount", "currency", "created_at", "cancelled_at"]
         read_only_fields = fields
 
-    @extend_schema_field(serializers.ChoiceField(choices=["EUR"]))
+    @extend_schema_field(serializers.CharField(help_text="Always EUR: donations are paid in euros."))
     def get_currency(self, donation) -> str:
         return "EUR"
 
