@@ -337,6 +337,11 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
     # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
     "STYLES": [lambda request: static("console/console.css")],
+    # Accessible names for widgets Django's admin scripts leave without one (select2, filters).
+    "SCRIPTS": [lambda request: static("console/a11y.js")],
+    # Grouped by what staff do; each item only for those who may open it (loyalty_site/navigation.py).
+    "SIDEBAR": {"show_search": True, "show_all_applications": False,
+                "navigation": "loyalty_site.navigation.sidebar_navigation"},
 }
 
 # --- Content Security Policy (django-csp) ---------------------------------
@@ -445,3 +450,26 @@ LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY = env.dict("LOYALTY_COMPLAINT_SLA_HOURS_
                                                    default={"points": 24, "voucher": 24})
 # Days support has to call back a detractor (follow-up task due date).
 LOYALTY_FOLLOW_UP_DUE_DAYS = env.int("LOYALTY_FOLLOW_UP_DUE_DAYS", default=2)
+
+# --- Wallet passes: the card in Apple Wallet and Google Wallet (members/wallet.py) -------------
+# Each wallet is offered in the portal only when all of its settings are set; with none set the
+# portal says it is not set up yet, with some set `manage.py check` warns (docs/wallet.md).
+# Certificates and keys: a file's path or the PEM text itself ("\n" escapes allowed).
+# https://developer.apple.com/documentation/walletpasses/building-a-pass
+LOYALTY_WALLET_ORGANIZATION_NAME = env("LOYALTY_WALLET_ORGANIZATION_NAME", default=LOYALTY_PROGRAMME_NAME)
+LOYALTY_WALLET_APPLE_PASS_TYPE_ID = env("LOYALTY_WALLET_APPLE_PASS_TYPE_ID", default="")  # pass.com.example.loyalty
+LOYALTY_WALLET_APPLE_TEAM_ID = env("LOYALTY_WALLET_APPLE_TEAM_ID", default="")
+LOYALTY_WALLET_APPLE_CERT = env("LOYALTY_WALLET_APPLE_CERT", default="")  # the Pass Type ID certificate
+LOYALTY_WALLET_APPLE_KEY = env("LOYALTY_WALLET_APPLE_KEY", default="")  # its private key
+LOYALTY_WALLET_APPLE_KEY_PASSWORD = env("LOYALTY_WALLET_APPLE_KEY_PASSWORD", default="")  # if the key is encrypted
+LOYALTY_WALLET_APPLE_WWDR_CERT = env("LOYALTY_WALLET_APPLE_WWDR_CERT", default="")  # Apple's WWDR intermediate
+# https://developers.google.com/wallet/retail/loyalty-cards: the issuer's loyalty class, created once
+# in the Google Pay & Wallet Console, and a service account's key (RS256) that signs the save links.
+LOYALTY_WALLET_GOOGLE_ISSUER_ID = env("LOYALTY_WALLET_GOOGLE_ISSUER_ID", default="")
+LOYALTY_WALLET_GOOGLE_CLASS_ID = env("LOYALTY_WALLET_GOOGLE_CLASS_ID", default="")
+LOYALTY_WALLET_GOOGLE_SERVICE_ACCOUNT_EMAIL = env("LOYALTY_WALLET_GOOGLE_SERVICE_ACCOUNT_EMAIL", default="")
+LOYALTY_WALLET_GOOGLE_PRIVATE_KEY = env("LOYALTY_WALLET_GOOGLE_PRIVATE_KEY", default="")
+# The demo's throwaway credentials (members/wallet_demo.py): `seed_demo` writes them into this
+# folder when it is set (settings/local.py sets it); LOYALTY_WALLET_DEMO makes the portal say so.
+LOYALTY_WALLET_DEMO_DIR = ""
+LOYALTY_WALLET_DEMO = False
