@@ -15,7 +15,8 @@ GROUP_PERMISSIONS: dict[str, dict] = {
     "Marketing": {
         "models": {
             "members": {"member": (VIEW,), "tier": (VIEW,), "tag": ALL, "tierhistory": (VIEW,)},
-            "rewards": {"reward": (VIEW, ADD, CHANGE), "stampcardprogram": (VIEW, ADD, CHANGE),
+            "rewards": {"reward": (VIEW, ADD, CHANGE), "donationcause": (VIEW, ADD, CHANGE),
+                        "stampcardprogram": (VIEW, ADD, CHANGE),
                         "cashbackprogram": (VIEW, CHANGE), "earningrule": (VIEW, ADD, CHANGE),
                         "redemption": (VIEW,)},
             "partners": {"store": (VIEW,), "partner": (VIEW,)},
@@ -30,7 +31,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW, CHANGE), "tier": (VIEW,), "tag": (VIEW,), "consentrecord": (VIEW,),
                         "tierhistory": (VIEW,), "membermerge": (VIEW,), "privacyrequest": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
-                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
+                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "donation": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
         },
@@ -44,10 +45,11 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW,), "tier": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
                         "redemption": (VIEW,), "reward": (VIEW,), "earningrule": (VIEW,),
-                        "cashbackprogram": (VIEW,), "storedaytotal": (VIEW,)},
+                        "cashbackprogram": (VIEW,), "storedaytotal": (VIEW,), "donationcause": (VIEW,),
+                        "donation": (VIEW,)},
             "partners": {"partner": (VIEW,), "store": (VIEW,)},
         },
-        "extra": ["members.export_ledger"],
+        "extra": ["members.export_ledger", "rewards.export_donation_totals"],
     },
     "Administrator": {"models": "*", "extra": []},
 }

@@ -69,6 +69,9 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
     "rewards.StampCredit": NONE, "rewards.CashbackProgram": "no personal data",
     "rewards.PartnerRedemption": NONE,
+    "rewards.DonationCause": "no personal data",
+    "rewards.Donation": "the member link removed on erasure; cause, points, euros and date kept for the totals per "
+                        "cause and the payout",
     # referrals
     "referrals.ReferralProgram": "no personal data", "referrals.ReferralCode": NONE,
     "referrals.ReferralClaim": "deleted with the login",
@@ -206,6 +209,8 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "partners.WebhookSubscription": "url events secret created_at",
     "partners.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
     "rewards.PartnerRedemption": "created_at",
+    "rewards.DonationCause": "name_de name_en description_de description_en organisation website created_at",
+    "rewards.Donation": "created_at cancelled_at",
     "sessions.Session": "expire_date",
     "auditlog.LogEntry": "object_pk cid timestamp",
     "admin.LogEntry": "action_time object_id",
