@@ -204,7 +204,8 @@ class ImportJobAdmin(ModelAdmin):
         rows = mapping_rows(importer, headings, fields or (job.options or {}).get("mapping"))
         unknown = any(not row["known"] for row in rows)
         return {"mapping_rows": rows, "mapping_choices": field_choices(importer), "mapping_error": error,
-                "mapping_open": bool(error or unknown or job.status == ImportJob.Status.FAILED),
+                "mapping_open": bool(error or job.status == ImportJob.Status.FAILED
+                                     or (unknown and "mapping" not in (job.options or {}))),
                 "mapping_url": reverse("admin:transfers_importjob_columns", args=[job.pk])}
 
     def columns_view(self, request, job_id):
