@@ -48,8 +48,8 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
-    "transfers.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
-                         "after LOYALTY_RETENTION_IMPORT_DAYS",
+    "transfers.ImportJob": "the erased member's values rewritten in reports and their problem lists (CSV); report "
+                         "rows cleared, problem lists and file deleted after LOYALTY_RETENTION_IMPORT_DAYS",
     "transfers.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "

@@ -28,7 +28,6 @@ from .resources import escape_cell
 
 ERRORS_KEPT = 1000
 NOTES_KEPT = 1000  # skipped rows and warnings, together
-WARNINGS_KEPT = NOTES_KEPT  # the former name
 REPORT_TEXT_CHARS = 300  # of one message or column name in a report
 
 

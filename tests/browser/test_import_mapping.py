@@ -16,9 +16,9 @@ from transfers.models import ImportJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-LIST = ("Kd.-Kennung;Mail-Adresse;Vorname;Kunde seit;PLZ;Umsatz 12 Monate\n"
-        "K-1;anna@example.de;Anna;01.02.2015;1234X;99,50\n"
-        "K-2;ben@example.de;Ben;03.04.2016;80331;10,00\n").encode()
+LIST = (b"Kd.-Kennung;Mail-Adresse;Vorname;Kunde seit;PLZ;Umsatz 12 Monate\n"
+        b"K-1;anna@example.de;Anna;01.02.2015;1234X;99,50\n"
+        b"K-2;ben@example.de;Ben;03.04.2016;80331;10,00\n")
 
 
 def test_the_console_maps_unknown_headings_warns_about_the_postal_code_and_imports(page, live_server, sign_in,

@@ -218,3 +218,15 @@ def test_the_console_maps_the_columns_and_refuses_a_bad_mapping(admin_client, ti
     assert job.status == ImportJob.Status.ANALYSED and job.counts["new"] == 2
     page = admin_client.get(reverse("admin:transfers_importjob_change", args=[job.pk])).content.decode()
     assert "<details open>" not in page  # every column mapped: the step stays folded
+
+
+def test_an_erasure_rewrites_the_problem_lists_that_name_the_member(admin_client, tiers):
+    from members.erasure import member_erase
+
+    member = factories.enrolled_member(email="greta.vergessen@example.de", customer_number="K-77")
+    job = dry_run(csv_bytes("Kundennummer;E-Mail\nK-99;greta.vergessen@example.de\nK-78;kaputt@\n"))
+    before = "\n".join(";".join(row) for row in _download(admin_client, job))
+    assert "the e-mail belongs to customer K-77" in before
+    member_erase(member_id=member.pk)
+    after = "\n".join(";".join(row) for row in _download(admin_client, job))
+    assert "K-77" not in after and "kaputt@" in after
