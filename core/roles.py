@@ -23,8 +23,12 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
+            # Customer lists and opt-ins in (members import; opening balances need adjust_points),
+            # and the lists a campaign needs out (members by consent, tier, country, tag).
+            "transfers": {"importjob": (VIEW, ADD)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle"],
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle",
+                  "members.export_personal_data"],
     },
     "Support": {
         "models": {

@@ -48,8 +48,8 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
-    "transfers.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
-                         "after LOYALTY_RETENTION_IMPORT_DAYS",
+    "transfers.ImportJob": "the erased member's values rewritten in reports and their problem lists (CSV); report "
+                         "rows cleared, problem lists and file deleted after LOYALTY_RETENTION_IMPORT_DAYS",
     "transfers.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
@@ -432,6 +432,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
     customer numbers, full name)."""
     from partners.models import IdempotencyRecord, WebhookDelivery
     from transfers.models import ExportLog, ImportJob
+    from transfers.problems import import_problem_files_scrub
 
     path = Q(pk__in=[])
     for prefix in MEMBER_DATA_API_PATHS:
@@ -447,6 +448,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
              | values.mentioned_in("dry_run", cast=True) | values.mentioned_in("options", cast=True)
              | values.mentioned_in("message"))
     scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
+    import_problem_files_scrub(values.scrub)  # the downloadable lists of every problem of a run
     scrub_rows(ExportLog.objects.filter(values.mentioned_in("filters")), values, ["filters"])
 
 
@@ -539,6 +541,7 @@ def _remove_audit_ips(now: datetime) -> int:
 
 def _clear_import_reports(now: datetime) -> int:
     from transfers.models import ImportJob
+    from transfers.problems import import_problem_files_delete
 
     cutoff = now - timedelta(days=settings.LOYALTY_RETENTION_IMPORT_DAYS)
     old = ImportJob.objects.filter(created_at__lt=cutoff).exclude(errors=[], warnings=[], dry_run={}, file="")
@@ -546,6 +549,7 @@ def _clear_import_reports(now: datetime) -> int:
     for job in old.iterator():
         if job.file:
             job.file.delete(save=False)
+        import_problem_files_delete(job)
         cleared += ImportJob.objects.filter(pk=job.pk).update(errors=[], warnings=[], dry_run={}, file="")
     return cleared
 
