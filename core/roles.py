@@ -22,6 +22,8 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
+            "engagement": {"challenge": (VIEW, ADD, CHANGE), "badge": (VIEW, ADD, CHANGE),
+                           "challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
         "extra": ["campaigns.send_campaign", "campaigns.draw_raffle"],
     },
@@ -33,6 +35,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
                         "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
+            "engagement": {"challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",
