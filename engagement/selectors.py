@@ -62,7 +62,8 @@ class ChallengeCard:
                 return _("Spend %(amount)s in total.") % {"amount": self._number(self.target)}
             case Goal.CATEGORY:
                 return ngettext("Buy from the range %(category)s once.",
-                                "Buy from the range %(category)s %(count)s times.", count) % {"category": challenge.category, "count": count}
+                                "Buy from the range %(category)s %(count)s times.", count) % {
+                                    "category": challenge.category, "count": count}
             case Goal.PRODUCT:
                 return ngettext("Buy the product %(sku)s once.", "Buy the product %(sku)s %(count)s times.",
                                 count) % {"sku": challenge.sku, "count": count}
