@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         ('campaigns', '0002_input_bounds'),
         ('feedback', '0003_partners_moved'),
         ('members', '0019_move_imports_to_transfers'),
-        ('rewards', '0012_challenges'),
+        ('rewards', '0012_redemption_source_challenge'),
     ]
 
     operations = [
