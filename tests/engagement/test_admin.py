@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-
-import pytest
 
 from engagement.models import Challenge, ChallengeProgress
 from tests import factories
