@@ -12,13 +12,15 @@ from django.utils import timezone
 
 from core.events import subscribe
 from feedback.events import SurveyAnswered
+from members.gdpr import export_section
+from members.models import Member
 from referrals.events import ReferralRewarded
 from rewards.earning import to_eur
 from rewards.events import PurchaseRecorded, PurchaseReturned
 
 from .active import active_challenges, return_window
 from .engine import PURCHASE_GOALS, Goal, Step, contributions_record, contributions_revalue, purchase_value
-from .models import Challenge
+from .models import Challenge, ChallengeProgress, MemberBadge
 from .streaks import week_of
 
 
@@ -86,3 +88,16 @@ def count_survey_answers(events: Sequence[SurveyAnswered]) -> None:
         for event in events if event.member_id is not None  # anonymous answers count for no one
         for challenge in challenges
         if challenge.runs_at(now) and challenge.survey_id in (None, event.survey_id)])
+
+
+@export_section("challenges")
+def challenges_of_the_export(member: Member, people: list[int]) -> dict:
+    """The member's data export (members.gdpr): progress in challenges and badges."""
+    progress = ChallengeProgress.objects.filter(member_id__in=people).select_related("challenge").order_by("pk")
+    badges = MemberBadge.objects.filter(member_id__in=people).select_related("badge").order_by("pk")
+    return {
+        "progress": [{"challenge": row.challenge.name_de, "value": str(row.value),
+                      "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+                      "points_awarded": row.points_awarded} for row in progress],
+        "badges": [{"badge": award.badge.name_de, "awarded_at": award.awarded_at.isoformat()} for award in badges],
+    }

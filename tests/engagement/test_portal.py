@@ -84,3 +84,14 @@ def test_the_navigation_links_the_challenges_page(client, portal_member):
 def test_staff_do_not_see_a_member_page(client, tiers):
     client.force_login(factories.StaffUserFactory())
     assert client.get(reverse("engagement:portal")).status_code == 403
+
+
+def test_the_data_export_lists_challenge_progress_and_badges(portal_member, buy):
+    from members.gdpr import member_export_data
+
+    badge = factories.BadgeFactory(name_de="Erster Schritt")
+    factories.ChallengeFactory(name_de="Einmal einkaufen", target=1, badge=badge)
+    buy(portal_member, "GDPR-1")
+    data = member_export_data(portal_member)
+    assert [row["challenge"] for row in data["challenges"]["progress"]] == ["Einmal einkaufen"]
+    assert [row["badge"] for row in data["challenges"]["badges"]] == ["Erster Schritt"]
