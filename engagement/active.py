@@ -41,7 +41,7 @@ def active_challenges() -> list[Challenge]:
     if _known["version"] != version or _known["loaded_at"] is None or now - _known["loaded_at"] > RELOAD_AFTER:
         rows = list(Challenge.objects.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now - return_window()),
                                              active=True)
-                    .select_related("reward", "badge").order_by("pk"))
+                    .select_related("reward", "badge", "segment").order_by("pk"))
         _known.update(version=version, loaded_at=now, rows=rows)
     return _known["rows"]
 
