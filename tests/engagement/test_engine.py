@@ -259,3 +259,27 @@ def test_no_query_for_a_purchase_when_no_challenge_is_active(member, django_asse
     with django_assert_num_queries(0):
         subscribers.count_purchases([event])
         subscribers.count_referrals([ReferralRewarded(member_id=member.pk, referral_id=1, referee_id=2)])
+
+
+def test_a_batch_of_purchase_events_costs_the_same_queries_for_one_or_five_members(tiers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    factories.ChallengeFactory(target=10)
+    factories.ChallengeFactory(goal="streak", target=4)
+
+    def batch_queries(members, first_id: int) -> int:
+        events = [PurchaseRecorded(member_id=member.pk, purchase_id=first_id + n, store_id=None,
+                                   order_reference=f"B{first_id + n}", amount="5.00", currency="EUR", points=5)
+                  for n, member in enumerate(members)]
+        with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+            publish(events)
+        return len(captured)
+
+    batch_queries([factories.enrolled_member()], 1)  # loads the per-process copy
+    one = batch_queries([factories.enrolled_member()], 10)
+    five = batch_queries([factories.enrolled_member() for _ in range(5)], 20)
+    assert ChallengeProgress.objects.filter(value=1).count() == 14
+    # savepoint and its release, contributions, member locks, progress rows, their locks, sums,
+    # streak weeks, update: the same for any number of members
+    assert one == five == 9, (one, five)
