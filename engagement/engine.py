@@ -32,7 +32,7 @@ from functools import reduce
 from operator import or_
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -259,3 +259,38 @@ def badge_award(*, member_id: int, badge_id: int) -> bool:
     if created:
         publish(BadgeAwarded(member_id=member_id, badge_id=badge_id))
     return created
+
+
+# --- Merges ----------------------------------------------------------------------------------------
+
+def member_engagement_merge(*, survivor_id: int, duplicate_id: int) -> None:
+    """A merge (members.merge, in its transaction, both members locked): the duplicate's badges,
+    contributions and progress become the survivor's. A challenge either of them completed stays
+    completed for the survivor (so it is not rewarded a second time); the progress is then
+    recalculated from the combined contributions, which may complete a challenge neither had."""
+    held = set(MemberBadge.objects.filter(member_id=survivor_id).values_list("badge_id", flat=True))
+    MemberBadge.objects.filter(member_id=duplicate_id).exclude(badge_id__in=held).update(member_id=survivor_id)
+    MemberBadge.objects.filter(member_id=duplicate_id).delete()
+
+    duplicates = ChallengeContribution.objects.filter(member_id=duplicate_id)
+    pairs = {(challenge_id, survivor_id) for challenge_id in duplicates.values_list("challenge_id", flat=True)}
+    counted_for_both = ChallengeContribution.objects.filter(
+        member_id=survivor_id, challenge_id=OuterRef("challenge_id"), source_key=OuterRef("source_key"))
+    duplicates.filter(Exists(counted_for_both)).delete()  # the same event counted for both: once is enough
+    duplicates.update(member_id=survivor_id)
+
+    survivor_rows = {row.challenge_id: row for row in ChallengeProgress.objects.filter(member_id=survivor_id)}
+    for row in ChallengeProgress.objects.filter(member_id=duplicate_id):
+        pairs.add((row.challenge_id, survivor_id))
+        kept = survivor_rows.get(row.challenge_id)
+        if kept is None:
+            ChallengeProgress.objects.filter(pk=row.pk).update(member_id=survivor_id)
+            continue
+        if kept.completed_at is None and row.completed_at is not None:
+            ChallengeProgress.objects.filter(pk=kept.pk).update(
+                completed_at=row.completed_at, rewarded=row.rewarded, points_awarded=row.points_awarded,
+                redemption=row.redemption_id, reward_note=row.reward_note)
+        ChallengeProgress.objects.filter(pk=row.pk).delete()
+    if pairs:
+        challenges = Challenge.objects.select_related("reward", "badge").in_bulk({pk for pk, _member in pairs})
+        progress_refresh(challenges=challenges, pairs=pairs)

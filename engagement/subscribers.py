@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.events import subscribe
 from feedback.events import SurveyAnswered
+from members.events import MembersMerged
 from members.gdpr import export_section
 from members.models import Member
 from referrals.events import ReferralRewarded
@@ -19,7 +20,15 @@ from rewards.earning import to_eur
 from rewards.events import PurchaseRecorded, PurchaseReturned
 
 from .active import active_challenges, return_window
-from .engine import PURCHASE_GOALS, Goal, Step, contributions_record, contributions_revalue, purchase_value
+from .engine import (
+    PURCHASE_GOALS,
+    Goal,
+    Step,
+    contributions_record,
+    contributions_revalue,
+    member_engagement_merge,
+    purchase_value,
+)
 from .models import Challenge, ChallengeProgress, MemberBadge
 from .streaks import week_of
 
@@ -88,6 +97,12 @@ def count_survey_answers(events: Sequence[SurveyAnswered]) -> None:
         for event in events if event.member_id is not None  # anonymous answers count for no one
         for challenge in challenges
         if challenge.runs_at(now) and challenge.survey_id in (None, event.survey_id)])
+
+
+@subscribe(MembersMerged)
+def engagement_follows_the_merge(events: Sequence[MembersMerged]) -> None:
+    for event in events:
+        member_engagement_merge(survivor_id=event.member_id, duplicate_id=event.duplicate_id)
 
 
 @export_section("challenges")

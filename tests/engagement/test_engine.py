@@ -283,3 +283,24 @@ def test_a_batch_of_purchase_events_costs_the_same_queries_for_one_or_five_membe
     # savepoint and its release, contributions, member locks, progress rows, their locks, sums,
     # streak weeks, update: the same for any number of members
     assert one == five == 9, (one, five)
+
+
+# --- Merges --------------------------------------------------------------------------------------
+
+def test_a_merge_combines_progress_moves_badges_and_rewards_nothing_twice(tiers, buy):
+    from members.merge import member_merge
+
+    badge = factories.BadgeFactory()
+    three = factories.ChallengeFactory(target=3, reward_points=100)
+    first = factories.ChallengeFactory(target=1, reward_points=40, badge=badge)
+    survivor, duplicate = factories.enrolled_member(), factories.enrolled_member()
+    buy(survivor, "M-1")
+    buy(duplicate, "M-2")
+    buy(duplicate, "M-3")
+    assert challenge_points(survivor) == [40] and challenge_points(duplicate) == [40]
+    member_merge(survivor_id=survivor.pk, duplicate_id=duplicate.pk, reason="same person")
+    row = progress(survivor, three)
+    assert row.value == 3 and row.rewarded  # combined, it reached the target: rewarded once
+    assert challenge_points(survivor) == [100, 40]
+    assert progress(survivor, first).rewarded and not ChallengeProgress.objects.filter(member=duplicate).exists()
+    assert list(MemberBadge.objects.filter(badge=badge).values_list("member_id", flat=True)) == [survivor.pk]
