@@ -26,6 +26,8 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             # Customer lists and opt-ins in (members import; opening balances need adjust_points),
             # and the lists a campaign needs out (members by consent, tier, country, tag).
             "transfers": {"importjob": (VIEW, ADD)},
+            "engagement": {"challenge": (VIEW, ADD, CHANGE), "badge": (VIEW, ADD, CHANGE),
+                           "challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
         "extra": ["campaigns.send_campaign", "campaigns.draw_raffle",
                   "members.export_personal_data"],
@@ -38,6 +40,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
                         "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "donation": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
+            "engagement": {"challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",

@@ -7,3 +7,10 @@ class EngagementConfig(AppConfig):
 
     name = "engagement"
     verbose_name = _("Challenges and badges")
+
+    def ready(self) -> None:
+        from members.portal import page_section
+
+        from . import active, subscribers, views  # noqa: F401 - registers the signals, handlers, portal context
+
+        page_section("dashboard", "engagement/_dashboard_card.html", order=30)

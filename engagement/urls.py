@@ -1,7 +1,11 @@
 """Portal pages of engagement (namespace "engagement"), mounted with the portal in loyalty_site/urls.py."""
 
-from django.urls import path  # noqa: F401 - the pages come with the feature
+from django.urls import path
+
+from . import views
 
 app_name = "engagement"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("konto/challenges/", views.portal, name="portal"),
+]

@@ -21,6 +21,11 @@ class SurveyAnswered(Event):
     response_id: int
     score: int | None = None
 
+    @property
+    def key(self) -> str:
+        """Stable identity of what happened: a replay of the same answer has the same key."""
+        return f"survey:{self.response_id}"
+
     def data(self) -> dict[str, Any]:
         return {"survey_id": self.survey_id, "response_id": self.response_id, "score": self.score}
 

@@ -18,6 +18,7 @@ API_MODULES = [
     "rewards.api",
     "referrals.api",
     "feedback.api",
+    "engagement.api",
     "partners.api.webhooks",
 ]
 

@@ -6,6 +6,7 @@ demo logins, then referrals, feedback and campaigns, and a partner API key. Idem
 from __future__ import annotations
 
 from campaigns.demo import seed_campaigns_demo
+from engagement.demo import seed_engagement_demo
 from feedback.demo import seed_feedback_demo
 from members.demo import DEMO_MEMBER_EMAIL
 from members.models import Member
@@ -37,4 +38,5 @@ def _seed_later_features(partner) -> dict:
     seed_feedback_demo()
     seed_campaigns_demo()
     seed_wallet_demo()
-    return {"api_key": demo_partner_key(partner)}
+    engagement = seed_engagement_demo(member_email=DEMO_MEMBER_EMAIL)
+    return {"api_key": demo_partner_key(partner), **engagement}

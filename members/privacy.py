@@ -86,6 +86,10 @@ PERSONAL_DATA: dict[str, str] = {
     "feedback.Response": "comment blanked on erasure; the score stays for the statistics",
     "feedback.FollowUp": "notes blanked on erasure", "feedback.Complaint": "subject and description blanked",
     "feedback.ComplaintMessage": "texts blanked on erasure",
+    # engagement
+    "engagement.Badge": "no personal data", "engagement.Challenge": "no personal data",
+    "engagement.ChallengeProgress": NONE, "engagement.ChallengeContribution": NONE,
+    "engagement.MemberBadge": NONE,
     # partners
     "partners.Partner": "no personal data", "partners.Store": "no personal data",
     "partners.PartnerAPIKey": "no personal data",
@@ -202,6 +206,12 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "feedback.FollowUp": "status due_at created_at done_at",
     "feedback.Complaint": "category status channel due_at created_at updated_at resolved_at closed_at",
     "feedback.ComplaintMessage": "kind created_at emailed_at",
+    "engagement.Badge": "name_de name_en description_de description_en picture created_at",
+    "engagement.Challenge": "name_de name_en description_de description_en goal category sku starts_at ends_at "
+                            "created_at",
+    "engagement.ChallengeProgress": "completed_at reward_note updated_at",
+    "engagement.ChallengeContribution": "source_key week created_at",
+    "engagement.MemberBadge": "awarded_at",
     "partners.PartnerAPIKey": "prefix hashed_key created name expiry_date scopes",
     # The key is chosen by the partner (a UUID, as the API documentation asks); the fingerprint is
     # a SHA-256 of the request; the path names the member by number only.

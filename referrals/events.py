@@ -17,5 +17,10 @@ class ReferralRewarded(Event):
     referee_id: int
     points: int = 0  # the referrer's bonus points (0: capped, or a voucher only)
 
+    @property
+    def key(self) -> str:
+        """Stable identity of what happened: a replay of the same referral has the same key."""
+        return f"referral:{self.referral_id}"
+
     def data(self) -> dict[str, Any]:
         return {"referral_id": self.referral_id, "points": self.points}

@@ -24,10 +24,42 @@ class PurchaseRecorded(Event):
     # Names of the buyer-lock annotations that were true (rewards.ledger.buyer_annotations, e.g.
     # "referral_pending"): a subscriber learns what it registered for without a query of its own.
     buyer_flags: tuple[str, ...] = ()
+    # What the purchase was, for subscribers that count purchases (engagement's challenges): its
+    # time (ISO 8601) and the distinct categories and SKUs of its lines.
+    occurred_at: str = ""
+    categories: tuple[str, ...] = ()
+    skus: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Stable identity of what happened: a replay of the same purchase has the same key."""
+        return f"purchase:{self.purchase_id}"
 
     def data(self) -> dict[str, Any]:
         return {"purchase_id": self.purchase_id, "order_reference": self.order_reference, "amount": self.amount,
                 "currency": self.currency, "points": self.points}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurchaseReturned(Event):
+    """A purchase came back, in part or whole (rewards.returns). `returned_amount` is the purchase's
+    total returned so far (Decimal as text, in the purchase's currency); `fully_returned` when
+    nothing of it is left."""
+
+    name = "purchase.returned"
+    purchase_id: int
+    return_id: int
+    occurred_at: str  # the purchase's time (ISO 8601)
+    returned_amount: str
+    fully_returned: bool
+
+    @property
+    def key(self) -> str:
+        return f"purchase:{self.purchase_id}"
+
+    def data(self) -> dict[str, Any]:
+        return {"purchase_id": self.purchase_id, "return_id": self.return_id, "returned_amount": self.returned_amount,
+                "fully_returned": self.fully_returned}
 
 
 @dataclass(frozen=True, kw_only=True)

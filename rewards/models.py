@@ -447,6 +447,7 @@ class Redemption(models.Model):
         CAMPAIGN = "campaign", _("campaign")
         GOODWILL = "goodwill", _("goodwill")
         REFERRAL = "referral", _("referral")
+        CHALLENGE = "challenge", _("challenge")
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")

@@ -164,8 +164,14 @@ def purchase_record(
     publish(PurchaseRecorded(
         member_id=member.pk, partner_id=partner.pk, purchase_id=purchase.pk, store_id=purchase.store_id,
         order_reference=order_reference, amount=str(amount), currency=currency, points=result.total,
-        buyer_flags=tuple(name for name in buyer_annotations if getattr(member, name, False))))
+        buyer_flags=tuple(name for name in buyer_annotations if getattr(member, name, False)),
+        occurred_at=occurred_at.isoformat(), categories=_distinct(line.category for line in lines),
+        skus=_distinct(line.sku for line in lines)))
     return PurchaseOutcome(purchase, created=True)
+
+
+def _distinct(values) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(value for value in values if value))
 
 
 def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData]) -> None:

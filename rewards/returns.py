@@ -16,10 +16,12 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.events import publish
 from members.models import Member
 from rewards.errors import InvalidReturn
 
 from .earning import CENT, allocate, reversal_target, to_eur
+from .events import PurchaseReturned
 from .ledger import post_entry, purchase_and_member_lock
 from .models import PointEntry, Purchase, PurchaseLine, PurchaseReturn
 
@@ -64,6 +66,11 @@ def purchase_return(
         purchase=purchase, reference=reference, amount=total_returned, points_reversed=reversed_now,
         shortfall_points=shortfall,
     )
+    returned_total = purchase.returned_amount + total_returned  # `purchase` was read before this return
+    publish(PurchaseReturned(
+        member_id=member.pk, purchase_id=purchase.pk, return_id=purchase_return_row.pk,
+        occurred_at=purchase.occurred_at.isoformat(), returned_amount=str(returned_total),
+        fully_returned=returned_total >= purchase.amount))
     return purchase_return_row
 
 

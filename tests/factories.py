@@ -511,3 +511,26 @@ class ComplaintFactory(factory.django.DjangoModelFactory):
     channel = "portal"
     created_at = factory.LazyFunction(timezone.now)
     due_at = factory.LazyAttribute(lambda complaint: complaint.created_at + timedelta(hours=48))
+
+
+class BadgeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "engagement.Badge"
+
+    name_de = factory.Sequence(lambda n: f"Abzeichen {n}")
+    name_en = factory.Sequence(lambda n: f"Badge {n}")
+    picture = "star"
+
+
+class ChallengeFactory(factory.django.DjangoModelFactory):
+    """Three purchases for 100 points, running since yesterday, for everyone."""
+
+    class Meta:
+        model = "engagement.Challenge"
+
+    name_de = factory.Sequence(lambda n: f"Herausforderung {n}")
+    name_en = factory.Sequence(lambda n: f"Challenge {n}")
+    goal = "purchases"
+    target = Decimal("3")
+    reward_points = 100
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))

@@ -371,6 +371,10 @@ LOGGING = {
 # --- Loyalty program knobs (defaults in one place) -------------------------
 LOYALTY_POINTS_EXPIRY_MONTHS = env.int("LOYALTY_POINTS_EXPIRY_MONTHS", default=24)
 LOYALTY_RETURN_WINDOW_DAYS = env.int("LOYALTY_RETURN_WINDOW_DAYS", default=0)
+# Challenges (engagement): a return this many days after the purchase still undoes its challenge
+# progress when points are not held (LOYALTY_RETURN_WINDOW_DAYS 0); missed weeks a streak forgives.
+LOYALTY_CHALLENGE_RETURN_DAYS = env.int("LOYALTY_CHALLENGE_RETURN_DAYS", default=30)
+LOYALTY_STREAK_GRACE_WEEKS = env.int("LOYALTY_STREAK_GRACE_WEEKS", default=1)
 LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
 LOYALTY_HEARTBEAT_SECONDS = 15
