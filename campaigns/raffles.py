@@ -32,6 +32,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from core.errors import LoyaltyError
 from core.tasks import enqueue
 from members.models import Member
 
@@ -187,11 +188,23 @@ def raffle_draw(*, campaign_id: int, staff_user: AbstractBaseUser | None = None,
     for entry in winners:
         entry.won = True
         if campaign.prize_id:
-            entry.prize = incentive_voucher_issue(entry.member_id, campaign.prize_id)
+            entry.prize = _prize_issue(entry, campaign.prize_id)
         entry.save(update_fields=["won", "prize"])
     if winners:
         enqueue(tasks.notify_raffle_winners, campaign.pk)
     return winners
+
+
+def _prize_issue(entry: RaffleEntry, reward_id: int):
+    """The winner's voucher. A ticket drawn stays drawn (the draw must stay checkable), but a
+    member no longer active or a prize out of stock gets no voucher; the console shows the
+    winner without one, and staff decide."""
+    try:
+        with transaction.atomic():
+            return incentive_voucher_issue(entry.member_id, reward_id)
+    except LoyaltyError as error:
+        logger.warning("raffle entry %s won but got no prize voucher: %s", entry.pk, error)
+        return None
 
 
 # --- Telling the winners ----------------------------------------------------------------------

@@ -161,3 +161,19 @@ def test_the_winners_follow_the_published_recipe_with_nothing_but_sha256():
     scores = {ticket: hashlib.sha256(f"s33d:{fingerprint}:{ticket}".encode()).hexdigest() for ticket in tickets}
     assert raffles.draw_winners(tickets, seed="s33d", fingerprint=fingerprint, count=2) == \
         sorted(tickets, key=scores.get)[:2]
+
+
+def test_a_prize_out_of_stock_does_not_stop_the_draw(raffle):
+    from rewards.models import Reward
+
+    Reward.objects.filter(pk=raffle.prize_id).update(stock=1)
+    Campaign.objects.filter(pk=raffle.pk).update(entry_points=0)
+    members = [consenting() for _ in range(4)]
+    invite(raffle)
+    for member in members:
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+    winners = raffles.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline + timedelta(minutes=1))
+    assert len(winners) == 2
+    assert sorted(entry.prize_id is None for entry in winners) == [False, True]
+    raffle.refresh_from_db()
+    assert raffle_verify(raffle)
