@@ -196,7 +196,7 @@ class CampaignForm(forms.ModelForm):
             self.add_error("trigger_points", _("This trigger needs the milestone in points."))
         if (cleaned.get("holdout_percent") or 0) > 90:
             self.add_error("holdout_percent", _("At most 90 %."))
-        if kind == Campaign.Kind.RAFFLE:
+        if (kind or self.instance.kind) == Campaign.Kind.RAFFLE:  # read-only once started: not in the form
             self._clean_raffle(cleaned)
         return cleaned
 
