@@ -97,3 +97,18 @@ def test_staff_draw_the_winners_in_the_console_and_the_public_page_shows_the_pro
     page.set_viewport_size(PHONE)
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     screenshot(page, "raffle-public-proof")
+
+
+def test_the_raffle_pages_load_without_csp_violations(page, live_server, sign_in):
+    from tests.browser.test_content_security_policy import ViolationWatcher
+
+    factories.tier_ladder()
+    user = factories.UserFactory(email="paula@example.org")
+    member = member_link_or_enrol(user=user, email="paula@example.org")
+    campaign = raffle()
+    raffles.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+    sign_in(user)
+    watcher = ViolationWatcher(page)
+    for url in (reverse("raffles:portal"), reverse("portal:dashboard"),
+                reverse("campaigns:raffle_proof", args=[campaign.pk])):
+        watcher.assert_clean(live_server.url + url)

@@ -168,3 +168,20 @@ def test_a_raffle_drawn_before_seeds_were_committed_keeps_its_proof(tiers):
                                                    draw_entries_hash=raffles.legacy_entries_fingerprint(pairs))
     campaign.refresh_from_db()
     assert raffle_verify(campaign)
+
+
+def test_the_invitation_link_page_shows_the_hash_before_and_the_seed_after_the_draw(tiers, client):
+    from campaigns import links
+    from campaigns.models import Message
+
+    member = factories.enrolled_member()
+    factories.ConsentRecordFactory(member=member, purpose="email")
+    campaign = opened(make_raffle())
+    url = links.raffle_url(Message.objects.get(campaign=campaign, member=member).pk)
+    path = url.removeprefix("http://127.0.0.1:8000")
+    page = client.post(path).content.decode()
+    entry = RaffleEntry.objects.get(member=member)
+    assert f"Your ticket number: {entry.ticket}" in page
+    assert campaign.draw_seed_hash in page and campaign.draw_seed not in page
+    raffles.raffle_draw(campaign_id=campaign.pk, now=campaign.entry_deadline + timedelta(minutes=1))
+    assert campaign.draw_seed in client.get(path).content.decode()

@@ -68,10 +68,9 @@ def test_a_retried_task_or_the_sweeper_sends_no_second_notice(tiers, eager, djan
 
 def test_a_draw_rolled_back_sends_nothing(tiers, eager, django_capture_on_commit_callbacks):
     campaign, _members = raffle_with_entries(3)
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            draw(campaign)
-            raise RuntimeError("the caller's transaction fails after the draw")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        draw(campaign)
+        raise RuntimeError("the caller's transaction fails after the draw")
     assert mail.outbox == []
     campaign.refresh_from_db()
     assert campaign.drawn_at is None
@@ -102,7 +101,7 @@ def test_a_failed_send_is_tried_again_by_the_sweeper_and_then_sent_once(tiers, e
 
 
 def test_the_notice_speaks_the_winners_language(tiers, eager, django_capture_on_commit_callbacks):
-    campaign, members = raffle_with_entries(1, winners=1, language="en", first_name="Paula")
+    campaign, _members = raffle_with_entries(1, winners=1, language="en", first_name="Paula")
     with django_capture_on_commit_callbacks(execute=True):
         draw(campaign)
     (email,) = mail.outbox
