@@ -110,7 +110,8 @@ def raffle_proof(request, pk: int):
     if campaign is None:
         raise Http404
     return render(request, "campaigns/raffle_proof.html", {
-        "campaign": campaign, "proof": _proof(campaign), "entries_count": campaign.entries_count,
+        "campaign": campaign, "proof": {**_proof(campaign), "url": ""},  # no link to the page itself
+        "entries_count": campaign.entries_count,
         "open_problem": raffles.raffle_open_problem(campaign, timezone.now()),
     })
 
