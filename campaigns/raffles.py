@@ -5,7 +5,7 @@ The draw is commit-and-reveal, so nobody (staff included) can pick the winners:
 - when the raffle is scheduled or opened (`raffle_seed_commit`, called by campaign_launch) a
   random seed is drawn with `secrets` and only its SHA-256 is published: in the console, on
   the public raffle page (`campaigns:raffle_proof`) and in the portal. The database refuses to
-  change the seed or its hash from then on (migration 0003's trigger);
+  change the seed or its hash from then on (migration 0004's trigger);
 - entries are tickets: the entry's id is its public number, the member sees their own;
 - after entries close, `raffle_draw` fingerprints the ticket list (SHA-256 of the sorted
   numbers, one per line: the text file the raffle page publishes), reveals the seed and takes

@@ -51,6 +51,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.tasks import enqueue
+from members.push import push_configured, push_not_configured_text
 
 from . import rendering, triggers
 from .active_triggers import active_triggers_changed
@@ -127,6 +128,8 @@ def campaign_problems(campaign: Campaign, *, now: datetime | None = None) -> lis
         problems.append(_("only triggered campaigns have a trigger"))
     if campaign.reward_id and not campaign.reward.active:
         problems.append(_("the voucher's reward is not active"))
+    if campaign.channel == Campaign.Channel.PUSH and not push_configured():
+        problems.append(push_not_configured_text())
     if campaign.kind == Campaign.Kind.RAFFLE:
         problems += _raffle_problems(campaign, variants, now or timezone.now())
     return problems

@@ -47,7 +47,7 @@ def commit_seeds_of_open_raffles(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0002_input_bounds'),
+        ('campaigns', '0003_campaign_push_channel'),
     ]
 
     operations = [
