@@ -19,6 +19,7 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
@@ -217,9 +218,26 @@ class VariantForm(forms.ModelForm):
         return cleaned
 
 
+class VariantFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        """A raffle's texts must carry the entry link (checked on save, again at launch)."""
+        super().clean()
+        if getattr(self.instance, "kind", None) != Campaign.Kind.RAFFLE:
+            return
+        for form in self.forms:
+            cleaned = getattr(form, "cleaned_data", None)
+            if not cleaned or cleaned.get("DELETE"):
+                continue
+            for name in ("body_de", "body_en"):
+                text = cleaned.get(name) or ""
+                if (name == "body_de" or text.strip()) and not rendering.shows_value(text, rendering.RAFFLE_LINK):
+                    form.add_error(name, rendering.raffle_link_missing_text())
+
+
 class VariantInline(StackedInline):
     model = Variant
     form = VariantForm
+    formset = VariantFormSet
     extra = 0
     min_num = 1
     fields = ["name", "weight", "subject_de", "body_de", "subject_en", "body_en"]
@@ -262,7 +280,20 @@ class CampaignForm(forms.ModelForm):
             self.add_error("holdout_percent", _("At most 90 %."))
         if cleaned.get("channel") == Campaign.Channel.PUSH and not push_configured():
             self.add_error("channel", push_not_configured_text())
+        if (kind or self.instance.kind) == Campaign.Kind.RAFFLE:  # read-only once started: not in the form
+            self._clean_raffle(cleaned)
         return cleaned
+
+    def _clean_raffle(self, cleaned: dict) -> None:
+        deadline = cleaned.get("entry_deadline")
+        if "entry_deadline" in self.fields and deadline is None:
+            self.add_error("entry_deadline", _("A raffle needs an entry deadline: its seed is published before it."))
+        started = self.instance.pk and not _editable(self.instance)
+        if started and "entry_deadline" in self.changed_data and deadline is not None:
+            if self.instance.drawn_at is not None:
+                self.add_error("entry_deadline", _("The winners have been drawn: the deadline is fixed."))
+            elif deadline <= timezone.now():
+                self.add_error("entry_deadline", _("Entries can only be closed at a time in the future."))
 
 
 ACTIONS = {
@@ -279,15 +310,10 @@ ACTIONS = {
               _("Failed messages are queued again. Messages marked 'interrupted' may have reached the member "
                 "already: retrying them can send a second copy."), "send"),
     "draw": (raffles.raffle_draw, _("Draw the winners"),
-             _("Winners are drawn with a random seed that is recorded with a fingerprint of all entries, so the "
-               "draw can be repeated and checked. Their prize vouchers are issued at once. Leave the seed empty "
-               "for a random one, or enter a seed announced in advance."), "draw"),
+             _("The seed whose hash was published when the raffle opened is revealed, the tickets are "
+               "fingerprinted and the winners computed from both, so anyone can check the draw on the raffle's "
+               "public page. Prize vouchers are issued at once and the winners are told by e-mail."), "draw"),
 }
-
-
-class ActionForm(forms.Form):
-    seed = forms.CharField(label=_("seed (optional)"), required=False, max_length=40,
-                           widget=UnfoldAdminTextInputWidget)
 
 
 def _warn_if_stalled(request, text: str | None) -> None:
@@ -314,20 +340,24 @@ class CampaignAdmin(ModelAdmin):
                         "description": _("Only for triggered campaigns.")}),
         (_("Measurement"), {"fields": ["holdout_percent", "attribution_days"]}),
         (_("Incentive (once per message)"), {"fields": ["bonus_points", "reward"]}),
-        (_("Raffle"), {"fields": ["entry_points", "entry_deadline", "winners_count", "prize", "drawn_at", "draw_seed",
-                                  "draw_entries_hash"], "description": _("Only for raffles.")}),
+        (_("Raffle"), {"fields": ["entry_points", "entry_deadline", "winners_count", "prize", "draw_seed_hash",
+                                  "seed_committed_at", "drawn_at", "revealed_seed", "draw_entries_hash"],
+                       "description": _("Only for raffles. The seed is drawn when the raffle is started and only "
+                                        "its hash is shown until the draw.")}),
         (_("Status"), {"fields": ["status", "started_at", "prepared_at", "finished_at", "created_by"]}),
     ]
-    base_readonly = ["status", "started_at", "prepared_at", "finished_at", "created_by", "drawn_at", "draw_seed",
-                     "draw_entries_hash"]
+    base_readonly = ["status", "started_at", "prepared_at", "finished_at", "created_by", "drawn_at",
+                     "draw_seed_hash", "seed_committed_at", "revealed_seed", "draw_entries_hash"]
 
     def get_readonly_fields(self, request, obj=None):
         if _editable(obj):
             return self.base_readonly
         # Started: everything is fixed but the name and the raffle's deadline and prize.
         editable = {"name"}
-        if obj.kind == Campaign.Kind.RAFFLE:
-            editable |= {"entry_deadline", "prize", "winners_count"}
+        if obj.kind == Campaign.Kind.RAFFLE and obj.drawn_at is None:
+            # The deadline may move (not into the past, see the form); the number of winners is
+            # part of the published rules and stays.
+            editable |= {"entry_deadline", "prize"}
         every = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
         return [name for name in every if name not in editable]
 
@@ -344,6 +374,13 @@ class CampaignAdmin(ModelAdmin):
         ids = [campaign.pk for campaign in changelist.result_list]
         self._progress = selectors.campaign_progress_by_id(ids)
         return changelist
+
+    @display(description=_("seed"))
+    def revealed_seed(self, obj: Campaign) -> str:
+        """The seed stays secret until the draw: only its hash is published before."""
+        if obj.drawn_at is not None:
+            return obj.draw_seed
+        return str(_("revealed at the draw")) if obj.draw_seed_hash else "–"
 
     @display(description=_("sent / total"))
     def progress(self, obj: Campaign) -> str:
@@ -368,8 +405,12 @@ class CampaignAdmin(ModelAdmin):
             if campaign.kind == Campaign.Kind.RAFFLE:
                 extra_context["raffle"] = {
                     "entries": campaign.raffle_entries.count(),
-                    "winners": list(campaign.raffle_entries.filter(won=True).select_related("member", "prize")),
+                    "winners": list(campaign.raffle_entries.filter(won=True).select_related("member", "prize")
+                                    .order_by("pk")),
                     "verified": selectors.raffle_verify(campaign) if campaign.drawn_at else None,
+                    "draw_problem": raffles.raffle_draw_problem(campaign, timezone.now()),
+                    "public_url": reverse("campaigns:raffle_proof", args=[campaign.pk]),
+                    "may_draw": request.user.has_perm("campaigns.draw_raffle"),
                 }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -422,20 +463,16 @@ class CampaignAdmin(ModelAdmin):
         if not getattr(self, f"has_{permission}_permission")(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=object_id)
-        form = ActionForm(request.POST if request.method == "POST" else None)  # an empty POST is still a POST
-        if request.method == "POST" and form.is_valid():
-            kwargs = {"campaign_id": campaign.pk, "staff_user": request.user}
-            if name == "draw" and form.cleaned_data["seed"]:
-                kwargs["seed"] = form.cleaned_data["seed"]
+        if request.method == "POST":
             try:
-                service(**kwargs)
+                service(campaign_id=campaign.pk, staff_user=request.user)
             except LoyaltyError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
                 self.message_user(request, _("%(action)s: done.") % {"action": title}, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
         context = {**self.admin_site.each_context(request), "title": title, "explanation": explanation,
-                   "campaign": campaign, "form": form if name == "draw" else None, "opts": self.model._meta,
+                   "campaign": campaign, "form": None, "opts": self.model._meta,
                    "original": campaign}
         return TemplateResponse(request, "admin/campaigns/campaign/confirm.html", context)
 

@@ -7,4 +7,11 @@ class CampaignsConfig(AppConfig):
     verbose_name = _("Campaigns")
 
     def ready(self) -> None:
-        from . import subscribers  # noqa: F401 - registers the event handlers and its part of the erasure
+        from members.portal import page_section
+
+        from . import (
+            subscribers,  # noqa: F401 - registers the event handlers and its part of the erasure
+            views,  # noqa: F401 - the raffles card's data on the portal dashboard (members.portal)
+        )
+
+        page_section("dashboard", "campaigns/_dashboard_card.html", order=60)

@@ -1,5 +1,6 @@
 """Demo campaigns for the demo retailer: segments, three finished campaigns with results, a
-finished raffle, one scheduled broadcast, one active triggered campaign and a draft push campaign.
+raffle drawn (with its proof and winners) and one open for entries, one scheduled broadcast, one
+active triggered campaign and a draft push campaign.
 
 Everything goes through the services (sent "in the past" with their `now` argument, through a
 dummy e-mail backend), so the demo rows are what real sends leave behind. After each send a
@@ -65,6 +66,12 @@ RAFFLE = ("Gewinnen Sie einen VIP-Shoppingabend",
           "Win a VIP shopping evening",
           "Hello {{ first_name }},\n\nwe are raffling three VIP shopping evenings for two. Entry costs "
           "{{ raffle_entry_points }} points: {{ raffle_url }}\n\nYour team at Café & Markt Lindner")
+COFFEE_RAFFLE = ("Gratis-Kaffee zu gewinnen",
+                 "Hallo {{ first_name }},\n\nwir verlosen zehn Gutscheine für einen Gratis-Kaffee. Mitmachen ist "
+                 "kostenlos: {{ raffle_url }}\n\nIhr Team von Café & Markt Lindner",
+                 "Win a free coffee",
+                 "Hello {{ first_name }},\n\nwe are raffling ten vouchers for a free coffee. Taking part is free: "
+                 "{{ raffle_url }}\n\nYour team at Café & Markt Lindner")
 SUMMER = ("Einladung zum Sommerfest",
           "Hallo {{ first_name }},\n\nam Samstag feiern wir den Sommer in allen Filialen – mit Verkostung und "
           "doppelten Punkten auf alles.\n\nIhr Team von Café & Markt Lindner",
@@ -147,13 +154,12 @@ def _raffle(segments: dict[str, Segment], rng: random.Random) -> Campaign | None
     from rewards.models import Reward
 
     prize = Reward.objects.filter(name_de="VIP-Shoppingabend").first()
+    sent_at = timezone.now() - timedelta(days=30)
     campaign, created = _campaign("Verlosung: VIP-Shoppingabend", [("A", 1, RAFFLE)], kind=Campaign.Kind.RAFFLE,
                                   segment=segments["Gold und Platin"], holdout_percent=0, entry_points=100,
-                                  winners_count=3, prize=prize)
+                                  winners_count=3, prize=prize, entry_deadline=sent_at + timedelta(days=14))
     if not created:
         return campaign
-    sent_at = timezone.now() - timedelta(days=30)
-    Campaign.objects.filter(pk=campaign.pk).update(entry_deadline=sent_at + timedelta(days=14))
     _send_in_the_past(campaign, 30)
     invited = list(Message.objects.filter(campaign=campaign, status=Message.Status.SENT)
                    .select_related("member").order_by("pk"))
@@ -162,6 +168,28 @@ def _raffle(segments: dict[str, Segment], rng: random.Random) -> Campaign | None
             raffles.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
                                   now=sent_at + timedelta(days=rng.randint(0, 13)))
     raffles.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
+    return campaign
+
+
+def _open_raffle(rng: random.Random) -> Campaign:
+    """A raffle still taking entries: its seed hash is published, some members have entered
+    (the demo login has not, so the portal shows the button)."""
+    from members.demo import DEMO_MEMBER_EMAIL
+    from rewards.models import Reward
+
+    sent_at = timezone.now() - timedelta(days=5)
+    campaign, created = _campaign("Verlosung: Gratis-Kaffee", [("A", 1, COFFEE_RAFFLE)], kind=Campaign.Kind.RAFFLE,
+                                  holdout_percent=0, winners_count=10,
+                                  prize=Reward.objects.filter(name_de="Gratis Kaffee").first(),
+                                  entry_deadline=timezone.now() + timedelta(days=10))
+    if not created:
+        return campaign
+    _send_in_the_past(campaign, 5)
+    invited = Message.objects.filter(campaign=campaign).exclude(member__email=DEMO_MEMBER_EMAIL).order_by("pk")
+    for member_id in invited.values_list("member_id", flat=True):
+        if rng.random() < 0.3:
+            raffles.raffle_enter(campaign_id=campaign.pk, member_id=member_id,
+                                  now=sent_at + timedelta(days=rng.randint(0, 4), hours=rng.randint(1, 20)))
     return campaign
 
 
@@ -192,6 +220,7 @@ def seed_campaigns_demo(*, seed: int = 11) -> dict:
         _shop_after(winback, rng, 0.12)
         created.append(winback.name)
     raffle = _raffle(segments, rng)
+    open_raffle = _open_raffle(rng)
     summer, new = _campaign("Einladung zum Sommerfest", [("A", 1, SUMMER)], holdout_percent=10,
                             scheduled_at=timezone.now() + timedelta(days=7))
     if new:
@@ -208,4 +237,5 @@ def seed_campaigns_demo(*, seed: int = 11) -> dict:
                           channel=Campaign.Channel.PUSH, holdout_percent=10)
     if new:
         created.append(push.name)
-    return {"segments": len(segments), "campaigns_created": created, "raffle": raffle.pk if raffle else None}
+    return {"segments": len(segments), "campaigns_created": created, "raffle": raffle.pk if raffle else None,
+            "open_raffle": open_raffle.pk}

@@ -38,3 +38,8 @@ def unsubscribe_url(message_id: int) -> str:
 
 def raffle_url(message_id: int) -> str:
     return absolute_url(reverse("campaigns:raffle", args=[message_token(message_id, RAFFLE)]))
+
+
+def raffle_proof_url(campaign_id: int) -> str:
+    """The raffle's public page: its seed commitment, and after the draw the proof."""
+    return absolute_url(reverse("campaigns:raffle_proof", args=[campaign_id]))

@@ -144,7 +144,11 @@ class Campaign(models.Model):
     winners_count = models.PositiveIntegerField(_("number of winners"), default=1)
     prize = models.ForeignKey("rewards.Reward", verbose_name=_("prize"), null=True, blank=True,
                               on_delete=models.PROTECT, related_name="+")
+    # Commit and reveal (campaigns.raffles): the seed is drawn and its SHA-256 published when the
+    # raffle is scheduled or opened; the seed itself is shown only once the winners are drawn.
     draw_seed = models.CharField(_("draw seed"), max_length=40, blank=True, editable=False)
+    draw_seed_hash = models.CharField(_("seed commitment (SHA-256)"), max_length=64, blank=True, editable=False)
+    seed_committed_at = models.DateTimeField(_("seed committed at"), null=True, blank=True, editable=False)
     draw_entries_hash = models.CharField(_("entries fingerprint (SHA-256)"), max_length=64, blank=True,
                                          editable=False)
     drawn_at = models.DateTimeField(_("drawn at"), null=True, blank=True, editable=False)
@@ -277,6 +281,8 @@ class RaffleEntry(models.Model):
     won = models.BooleanField(_("won"), default=False)
     prize = models.OneToOneField("rewards.Redemption", verbose_name=_("prize voucher"), null=True, blank=True,
                                  on_delete=models.PROTECT, related_name="raffle_entry")
+    # Claimed before the winner's e-mail goes out, so a retried task never sends it twice.
+    notified_at = models.DateTimeField(_("winner notified at"), null=True, blank=True)
 
     class Meta:
         ordering = ["campaign", "id"]
@@ -286,3 +292,8 @@ class RaffleEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.member_id}"
+
+    @property
+    def ticket(self) -> int:
+        """The entry's public id: what the raffle page lists and the draw is computed from."""
+        return self.pk

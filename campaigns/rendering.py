@@ -162,6 +162,25 @@ def render_text(text: str, context: dict) -> str:
         raise InvalidTemplate(detail=_("block tags nest more than %(limit)s deep") % {"limit": MAX_NESTING}) from None
 
 
+def shows_value(text: str, name: str) -> bool:
+    """Whether the text, rendered with the sample values, shows the value of `name` unchanged
+    (a raffle's entry link: inside a comment, an `{% if %}` the sample fails or a filter that
+    alters it, the link would not reach the member as it must)."""
+    sentinel = f"https://placeholder.invalid/{name}/"
+    try:
+        return sentinel in render_text(text, {**CONTEXT_HELP, name: sentinel})
+    except InvalidTemplate:  # reported on its own by template_validate
+        return True
+
+
+# The raffle's entry link: every raffle text must show it (campaigns.services, the console's form).
+RAFFLE_LINK = "raffle_url"
+
+
+def raffle_link_missing_text() -> str:
+    return _("a raffle's text must contain the entry link {{ %(name)s }}") % {"name": RAFFLE_LINK}
+
+
 # --- The context: the whitelist of what a text can show ---------------------------------------
 
 CONTEXT_HELP = {

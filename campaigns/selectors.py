@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, DateTimeField, DecimalField, Exists, ExpressionWrapper, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from members.models import Member
 
@@ -145,17 +146,89 @@ def segment_preview(segment: Segment | None, *, sample_size: int = 10) -> Audien
 
 
 def raffle_verify(campaign: Campaign) -> bool:
-    """Re-run the recorded draw: the same entries (fingerprint) and seed give the same winners."""
-    from .raffles import draw_winners, entries_fingerprint
+    """Re-run the recorded draw: the revealed seed matches the hash published before, the
+    tickets match the fingerprint, and the seed and fingerprint give the same winners."""
+    from .raffles import draw_winners, legacy_draw_winners, legacy_entries_fingerprint, seed_hash, tickets_fingerprint
 
     if campaign.drawn_at is None:
         return False
-    entries = list(RaffleEntry.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "member_id"))
-    if entries_fingerprint(entries) != campaign.draw_entries_hash:
-        return False
-    expected = set(draw_winners(entries, seed=campaign.draw_seed, count=campaign.winners_count))
     actual = set(RaffleEntry.objects.filter(campaign=campaign, won=True).values_list("pk", flat=True))
-    return expected == actual
+    if not campaign.draw_seed_hash:  # drawn before seeds were committed: the proof of its time
+        entries = list(RaffleEntry.objects.filter(campaign=campaign).order_by("pk").values_list("pk", "member_id"))
+        if legacy_entries_fingerprint(entries) != campaign.draw_entries_hash:
+            return False
+        return set(legacy_draw_winners(entries, seed=campaign.draw_seed, count=campaign.winners_count)) == actual
+    if seed_hash(campaign.draw_seed) != campaign.draw_seed_hash:
+        return False
+    tickets = list(RaffleEntry.objects.filter(campaign=campaign).values_list("pk", flat=True))
+    fingerprint = tickets_fingerprint(tickets)
+    if fingerprint != campaign.draw_entries_hash:
+        return False
+    return set(draw_winners(tickets, seed=campaign.draw_seed, fingerprint=fingerprint,
+                            count=campaign.winners_count)) == actual
+
+
+def raffle_tickets(campaign: Campaign) -> list[int]:
+    return list(RaffleEntry.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
+
+
+def raffle_public(pk: int) -> Campaign | None:
+    """A raffle whose seed is committed: its public page exists from then on."""
+    return (Campaign.objects.filter(pk=pk, kind=Campaign.Kind.RAFFLE).exclude(draw_seed_hash="")
+            .annotate(entries_count=Count("raffle_entries")).first())
+
+
+def raffle_winning_tickets(campaign: Campaign) -> list[int]:
+    return list(RaffleEntry.objects.filter(campaign=campaign, won=True).order_by("pk").values_list("pk", flat=True))
+
+
+# --- The member's side (the portal) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RaffleOffer:
+    """An open raffle as a member sees it: their entry if they have one, else why they can't
+    enter (None: they can)."""
+
+    campaign: Campaign
+    entry: RaffleEntry | None
+    problem: str | None
+
+
+def raffles_open_for(member: Member, *, now: datetime | None = None, limit: int = 10) -> list[RaffleOffer]:
+    """The open raffles whose audience the member is in: four queries, however many raffles."""
+    from django.utils.translation import gettext as _
+
+    now = now or timezone.now()
+    raffles = list(Campaign.objects.filter(kind=Campaign.Kind.RAFFLE, status__in=[Campaign.Status.SENDING,
+                                                                                   Campaign.Status.DONE],
+                                           drawn_at__isnull=True, entry_deadline__gt=now)
+                   .exclude(draw_seed_hash="").select_related("segment", "prize")
+                   .prefetch_related("segment__conditions").order_by("entry_deadline", "pk")[:limit])
+    if not raffles:
+        return []
+    audiences = {f"in_{campaign.pk}": Exists(segment_queryset(campaign.segment, now=now).filter(pk=OuterRef("pk")))
+                 for campaign in raffles}
+    invited = Member.objects.filter(pk=member.pk).annotate(**audiences).values(*audiences).first() or {}
+    entries = {entry.campaign_id: entry for entry in
+               RaffleEntry.objects.filter(member=member, campaign__in=raffles)}
+    offers = []
+    for campaign in raffles:
+        entry = entries.get(campaign.pk)
+        if entry is None and not invited.get(f"in_{campaign.pk}"):
+            continue
+        problem = None
+        if entry is None and member.status != Member.Status.ACTIVE:
+            problem = _("Your membership is not active.")
+        elif entry is None and member.points_balance < campaign.entry_points:
+            problem = _("You need %(points)s points to take part.") % {"points": campaign.entry_points}
+        offers.append(RaffleOffer(campaign=campaign, entry=entry, problem=problem))
+    return offers
+
+
+def raffle_entries_of(member: Member):
+    """The member's own entries, newest first, with what the page shows of each."""
+    return (RaffleEntry.objects.filter(member=member).select_related("campaign", "prize__reward")
+            .order_by("-created_at", "-pk"))
 
 
 def campaign_progress_by_id(campaign_ids: list[int]) -> dict[int, dict[str, int]]:

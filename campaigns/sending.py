@@ -30,6 +30,7 @@ from members.services import consents_latest
 from rewards.models import Redemption
 
 from . import links, rendering
+from .errors import InvalidTemplate
 from .models import Campaign, Message
 from .sms import SmsMessage, get_sms_backend, sms_backend_class
 
@@ -272,6 +273,10 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
         subject_template, body_template = message.variant.texts_for(language)
         subject = " ".join(rendering.render_text(subject_template, context).split())
         body = rendering.render_text(body_template, context).strip()
+        if extras.raffle_url and extras.raffle_url not in body:
+            # Checked on save and at launch with sample values; a condition on this member's
+            # data can still hide it, and an invitation without its link is no invitation.
+            raise InvalidTemplate(detail=rendering.raffle_link_missing_text())
     return subject, body
 
 

@@ -104,8 +104,8 @@ def campaign_lock(campaign_id: int) -> Campaign:
     return Campaign.objects.select_for_update().get(pk=campaign_id)
 
 
-def campaign_problems(campaign: Campaign) -> list[str]:
-    """Why the campaign can't start (empty: it can)."""
+def campaign_problems(campaign: Campaign, *, now: datetime | None = None) -> list[str]:
+    """Why the campaign can't start (at `now`; empty: it can)."""
     problems = []
     variants = list(campaign.variants.all()) if campaign.pk else []
     if not variants:
@@ -128,10 +128,28 @@ def campaign_problems(campaign: Campaign) -> list[str]:
         problems.append(_("only triggered campaigns have a trigger"))
     if campaign.reward_id and not campaign.reward.active:
         problems.append(_("the voucher's reward is not active"))
-    if campaign.kind == Campaign.Kind.RAFFLE and campaign.winners_count < 1:
-        problems.append(_("a raffle needs at least one winner"))
     if campaign.channel == Campaign.Channel.PUSH and not push_configured():
         problems.append(push_not_configured_text())
+    if campaign.kind == Campaign.Kind.RAFFLE:
+        problems += _raffle_problems(campaign, variants, now or timezone.now())
+    return problems
+
+
+def _raffle_problems(campaign: Campaign, variants: list[Variant], now: datetime) -> list[str]:
+    """A raffle needs a winner, a close in the future (its seed is committed before entries
+    close) and the entry link in every text that reaches members."""
+    problems = []
+    if campaign.winners_count < 1:
+        problems.append(_("a raffle needs at least one winner"))
+    if campaign.entry_deadline is None:
+        problems.append(_("a raffle needs an entry deadline"))
+    elif campaign.drawn_at is None and campaign.entry_deadline <= max(now, campaign.scheduled_at or now):
+        problems.append(_("the entry deadline must be after the start"))
+    for variant in variants:
+        bodies = [variant.body_de, *([variant.body_en] if variant.body_en.strip() else [])]
+        if not all(rendering.shows_value(body, rendering.RAFFLE_LINK) for body in bodies):
+            problems.append(_("variant %(name)s: %(error)s") % {"name": variant.name,
+                                                                "error": rendering.raffle_link_missing_text()})
     return problems
 
 
@@ -143,8 +161,12 @@ def campaign_launch(*, campaign_id: int, staff_user: AbstractBaseUser | None = N
     the preparation to the caller (`campaign_run_inline`: demo data, the shell)."""
     now = now or timezone.now()
     campaign = campaign_lock(campaign_id)
-    if problems := campaign_problems(campaign):
+    if problems := campaign_problems(campaign, now=now):
         raise CampaignNotReady(detail="; ".join(problems))
+    if campaign.kind == Campaign.Kind.RAFFLE:
+        from .raffles import raffle_seed_commit
+
+        raffle_seed_commit(campaign, now)  # its hash is published before anyone can enter
     if campaign.kind == Campaign.Kind.TRIGGERED:
         _transition(campaign, S.ACTIVE, started_at=campaign.started_at or now, last_progress_at=now)
     elif campaign.scheduled_at and campaign.scheduled_at > now:

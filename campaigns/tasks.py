@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import sending, services
+from . import raffles, sending, services
 
 
 @shared_task(name="campaigns.tasks.prepare_campaign", ignore_result=True)
@@ -40,7 +40,15 @@ def run_triggers() -> dict:
 
 @shared_task(name="campaigns.tasks.resume_stalled_sends", ignore_result=True)
 def resume_stalled_sends(stale_after_seconds: int | None = None) -> dict:
-    return services.sends_resume_stalled(stale_after_seconds=stale_after_seconds)
+    report = services.sends_resume_stalled(stale_after_seconds=stale_after_seconds)
+    report["raffle_notices"] = raffles.raffle_notices_resume()
+    return report
+
+
+@shared_task(name="campaigns.tasks.notify_raffle_winners", ignore_result=True)
+def notify_raffle_winners(campaign_id: int) -> int:
+    """The winners' prize notices (at most once each, see campaigns.raffles)."""
+    return raffles.raffle_winners_notify(campaign_id=campaign_id)
 
 
 @shared_task(name="campaigns.tasks.run_campaign_trigger", ignore_result=True)

@@ -1,22 +1,32 @@
-"""Pages behind the links in campaign messages: unsubscribe and raffle entry.
+"""Pages behind the links in campaign messages (unsubscribe, raffle entry), the public page of
+a raffle (its seed commitment and, after the draw, the proof) and the raffles in the portal.
 
-Both are reached through a signed link (campaigns.links) rather than a login: the link was
-sent to the member's own address, and unsubscribing must never need a password.
+The message links are signed (campaigns.links) rather than behind a login: the link was sent
+to the member's own address, and unsubscribing must never need a password. The portal pages go
+through `members.views.portal_page` (login, no staff, the member from the login): a member
+enters only in their own name.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core.errors import LoyaltyError
+from members.portal import page_context
+from members.views import portal_page
 
-from . import links, raffles, sending
+from . import links, raffles, selectors, sending
 from .errors import InvalidLink
-from .models import Message, RaffleEntry
+from .models import Campaign, Message, RaffleEntry
 
 
 def _message_for(token: str, purpose: str) -> Message | None:
@@ -76,5 +86,83 @@ def raffle(request, token: str):
         closed = raffles.raffle_open_problem(campaign, timezone.now())
         return render(request, "campaigns/raffle.html", {
             "campaign": campaign, "member": member, "entry": entry, "error": error,
-            "closed": closed if entry is None else None,
+            "closed": closed if entry is None else None, "proof": _proof(campaign),
         }, status=422 if error else 200)
+
+
+# --- The public raffle page: commitment before, proof after the draw ----------------------------
+
+def _proof(campaign: Campaign) -> dict:
+    """What anyone may see of a raffle: the seed's hash from the start, the seed, the tickets'
+    fingerprint and the winning tickets once drawn (never who holds a ticket)."""
+    drawn = campaign.drawn_at is not None
+    return {
+        "campaign": campaign, "drawn": drawn, "seed_hash": campaign.draw_seed_hash,
+        "seed": campaign.draw_seed if drawn else "",
+        "fingerprint": campaign.draw_entries_hash if drawn else "",
+        "winning_tickets": selectors.raffle_winning_tickets(campaign) if drawn else [],
+        "url": links.raffle_proof_url(campaign.pk),
+    }
+
+
+def raffle_proof(request, pk: int):
+    campaign = selectors.raffle_public(pk)
+    if campaign is None:
+        raise Http404
+    return render(request, "campaigns/raffle_proof.html", {
+        "campaign": campaign, "proof": {**_proof(campaign), "url": ""},  # no link to the page itself
+        "entries_count": campaign.entries_count,
+        "open_problem": raffles.raffle_open_problem(campaign, timezone.now()),
+    })
+
+
+def raffle_tickets_text(request, pk: int):
+    """The ticket list the fingerprint is the SHA-256 of (published once the raffle is drawn)."""
+    campaign = selectors.raffle_public(pk)
+    if campaign is None or campaign.drawn_at is None:
+        raise Http404
+    response = HttpResponse(raffles.tickets_text(selectors.raffle_tickets(campaign)),
+                            content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'inline; filename="raffle-{campaign.pk}-tickets.txt"'
+    return response
+
+
+# --- The member's raffles in the portal ---------------------------------------------------------
+
+@portal_page
+def portal(request, member):
+    return render(request, "campaigns/portal.html", {
+        "member": member, "offers": selectors.raffles_open_for(member),
+        "entries": list(selectors.raffle_entries_of(member)[:50]),
+    })
+
+
+@portal_page
+@require_POST
+def portal_enter(request, member, pk: int):
+    """One click: enter the raffle in the member's own name (entering twice keeps the first)."""
+    campaign = get_object_or_404(Campaign, pk=pk, kind=Campaign.Kind.RAFFLE)
+    had_entry = RaffleEntry.objects.filter(campaign=campaign, member=member).exists()
+    try:
+        entry = raffles.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+    except LoyaltyError as error:
+        messages.error(request, str(error))
+    else:
+        text = (_("You are already taking part in %(raffle)s with ticket %(ticket)s.") if had_entry
+                else _("You are taking part in %(raffle)s with ticket %(ticket)s. Good luck!"))
+        messages.success(request, text % {"raffle": campaign.name, "ticket": entry.ticket})
+    return redirect("portal:dashboard" if request.POST.get("next") == "dashboard" else "raffles:portal")
+
+
+WINS_SHOWN_DAYS = 60  # a win stays on the dashboard for this long after the draw
+
+
+@page_context("dashboard")
+def _dashboard_raffles(member) -> dict:
+    if member is None:
+        return {}
+    since = timezone.now() - timedelta(days=WINS_SHOWN_DAYS)
+    return {
+        "raffle_offers": selectors.raffles_open_for(member, limit=3),
+        "raffle_wins": list(selectors.raffle_entries_of(member).filter(won=True, campaign__drawn_at__gte=since)[:3]),
+    }

@@ -42,6 +42,7 @@ urlpatterns += i18n_patterns(
     path("", include(([*members.urls.urlpatterns, *rewards.urls.urlpatterns], "portal"))),
     path("", include("referrals.urls")),
     path("", include("feedback.urls")),
+    path("", include("campaigns.portal_urls")),  # the member's raffles
     path("", include("engagement.urls")),
     path("", include("offers.urls")),
     prefix_default_language=False,

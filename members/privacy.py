@@ -196,10 +196,11 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "campaigns.Segment": "name description created_at updated_at",
     "campaigns.SegmentCondition": "field operator value",
     "campaigns.Campaign": "name kind trigger channel status scheduled_at entry_deadline draw_seed draw_entries_hash "
-                          "drawn_at prepared_at started_at finished_at last_progress_at created_at",
+                          "draw_seed_hash seed_committed_at drawn_at prepared_at started_at finished_at "
+                          "last_progress_at created_at",
     "campaigns.Variant": "name subject_de subject_en body_de body_en",
     "campaigns.Message": "occurrence channel status skip_reason queued_at claimed_at processed_at unsubscribed_at",
-    "campaigns.RaffleEntry": "created_at",
+    "campaigns.RaffleEntry": "created_at notified_at",
     "feedback.Survey": "name kind question_de question_en follow_up_de follow_up_en trigger created_at",
     "feedback.SurveyInvitation": "reason created_at expires_at sent_at answered_at",
     "feedback.Response": "channel language created_at",

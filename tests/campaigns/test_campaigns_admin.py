@@ -131,18 +131,20 @@ def test_a_started_campaign_is_read_only_but_can_be_paused(staff_client, tiers, 
     assert campaign.status == Campaign.Status.PAUSED
 
 
-def test_drawing_a_raffle_from_the_console_records_the_given_seed(staff_client, tiers):
+def test_drawing_a_raffle_from_the_console_reveals_the_committed_seed(staff_client, tiers):
     member = consenting()
     campaign = factories.CampaignFactory(kind=Campaign.Kind.RAFFLE, winners_count=1,
                                          entry_deadline=timezone.now() + timedelta(days=1))
-    factories.VariantFactory(campaign=campaign)
+    factories.VariantFactory(campaign=campaign, body_de="Los: {{ raffle_url }}", body_en="")
     services.campaign_launch(campaign_id=campaign.pk)
     services.campaign_run_inline(campaign_id=campaign.pk)
     raffles.raffle_enter(campaign_id=campaign.pk, member_id=member.pk)
+    campaign.refresh_from_db()
+    committed = campaign.draw_seed
     Campaign.objects.filter(pk=campaign.pk).update(entry_deadline=timezone.now() - timedelta(minutes=1))
     staff_client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "draw"]), {"seed": "announced-42"})
     campaign.refresh_from_db()
-    assert campaign.draw_seed == "announced-42"
+    assert campaign.drawn_at is not None and campaign.draw_seed == committed  # a typed seed is no seed
     page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
     assert "Re-running the draw with this seed gives the same winners." in page
 

@@ -1,7 +1,9 @@
-"""The demo campaigns: finished ones with results, a raffle drawn, one scheduled, one triggered;
-a second run adds nothing."""
+"""The demo campaigns: finished ones with results, a raffle drawn and one open for entries, one
+scheduled, one triggered; a second run adds nothing."""
 
 from __future__ import annotations
+
+from django.utils import timezone
 
 from campaigns.demo import seed_campaigns_demo
 from campaigns.models import Campaign, Message, RaffleEntry, Segment
@@ -20,13 +22,17 @@ def test_demo_campaigns_have_results_and_a_second_run_adds_nothing(db):
     assert statuses["Einladung zum Sommerfest"] == Campaign.Status.SCHEDULED
     assert statuses["Geburtstagsgruß"] == Campaign.Status.ACTIVE
     finished = Campaign.objects.filter(status=Campaign.Status.DONE)
-    assert finished.count() == 4
+    assert finished.count() == 5  # the open raffle's invitations are all sent; it takes entries
     newsletter = Campaign.objects.get(name="Frühlings-Newsletter")
     results = campaign_results(newsletter)
     assert results.total == Message.objects.filter(campaign=newsletter).count() > 0
     assert results.pending == 0
-    raffle = Campaign.objects.get(kind=Campaign.Kind.RAFFLE)
-    assert raffle.drawn_at is not None and raffle_verify(raffle)
+    raffle = Campaign.objects.get(pk=first["raffle"])
+    assert raffle.drawn_at is not None and raffle.draw_seed_hash and raffle_verify(raffle)
+    assert raffle.raffle_entries.filter(won=True).exists()
+    open_raffle = Campaign.objects.get(pk=first["open_raffle"])
+    assert open_raffle.drawn_at is None and open_raffle.entry_deadline > timezone.now()
+    assert len(open_raffle.draw_seed_hash) == 64 and open_raffle.raffle_entries.exists()
 
     counts = (Segment.objects.count(), Campaign.objects.count(), Message.objects.count(), RaffleEntry.objects.count())
     second = seed_campaigns_demo()

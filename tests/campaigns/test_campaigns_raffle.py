@@ -33,7 +33,8 @@ def raffle(tiers):
     prize = factories.RewardFactory(name_de="Kaffeemaschine", in_catalogue=False)
     campaign = factories.CampaignFactory(kind=Campaign.Kind.RAFFLE, entry_points=50, winners_count=2, prize=prize,
                                          entry_deadline=timezone.now() + timedelta(days=7))
-    factories.VariantFactory(campaign=campaign, body_de="Mitmachen: {{ raffle_url }} ({{ raffle_entry_points }} P.)")
+    factories.VariantFactory(campaign=campaign, body_de="Mitmachen: {{ raffle_url }} ({{ raffle_entry_points }} P.)",
+                             body_en="Take part: {{ raffle_url }}")
     return campaign
 
 
@@ -112,9 +113,11 @@ def test_the_draw_is_recorded_reproducible_and_issues_prize_vouchers(raffle):
     raffle.refresh_from_db()
     assert len(winners) == 2 and raffle.drawn_at == after_deadline
     assert len(raffle.draw_seed) == 32 and len(raffle.draw_entries_hash) == 64
-    # Anyone with the entries and the seed gets the same winners.
-    entries = list(RaffleEntry.objects.filter(campaign=raffle).values_list("pk", "member_id"))
-    assert set(raffles.draw_winners(entries, seed=raffle.draw_seed, count=2)) == {entry.pk for entry in winners}
+    # Anyone with the tickets and the seed gets the same winners.
+    tickets = list(RaffleEntry.objects.filter(campaign=raffle).values_list("pk", flat=True))
+    assert raffle.draw_entries_hash == raffles.tickets_fingerprint(tickets)
+    assert set(raffles.draw_winners(tickets, seed=raffle.draw_seed, fingerprint=raffle.draw_entries_hash,
+                                    count=2)) == {entry.pk for entry in winners}
     assert raffle_verify(raffle)
     vouchers = Redemption.objects.filter(source=Redemption.Source.CAMPAIGN, reward=raffle.prize)
     assert {voucher.member_id for voucher in vouchers} == {entry.member_id for entry in winners}
@@ -122,18 +125,6 @@ def test_the_draw_is_recorded_reproducible_and_issues_prize_vouchers(raffle):
     assert set(RaffleEntry.objects.filter(won=True).values_list("prize_id", flat=True)) == {v.pk for v in vouchers}
     with pytest.raises(RaffleClosed, match="drawn"):
         raffles.raffle_draw(campaign_id=raffle.pk, now=after_deadline)
-
-
-def test_a_seed_announced_in_advance_decides_the_draw(raffle):
-    members = [consenting(points=100) for _ in range(10)]
-    invite(raffle)
-    for member in members:
-        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
-    entries = list(RaffleEntry.objects.filter(campaign=raffle).order_by("pk").values_list("pk", "member_id"))
-    expected = raffles.draw_winners(entries, seed="Lotto 2026-06-13: 3 11 19 27 38 45", count=2)
-    winners = raffles.raffle_draw(campaign_id=raffle.pk, seed="Lotto 2026-06-13: 3 11 19 27 38 45",
-                                   now=raffle.entry_deadline + timedelta(hours=1))
-    assert {entry.pk for entry in winners} == set(expected)
 
 
 def test_the_proof_fails_if_the_entries_change_after_the_draw(raffle):
@@ -148,11 +139,41 @@ def test_the_proof_fails_if_the_entries_change_after_the_draw(raffle):
     assert not raffle_verify(raffle)
 
 
-def test_the_same_seed_and_entries_always_give_the_same_winners():
-    entries = [(entry, 1000 + entry) for entry in range(1, 101)]
-    first = raffles.draw_winners(entries, seed="abc", count=5)
-    assert first == raffles.draw_winners(list(reversed(entries)), seed="abc", count=5)
-    assert first != raffles.draw_winners(entries, seed="abd", count=5)
-    assert raffles.draw_winners(entries[:3], seed="abc", count=5) == raffles.draw_winners(entries[:3], seed="abc",
-                                                                                            count=3)
-    assert raffles.entries_fingerprint(entries) != raffles.entries_fingerprint(entries[:-1])
+def test_the_same_seed_and_tickets_always_give_the_same_winners():
+    tickets = list(range(1, 101))
+    fingerprint = raffles.tickets_fingerprint(tickets)
+    first = raffles.draw_winners(tickets, seed="abc", fingerprint=fingerprint, count=5)
+    assert first == raffles.draw_winners(list(reversed(tickets)), seed="abc", fingerprint=fingerprint, count=5)
+    assert first != raffles.draw_winners(tickets, seed="abd", fingerprint=fingerprint, count=5)
+    assert raffles.draw_winners(tickets[:3], seed="abc", fingerprint=fingerprint, count=5) == \
+        raffles.draw_winners(tickets[:3], seed="abc", fingerprint=fingerprint, count=3)
+    assert raffles.tickets_fingerprint(tickets) != raffles.tickets_fingerprint(tickets[:-1])
+
+
+def test_the_winners_follow_the_published_recipe_with_nothing_but_sha256():
+    """What the raffle page tells the public to do, done with hashlib alone."""
+    import hashlib
+
+    tickets = [17, 4, 230, 99, 5]
+    text = "".join(f"{ticket}\n" for ticket in sorted(tickets))
+    fingerprint = hashlib.sha256(text.encode()).hexdigest()
+    assert raffles.tickets_text(tickets) == text and raffles.tickets_fingerprint(tickets) == fingerprint
+    scores = {ticket: hashlib.sha256(f"s33d:{fingerprint}:{ticket}".encode()).hexdigest() for ticket in tickets}
+    assert raffles.draw_winners(tickets, seed="s33d", fingerprint=fingerprint, count=2) == \
+        sorted(tickets, key=scores.get)[:2]
+
+
+def test_a_prize_out_of_stock_does_not_stop_the_draw(raffle):
+    from rewards.models import Reward
+
+    Reward.objects.filter(pk=raffle.prize_id).update(stock=1)
+    Campaign.objects.filter(pk=raffle.pk).update(entry_points=0)
+    members = [consenting() for _ in range(4)]
+    invite(raffle)
+    for member in members:
+        raffles.raffle_enter(campaign_id=raffle.pk, member_id=member.pk)
+    winners = raffles.raffle_draw(campaign_id=raffle.pk, now=raffle.entry_deadline + timedelta(minutes=1))
+    assert len(winners) == 2
+    assert sorted(entry.prize_id is None for entry in winners) == [False, True]
+    raffle.refresh_from_db()
+    assert raffle_verify(raffle)
