@@ -22,8 +22,9 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
+            "offers": {"offer": (VIEW, ADD, CHANGE), "memberoffer": (VIEW,), "offeruse": (VIEW,)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle"],
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "offers.assign_offer"],
     },
     "Support": {
         "models": {
@@ -33,6 +34,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
                         "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
+            "offers": {"offer": (VIEW,), "memberoffer": (VIEW,), "offeruse": (VIEW,)},  # "where is my coupon?"
         },
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",

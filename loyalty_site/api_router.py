@@ -18,6 +18,7 @@ API_MODULES = [
     "rewards.api",
     "referrals.api",
     "feedback.api",
+    "offers.api",
     "partners.api.webhooks",
 ]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -83,10 +84,12 @@ class Offer(TranslatedFieldsMixin, models.Model):
         permissions = [("assign_offer", _("Can assign coupons to their audience"))]
         constraints = [
             models.CheckConstraint(condition=Q(value__gt=0), name="offer_value_positive"),
-            models.CheckConstraint(condition=~Q(effect="multiplier") | Q(value__gt=1), name="offer_multiplier_above_one"),
+            models.CheckConstraint(condition=~Q(effect="multiplier") | Q(value__gt=1),
+                                   name="offer_multiplier_above_one"),
             models.CheckConstraint(condition=Q(valid_until__gt=F("valid_from")), name="offer_valid_until_after_from"),
             models.CheckConstraint(condition=Q(uses_per_member__gte=1), name="offer_uses_positive"),
-            models.CheckConstraint(condition=Q(holdout_percent__lte=HOLDOUT_MAX_PERCENT), name="offer_holdout_at_most_90"),
+            models.CheckConstraint(condition=Q(holdout_percent__lte=HOLDOUT_MAX_PERCENT),
+                                   name="offer_holdout_at_most_90"),
             models.CheckConstraint(condition=~Q(audience="segment") | Q(segment__isnull=False),
                                    name="offer_segment_audience_has_segment"),
             models.CheckConstraint(condition=~Q(audience="history") | ~Q(history_category=""),
@@ -103,6 +106,22 @@ class Offer(TranslatedFieldsMixin, models.Model):
     @property
     def description(self) -> str:
         return self._translated("description")
+
+    def clean(self) -> None:
+        """The console's form errors for what the constraints refuse (translated, per field)."""
+        errors = {}
+        if self.effect == self.Effect.MULTIPLIER and self.value is not None and self.value <= 1:
+            errors["value"] = _("A multiplier must be more than 1 (2.00 = double points).")
+        if self.effect == self.Effect.BONUS and self.value is not None and self.value != self.value.to_integral_value():
+            errors["value"] = _("Bonus points are a whole number.")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            errors["valid_until"] = _("The end must be after the start.")
+        if self.audience == self.Audience.SEGMENT and self.segment_id is None:
+            errors["segment"] = _("Choose the segment.")
+        if self.audience == self.Audience.HISTORY and not self.history_category.strip():
+            errors["history_category"] = _("Name the category the members bought.")
+        if errors:
+            raise ValidationError(errors)
 
     def is_valid_at(self, at) -> bool:
         return self.active and self.valid_from <= at <= self.valid_until

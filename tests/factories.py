@@ -511,3 +511,33 @@ class ComplaintFactory(factory.django.DjangoModelFactory):
     channel = "portal"
     created_at = factory.LazyFunction(timezone.now)
     due_at = factory.LazyAttribute(lambda complaint: complaint.created_at + timedelta(hours=48))
+
+
+# --- Offers (personalised coupons) ---------------------------------------------------------------
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "offers.Offer"
+
+    name_de = factory.Sequence(lambda n: f"Coupon {n}")
+    name_en = factory.Sequence(lambda n: f"Coupon {n} (en)")
+    effect = "multiplier"
+    value = Decimal("2.00")
+    valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class MemberOfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "offers.MemberOffer"
+
+    member = factory.LazyFunction(enrolled_member)
+    offer = factory.SubFactory(OfferFactory)
+
+
+def activated_coupon(member: Member, **offer_fields):
+    """An assigned and activated coupon of a new offer (the state in which a purchase applies it)."""
+    coupon = MemberOfferFactory(member=member, offer=OfferFactory(**offer_fields))
+    coupon.activated_at = timezone.now() - timedelta(minutes=10)
+    coupon.save(update_fields=["activated_at"])
+    return coupon
