@@ -66,3 +66,10 @@ class DailyAdjustmentLimitReached(LoyaltyError):
     default_message = _("You have booked %(booked)s points by hand today; your daily limit is %(limit)s points. "
                         "More needs an administrator.")
     http_status = 403
+
+
+class DonationNotCancellable(LoyaltyError):
+    code = "donation_not_cancellable"
+    default_message = _("Only a donation of the running month that is not cancelled yet can be cancelled: "
+                        "earlier months are paid out.")
+    http_status = 409

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         ('campaigns', '0002_input_bounds'),
         ('members', '0019_move_imports_to_transfers'),
         ('partners', '0003_webhook_events'),
-        ('rewards', '0012_purchase_points_offer_label'),
+        ('rewards', '0013_purchase_points_offer_label'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rewards', '0011_partners_moved'),
+        ('rewards', '0012_donations'),
     ]
 
     operations = [
