@@ -23,13 +23,14 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
+            "offers": {"offer": (VIEW, ADD, CHANGE), "memberoffer": (VIEW,), "offeruse": (VIEW,)},
             # Customer lists and opt-ins in (members import; opening balances need adjust_points),
             # and the lists a campaign needs out (members by consent, tier, country, tag).
             "transfers": {"importjob": (VIEW, ADD)},
             "engagement": {"challenge": (VIEW, ADD, CHANGE), "badge": (VIEW, ADD, CHANGE),
                            "challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle",
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "offers.assign_offer",
                   "members.export_personal_data"],
     },
     "Support": {
@@ -41,6 +42,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
             "engagement": {"challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
+            "offers": {"offer": (VIEW,), "memberoffer": (VIEW,), "offeruse": (VIEW,)},  # "where is my coupon?"
         },
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",

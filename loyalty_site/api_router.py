@@ -19,6 +19,7 @@ API_MODULES = [
     "referrals.api",
     "feedback.api",
     "engagement.api",
+    "offers.api",
     "partners.api.webhooks",
 ]
 

@@ -31,6 +31,7 @@ PERIODIC_TASKS = [
     ("Retention: warn and erase inactive members, purge old logs", "members.tasks.apply_retention",
      {"minute": "30", "hour": "4"}),
     ("Survey invitations after purchases", "feedback.tasks.invite_after_purchases", {"minute": "0", "hour": "10"}),
+    ("Assign coupons to their audiences", "offers.tasks.assign_active_offers", {"minute": "10", "hour": "5"}),
 ]
 
 

@@ -90,6 +90,9 @@ PERSONAL_DATA: dict[str, str] = {
     "engagement.Badge": "no personal data", "engagement.Challenge": "no personal data",
     "engagement.ChallengeProgress": NONE, "engagement.ChallengeContribution": NONE,
     "engagement.MemberBadge": NONE,
+    # offers
+    "offers.Offer": "no personal data", "offers.MemberOffer": NONE + "; in the member's data export",
+    "offers.OfferUse": NONE,
     # partners
     "partners.Partner": "no personal data", "partners.Store": "no personal data",
     "partners.PartnerAPIKey": "no personal data",
@@ -182,7 +185,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "rewards.PointEntry": "kind created_at expires_at source",
     "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "
                            "cap_period created_at",
-    "rewards.PurchasePoints": "kind",
+    "rewards.PurchasePoints": "kind label_de label_en",
     "rewards.Reward": "kind name_de name_en description_de description_en terms_de terms_en image currency "
                       "valid_from valid_until created_at",
     "rewards.Redemption": "code status source issued_at expires_at used_at cancelled_at",
@@ -213,6 +216,10 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "engagement.ChallengeProgress": "completed_at reward_note updated_at",
     "engagement.ChallengeContribution": "source_key week created_at",
     "engagement.MemberBadge": "awarded_at",
+    "offers.Offer": "name_de name_en description_de description_en effect category sku valid_from valid_until "
+                    "audience history_category assigned_at created_at",
+    "offers.MemberOffer": "assigned_at activated_at",
+    "offers.OfferUse": "created_at",
     "partners.PartnerAPIKey": "prefix hashed_key created name expiry_date scopes",
     # The key is chosen by the partner (a UUID, as the API documentation asks); the fingerprint is
     # a SHA-256 of the request; the path names the member by number only.

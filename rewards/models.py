@@ -295,20 +295,27 @@ class EarningRule(models.Model):
         return {int(day) for day in self.weekdays.split(",") if day.strip().isdigit()}
 
 
-class PurchasePoints(models.Model):
-    """The breakdown of a purchase's points: one row per component ("1 point per EUR = 42")."""
+class PurchasePoints(TranslatedFieldsMixin, models.Model):
+    """The breakdown of a purchase's points: one row per component ("1 point per EUR = 42").
+
+    Points another app adds as the purchase is recorded (rewards.purchases.PurchaseBonus: an
+    activated coupon of offers) have no rule here: they carry their name in `label_de`/`label_en`,
+    as it read when the purchase was booked."""
 
     class Kind(models.TextChoices):
         BASE = "base", _("base rate")
         TIER = "tier", _("tier multiplier")
         MULTIPLIER = "multiplier", _("promotion")
         BONUS = "bonus", _("bonus")
+        OFFER = "offer", _("coupon")
 
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="breakdown")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
     tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     points = models.BigIntegerField(_("points"))
+    label_de = models.CharField(_("label (German)"), max_length=120, blank=True)
+    label_en = models.CharField(_("label (English)"), max_length=120, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -323,6 +330,8 @@ class PurchasePoints(models.Model):
         """Shown to member and staff in their language, e.g. "Gold ×1.25"."""
         if self.kind == self.Kind.TIER and self.tier is not None:
             return _("%(tier)s tier ×%(factor)s") % {"tier": self.tier.name, "factor": self.tier.earn_multiplier}
+        if self.label_de:
+            return self._translated("label")
         return self.rule.name if self.rule is not None else self.get_kind_display()
 
 

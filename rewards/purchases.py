@@ -4,11 +4,16 @@ the return window, the tills' day totals and the nightly rolling statistics.
 Lock order: the member (`rewards.ledger.buyer_lock`), then the purchase. Points move only
 through the ledger (`post_entry`); the purchase publishes `PurchaseRecorded` last, in its
 transaction, and subscribers (referrals) react to it there.
+
+Apps above rewards may add points to a purchase as it is recorded (offers: the member's activated
+coupons) through `purchase_bonus_providers`, without rewards importing them: the bonus becomes
+part of the purchase (its breakdown, its lines' points, held for the return window like the rest,
+one ledger entry), so a return reverses it proportionally like any other point of the purchase.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,7 +34,7 @@ from partners.models import Partner, Store
 from rewards.errors import InvalidPurchase
 
 from . import rule_cache
-from .earning import LineInput, PurchaseInput, compute_points, to_eur
+from .earning import LineInput, PurchaseInput, allocate, compute_points, to_eur
 from .events import PurchaseRecorded
 from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
 from .models import EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
@@ -49,6 +54,28 @@ class LineData:
 class PurchaseOutcome:
     purchase: Purchase
     created: bool
+
+
+@dataclass(frozen=True)
+class PurchaseBonus:
+    """Points a provider adds to a purchase being recorded, spread over its lines by
+    `line_weights` (one per line, in line order; zero for lines it doesn't cover)."""
+
+    points: int
+    line_weights: Sequence[Decimal]
+    label_de: str
+    label_en: str = ""
+    kind: str = PurchasePoints.Kind.OFFER
+
+
+# Buyer-lock annotation name (rewards.ledger.buyer_annotations) -> provider(member, purchase):
+# filled by apps above rewards in their AppConfig.ready() (offers: "offer_activated"). A provider
+# runs only when its annotation was true for the buyer, so a purchase of a member with nothing
+# to add pays no query for it. It runs in the purchase's transaction, the member locked, after the
+# purchase and its lines are written (`purchase.lines.all()` reads no query) and before any point
+# is booked; what it writes of its own (a coupon's use) commits with the purchase or not at all.
+BonusProvider = Callable[[Member, Purchase], Sequence[PurchaseBonus]]
+purchase_bonus_providers: dict[str, BonusProvider] = {}
 
 def _validated_lines(amount: Decimal, lines: Sequence[LineData] | None) -> list[LineData]:
     if amount <= 0:
@@ -143,10 +170,11 @@ def purchase_record(
     result = points_for(member, purchase_input, rules_in_force(occurred_at))
     purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
                                 lines, result)
+    total = result.total + _add_bonuses(member, purchase)
     if not member.related_here:  # the member's first purchase with this partner (at this store)
         partner_relation_record(member_id=member.pk, partner_id=partner.pk, store_id=purchase.store_id,
                                 via=PartnerRelation.Via.PURCHASE)
-    earned_now = 0 if purchase.points_pending else result.total
+    earned_now = 0 if purchase.points_pending else total
     # One UPDATE of the member row for the statistics and both point counters: every update of
     # that row writes a new version of it, and indexes with it.
     stats = _purchase_stats(member, purchase, pending=purchase.points_pending)
@@ -163,7 +191,7 @@ def purchase_record(
     # qualify a referral with its purchase, inside this transaction) react to the purchase.
     publish(PurchaseRecorded(
         member_id=member.pk, partner_id=partner.pk, purchase_id=purchase.pk, store_id=purchase.store_id,
-        order_reference=order_reference, amount=str(amount), currency=currency, points=result.total,
+        order_reference=order_reference, amount=str(amount), currency=currency, points=total,
         buyer_flags=tuple(name for name in buyer_annotations if getattr(member, name, False)),
         occurred_at=occurred_at.isoformat(), categories=_distinct(line.category for line in lines),
         skus=_distinct(line.sku for line in lines)))
@@ -172,6 +200,32 @@ def purchase_record(
 
 def _distinct(values) -> tuple[str, ...]:
     return tuple(dict.fromkeys(value for value in values if value))
+
+
+def _add_bonuses(member: Member, purchase: Purchase) -> int:
+    """Ask the providers whose buyer annotation is true; fold their points into the purchase
+    just inserted (its points, its lines, its breakdown). Returns the points added."""
+    bonuses = [bonus for name, provide in purchase_bonus_providers.items() if getattr(member, name, False)
+               for bonus in provide(member, purchase) if bonus.points > 0]
+    if not bonuses:
+        return 0
+    lines = list(purchase.lines.all())
+    for bonus in bonuses:
+        for line, share in zip(lines, allocate(bonus.points, list(bonus.line_weights)), strict=True):
+            line.points += share
+    PurchaseLine.objects.bulk_update(lines, ["points"])
+    added = sum(bonus.points for bonus in bonuses)
+    purchase.points_earned += added
+    if settings.LOYALTY_RETURN_WINDOW_DAYS > 0:  # held for the return window like the purchase's own points
+        purchase.points_pending += added
+    Purchase.objects.filter(pk=purchase.pk).update(points_earned=purchase.points_earned,
+                                                   points_pending=purchase.points_pending)
+    rows = PurchasePoints.objects.bulk_create(
+        PurchasePoints(purchase=purchase, kind=bonus.kind, points=bonus.points, label_de=bonus.label_de[:120],
+                       label_en=bonus.label_en[:120]) for bonus in bonuses)
+    # The API answers from the prefetched breakdown: it shows the coupons too, without a query.
+    purchase._prefetched_objects_cache["breakdown"]._result_cache.extend(rows)
+    return added
 
 
 def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData]) -> None:

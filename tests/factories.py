@@ -534,3 +534,31 @@ class ChallengeFactory(factory.django.DjangoModelFactory):
     target = Decimal("3")
     reward_points = 100
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+# --- Offers (personalised coupons) ---------------------------------------------------------------
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "offers.Offer"
+
+    name_de = factory.Sequence(lambda n: f"Coupon {n}")
+    name_en = factory.Sequence(lambda n: f"Coupon {n} (en)")
+    effect = "multiplier"
+    value = Decimal("2.00")
+    valid_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    valid_until = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class MemberOfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "offers.MemberOffer"
+
+    member = factory.LazyFunction(enrolled_member)
+    offer = factory.SubFactory(OfferFactory)
+
+
+def activated_coupon(member: Member, **offer_fields):
+    """An assigned and activated coupon of a new offer (the state in which a purchase applies it)."""
+    coupon = MemberOfferFactory(member=member, offer=OfferFactory(**offer_fields))
+    coupon.activated_at = timezone.now() - timedelta(minutes=10)
+    coupon.save(update_fields=["activated_at"])
+    return coupon

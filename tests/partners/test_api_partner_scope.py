@@ -329,10 +329,11 @@ def test_the_migration_gives_existing_members_an_api_id_and_relates_them_to_thei
     # Every app as it was before members 0016 (apps whose later migrations build on it step back too:
     # rewards 0011 moves Partner out after members 0018 re-points its foreign keys).
     later = set(executor.loader.graph.backwards_plan(("members", "0016_partner_scope")))
-    # An app whose first migration comes after members 0016 (engagement) is simply not there yet.
-    before = [node for app in {app for app, _name in latest}
-              if (node := max((node for node in executor.loader.graph.nodes if node[0] == app and node not in later),
-                              default=None)) is not None]
+    # An app born after members 0016 (offers) has no node before it: migrating members back unapplies
+    # it all by itself.
+    earlier = {app: [node for node in executor.loader.graph.nodes if node[0] == app and node not in later]
+               for app in {app for app, _name in latest}}
+    before = [max(nodes) for nodes in earlier.values() if nodes]
     try:
         executor.migrate(before)
         old = executor.loader.project_state(before).apps
