@@ -34,3 +34,24 @@ def test_card_and_customer_numbers_never_run_into_each_other(page, live_server, 
     assert card.inner_text() == member.card_number and customer.inner_text() == member.customer_number
     assert _text_stays_in_its_box(card) and _text_stays_in_its_box(customer)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sideways
+
+
+def test_the_phone_navigation_shows_that_it_scrolls(page, live_server, sign_in):
+    factories.tier_ladder()
+    user = factories.UserFactory(email="erika@example.org")
+    member_link_or_enrol(user=user, email="erika@example.org")
+    sign_in(user)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/konto/")
+    navigation = page.locator(".main-nav ul")
+    overflows = navigation.evaluate("el => el.scrollWidth > el.clientWidth")
+    if overflows:  # then the member sees it: a scrollbar and an edge where more items wait
+        style = navigation.evaluate("el => { const s = getComputedStyle(el); "
+                                    "return {scrollbar: s.scrollbarWidth, background: s.backgroundImage}; }")
+        assert style["scrollbar"] != "none"
+        assert "radial-gradient" in style["background"]
+        navigation.evaluate("el => el.scrollTo({left: el.scrollWidth})")
+        last = page.locator(".main-nav li").last
+        box = last.bounding_box()
+        assert box["x"] + box["width"] <= 390 + 0.5  # the last item can be scrolled into view
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page itself does not
