@@ -20,6 +20,7 @@ NAVIGATION = [
     ("portal:rewards", _("Rewards"), {"rewards", "redeem", "vouchers", "voucher"}),
     ("engagement:portal", _("Challenges"), set()),
     ("offers:portal", _("Coupons"), set()),
+    ("raffles:portal", _("Raffles"), set()),
     ("referrals:portal", _("Refer friends"), set()),
     ("feedback:portal", _("Feedback"), set()),
     ("portal:profile", _("Profile"), {"profile"}),

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 BLOCKING = {"critical", "serious"}
 PAGES = ["portal:home", "portal:dashboard", "portal:card", "portal:activity", "portal:rewards", "portal:vouchers",
          "portal:profile", "portal:privacy", "portal:terms", "referrals:portal", "feedback:portal",
-         "engagement:portal", "offers:portal", "portal:donations"]
+         "engagement:portal", "offers:portal", "raffles:portal", "portal:donations"]
 
 
 def _blocking(page) -> list[str]:
