@@ -66,3 +66,15 @@ class DailyAdjustmentLimitReached(LoyaltyError):
     default_message = _("You have booked %(booked)s points by hand today; your daily limit is %(limit)s points. "
                         "More needs an administrator.")
     http_status = 403
+
+
+class MembershipTierNotOverridable(LoyaltyError):
+    code = "membership_tier_not_overridable"
+    default_message = _("%(tier)s is held through a paid or invitation membership, not set by an override.")
+    http_status = 422
+
+
+class InvalidMembership(LoyaltyError):
+    code = "invalid_membership"
+    default_message = _("The membership is not valid: %(detail)s")
+    http_status = 422

@@ -76,7 +76,7 @@ def tier_progress(member: Member, *, qualifying: int | None = None) -> TierProgr
     points = qualifying_points(member.pk) if qualifying is None else qualifying
     current = member.tier
     current_rank = current.rank if current else -1
-    upcoming = next((tier for tier in tier_ladder() if tier.rank > current_rank), None)
+    upcoming = next((tier for tier in tier_ladder() if tier.rank > current_rank and not tier.is_membership), None)
     if upcoming is None:
         return TierProgress(current, None, points, 0, 100)
     floor = current.threshold_points if current else 0

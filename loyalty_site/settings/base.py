@@ -366,6 +366,10 @@ LOYALTY_POINTS_EXPIRY_MONTHS = env.int("LOYALTY_POINTS_EXPIRY_MONTHS", default=2
 LOYALTY_RETURN_WINDOW_DAYS = env.int("LOYALTY_RETURN_WINDOW_DAYS", default=0)
 LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
+# A paid (VIP) membership's fee can be returned this many days after the sale, which ends the
+# membership; at least the return window. 14: the withdrawal period of a contract made online
+# (§ 355 BGB).
+LOYALTY_MEMBERSHIP_RETURN_DAYS = env.int("LOYALTY_MEMBERSHIP_RETURN_DAYS", default=14)
 LOYALTY_HEARTBEAT_SECONDS = 15
 # Campaign sends, imports and webhook deliveries waiting this long without progress are shown as
 # stalled in the console (core/stalls.py); the sweepers run every 5 minutes.
