@@ -28,7 +28,6 @@ from .figures import qualifying_points
 from .ledger import member_lock_with_tier
 from .rule_cache import tier_ladder
 
-
 # Causes of a tier held through a membership: not what the member holds on points.
 MEMBERSHIP_CAUSES = (TierHistory.Cause.PAID, TierHistory.Cause.INVITATION)
 
