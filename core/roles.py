@@ -17,27 +17,29 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW,), "tier": (VIEW,), "tag": ALL, "tierhistory": (VIEW,)},
             "rewards": {"reward": (VIEW, ADD, CHANGE), "stampcardprogram": (VIEW, ADD, CHANGE),
                         "cashbackprogram": (VIEW, CHANGE), "earningrule": (VIEW, ADD, CHANGE),
-                        "redemption": (VIEW,)},
+                        "redemption": (VIEW,), "tiermembership": (VIEW,)},
             "partners": {"store": (VIEW,), "partner": (VIEW,)},
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle"],
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "rewards.invite_to_tier"],
     },
     "Support": {
         "models": {
             "members": {"member": (VIEW, CHANGE), "tier": (VIEW,), "tag": (VIEW,), "consentrecord": (VIEW,),
                         "tierhistory": (VIEW,), "membermerge": (VIEW,), "privacyrequest": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
-                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,)},
+                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "tiermembership": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
         },
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",
                   "members.export_member_data", "members.erase_member",
-                  "rewards.cancel_redemption", "referrals.review_referral"],
+                  "rewards.cancel_redemption", "referrals.review_referral",
+                  # VIP memberships are sold at the service desk; invitations are the programme's.
+                  "rewards.sell_membership"],
     },
     "Finance": {
         "models": {

@@ -149,6 +149,10 @@ class TierMembership(models.Model):
         ordering = ["-starts", "-id"]
         verbose_name = _("tier membership")
         verbose_name_plural = _("tier memberships")
+        permissions = [
+            ("sell_membership", _("Can sell and renew paid tier memberships")),
+            ("invite_to_tier", _("Can invite members into an invitation tier")),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(ends__gt=models.F("starts")), name="membership_ends_after_start"),
             # A paid membership has its fee purchase; an invitation has none.
