@@ -11,7 +11,13 @@ from members.demo import DEMO_MEMBER_EMAIL
 from members.models import Member
 from partners.services import demo_partner_key
 from referrals.demo import seed_referrals_demo
-from rewards.demo import ensure_demo_logins, seed_catalogue_basics, seed_members, seed_rewards_catalogue
+from rewards.demo import (
+    ensure_demo_logins,
+    seed_catalogue_basics,
+    seed_members,
+    seed_memberships_demo,
+    seed_rewards_catalogue,
+)
 from rewards.models import Purchase
 
 
@@ -35,4 +41,5 @@ def _seed_later_features(partner) -> dict:
     seed_referrals_demo(partner=partner, referrer_email=DEMO_MEMBER_EMAIL)
     seed_feedback_demo()
     seed_campaigns_demo()
+    seed_memberships_demo(partner)
     return {"api_key": demo_partner_key(partner)}

@@ -267,3 +267,20 @@ def test_a_merge_brings_the_duplicates_membership_along(member, partner, vip, ti
     member.refresh_from_db()
     assert member.tier == tiers[0]
     assert verify_ledger() == 0
+
+
+def test_the_demo_shows_a_vip_member_and_an_ambassador_and_seeds_them_once(db, capsys):
+    from django.core.management import call_command
+
+    from members.demo import DEMO_MEMBER_EMAIL
+    from members.models import Member
+
+    call_command("seed_demo", members=5)
+    erika = Member.objects.select_related("tier").get(email__iexact=DEMO_MEMBER_EMAIL)
+    assert erika.tier.kind == Tier.Kind.PAID
+    held = TierMembership.objects.filter(status="active")
+    assert sorted(held.values_list("source", flat=True)) == ["invitation", "paid", "paid"]
+    assert all(row.member.tier_id == row.tier_id for row in held.select_related("member"))
+    call_command("seed_demo", members=5)
+    assert TierMembership.objects.count() == 3
+    assert verify_ledger() == 0
