@@ -230,7 +230,8 @@ class Member(models.Model):
                              related_name="members", db_index=False)
     tier_granted_until = models.DateField(
         _("tier granted until"), null=True, blank=True,
-        help_text=_("A granted tier (paid or invitation-only) falls back to the earned tier after this day."),
+        help_text=_("A tier staff granted for a period falls back to the earned tier after this day (paid and "
+                    "invitation tiers are memberships: see below)."),
     )
     points_balance = models.BigIntegerField(_("available points"), default=0, editable=False)
     points_pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
