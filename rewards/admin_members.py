@@ -1,6 +1,6 @@
 """The points side of the member's console page: the 360° overview (points, purchases, vouchers),
 "adjust points", "override tier", "sell VIP membership", "invite to a tier" (with the
-memberships inline and list filter) and the open vouchers an erasure cancels.
+memberships on the 360° page and a list filter) and the open vouchers an erasure cancels.
 
 members/admin.py owns the member admin and imports no rewards; this module extends it and
 registers the extended admin in its place (admin modules load in INSTALLED_APPS order, members'
@@ -23,7 +23,7 @@ from members.forms_admin import AdjustPointsForm, TierOverrideForm
 from members.models import Member
 
 from .adjustments import points_adjust_by_staff
-from .admin_memberships import InviteToTierForm, MembershipFilter, SellMembershipForm, TierMembershipInline
+from .admin_memberships import InviteToTierForm, MembershipFilter, SellMembershipForm
 from .models import Redemption
 from .selectors import member_overview
 from .tier_memberships import tier_membership_invite, tier_membership_sell
@@ -33,7 +33,6 @@ from .tiers import tier_override
 class MemberAdmin(members_admin.MemberAdmin):
     actions_detail = ["adjust_points_action", "override_tier_action", "sell_membership_action", "invite_action",
                       *members_admin.MemberAdmin.actions_detail]
-    inlines = [TierMembershipInline]
     list_filter = [*members_admin.MemberAdmin.list_filter[:1], MembershipFilter,
                    *members_admin.MemberAdmin.list_filter[1:]]
 

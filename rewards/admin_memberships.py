@@ -1,7 +1,9 @@
 """Paid (VIP) and invitation memberships in the console: the forms of the member page's actions
 "Sell VIP membership" and "Invite to a tier" (rewards.admin_members calls the services with
-them), the memberships inline and list filter of the member admin, and the read-only list of
-all memberships. Nothing here writes: rewards.tier_memberships does, under the member's lock.
+them), the member list's filter by membership, and the read-only list of all memberships (the
+member's 360° page shows theirs: rewards.selectors.member_overview; a read-only table there,
+not an inline, so the member form posts no formset). Nothing here writes:
+rewards.tier_memberships does, under the member's lock.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from unfold.admin import ModelAdmin, TabularInline
+from unfold.admin import ModelAdmin
 
 from core.admin_utils import ReadOnlyAdminMixin
 from members.models import Tier
@@ -65,19 +67,6 @@ class InviteToTierForm(forms.Form):
         if ends <= timezone.localdate():
             raise forms.ValidationError(_("The end date must be after today."))
         return ends
-
-
-class TierMembershipInline(ReadOnlyAdminMixin, TabularInline):
-    model = TierMembership
-    fk_name = "member"
-    extra = 0
-    fields = ["tier", "source", "status", "starts", "ends", "fee_purchase", "invited_by", "reason"]
-    readonly_fields = fields
-    verbose_name_plural = _("Paid and invitation memberships")
-    ordering = ["-starts", "-id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("tier", "fee_purchase", "invited_by")
 
 
 class MembershipFilter(admin.SimpleListFilter):

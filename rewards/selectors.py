@@ -130,6 +130,8 @@ def member_overview(member: Member, *, entries: int = 25, purchases: int = 10) -
         "progress": tier_progress(member),
         "expiring": expiring,
         "expiring_until": expiring_until,
+        "memberships": list(TierMembership.objects.filter(member=member)
+                            .select_related("tier", "fee_purchase", "invited_by").order_by("-starts", "-id")[:20]),
         "entries": list(
             PointEntry.objects.filter(member_id__in=[member.pk, *merged_ids])
             .select_related("purchase", "created_by", "member")

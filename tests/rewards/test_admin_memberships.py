@@ -141,7 +141,7 @@ def test_membership_lists_and_the_member_page_have_no_n_plus_one(admin_client, p
         assert len(context) <= few[url], url
     member = TierMembership.objects.first().member
     page = admin_client.get(reverse("admin:members_member_change", args=[member.pk])).content.decode()
-    assert "Botschafter" in page and "N1-" in page
+    assert "Botschafter" in page and "N1-" in page and 'data-testid="memberships"' in page
 
 
 def test_the_membership_filter_finds_holders_by_source(admin_client, member, partner, vip, ambassador):
