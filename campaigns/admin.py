@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
@@ -32,24 +34,62 @@ from .models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, V
 from .segments import (
     FIELD_CHOICES,
     FIELDS,
+    FIELDS_BY_OPERATOR,
     OPERATOR_CHOICES,
     OPERATORS,
     Condition,
     condition_validate,
+    members_from_definition,
     segment_queryset,
 )
 
 # --- Segments ---------------------------------------------------------------------------------
 
 
+BLANK_CHOICE = [("", "—")]
+# The live count reads at most this many condition rows from the edited form.
+MAX_LIVE_CONDITIONS = 100
+
+
+class FieldSelect(UnfoldAdminSelectWidget):
+    """Field options say whether the field has a period (static/console/segment_editor.js enables
+    the days input only then)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in FIELDS:
+            option["attrs"]["data-period"] = "1" if FIELDS[value].uses_period else "0"
+        return option
+
+
+class OperatorSelect(UnfoldAdminSelectWidget):
+    """Operator options name the fields they fit; segment_editor.js offers only those (and
+    condition_validate refuses the rest on the server)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if value in FIELDS_BY_OPERATOR:
+            option["attrs"]["data-fields"] = " ".join(FIELDS_BY_OPERATOR[value])
+        return option
+
+
 class SegmentConditionForm(forms.ModelForm):
-    field = forms.ChoiceField(label=_("field"), choices=FIELD_CHOICES, widget=UnfoldAdminSelectWidget)
-    operator = forms.ChoiceField(label=_("operator"), choices=OPERATOR_CHOICES, widget=UnfoldAdminSelectWidget)
+    # A blank first choice: the empty extra row posts nothing, so the formset leaves it out
+    # (a preselected first field made every save of a segment fail on that row).
+    field = forms.ChoiceField(label=_("field"), choices=BLANK_CHOICE + FIELD_CHOICES, widget=FieldSelect)
+    operator = forms.ChoiceField(label=_("operator"), choices=BLANK_CHOICE + OPERATOR_CHOICES, widget=OperatorSelect)
     value = forms.CharField(label=_("value"), required=False, max_length=500, widget=UnfoldAdminTextInputWidget)
 
     class Meta:
         model = SegmentCondition
         fields = ["group", "field", "operator", "value", "days"]
+
+    def has_changed(self) -> bool:
+        # A new row without a field and a value is the blank row, whatever else its selects say.
+        if self.instance.pk is None and not self.data.get(self.add_prefix("field")) \
+                and not self.data.get(self.add_prefix("value")):
+            return False
+        return super().has_changed()
 
     def clean(self):
         cleaned = super().clean()
@@ -71,6 +111,28 @@ class SegmentConditionInline(TabularInline):
     fields = ["group", "field", "operator", "value", "days"]
 
 
+def conditions_from_form_data(data) -> list[dict]:
+    """The condition rows of the edited (unsaved) segment form, as members_from_definition takes
+    them: rows without a field or marked for deletion left out."""
+    rows = []
+    for index in range(min(_int(data.get("conditions-TOTAL_FORMS")), MAX_LIVE_CONDITIONS)):
+        prefix = f"conditions-{index}-"
+        if not data.get(prefix + "field") or data.get(prefix + "DELETE"):
+            continue
+        days = _int(data.get(prefix + "days"), default=None)
+        rows.append({"field": data.get(prefix + "field", ""), "operator": data.get(prefix + "operator", ""),
+                     "value": data.get(prefix + "value", ""), "days": days,
+                     "group": _int(data.get(prefix + "group"), default=1)})
+    return rows
+
+
+def _int(text, default=0):
+    try:
+        return int(str(text).strip())
+    except (TypeError, ValueError):
+        return default
+
+
 @admin.register(Segment)
 class SegmentAdmin(ModelAdmin):
     list_display = ["name", "conditions_summary", "updated_at"]
@@ -79,18 +141,36 @@ class SegmentAdmin(ModelAdmin):
     inlines = [SegmentConditionInline]
     change_form_after_template = "admin/campaigns/segment/audience.html"
 
+    class Media:
+        js = ["console/segment_editor.js"]
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("conditions")
+
+    def get_urls(self):
+        count = self.admin_site.admin_view(self.live_count_view)
+        return [path("live-count/", count, name="campaigns_segment_live_count"), *super().get_urls()]
+
+    def live_count_view(self, request):
+        """The audience of the conditions as they stand in the form, before saving (JSON)."""
+        if request.method != "POST":
+            return JsonResponse({"error": str(_("Send the form with POST."))}, status=405)
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            count = members_from_definition(conditions_from_form_data(request.POST)).count()
+        except InvalidCondition as error:
+            return JsonResponse({"error": str(error)}, status=400)
+        text = ngettext("%(count)s active member matches the conditions as entered.",
+                        "%(count)s active members match the conditions as entered.", count) % {
+            "count": intcomma(count)}
+        return JsonResponse({"count": count, "text": text})
 
     @display(description=_("conditions"))
     def conditions_summary(self, obj: Segment) -> str:
         groups: dict[int, list[str]] = {}
         for row in obj.conditions.all():
-            label = FIELDS[row.field].label if row.field in FIELDS else row.field
-            text = f"{label} {OPERATORS.get(row.operator, row.operator)} {row.value}".strip()
-            if row.days:
-                text += " " + str(_("(%(days)s days)") % {"days": row.days})
-            groups.setdefault(row.group, []).append(text)
+            groups.setdefault(row.group, []).append(str(row))
         return str(_(" OR ")).join(" & ".join(items) for _group, items in sorted(groups.items())) or "–"
 
     def save_model(self, request, obj, form, change):
@@ -99,22 +179,23 @@ class SegmentAdmin(ModelAdmin):
         super().save_model(request, obj, form, change)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = extra_context or {}
+        extra_context = {**(extra_context or {}), **self._editor_context()}
         segment = self.get_object(request, object_id)
         if segment is not None:
             try:
                 extra_context["audience"] = selectors.segment_preview(segment)
             except LoyaltyError as error:  # a condition that no longer validates (a tier was renamed)
                 extra_context["audience_error"] = str(error)
-        extra_context["whitelist"] = [(key, field.label, [OPERATORS[name] for name in field.operators], field.help,
-                                       field.uses_period) for key, field in FIELDS.items()]
         return super().change_view(request, object_id, form_url, extra_context)
 
     def add_view(self, request, form_url="", extra_context=None):
-        extra_context = extra_context or {}
-        extra_context["whitelist"] = [(key, field.label, [OPERATORS[name] for name in field.operators], field.help,
-                                       field.uses_period) for key, field in FIELDS.items()]
-        return super().add_view(request, form_url, extra_context)
+        return super().add_view(request, form_url, {**(extra_context or {}), **self._editor_context()})
+
+    @staticmethod
+    def _editor_context() -> dict:
+        return {"whitelist": [(key, field.label, [OPERATORS[name] for name in field.operators], field.help,
+                               field.uses_period) for key, field in FIELDS.items()],
+                "live_count_url": reverse("admin:campaigns_segment_live_count")}
 
 
 # --- Campaigns --------------------------------------------------------------------------------

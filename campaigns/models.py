@@ -70,7 +70,9 @@ class SegmentCondition(models.Model):
         verbose_name_plural = _("conditions")
 
     def __str__(self) -> str:
-        return f"{self.field} {self.operator} {self.value}"
+        from .segments import condition_label  # segments compiles conditions and imports the members' models
+
+        return condition_label(self.field, self.operator, self.value, self.days)
 
 
 class CampaignQuerySet(models.QuerySet):

@@ -512,6 +512,17 @@ FIELDS: dict[str, Field] = {field.key: field for field in [
 
 FIELD_CHOICES = [(key, field.label) for key, field in FIELDS.items()]
 OPERATOR_CHOICES = list(OPERATORS.items())
+# operator -> the fields it fits: the console offers an operator only with those fields
+FIELDS_BY_OPERATOR = {name: [key for key, field in FIELDS.items() if name in field.operators] for name in OPERATORS}
+
+
+def condition_label(field: str, operator: str, value: str, days: int | None) -> str:
+    """A condition in words, as the console shows it: "tier is one of Gold (90 days)"."""
+    label = FIELDS[field].label if field in FIELDS else field
+    text = f"{label} {OPERATORS.get(operator, operator)} {value}".strip()
+    if days:
+        text += " " + _("(%(days)s days)") % {"days": days}
+    return text
 
 
 def condition_validate(condition: Condition) -> object:

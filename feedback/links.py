@@ -14,6 +14,8 @@ from django.conf import settings
 from django.core import signing
 from django.urls import reverse
 
+from core.public import public_url
+
 from .errors import InvalidSurveyLink, InvitationUsed
 
 ANSWER = "feedback.answer"
@@ -41,4 +43,4 @@ def answer_from_token(token: str) -> tuple[int, int]:
 
 def answer_url(invitation_id: int, score: int) -> str:
     path = reverse("feedback_links:answer", args=[answer_token(invitation_id, score)])
-    return settings.LOYALTY_PUBLIC_URL.rstrip("/") + path
+    return public_url(path)

@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.events import publish
+from core.public import public_url
 from core.tasks import enqueue
 from members.errors import MemberNotActive
 from members.models import Member
@@ -198,7 +199,7 @@ def invitations_send(*, invitation_ids: Iterable[int], now: datetime | None = No
         with translation.override(member.language or settings.LANGUAGE_CODE):
             context = {"member": member, "survey": invitation.survey, "invitation": invitation,
                        "links": [(score, links.answer_url(invitation.pk, score)) for score in invitation.survey.scores],
-                       "portal_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + "/konto/feedback/"}
+                       "portal_url": public_url("/konto/feedback/")}
             email = EmailMultiAlternatives(
                 subject=_("A quick question: %(question)s") % {"question": invitation.survey.question},
                 body=render_to_string("emails/survey_invitation.txt", context), to=[member.email])
@@ -453,8 +454,7 @@ def complaint_reply_send(*, message_id: int, connection=None) -> bool:
         return False
     with translation.override(member.language or settings.LANGUAGE_CODE):
         context = {"member": member, "complaint": message.complaint, "message": message,
-                   "portal_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + f"/konto/feedback/reklamation/"
-                                                                           f"{message.complaint.pk}/"}
+                   "portal_url": public_url(f"/konto/feedback/reklamation/{message.complaint.pk}/")}
         email = EmailMessage(subject=_("Your complaint %(number)s: %(subject)s") % {
             "number": message.complaint.number, "subject": message.complaint.subject},
             body=render_to_string("emails/complaint_reply.txt", context), to=[member.email],

@@ -1,6 +1,9 @@
 """django-allauth glue for the member portal.
 
 - After login, staff go to the console and members to their dashboard, in their language.
+- Account mails (confirmation, sign-in code, password reset, notices) speak for the programme:
+  its name, and links on its public address (`LOYALTY_PUBLIC_URL`), not on the host the request
+  came in on (allauth would write "user lena.neumann … on 127.0.0.1:8772").
 - When an e-mail address is verified (sign-up link, login code, staff in the admin), the user
   gets their member: an existing one with that address (from a till or an import) or a new one.
 """
@@ -8,10 +11,14 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
+from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from django.urls import reverse
 from django.utils import translation
+
+from core.public import on_public_url, programme_name, public_host, public_url
 
 from . import services
 from .models import Member
@@ -28,6 +35,22 @@ class PortalAccountAdapter(DefaultAccountAdapter):
         language = member.language if member else translation.get_language()
         with translation.override(language):
             return reverse("portal:dashboard")
+
+    def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
+        super().send_mail(template_prefix, email, {**_links_on_public_url(context), **programme_context()})
+
+
+def programme_context() -> dict[str, Any]:
+    """What account mails sign with; `current_site` for allauth's own templates."""
+    name = programme_name()
+    return {"programme_name": name, "public_url": public_url("/"),
+            "current_site": SimpleNamespace(name=name, domain=public_host())}
+
+
+def _links_on_public_url(context: dict[str, Any]) -> dict[str, Any]:
+    """allauth builds its links (activate_url, password_reset_url, signup_url) from the request."""
+    return {key: on_public_url(value) if key.endswith("_url") and str(value).startswith("http") else value
+            for key, value in context.items()}
 
 
 def member_for_confirmed_email(sender, request, email_address, **kwargs) -> None:

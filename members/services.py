@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.events import publish
+from core.public import public_url
 from members.errors import DuplicateMember, InvalidMerge, MemberNotActive
 
 from .events import MemberEnrolled
@@ -366,7 +367,7 @@ def _send_email_confirmation(member_id: int) -> None:
         return
     with translation.override(member.language):
         path = reverse("portal:email_confirm", args=[email_confirmation_token(member)])
-        context = {"member": member, "confirm_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + path}
+        context = {"member": member, "confirm_url": public_url(path)}
         send_mail(subject=_("Please confirm your e-mail address"),
                   message=render_to_string("emails/member_email_confirm.txt", context),
                   from_email=None, recipient_list=[member.email])

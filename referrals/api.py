@@ -15,6 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.public import public_url
 from members.models import Member
 from members.presence import PRESENCE_FIELDS, presence_from, resolve_member
 from partners.api.base import UUID_REGEX, PartnerViewSet, StrictFieldsMixin
@@ -126,7 +127,6 @@ class MemberReferralViewSet(PartnerViewSet):
                    responses=ReferralCodeSerializer)
     @action(detail=False, methods=["get"])
     def code(self, request, member_pk=None):
-        from django.conf import settings
         from django.urls import reverse
         from django.utils import translation
 
@@ -135,7 +135,7 @@ class MemberReferralViewSet(PartnerViewSet):
         with translation.override("de"):
             path = reverse("referrals:share", args=[code])
         return Response(ReferralCodeSerializer({"code": code,
-                                                "share_url": settings.LOYALTY_PUBLIC_URL.rstrip("/") + path}).data)
+                                                "share_url": public_url(path)}).data)
 
 
 def register(router) -> None:

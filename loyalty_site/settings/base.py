@@ -412,8 +412,10 @@ LOYALTY_IMPORT_SOFT_TIME_LIMIT = env.int("LOYALTY_IMPORT_SOFT_TIME_LIMIT", defau
 LOYALTY_IMPORT_TIME_LIMIT = env.int("LOYALTY_IMPORT_TIME_LIMIT", default=LOYALTY_IMPORT_SOFT_TIME_LIMIT + 120)
 
 # --- Campaigns (campaigns/services.py explains the sending) ----------------
-# Absolute links in e-mails (unsubscribe, raffle entry) start with this.
+# Absolute links in e-mails (sign-up confirmation, password reset, unsubscribe, raffle entry) start
+# with this (core/public.py), and mails sign with the programme's name.
 LOYALTY_PUBLIC_URL = env("LOYALTY_PUBLIC_URL", default="http://127.0.0.1:8000")
+LOYALTY_PROGRAMME_NAME = env("LOYALTY_PROGRAMME_NAME", default="Treuepunkt")
 # SMS through a pluggable backend (campaigns/sms.py): a gateway's class in production.
 LOYALTY_SMS_BACKEND = env("LOYALTY_SMS_BACKEND", default="campaigns.sms.ConsoleSmsBackend")
 LOYALTY_SMS_FILE_PATH = env("LOYALTY_SMS_FILE_PATH", default=str(VAR_DIR / "sms" / "messages.jsonl"))

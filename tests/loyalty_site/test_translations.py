@@ -22,7 +22,7 @@ def test_the_german_catalogue_is_complete_and_compiles(tmp_path):
 
 
 SOURCE_DIRS = ["core", "loyalty_site", "partners", "transfers", "members", "rewards", "referrals", "campaigns",
-               "feedback", "templates"]
+               "feedback", "engagement", "offers", "templates"]
 
 
 @pytest.mark.skipif(shutil.which("xgettext") is None, reason="gettext is installed by scripts/system-deps.sh")
