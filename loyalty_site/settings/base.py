@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "MemberStatusEnum": "members.models.Member.Status",
         "RedemptionStatusEnum": "rewards.models.Redemption.Status",
         "ChannelEnum": "rewards.models.Channel",  # the purchase channel keeps its name beside other "channel"s
+        "CurrencyEnum": "rewards.models.Currency",  # a paid tier's fee currency is the purchases' one
         "ReferralChannelEnum": "referrals.models.Referral.Channel",
         "ReferralStatusEnum": "referrals.models.Referral.Status",
         "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",

@@ -104,3 +104,9 @@ def test_returning_the_fee_through_the_api_ends_the_membership(api, member, vip,
     assert TierMembership.objects.get().status == "returned"
     assert Member.objects.get(pk=member.pk).tier == tiers[0]
     assert Purchase.objects.get().returned_amount == Decimal("99.00")
+
+
+def test_a_nul_character_in_the_presence_is_a_field_error_not_a_server_error(api, member, vip):
+    response = api.post(f"/members/{member.public_id}/tier-memberships/?customer_number=K%00",
+                        {"tier": vip.pk, "order_reference": "VIP-NUL"})
+    assert response.status_code == 400 and "customer_number" in response.json()["errors"]
