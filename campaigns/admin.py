@@ -25,8 +25,9 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
+from members.push import push_configured, push_not_configured_text
 
 from . import raffles, rendering, selectors, sending, services, stalls
 from .errors import InvalidCondition, InvalidTemplate
@@ -104,7 +105,7 @@ class SegmentConditionForm(forms.ModelForm):
         return cleaned
 
 
-class SegmentConditionInline(TabularInline):
+class SegmentConditionInline(LabelledInlineMixin, TabularInline):
     model = SegmentCondition
     form = SegmentConditionForm
     extra = 1
@@ -259,6 +260,8 @@ class CampaignForm(forms.ModelForm):
             self.add_error("trigger_points", _("This trigger needs the milestone in points."))
         if (cleaned.get("holdout_percent") or 0) > 90:
             self.add_error("holdout_percent", _("At most 90 %."))
+        if cleaned.get("channel") == Campaign.Channel.PUSH and not push_configured():
+            self.add_error("channel", push_not_configured_text())
         return cleaned
 
 

@@ -1,5 +1,5 @@
 """Demo campaigns for the demo retailer: segments, three finished campaigns with results, a
-finished raffle, one scheduled broadcast and one active triggered campaign.
+finished raffle, one scheduled broadcast, one active triggered campaign and a draft push campaign.
 
 Everything goes through the services (sent "in the past" with their `now` argument, through a
 dummy e-mail backend), so the demo rows are what real sends leave behind. After each send a
@@ -77,6 +77,12 @@ BIRTHDAY = ("Alles Gute zum Geburtstag, {{ first_name }}!",
             "Happy birthday, {{ first_name }}!",
             "Hello {{ first_name }},\n\nhappy birthday! We are giving you {{ bonus_points }} points.\n\n"
             "Your team at Café & Markt Lindner")
+
+
+WEEKEND_PUSH = ("Doppelte Punkte am Wochenende",
+                "{{ first_name }}, am Samstag und Sonntag sammeln Sie doppelte Punkte bei Lindner.",
+                "Double points this weekend",
+                "{{ first_name }}, collect double points at Lindner on Saturday and Sunday.")
 
 
 def _segments() -> dict[str, Segment]:
@@ -196,4 +202,10 @@ def seed_campaigns_demo(*, seed: int = 11) -> dict:
     if new:
         services.campaign_launch(campaign_id=birthday.pk)
         created.append(birthday.name)
+    # A push campaign to try the channel (a draft: the demo's members have no devices; subscribe a
+    # browser on the portal's profile page first, see README "The portal as an app").
+    push, new = _campaign("Doppelte Punkte am Wochenende (Push)", [("A", 1, WEEKEND_PUSH)],
+                          channel=Campaign.Channel.PUSH, holdout_percent=10)
+    if new:
+        created.append(push.name)
     return {"segments": len(segments), "campaigns_created": created, "raffle": raffle.pk if raffle else None}

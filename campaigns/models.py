@@ -98,6 +98,7 @@ class Campaign(models.Model):
     class Channel(models.TextChoices):
         EMAIL = "email", _("e-mail")
         SMS = "sms", _("SMS")
+        PUSH = "push", _("push notification")
 
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")

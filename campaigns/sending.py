@@ -18,12 +18,14 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import connections, router, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
 from members.models import ConsentRecord, Member
+from members.push import push_device_counts, push_payload, push_send_to_member
 from members.services import consents_latest
 from rewards.models import Redemption
 
@@ -50,11 +52,20 @@ class SendReport:
     stopped: bool = False
 
 
+CONSENT_PURPOSE = {Campaign.Channel.EMAIL: ConsentRecord.Purpose.EMAIL, Campaign.Channel.SMS: ConsentRecord.Purpose.SMS,
+                   Campaign.Channel.PUSH: ConsentRecord.Purpose.PUSH}
+
+
 def _purpose(channel: str) -> str:
-    return ConsentRecord.Purpose.EMAIL if channel == Campaign.Channel.EMAIL else ConsentRecord.Purpose.SMS
+    return CONSENT_PURPOSE[channel]
 
 
 def _address(member: Member, channel: str) -> str:
+    """Where the message goes; for push the member's devices (counted by the claim into
+    `push_devices`): a member without one has no address."""
+    if channel == Campaign.Channel.PUSH:
+        devices = getattr(member, "push_devices", 0)
+        return f"push: {devices}" if devices else ""
     return (member.email if channel == Campaign.Channel.EMAIL else member.phone).strip()
 
 
@@ -141,6 +152,10 @@ def _messages_claim(message_ids: Sequence[int], now: datetime) -> _Claim:
     messages = list(Message.objects.select_for_update(of=("self",)).select_related("campaign", "variant")
                     .filter(pk__in=message_ids).order_by("pk"))
     consents = _effective_consents(members, {_purpose(message.channel) for message in messages})
+    if any(message.channel == Campaign.Channel.PUSH for message in messages):
+        devices = push_device_counts(members)
+        for member in members.values():
+            member.push_devices = devices.get(member.pk, 0)
     recent = _recent_claims(members, now) if settings.LOYALTY_CAMPAIGN_CAP_MESSAGES else Counter()
     skips: dict[str, list[int]] = {}
     for message in messages:
@@ -329,11 +344,27 @@ def _deliver(message: Message, channels: _Channels, now: datetime, expiring: int
     if message.channel == Campaign.Channel.EMAIL:
         connection = channels.email()
         sent = connection.send_messages([_email(message, member, subject, body, connection, url)])
+    elif message.channel == Campaign.Channel.PUSH:
+        sent = _push(message, member, subject, body)
     else:
         sent = channels.sms().send_messages([SmsMessage(to=message.to_address, body=body,
                                                         reference=f"campaign-message-{message.pk}")])
     if not sent:
         raise RuntimeError("the backend did not accept the message")
+
+
+def _push(message: Message, member: Member, subject: str, body: str) -> int:
+    """To each of the member's devices; sent when at least one push service took it. Devices
+    the push service says are gone (404/410) are deleted by members.push."""
+    with translation.override(member.language or settings.LANGUAGE_CODE):
+        url = settings.LOYALTY_PUBLIC_URL.rstrip("/") + reverse("portal:dashboard")
+    payload = push_payload(title=subject or "Treuepunkt", body=body, url=url, tag=f"campaign-{message.campaign_id}")
+    results = push_send_to_member(message.member_id, payload)
+    delivered = sum(result.delivered for result in results)
+    if not delivered:
+        errors = "; ".join(result.error or f"gone ({result.status})" for result in results) or "no device left"
+        raise RuntimeError(f"no push service took the message: {errors}")
+    return delivered
 
 
 def messages_send(*, message_ids: Sequence[int], now: datetime | None = None, email_connection=None,
@@ -414,6 +445,8 @@ def finish_if_complete(campaign_id: int, now: datetime) -> bool:
 
 
 def delivery_is_idempotent(channel: str) -> bool:
+    if channel == Campaign.Channel.PUSH:
+        return False  # a push service has no idempotency key: an interrupted push is not repeated
     backend = import_string(settings.EMAIL_BACKEND) if channel == Campaign.Channel.EMAIL else sms_backend_class()
     return bool(getattr(backend, "idempotent_delivery", False))
 

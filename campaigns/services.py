@@ -51,6 +51,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.tasks import enqueue
+from members.push import push_configured, push_not_configured_text
 
 from . import rendering, triggers
 from .active_triggers import active_triggers_changed
@@ -129,6 +130,8 @@ def campaign_problems(campaign: Campaign) -> list[str]:
         problems.append(_("the voucher's reward is not active"))
     if campaign.kind == Campaign.Kind.RAFFLE and campaign.winners_count < 1:
         problems.append(_("a raffle needs at least one winner"))
+    if campaign.channel == Campaign.Channel.PUSH and not push_configured():
+        problems.append(push_not_configured_text())
     return problems
 
 

@@ -71,3 +71,26 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# --- Labels in tabular inlines -------------------------------------------------------------------
+
+class AriaLabelledForm:
+    """A form mixin: every widget carries its field's label as aria-label. A tabular inline
+    shows the labels once, as column headings, so a screen reader (and axe-core) finds inputs
+    without a name; the aria-label gives each one its name, in the language of the request."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", str(field.label))
+
+
+class LabelledInlineMixin:
+    """For TabularInline subclasses: their forms get AriaLabelledForm."""
+
+    def get_formset(self, request, obj=None, **kwargs):
+        form = kwargs.get("form", self.form)
+        if not issubclass(form, AriaLabelledForm):
+            kwargs["form"] = type(f"Labelled{form.__name__}", (AriaLabelledForm, form), {})
+        return super().get_formset(request, obj, **kwargs)

@@ -15,22 +15,28 @@ GROUP_PERMISSIONS: dict[str, dict] = {
     "Marketing": {
         "models": {
             "members": {"member": (VIEW,), "tier": (VIEW,), "tag": ALL, "tierhistory": (VIEW,)},
-            "rewards": {"reward": (VIEW, ADD, CHANGE), "stampcardprogram": (VIEW, ADD, CHANGE),
+            "rewards": {"reward": (VIEW, ADD, CHANGE), "donationcause": (VIEW, ADD, CHANGE),
+                        "stampcardprogram": (VIEW, ADD, CHANGE),
                         "cashbackprogram": (VIEW, CHANGE), "earningrule": (VIEW, ADD, CHANGE),
                         "redemption": (VIEW,), "tiermembership": (VIEW,)},
             "partners": {"store": (VIEW,), "partner": (VIEW,)},
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
             "feedback": {"survey": (VIEW, ADD, CHANGE), "response": (VIEW,)},
+            # Customer lists and opt-ins in (members import; opening balances need adjust_points),
+            # and the lists a campaign needs out (members by consent, tier, country, tag).
+            "transfers": {"importjob": (VIEW, ADD)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "rewards.invite_to_tier"],
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "rewards.invite_to_tier",
+                  "members.export_personal_data"],
     },
     "Support": {
         "models": {
             "members": {"member": (VIEW, CHANGE), "tier": (VIEW,), "tag": (VIEW,), "consentrecord": (VIEW,),
                         "tierhistory": (VIEW,), "membermerge": (VIEW,), "privacyrequest": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
-                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "tiermembership": (VIEW,)},
+                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "donation": (VIEW,),
+                        "tiermembership": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
         },
@@ -46,10 +52,11 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW,), "tier": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
                         "redemption": (VIEW,), "reward": (VIEW,), "earningrule": (VIEW,),
-                        "cashbackprogram": (VIEW,), "storedaytotal": (VIEW,)},
+                        "cashbackprogram": (VIEW,), "storedaytotal": (VIEW,), "donationcause": (VIEW,),
+                        "donation": (VIEW,)},
             "partners": {"partner": (VIEW,), "store": (VIEW,)},
         },
-        "extra": ["members.export_ledger"],
+        "extra": ["members.export_ledger", "rewards.export_donation_totals"],
     },
     "Administrator": {"models": "*", "extra": []},
 }

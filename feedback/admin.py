@@ -31,7 +31,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from members.models import Member
 from transfers.admin import ExportActionsMixin
@@ -346,7 +346,7 @@ class ComplaintOverdueFilter(OverdueFilter):
     open_statuses = Complaint.OPEN_STATUSES
 
 
-class ComplaintMessageInline(TabularInline):
+class ComplaintMessageInline(LabelledInlineMixin, TabularInline):
     model = ComplaintMessage
     fields = ["created_at", "kind", "body", "author", "emailed_at"]
     readonly_fields = fields

@@ -361,8 +361,16 @@ def dashboard_callback(request, context: dict) -> dict:
         "period_days": days,
         "periods": PERIODS,
         "computed_at": datetime.fromisoformat(figures["computed_at"]),
+        "wallets": wallet_statuses(),
     })
     return context
+
+
+def wallet_statuses() -> list:
+    """Whether the portal offers the card for Apple Wallet and Google Wallet (members.wallet)."""
+    from members.wallet import apple_status, google_status
+
+    return [apple_status(), google_status()]
 
 
 def _period_from(request) -> int:

@@ -9,6 +9,7 @@ from campaigns.demo import seed_campaigns_demo
 from feedback.demo import seed_feedback_demo
 from members.demo import DEMO_MEMBER_EMAIL
 from members.models import Member
+from members.wallet_demo import seed_wallet_demo
 from partners.services import demo_partner_key
 from referrals.demo import seed_referrals_demo
 from rewards.demo import (
@@ -42,4 +43,5 @@ def _seed_later_features(partner) -> dict:
     seed_feedback_demo()
     seed_campaigns_demo()
     seed_memberships_demo(partner)
+    seed_wallet_demo()
     return {"api_key": demo_partner_key(partner)}

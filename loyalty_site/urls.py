@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 import members.urls
 import rewards.urls
+from members.pwa import service_worker
 from partners.api.schema import SchemaView
 
 from .dashboard import dashboard_csv
@@ -17,6 +18,8 @@ admin.site.login = secure_admin_login(admin.site.login)
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # The portal's service worker: at the root, so its scope covers every language prefix.
+    path("sw.js", service_worker, name="service_worker"),
     path("i18n/", include("django.conf.urls.i18n")),
     # The partner API: outside i18n_patterns (clients choose a language with Accept-Language).
     path("api/v1/", include("loyalty_site.api_router")),

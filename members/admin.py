@@ -37,9 +37,10 @@ class EmailConsentFilter(admin.SimpleListFilter):
         return [("yes", _("given and confirmed")), ("no", _("not given"))]
 
     def queryset(self, request, queryset):
-        latest = ConsentRecord.objects.filter(member=OuterRef("pk"), purpose=ConsentRecord.Purpose.EMAIL).order_by(
-            "-created_at", "-id"
-        )
+        # Two levels down (Member -> Exists -> Subquery): a single OuterRef would name the consent
+        # record of the Exists, not the member, and every member matched "yes".
+        latest = ConsentRecord.objects.filter(
+            member=OuterRef(OuterRef("pk")), purpose=ConsentRecord.Purpose.EMAIL).order_by("-created_at", "-id")
         effective = Exists(
             ConsentRecord.objects.filter(pk=Subquery(latest.values("pk")[:1]), granted=True, confirmed_at__isnull=False)
         )

@@ -26,5 +26,11 @@ class MembersConfig(AppConfig):
         register(MemberImporter)
         register_export(ExportLog.Kind.MEMBERS, resource=MemberResource, permissions=("members.export_personal_data",))
 
-        # Domain events → webhook deliveries (every event, whichever app publishes it).
+        # Domain events → webhook deliveries (every event, whichever app publishes it);
+        # wallet passes half set up, or with credentials that fail: a warning, not an error.
+        from django.core import checks
+
         from . import announcements  # noqa: F401
+        from .wallet import check_wallet_settings
+
+        checks.register(check_wallet_settings)

@@ -14,7 +14,7 @@ from core.events import publish
 
 from .events import MemberErased
 from .gdpr import privacy_request_record
-from .models import ConsentRecord, Member, PrivacyRequest
+from .models import ConsentRecord, Member, PrivacyRequest, PushSubscription
 from .services import consent_current, consent_record
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ def member_erase(*, member_id: int, staff_user: AbstractBaseUser | None = None, 
         erase_audit_trail_of(person)  # the trail holds the old names and addresses
     people_ids = [person.pk for person in people]
     erase_personal_data_elsewhere(people_ids, values, user_id=user_id)
+    PushSubscription.objects.filter(member_id__in=people_ids).delete()  # the devices identify browsers
     if user_id is not None:
         _user_delete(user_id)
     for left_over in _detached_logins_of(values.emails):

@@ -23,3 +23,24 @@ class InvalidMerge(LoyaltyError):
     code = "invalid_merge"
     default_message = _("These members cannot be merged: %(detail)s")
     http_status = 422
+
+
+class WalletUnavailable(LoyaltyError):
+    """A wallet pass asked for while that wallet is not set up, or its credentials fail
+    (members.wallet): `status` says which; the portal shows a page, never an error."""
+
+    code = "wallet_unavailable"
+    default_message = _("%(wallet)s is not available.")
+    http_status = 404
+
+    def __init__(self, status):
+        self.status = status
+        super().__init__(wallet=status.wallet)
+
+
+class PushRefused(LoyaltyError):
+    """A device's push subscription that can't be accepted (members.push); the message says why."""
+
+    code = "push_refused"
+    default_message = _("Push notifications could not be switched on for this device.")
+    http_status = 422

@@ -46,11 +46,15 @@ CONSENT_TEXTS = {
     ConsentRecord.Purpose.PERSONALISED: _(
         "Yes, you may use my purchases and points history to choose offers that suit me (personalised "
         "offers). Without this you send me the same offers as everyone. I can withdraw at any time."),
+    ConsentRecord.Purpose.PUSH: _(
+        "Yes, send me offers and news as push notifications to the devices on which I switch them on "
+        "(Profile, 'Notifications on this device'). I can withdraw at any time, here or with that switch."),
 }
 CONSENT_LABELS = {
     ConsentRecord.Purpose.EMAIL: _("Offers by e-mail"),
     ConsentRecord.Purpose.SMS: _("Offers by SMS"),
     ConsentRecord.Purpose.PERSONALISED: _("Personalised offers"),
+    ConsentRecord.Purpose.PUSH: _("Offers as push notifications"),
 }
 
 

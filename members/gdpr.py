@@ -85,6 +85,11 @@ def member_export_data(member: Member) -> dict:
              "confirmed_at": record.confirmed_at, "created_at": record.created_at}
             for record in member.consents.order_by("created_at", "id")
         ],
+        "push_devices": [
+            {"push_service": subscription.endpoint.split("/")[2] if "//" in subscription.endpoint else "",
+             "created_at": subscription.created_at, "last_success_at": subscription.last_success_at}
+            for subscription in member.push_subscriptions.order_by("created_at", "id")
+        ],
         "tier_history": [
             {"from": change.from_tier.name if change.from_tier else None,
              "to": change.to_tier.name if change.to_tier else None, "cause": change.cause, "reason": change.reason,

@@ -67,7 +67,14 @@ _LANGUAGES = {
     "de": "de", "deu": "de", "ger": "de", "deutsch": "de", "german": "de", "dede": "de", "deat": "de", "dech": "de",
     "en": "en", "eng": "en", "englisch": "en", "english": "en", "engb": "en", "enus": "en",
 }
-_POSTAL_DIGITS = {"DE": 5, "AT": 4, "CH": 4, "LI": 4}
+# Postal codes by country, where the form is simple; another country's codes are taken as they are.
+_FOUR, _FIVE = gettext_lazy("4 digits"), gettext_lazy("5 digits")
+_POSTAL_CODES = {country: (re.compile(pattern), form) for country, pattern, form in (
+    ("DE", r"\d{5}", _FIVE), ("AT", r"\d{4}", _FOUR), ("CH", r"\d{4}", _FOUR), ("LI", r"\d{4}", _FOUR),
+    ("LU", r"(?:L-)?\d{4}", _FOUR), ("BE", r"\d{4}", _FOUR), ("DK", r"\d{4}", _FOUR), ("FR", r"\d{5}", _FIVE),
+    ("IT", r"\d{5}", _FIVE), ("ES", r"\d{5}", _FIVE), ("CZ", r"\d{3} ?\d{2}", _FIVE),
+    ("NL", r"\d{4} ?[A-Za-z]{2}", gettext_lazy("4 digits and 2 letters")), ("PL", r"\d{2}-\d{3}", "NN-NNN"),
+)}
 _PHONE = re.compile(r"[0-9+()/.\- ]+")
 _FOUR_DIGITS = re.compile(r"(?:\D*\d){4}")  # a phone number has at least four digits
 
@@ -195,9 +202,13 @@ class MemberImporter(BaseImporter):
         Column("country", gettext_lazy("country"), ("Land", "Länderkennzeichen", "Ländercode", "Country",
                                                      "Country code")),
         Column("language", gettext_lazy("language"), ("Sprache", "Language")),
+        # The customer-since date of the shop's own system is the join date: an imported customer
+        # is not a new sign-up (the dashboard counts sign-ups by join date).
         Column("joined_at", gettext_lazy("join date"), ("Beitrittsdatum", "Beitritt", "Mitglied seit",
-                                                         "Anmeldedatum", "Eintrittsdatum", "Join date", "Joined",
-                                                         "Joined at", "Member since")),
+                                                         "Anmeldedatum", "Eintrittsdatum", "Kunde seit",
+                                                         "Kundin seit", "Kunde seit Datum", "Kundenbeziehung seit",
+                                                         "Join date", "Joined", "Joined at", "Member since",
+                                                         "Customer since", "Client since")),
         Column("tags", gettext_lazy("tags"), ("Tags", "Schlagworte", "Merkmale", "Labels")),
         Column("tier", gettext_lazy("tier"), ("Stufe", "Kartenstufe", "Status-Stufe", "Tier", "Level")),
         Column("opening_balance", gettext_lazy("opening balance"),
@@ -214,6 +225,8 @@ class MemberImporter(BaseImporter):
                 "Opt-in source")),
     )
     required = (("customer_number", "email"),)
+    # Marketing imports customer lists and opt-ins; points are booked only by staff who may adjust them.
+    column_permissions = {"opening_balance": "members.adjust_points"}
 
     def prepare(self) -> None:
         self.first_line_of_number: dict[str, int] = {}
@@ -279,13 +292,16 @@ class MemberImporter(BaseImporter):
         if country:
             data["country"] = country
         if postal := text_value(values, "postal_code", 20, errors):
-            digits = _POSTAL_DIGITS.get(country or "DE")
-            if digits and postal.isdigit() and len(postal) == digits - 1 and (country or "DE") == "DE":
-                postal = postal.zfill(digits)  # Excel drops the leading zero of 01067 Dresden
-            if digits and (not postal.isdigit() or len(postal) != digits):
-                errors.append(("postal_code", _("“%(value)s” is not a postal code of %(country)s (%(digits)s digits)")
-                               % {"value": postal, "country": country or "DE", "digits": digits}))
+            if (country or "DE") == "DE" and postal.isdigit() and len(postal) == 4:
+                postal = postal.zfill(5)  # Excel drops the leading zero of 01067 Dresden
             data["postal_code"] = postal
+            form = _POSTAL_CODES.get(country or "DE")
+            if form is not None and not form[0].fullmatch(postal):
+                # A warning, not an invalid row: the customer is real and the address only
+                # needs a look (a foreign address with the country left out, a typo).
+                data["postal_warning"] = _("“%(value)s” does not look like a postal code of %(country)s "
+                                           "(%(form)s): imported, please check the address") % {
+                    "value": postal, "country": country or "DE", "form": form[1]}
         if language := text_value(values, "language", 20, errors):
             code = _LANGUAGES.get(normalize_heading(language))
             if code is None:
@@ -349,6 +365,8 @@ class MemberImporter(BaseImporter):
             if data.get("consent_unproven"):
                 self.report.warning(line, self.column_name("consent_email"),
                                     _("consent without date and source is not imported"))
+            if postal_warning := data.pop("postal_warning", None):
+                self.report.warning(line, self.column_name("postal_code"), postal_warning)
             candidates.append(_MemberRow(line=line, data=data))
         if candidates:
             self._match(candidates)

@@ -13,7 +13,7 @@ from core.events import publish
 
 from .errors import InvalidMerge
 from .events import MembersMerged
-from .models import ConsentRecord, Member, MemberMerge, PartnerRelation
+from .models import ConsentRecord, Member, MemberMerge, PartnerRelation, PushSubscription
 
 
 def _relations_merge(*, survivor_id: int, duplicate_id: int) -> None:
@@ -52,6 +52,7 @@ def member_merge(*, survivor_id: int, duplicate_id: int, reason: str = "",
 
     pending = duplicate.points_pending
     ConsentRecord.objects.filter(member=duplicate).update(member=survivor)
+    PushSubscription.objects.filter(member=duplicate).update(member=survivor)  # with the push consent
     Member.objects.filter(pk=survivor.pk).update(
         points_pending=F("points_pending") + pending,
         lifetime_spend=F("lifetime_spend") + duplicate.lifetime_spend,

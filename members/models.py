@@ -334,6 +334,7 @@ class ConsentRecord(models.Model):
         EMAIL = "email", _("marketing e-mail")
         SMS = "sms", _("marketing SMS")
         PERSONALISED = "personalised", _("personalised offers")
+        PUSH = "push", _("push notifications")
 
     class Source(models.TextChoices):
         PORTAL = "portal", _("portal")
@@ -370,6 +371,30 @@ class ConsentRecord(models.Model):
         if not self.granted:
             return False
         return self.purpose != self.Purpose.EMAIL or self.confirmed_at is not None
+
+
+class PushSubscription(models.Model):
+    """One device (a browser) on which the member switched on push notifications: what the
+    browser's PushManager handed us (the push service's endpoint URL and the keys to encrypt
+    for it). Written by members.push; a push service answering 404/410 deletes the row."""
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.CASCADE,
+                               related_name="push_subscriptions")
+    endpoint = models.URLField(_("push service endpoint"), max_length=1000)
+    p256dh = models.CharField(_("device public key"), max_length=120)
+    auth = models.CharField(_("device auth secret"), max_length=60)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    last_success_at = models.DateTimeField(_("last delivered"), null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(_("failures in a row"), default=0)
+
+    class Meta:
+        ordering = ["member", "-created_at"]
+        verbose_name = _("push subscription")
+        verbose_name_plural = _("push subscriptions")
+        constraints = [models.UniqueConstraint(fields=["endpoint"], name="push_subscription_endpoint_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.endpoint[:40]}…"
 
 
 class MemberMerge(models.Model):

@@ -48,12 +48,14 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
     "members.MemberMerge": NONE,
-    "transfers.ImportJob": "the erased member's values rewritten in reports; report rows cleared and file deleted "
-                         "after LOYALTY_RETENTION_IMPORT_DAYS",
+    "transfers.ImportJob": "the erased member's values rewritten in reports and their problem lists (CSV); report "
+                         "rows cleared, problem lists and file deleted after LOYALTY_RETENTION_IMPORT_DAYS",
     "transfers.ExportLog": "who exported what, how many rows; an erased member's values in the selection rewritten",
     "members.PrivacyRequest": "no personal data (which member number, who, when, which channel): kept as proof",
     "members.PartnerRelation": NONE + "; which partners (and stores) the member enrolled or bought with: the "
                                "partner API's reach (an erased member is never reached)",
+    "members.PushSubscription": "a browser's push address and keys: deleted when switched off, when the push "
+                                "service says it is gone, and on erasure (members.erasure)",
     "members.MemberCode": "only the hash of a code that expires within minutes (LOYALTY_MEMBER_CODE_MINUTES); "
                           "replaced by the member's next code",
     # rewards
@@ -69,6 +71,9 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.PartnerRedemption": NONE,
     "rewards.TierMembership": NONE + "; kept with its fee purchase, the erased member's values in the reason "
                               "rewritten",
+    "rewards.DonationCause": "no personal data",
+    "rewards.Donation": "the member link removed on erasure; cause, points, euros and date kept for the totals per "
+                        "cause and the payout",
     # referrals
     "referrals.ReferralProgram": "no personal data", "referrals.ReferralCode": NONE,
     "referrals.ReferralClaim": "deleted with the login",
@@ -123,6 +128,8 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
          "tier_granted_until"], BLANKED)},
     "members.TierHistory": {"reason": REWRITTEN},
     "members.ConsentRecord": {"ip_address": BLANKED},
+    "members.PushSubscription": dict.fromkeys(["endpoint", "p256dh", "auth", "created_at", "last_success_at"],
+                                              "deleted on erasure"),
     "members.MemberMerge": {"reason": REWRITTEN},
     "transfers.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
@@ -206,6 +213,8 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "partners.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
     "rewards.PartnerRedemption": "created_at",
     "rewards.TierMembership": "source status starts ends ended_at created_at",
+    "rewards.DonationCause": "name_de name_en description_de description_en organisation website created_at",
+    "rewards.Donation": "created_at cancelled_at",
     "sessions.Session": "expire_date",
     "auditlog.LogEntry": "object_pk cid timestamp",
     "admin.LogEntry": "action_time object_id",
@@ -427,6 +436,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
     customer numbers, full name)."""
     from partners.models import IdempotencyRecord, WebhookDelivery
     from transfers.models import ExportLog, ImportJob
+    from transfers.problems import import_problem_files_scrub
 
     path = Q(pk__in=[])
     for prefix in MEMBER_DATA_API_PATHS:
@@ -442,6 +452,7 @@ def _scrub_loose_copies(values: PersonalValues) -> None:
              | values.mentioned_in("dry_run", cast=True) | values.mentioned_in("options", cast=True)
              | values.mentioned_in("message"))
     scrub_rows(jobs.filter(found), values, ["errors", "warnings", "dry_run", "options", "message"])
+    import_problem_files_scrub(values.scrub)  # the downloadable lists of every problem of a run
     scrub_rows(ExportLog.objects.filter(values.mentioned_in("filters")), values, ["filters"])
 
 
@@ -534,6 +545,7 @@ def _remove_audit_ips(now: datetime) -> int:
 
 def _clear_import_reports(now: datetime) -> int:
     from transfers.models import ImportJob
+    from transfers.problems import import_problem_files_delete
 
     cutoff = now - timedelta(days=settings.LOYALTY_RETENTION_IMPORT_DAYS)
     old = ImportJob.objects.filter(created_at__lt=cutoff).exclude(errors=[], warnings=[], dry_run={}, file="")
@@ -541,6 +553,7 @@ def _clear_import_reports(now: datetime) -> int:
     for job in old.iterator():
         if job.file:
             job.file.delete(save=False)
+        import_problem_files_delete(job)
         cleared += ImportJob.objects.filter(pk=job.pk).update(errors=[], warnings=[], dry_run={}, file="")
     return cleared
 

@@ -26,12 +26,13 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.errors import LoyaltyError
 
-from . import erasure, gdpr, selectors, services
+from . import erasure, gdpr, pwa, selectors, services, wallet
 from .barcodes import code128_svg, qr_svg
+from .errors import WalletUnavailable
 from .forms import ConsentForm, DeleteAccountForm, ProfileForm
 from .models import ConsentRecord, Member, PrivacyRequest, Tier, format_member_code
 from .portal import contributed_context, contributed_sections
@@ -132,6 +133,7 @@ def dashboard(request, member: Member):
         "ask_consent": all(record is None for record in consents.values()),
         "consent_form": ConsentForm(current=consents),
         **_card_images(member),
+        "wallet": wallet.wallet_offer(),
     }
     return render(request, "portal/dashboard.html", context)
 
@@ -156,9 +158,50 @@ def _shown_member_code(request, member: Member) -> dict | None:
 
 @portal_page
 def card(request, member: Member):
-    return render(request, "portal/card.html", {"member": member, **_card_images(member),
-                                                "member_code": _shown_member_code(request, member),
-                                                "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES})
+    """Also the page the service worker keeps for offline use (members.pwa): the balance with the
+    moment it was read, and the account the copy belongs to in a header the worker checks."""
+    response = render(request, "portal/card.html", {
+        "member": member, **_card_images(member), "balance_as_of": timezone.now(),
+        "member_code": _shown_member_code(request, member),
+        "member_code_minutes": settings.LOYALTY_MEMBER_CODE_MINUTES,
+        "wallet": wallet.wallet_offer()})
+    response["X-Portal-Account"] = pwa.portal_account_key(request.user.pk)
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _wallet_unavailable(request, error: WalletUnavailable) -> HttpResponse:
+    """Not set up: a 404 that says so. Set up but failing: a 503 (staff see why in `manage.py check`)."""
+    broken = error.status.state is wallet.State.BROKEN
+    return render(request, "portal/wallet_unavailable.html", {"wallet_name": error.status.wallet, "broken": broken},
+                  status=503 if broken else 404)
+
+
+@require_GET
+@portal_page
+def wallet_apple(request, member: Member):
+    """The member's own card as an Apple Wallet pass (Safari on iPhone and Mac offers to add it)."""
+    try:
+        body = wallet.apple_pass(member)
+    except WalletUnavailable as error:
+        return _wallet_unavailable(request, error)
+    response = HttpResponse(body, content_type=wallet.PKPASS_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{wallet.apple_pass_filename(member)}"'
+    response["Cache-Control"] = "no-store"  # the balance of now, and personal data
+    return response
+
+
+@require_GET
+@portal_page
+def wallet_google(request, member: Member):
+    """On to Google's save page with the member's own card, signed just now (the link carries the balance)."""
+    try:
+        url = wallet.google_save_url(member)
+    except WalletUnavailable as error:
+        return _wallet_unavailable(request, error)
+    response = redirect(url)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_POST
@@ -202,6 +245,7 @@ def _profile_context(member: Member, **extra) -> dict:
         "consent_form": ConsentForm(current=current),
         "consent_state": current,
         "consent_history": member.consents.order_by("-created_at", "-id")[:30],
+        **pwa.push_context(member),
         **extra,
     }
 
@@ -226,6 +270,11 @@ def preferences(request, member: Member):
             messages.info(request, _("Nothing changed."))
     next_url = request.POST.get("next", "")
     return redirect("portal:dashboard" if next_url == "dashboard" else "portal:profile")
+
+
+# The push switch on the profile page (static/portal/pwa.js posts the browser's subscription).
+push_subscribe = portal_page(pwa.push_subscribe_view)
+push_unsubscribe = portal_page(pwa.push_unsubscribe_view)
 
 
 # --- Privacy: export and erasure ----------------------------------------------------------------

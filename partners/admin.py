@@ -15,7 +15,7 @@ from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget
 
-from core.admin_utils import ReadOnlyAdminMixin
+from core.admin_utils import LabelledInlineMixin, ReadOnlyAdminMixin
 from core.validators import validate_programme_date
 
 from . import services, stalls
@@ -36,7 +36,7 @@ if admin.site.is_registered(APIKey):
     admin.site.unregister(APIKey)
 
 
-class StoreInline(TabularInline):
+class StoreInline(LabelledInlineMixin, TabularInline):
     model = Store
     extra = 0
     fields = ["code", "name", "city", "country"]
@@ -154,7 +154,7 @@ def _last_error(delivery: WebhookDelivery) -> str:
     return delivery_error_text(delivery.last_error)
 
 
-class WebhookDeliveryInline(TabularInline):
+class WebhookDeliveryInline(LabelledInlineMixin, TabularInline):
     model = WebhookDelivery
     fields = ["created_at", "event", "status", "attempts", "last_status_code", _last_error, "delivered_at"]
     readonly_fields = fields

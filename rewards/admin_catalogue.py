@@ -31,7 +31,7 @@ class RewardForm(forms.ModelForm):
     class Meta:
         model = Reward
         fields = ["kind", "name_de", "name_en", "description_de", "description_en", "image", "active", "in_catalogue",
-                  "points_cost", "value", "currency", "stock", "limit_per_member", "min_tier", "valid_from",
+                  "points_cost", "value", "currency", "cause", "stock", "limit_per_member", "min_tier", "valid_from",
                   "valid_until", "voucher_valid_days", "terms_de", "terms_en"]
 
     def __init__(self, *args, **kwargs):
@@ -65,7 +65,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
         return [
             (None, {"fields": ["kind", "name_de", "name_en", "description_de", "description_en", "image", "active",
                                "in_catalogue"]}),
-            (_("Price and value"), {"fields": ["points_cost", "value", "currency"]}),
+            (_("Price and value"), {"fields": ["points_cost", "value", "currency", "cause"]}),
             (_("Availability"), {"fields": [*stock, "limit_per_member", "min_tier", "valid_from", "valid_until",
                                             "voucher_valid_days"]}),
             (_("Terms"), {"fields": ["terms_de", "terms_en"]}),
@@ -77,7 +77,7 @@ class RewardAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
     def get_queryset(self, request):
         # One query for the whole list: counts and totals as annotations, not per row.
         valid = ~Q(redemptions__status=Redemption.Status.CANCELLED)
-        return super().get_queryset(request).select_related("min_tier").annotate(
+        return super().get_queryset(request).select_related("min_tier", "cause").annotate(
             redeemed=Count("redemptions", filter=valid), spent=Sum("redemptions__points", filter=valid, default=0))
 
     def save_model(self, request, obj, form, change):

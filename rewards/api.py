@@ -33,7 +33,18 @@ from partners.api.pagination import PartnerCursorPagination
 from partners.models import Scope
 
 from . import eligibility, partner_redemptions, vouchers
-from .models import Channel, Currency, Purchase, PurchaseLine, PurchasePoints, PurchaseReturn, Redemption, Reward
+from .models import (
+    Channel,
+    Currency,
+    Donation,
+    DonationCause,
+    Purchase,
+    PurchaseLine,
+    PurchasePoints,
+    PurchaseReturn,
+    Redemption,
+    Reward,
+)
 from .purchases import LineData, purchase_record, store_day_report
 from .returns import ReturnLine, purchase_return
 
@@ -244,11 +255,22 @@ class PurchaseViewSet(PartnerViewSet):
 
 # --- Rewards catalogue ---------------------------------------------------------------------------
 
+class DonationCauseSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = DonationCause
+        fields = ["id", "name", "organisation", "website"]
+        read_only_fields = fields
+
+
 class RewardSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     description = serializers.CharField(read_only=True)
     terms = serializers.CharField(read_only=True)
     min_tier = TierSerializer(read_only=True, allow_null=True)
+    cause = DonationCauseSerializer(read_only=True, allow_null=True,
+                                    help_text="A donation reward's cause (it receives `value` EUR per redemption).")
     image = serializers.SerializerMethodField()
     available = serializers.SerializerMethodField(help_text="With member_id: can the member redeem it now?")
     unavailable_reason = serializers.SerializerMethodField(help_text="With member_id: why not.")
@@ -256,7 +278,7 @@ class RewardSerializer(serializers.ModelSerializer):
     class Meta:
         model = Reward
         fields = ["id", "kind", "name", "description", "terms", "points_cost", "value", "currency", "stock",
-                  "limit_per_member", "min_tier", "valid_from", "valid_until", "voucher_valid_days", "image",
+                  "limit_per_member", "min_tier", "cause", "valid_from", "valid_until", "voucher_valid_days", "image",
                   "available", "unavailable_reason"]
         read_only_fields = fields
 
@@ -314,7 +336,7 @@ class RewardViewSet(PartnerViewSet):
     required_scopes = {"list": Scope.REWARDS_READ, "retrieve": Scope.REWARDS_READ}
 
     def get_queryset(self):
-        return eligibility.listed().select_related("min_tier")
+        return eligibility.listed().select_related("min_tier", "cause")
 
     @extend_schema(summary="The rewards catalogue", parameters=[CatalogueQuerySerializer])
     def list(self, request):
@@ -344,16 +366,45 @@ class RewardSummarySerializer(serializers.ModelSerializer):
         fields = ["id", "kind", "name", "value", "currency"]
 
 
+class DonationSerializer(serializers.ModelSerializer):
+    cause = DonationCauseSerializer(read_only=True)
+    currency = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Donation
+        fields = ["cause", "amount", "currency", "created_at", "cancelled_at"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text="Always EUR: donations are paid in euros."))
+    def get_currency(self, donation) -> str:
+        return "EUR"
+
+
 class RedemptionSerializer(serializers.ModelSerializer):
-    code = serializers.CharField(source="display_code", read_only=True, help_text="The voucher code.")
+    code = serializers.SerializerMethodField(help_text="The voucher code; null for a donation (no voucher).")
     member_id = MemberIdField()
     reward = RewardSummarySerializer(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True,
+                                           help_text="When the voucher expires; null for a donation (never).")
+    donation = serializers.SerializerMethodField(
+        help_text="For a donation reward (kind donation; status donated): the cause and the euros it receives. "
+                  "Null for a voucher.")
 
     class Meta:
         model = Redemption
         fields = ["id", "code", "member_id", "reward", "points", "status", "source", "issued_at", "expires_at",
-                  "used_at", "cancelled_at"]
+                  "used_at", "cancelled_at", "donation"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_code(self, redemption) -> str | None:
+        return redemption.display_code or None
+
+    @extend_schema_field(DonationSerializer(allow_null=True))
+    def get_donation(self, redemption) -> dict | None:
+        if not redemption.is_donation:
+            return None
+        return DonationSerializer(redemption.donation).data
 
 
 class RedemptionCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
@@ -390,7 +441,7 @@ class RedemptionViewSet(PartnerViewSet):
             return Redemption.objects.none()
         queryset = self.principal.within_stores(Redemption.objects.filter(issued_by__partner=self.partner),
                                                 "issued_by__store_id")
-        return (queryset.select_related("reward").annotate(member_public_id=F("member__public_id"))
+        return (queryset.select_related("reward", "donation__cause").annotate(member_public_id=F("member__public_id"))
                 .order_by("-id"))
 
     @extend_schema(summary="List the vouchers this partner issued")
@@ -402,10 +453,12 @@ class RedemptionViewSet(PartnerViewSet):
     def retrieve(self, request, pk=None):
         return Response(RedemptionSerializer(self.get_object()).data)
 
-    @extend_schema(summary="Redeem a reward for a member: takes the points, returns the voucher",
+    @extend_schema(summary="Redeem a reward for a member: takes the points, returns the voucher or the donation",
                    description="Spending points needs the member to be present: name them by card_number, "
                                "customer_number or member_code (from the member's portal card); member_id is "
-                               "refused here.",
+                               "refused here. A donation reward (kind `donation`) issues no voucher: the answer "
+                               "has status `donated`, no `code` and no `expires_at`, and `donation` names the "
+                               "cause and the euros it receives. A donation cannot be cancelled through the API.",
                    request=RedemptionCreateSerializer, parameters=[IDEMPOTENCY_PARAMETER],
                    responses={201: RedemptionSerializer})
     @idempotent

@@ -7,6 +7,7 @@ class RewardsConfig(AppConfig):
     verbose_name = _("Points and rewards")
 
     def ready(self) -> None:
+        from members.portal import page_section
         from transfers.exports import register_export
         from transfers.importers import register
         from transfers.models import ExportLog
@@ -18,7 +19,13 @@ class RewardsConfig(AppConfig):
             views,  # noqa: F401 - the points side of members' portal pages (members.portal)
         )
         from .importers import PurchaseImporter, RewardImporter
-        from .resources import PointEntryResource, PurchaseResource, RedemptionResource, RewardResource
+        from .resources import (
+            DonationTotalsResource,
+            PointEntryResource,
+            PurchaseResource,
+            RedemptionResource,
+            RewardResource,
+        )
 
         # Purchases and the catalogue are imported and exported through transfers.
         register(PurchaseImporter)
@@ -28,3 +35,6 @@ class RewardsConfig(AppConfig):
         register_export(ExportLog.Kind.PURCHASES, resource=PurchaseResource, permissions=ledger)
         register_export(ExportLog.Kind.REDEMPTIONS, resource=RedemptionResource, permissions=ledger)
         register_export(ExportLog.Kind.REWARDS, resource=RewardResource, permissions=("rewards.view_reward",))
+        register_export(ExportLog.Kind.DONATION_TOTALS, resource=DonationTotalsResource,
+                        permissions=("rewards.export_donation_totals",))
+        page_section("dashboard", "rewards/_dashboard_donations.html", order=80)

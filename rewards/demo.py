@@ -14,12 +14,13 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from core.errors import LoyaltyError
 from members.demo import DEMO_MEMBER_EMAIL, ensure_demo_member, ensure_demo_staff, faker_for, seed_consents, seed_tiers
 from members.models import Member, Tier
 from members.services import member_enrol
 from partners.models import Partner, Store
 
-from .models import CashbackProgram, EarningRule, Redemption, Reward, StampCardProgram
+from .models import CashbackProgram, Donation, DonationCause, EarningRule, Redemption, Reward, StampCardProgram
 from .purchases import LineData, purchase_record
 
 DEMO_PARTNER = "Café & Markt Lindner"
@@ -48,7 +49,29 @@ CATALOGUE = [
      "An evening with tastings and 20 % off everything, for you and a guest."),
     ("Spende an die Tafel", "Donation to the food bank", Reward.Kind.DONATION, 200, Decimal("2.00"), None, None,
      None, "Wir spenden 2 € an die örtliche Tafel.", "We donate 2 € to the local food bank."),
+    ("Einen Baum pflanzen", "Plant a tree", Reward.Kind.DONATION, 500, Decimal("5.00"), None, None,
+     None, "Wir spenden 5 € für einen Baum im Bergmischwald.", "We give 5 € for a tree in the mountain forest."),
 ]
+
+# The causes of the donation rewards: German name, English name, organisation, website, descriptions.
+CAUSES = {
+    "Spende an die Tafel": ("Tafel in Ihrer Stadt", "Your local food bank", "Tafel Deutschland e. V.",
+                            "https://www.tafel.de/", "Lebensmittel retten und an Menschen in Not verteilen.",
+                            "Rescuing food and sharing it with people in need."),
+    "Einen Baum pflanzen": ("Bäume für den Bergwald", "Trees for the mountain forest", "Bergwaldprojekt e. V.",
+                            "https://www.bergwaldprojekt.de/", "Junge Bäume für einen klimastabilen Mischwald.",
+                            "Young trees for a climate-resilient mixed forest."),
+}
+
+
+def _demo_cause(reward_name: str) -> DonationCause | None:
+    if reward_name not in CAUSES:
+        return None
+    name_de, name_en, organisation, website, text_de, text_en = CAUSES[reward_name]
+    cause, _ = DonationCause.objects.get_or_create(name_de=name_de, defaults={
+        "name_en": name_en, "organisation": organisation, "website": website,
+        "description_de": text_de, "description_en": text_en})
+    return cause
 
 
 @transaction.atomic
@@ -60,6 +83,7 @@ def seed_rewards_catalogue() -> list[Reward]:
             "name_en": name_en, "kind": kind, "points_cost": points, "value": value, "stock": stock,
             "currency": "EUR" if value and kind in (Reward.Kind.AMOUNT_VOUCHER, Reward.Kind.DONATION) else "",
             "limit_per_member": limit, "min_tier": tiers.get(tier_rank) if tier_rank is not None else None,
+            "cause": _demo_cause(name_de),
             "description_de": text_de, "description_en": text_en,
             "terms_de": "Nicht mit anderen Aktionen kombinierbar. Keine Barauszahlung.",
             "terms_en": "Cannot be combined with other offers. No cash value."})
@@ -183,6 +207,35 @@ def _seed_vouchers(member: Member) -> None:
         voucher_consume(code=issued[-1].code, partner=Partner.objects.get(name=DEMO_PARTNER))
 
 
+def seed_donations(*, members: int = 40, seed: int = 11) -> int:
+    """Some members gave points to the causes (the demo member among them), over the last months,
+    so the console's totals per cause and month have something to show. Idempotent."""
+    from rewards.vouchers import redemption_create
+
+    if Donation.objects.exists():
+        return 0
+    rng = random.Random(seed)
+    rewards = list(Reward.objects.filter(kind=Reward.Kind.DONATION, active=True, cause__isnull=False))
+    donors = list(Member.objects.filter(status=Member.Status.ACTIVE, points_balance__gte=500)
+                  .exclude(email__iexact=DEMO_MEMBER_EMAIL).order_by("pk")[:members])
+    demo_member = Member.objects.filter(email__iexact=DEMO_MEMBER_EMAIL).first()
+    made = 0
+    for member in [demo_member, *donors] if demo_member is not None else donors:
+        # The demo member gives to every cause (the portal shows both); the others to one or more.
+        chosen = rewards if member is demo_member else rng.sample(rewards, k=rng.randint(1, len(rewards)))
+        for reward in chosen if rewards else ():
+            try:
+                redemption = redemption_create(member_id=member.pk, reward_id=reward.pk)
+            except LoyaltyError:
+                continue
+            # Spread over the last months (the ledger keeps its own booking time).
+            at = timezone.now() - timedelta(days=rng.randint(0, 150))
+            Donation.objects.filter(redemption=redemption).update(created_at=at)
+            Redemption.objects.filter(pk=redemption.pk).update(issued_at=at)
+            made += 1
+    return made
+
+
 def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]:
     """A staff login (Administrator group) and a member login with a verified e-mail, who
     shops regularly and holds vouchers."""
@@ -191,6 +244,7 @@ def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]
     if enrolled:
         _seed_regular_shopper(member, partner, stores[:4])
     _seed_vouchers(member)
+    seed_donations()
     return staff_email, DEMO_MEMBER_EMAIL
 
 

@@ -106,6 +106,8 @@ RULES: tuple[Rule, ...] = (
          lambda reward, s: _("the member is not active")),
     Rule("active", Scope.VOUCHER, lambda s: Q(active=True),
          lambda reward, s: _("it is not available any more"), listed=True),
+    Rule("cause active", Scope.VOUCHER, lambda s: Q(cause__isnull=True) | Q(cause__active=True),
+         lambda reward, s: _("its cause takes no more donations"), listed=True),
     Rule("in stock", Scope.VOUCHER, lambda s: Q(stock__isnull=True) | Q(stock__gt=0),
          lambda reward, s: _("it is sold out")),
     Rule("in the catalogue", Scope.CATALOGUE, lambda s: Q(in_catalogue=True),

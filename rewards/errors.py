@@ -78,3 +78,10 @@ class InvalidMembership(LoyaltyError):
     code = "invalid_membership"
     default_message = _("The membership is not valid: %(detail)s")
     http_status = 422
+
+
+class DonationNotCancellable(LoyaltyError):
+    code = "donation_not_cancellable"
+    default_message = _("Only a donation of the running month that is not cancelled yet can be cancelled: "
+                        "earlier months are paid out.")
+    http_status = 409

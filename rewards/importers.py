@@ -55,6 +55,7 @@ class PurchaseImporter(BaseImporter):
         Column("channel", gettext_lazy("channel"), ("Kanal", "Vertriebskanal", "Channel")),
     )
     required = (("customer_number", "email"), ("order_reference",), ("occurred_at",), ("amount",))
+    permissions = ("rewards.add_purchase",)  # purchases earn points
 
     @classmethod
     def form_fields(cls) -> dict[str, Any]:
@@ -223,6 +224,7 @@ class RewardImporter(BaseImporter):
         Column("in_catalogue", gettext_lazy("in the catalogue"), ("Im Katalog", "Katalog", "In catalogue")),
     )
     required = (("name_de",),)
+    permissions = ("rewards.add_reward",)
     OPTIONAL_FIELDS = ("name_en", "kind", "points_cost", "value", "currency", "stock", "limit_per_member", "min_tier",
                        "valid_from", "valid_until", "description_de", "description_en", "active", "in_catalogue")
 

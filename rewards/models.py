@@ -418,8 +418,13 @@ class Reward(TranslatedFieldsMixin, models.Model):
     points_cost = models.PositiveIntegerField(_("points"))
     value = models.DecimalField(_("value"), max_digits=10, decimal_places=2, null=True, blank=True,
                                 validators=[MinValueValidator(0)],
-                                help_text=_("Amount (amount voucher) or percent (percent voucher)."))
+                                help_text=_("Amount (amount voucher), percent (percent voucher) or the euros "
+                                            "given to the cause per redemption (donation)."))
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
+    # A donation reward gives `value` EUR to its cause per redemption (rewards.donation_models).
+    cause = models.ForeignKey("rewards.DonationCause", verbose_name=_("donation cause"), null=True, blank=True,
+                              on_delete=models.PROTECT, related_name="rewards",
+                              help_text=_("Donation rewards only: who receives the value in EUR."))
     stock = models.PositiveIntegerField(_("stock"), null=True, blank=True, help_text=_("Empty: unlimited."))
     limit_per_member = models.PositiveSmallIntegerField(_("limit per member"), null=True, blank=True)
     min_tier = models.ForeignKey(Tier, verbose_name=_("minimum tier"), null=True, blank=True,
@@ -440,10 +445,38 @@ class Reward(TranslatedFieldsMixin, models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(points_cost__gt=0), name="reward_points_positive"),
             models.CheckConstraint(condition=Q(stock__isnull=True) | Q(stock__gte=0), name="reward_stock_not_negative"),
+            # A donation goes somewhere, in euros; other kinds give no money to a cause.
+            models.CheckConstraint(
+                condition=(~Q(kind="donation") & Q(cause__isnull=True))
+                | Q(kind="donation", cause__isnull=False, value__isnull=False, value__gt=0, currency="EUR"),
+                name="reward_donation_names_cause_and_euros",
+                violation_error_message=_("A donation reward needs its cause and its value in EUR; "
+                                          "other rewards name no cause.")),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The donation rules, with messages staff understand (console form and catalogue import);
+        the database constraint holds them for everything else."""
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        if self.kind != self.Kind.DONATION:
+            if self.cause_id is not None:
+                raise ValidationError({"cause": _("Only a donation reward names a cause.")})
+            return
+        errors = {}
+        if self.cause_id is None:
+            errors["cause"] = _("A donation reward needs its cause.")
+        if not self.value or self.value <= 0:
+            errors["value"] = _("A donation reward needs the euros the cause gets per redemption.")
+        if self.currency and self.currency != Currency.EUR:
+            errors["currency"] = _("Donations are paid in EUR.")
+        self.currency = Currency.EUR
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def name(self) -> str:
@@ -459,13 +492,17 @@ class Reward(TranslatedFieldsMixin, models.Model):
 
 
 class Redemption(models.Model):
-    """A voucher: what a member got for their points, with an unguessable code."""
+    """A voucher: what a member got for their points, with an unguessable code.
+
+    Or a donation (rewards.donation_models): status DONATED from the start, no code, no expiry
+    date; a voucher list, a till or the expiry job asks for a status or a code it never has."""
 
     class Status(models.TextChoices):
         ISSUED = "issued", _("issued")
         USED = "used", _("used")
         CANCELLED = "cancelled", _("cancelled")
         EXPIRED = "expired", _("expired")
+        DONATED = "donated", _("donated")
 
     class Source(models.TextChoices):
         CATALOGUE = "catalogue", _("catalogue")
@@ -478,11 +515,11 @@ class Redemption(models.Model):
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="redemptions")
     reward = models.ForeignKey(Reward, on_delete=models.PROTECT, related_name="redemptions")
     points = models.PositiveIntegerField(_("points spent"))
-    code = models.CharField(_("voucher code"), max_length=32, unique=True)
+    code = models.CharField(_("voucher code"), max_length=32, unique=True, null=True, blank=True)  # none for a donation
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ISSUED)
     source = models.CharField(_("source"), max_length=12, choices=Source.choices, default=Source.CATALOGUE)
     issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
-    expires_at = models.DateTimeField(_("expires at"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     used_by_partner = models.ForeignKey(Partner, verbose_name=_("used by partner"), null=True, blank=True,
                                         on_delete=models.PROTECT, related_name="+")
@@ -508,16 +545,25 @@ class Redemption(models.Model):
                 name="redemption_used_says_when_and_by_whom"),
             models.CheckConstraint(condition=~Q(status="cancelled") | Q(cancelled_at__isnull=False),
                                    name="redemption_cancelled_says_when"),
+            # A voucher has a code and an expiry date; a donation neither, and only a donation is DONATED.
+            models.CheckConstraint(
+                condition=Q(code__isnull=False, expires_at__isnull=False) & ~Q(status="donated")
+                | Q(code__isnull=True, expires_at__isnull=True, status__in=["donated", "cancelled"]),
+                name="redemption_voucher_or_donation"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.reward} ({self.display_code})"
+        return f"{self.reward} ({self.display_code or self.get_status_display()})"
+
+    @property
+    def is_donation(self) -> bool:
+        return self.code is None
 
     @property
     def display_code(self) -> str:
         from .codes import format_code
 
-        return format_code(self.code)
+        return format_code(self.code) if self.code is not None else ""
 
 
 class StampCardProgram(TranslatedFieldsMixin, models.Model):
@@ -637,3 +683,7 @@ class PartnerRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.partner_id}: {self.redemption_id}"
+
+
+# The donation models live in their own module; Django finds them through this import.
+from .donation_models import Donation, DonationCause  # noqa: E402, F401

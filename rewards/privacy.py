@@ -1,6 +1,7 @@
 """Rewards' part of the data protection requests, registered in RewardsConfig.ready(): the
-ledger, purchases, vouchers and stamp cards in a member's data export (Art. 15/20 DSGVO,
-members.gdpr), and the ledger's texts scrubbed on erasure (Art. 17, members.privacy)."""
+ledger, purchases, vouchers, donations and stamp cards in a member's data export (Art. 15/20 DSGVO,
+members.gdpr), the ledger's texts scrubbed and donations unlinked from the member on erasure (Art. 17,
+members.privacy)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from members.gdpr import export_section
 from members.models import Member
 from members.privacy import PersonalValues, personal_data_scrubber
 
-from .models import PointEntry, Purchase, Redemption, StampCard, TierMembership
+from .models import Donation, PointEntry, Purchase, Redemption, StampCard, TierMembership
 
 
 @export_section("ledger")
@@ -52,9 +53,28 @@ def vouchers_export(member: Member, people: list[int]) -> list[dict]:
         {"reward": voucher.reward.name, "code": voucher.display_code, "status": voucher.status,
          "source": voucher.source, "points": voucher.points, "issued_at": voucher.issued_at,
          "expires_at": voucher.expires_at, "used_at": voucher.used_at, "cancelled_at": voucher.cancelled_at}
-        for voucher in Redemption.objects.filter(member_id__in=people).select_related("reward")
+        for voucher in Redemption.objects.filter(member_id__in=people, code__isnull=False).select_related("reward")
         .order_by("issued_at", "id")
     ]
+
+
+@export_section("donations")
+def donations_export(member: Member, people: list[int]) -> list[dict]:
+    return [
+        {"cause": donation.cause.name, "organisation": donation.cause.organisation, "reward": donation.reward.name,
+         "points": donation.points, "amount": donation.amount, "currency": "EUR", "donated_at": donation.created_at,
+         "cancelled_at": donation.cancelled_at}
+        for donation in Donation.objects.filter(member_id__in=people).select_related("cause", "reward")
+        .order_by("created_at", "id")
+    ]
+
+
+@personal_data_scrubber
+def unlink_donations(member_ids: list[int], values: PersonalValues) -> None:
+    """An erased member's donations lose their member: cause, euros, points and date stay, so the
+    totals per cause and what was paid out do not change. (The redemption behind a donation points
+    at the anonymised member, like every voucher.)"""
+    Donation.objects.filter(member_id__in=member_ids).update(member=None)
 
 
 @export_section("stamp_cards")

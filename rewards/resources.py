@@ -132,3 +132,26 @@ class RewardResource(SafeExportMixin, resources.ModelResource):
     @classmethod
     def export_queryset(cls, queryset):
         return queryset.select_related("min_tier")
+
+
+class DonationTotalsResource(SafeExportMixin, resources.Resource):
+    """The donation totals per cause and month (rows of rewards.donations.totals_per_cause_and_month):
+    what finance pays out to each cause. Months in the programme's time zone."""
+
+    month = fields.Field(attribute="month", column_name=_("month"))
+    cause = fields.Field(attribute="cause_name", column_name=_("donation cause"))
+    organisation = fields.Field(attribute="organisation", column_name=_("organisation"))
+    donation_count = fields.Field(attribute="donation_count", column_name=_("donations"),
+                                  widget=widgets.IntegerWidget())
+    donated_points = fields.Field(attribute="donated_points", column_name=_("points"), widget=widgets.IntegerWidget())
+    donated_amount = fields.Field(attribute="donated_amount", column_name=_("amount (EUR)"),
+                                  widget=widgets.DecimalWidget())
+
+    class Meta:
+        fields = ("month", "cause", "organisation", "donation_count", "donated_points", "donated_amount")
+        export_order = fields
+
+    def dehydrate_month(self, row: dict) -> str:
+        from django.utils import timezone
+
+        return f"{timezone.localtime(row['month']):%Y-%m}"

@@ -13,9 +13,12 @@ from django.utils import timezone
 from core.audit import audit_trail_of
 from members.models import Member, Tier
 
+from .donations import LEDGER_SOURCE as DONATION_SOURCE
+from .donations import REFUND_SOURCE as DONATION_REFUND_SOURCE
 from .figures import points_expiring_by, points_expiring_by_moments, qualifying_points
 from .models import (
     CashbackProgram,
+    Donation,
     EarningRule,
     PointEntry,
     Purchase,
@@ -223,6 +226,7 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
     codes = {entry.reference for entry in entries if entry.source in ("redemption", "redemption-refund")}
     vouchers = {voucher.code: voucher for voucher in
                 Redemption.objects.filter(member_id__in=_same_person(member), code__in=codes).select_related("reward")}
+    causes = _donation_causes(entries)
     kind = PointEntry.Kind
     lines = []
     for entry in entries:
@@ -237,6 +241,10 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
             name = voucher.reward.name if voucher else entry.reference
             title = (_("Voucher: %(reward)s") if entry.kind == kind.REDEEM
                      else _("Voucher refunded: %(reward)s")) % {"reward": name}
+        elif entry.source in (DONATION_SOURCE, DONATION_REFUND_SOURCE):
+            cause = causes.get(entry.reference, entry.reference)
+            title = (_("Donation to %(cause)s") if entry.kind == kind.REDEEM
+                     else _("Donation cancelled: %(cause)s")) % {"cause": cause}
         elif entry.source == "referral":  # in the reader's language, whatever was active at payment
             title = _("Referral bonus")
         elif entry.kind == kind.ADJUST:
@@ -254,6 +262,16 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
     return lines
 
 
+def _donation_causes(entries: list[PointEntry]) -> dict[str, str]:
+    """The cause's name (in the reader's language) per donation ledger reference (the redemption id)."""
+    ids = [int(entry.reference) for entry in entries
+           if entry.source in (DONATION_SOURCE, DONATION_REFUND_SOURCE) and entry.reference.isdigit()]
+    if not ids:
+        return {}
+    return {str(donation.redemption_id): donation.cause.name
+            for donation in Donation.objects.filter(redemption_id__in=ids).select_related("cause")}
+
+
 def pending_purchases(member: Member):
     """Purchases whose points are held until the return window ends."""
     return list(Purchase.objects.filter(member=member, points_pending__gt=0).select_related("store")
@@ -261,7 +279,9 @@ def pending_purchases(member: Member):
 
 
 def vouchers_of(member: Member):
-    return Redemption.objects.filter(member_id__in=_same_person(member)).select_related("reward")
+    """The member's vouchers: donations (no code) are not vouchers and never show among them."""
+    return (Redemption.objects.filter(member_id__in=_same_person(member), code__isnull=False)
+            .select_related("reward"))
 
 
 # --- Program terms (Bonusbedingungen), generated from the live configuration --------------------

@@ -11,5 +11,6 @@ urlpatterns = [
     path("konto/praemien/", views.rewards, name="rewards"),
     path("konto/praemien/<int:pk>/einloesen/", views.reward_redeem, name="redeem"),
     path("konto/gutscheine/", views.vouchers, name="vouchers"),
+    path("konto/spenden/", views.donations, name="donations"),
     path("konto/gutscheine/<int:pk>/", views.voucher, name="voucher"),
 ]

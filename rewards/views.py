@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -20,7 +20,8 @@ from members.portal import page_context
 from members.views import portal_page
 
 from . import eligibility, selectors
-from .models import Redemption, Reward
+from .donations import member_donated_total
+from .models import Donation, Redemption, Reward
 from .vouchers import catalogue_for, redemption_create
 
 ACTIVITY_PAGE_SIZE = 20
@@ -50,7 +51,7 @@ def rewards(request, member: Member):
 
 
 def _catalogue_reward(pk: int):
-    return get_object_or_404(Reward.objects.select_related("min_tier"), pk=pk, active=True, in_catalogue=True)
+    return get_object_or_404(Reward.objects.select_related("min_tier", "cause"), pk=pk, active=True, in_catalogue=True)
 
 
 @portal_page
@@ -64,6 +65,10 @@ def reward_redeem(request, member: Member, pk: int):
         except LoyaltyError as error:
             messages.error(request, str(error))
             return redirect("portal:rewards")
+        if voucher.is_donation:  # no voucher to show: a thank-you and the member's donations
+            messages.success(request, _("Thank you! Your donation of %(amount)s € goes to %(cause)s.")
+                             % {"amount": formats.number_format(reward.value, 2), "cause": reward.cause.name})
+            return redirect("portal:donations")
         messages.success(request, _("Here is your voucher for %(reward)s.") % {"reward": reward.name})
         return redirect("portal:voucher", pk=voucher.pk)
     reason = eligibility.unavailable_reason(reward, member, scopes=eligibility.MEMBER_VIEW)
@@ -71,6 +76,14 @@ def reward_redeem(request, member: Member, pk: int):
                "balance_after": member.points_balance - reward.points_cost}
     template = "portal/_redeem_confirm.html" if request.htmx else "portal/redeem.html"
     return render(request, template, context)
+
+
+@portal_page
+def donations(request, member: Member):
+    return render(request, "portal/donations.html", {
+        "member": member, "donated_total": member_donated_total(member),
+        "donations": Donation.objects.filter(member=member).select_related("cause").order_by("-created_at", "-id"),
+    })
 
 
 @portal_page
@@ -116,6 +129,11 @@ def _dashboard_points(member: Member | None) -> dict:
         "open_vouchers": selectors.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())
         .order_by("expires_at")[:3],
     }
+
+
+@page_context("dashboard")
+def _dashboard_donations(member: Member | None) -> dict:
+    return {"donated_total": member_donated_total(member) if member is not None else None}
 
 
 @page_context("account_delete")

@@ -41,11 +41,12 @@ from rewards.errors import (
     VoucherRateLimited,
 )
 
-from . import codes, eligibility, rule_cache
+from . import codes, donations, eligibility, rule_cache
 from .earning import to_eur
 from .events import VoucherIssued, VoucherUsed
 from .ledger import member_lock, member_lock_live, post_entry, require_active
 from .models import (
+    Donation,
     PointEntry,
     Purchase,
     Redemption,
@@ -76,12 +77,17 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
     """Issue one voucher for `points` (None: the reward's price, read under its lock). The
     caller holds `member`'s row lock; the reward is locked here, after the member (the one
     lock order), so stock, limits and balance are all read under both locks."""
-    reward = Reward.objects.select_for_update(of=("self",)).select_related("min_tier").get(pk=reward_id)
+    reward = (Reward.objects.select_for_update(of=("self",)).select_related("min_tier", "cause")
+              .get(pk=reward_id))
     if reason := reward_unavailable_reason(reward, member, catalogue=catalogue):
         raise RewardUnavailable(detail=reason)
     points = reward.points_cost if points is None else points
     if points > member.points_balance:
         raise InsufficientPoints(available=member.points_balance, requested=points)
+    if reward.stock is not None:
+        Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
+    if reward.kind == Reward.Kind.DONATION:  # a donation, not a voucher: no code, no expiry
+        return donations.donation_record(member, reward, points=points, source=source, partner_id=partner_id)
     now = timezone.now()
     redemption = Redemption.objects.create(
         member=member, reward=reward, points=points, code=codes.generate_code(), source=source, issued_at=now,
@@ -91,8 +97,6 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
         post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
                    reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de},
                    redemption_id=redemption.pk, partner_id=partner_id)
-    if reward.stock is not None:
-        Reward.objects.filter(pk=reward.pk).update(stock=F("stock") - 1)
     publish(VoucherIssued(member_id=member.pk, partner_id=partner_id, redemption_id=redemption.pk,
                           reward_id=reward.pk, points=points, source=source, code=redemption.display_code))
     return redemption
@@ -374,9 +378,10 @@ def _stamp_card_complete(card_id: int) -> int:
 
 def member_rewards_merge(*, survivor: Member, duplicate: Member) -> None:
     """Called by the `MembersMerged` subscriber with both members locked: the duplicate's
-    vouchers and stamp cards become the survivor's; an open card's stamps are added to the
+    vouchers, donations and stamp cards become the survivor's; an open card's stamps are added to the
     survivor's open card of the same programme (which may fill it and issue its reward)."""
     Redemption.objects.filter(member=duplicate).update(member=survivor)
+    Donation.objects.filter(member=duplicate).update(member=survivor)
     StampCard.objects.filter(member=duplicate, completed_at__isnull=False).update(member=survivor)
     for card in StampCard.objects.filter(member=duplicate, completed_at__isnull=True).select_related("program"):
         target = StampCard.objects.filter(member=survivor, program=card.program, completed_at__isnull=True).first()
@@ -465,7 +470,7 @@ def member_discount_percent(member: Member) -> Decimal:
 def catalogue_for(member: Member | None) -> list[tuple[Reward, str | None]]:
     """The catalogue, each reward with why the member can't have it (None: they can); what
     they can afford first. Three queries, whatever the catalogue's size."""
-    rewards = list(eligibility.listed().select_related("min_tier"))
+    rewards = list(eligibility.listed().select_related("min_tier", "cause"))
     if member is None:
         return [(reward, None) for reward in rewards]
     reasons = eligibility.unavailable_reasons(rewards, member, scopes=eligibility.MEMBER_VIEW)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -30,7 +30,10 @@ from core.errors import LoyaltyError
 from . import exports, stalls
 from . import services as imports
 from .importers import IMPORTERS
+from .mapping import MAX_MAPPED_COLUMNS, field_choices, mapping_rows
 from .models import ExportLog, ImportJob
+from .problems import problems_path, problems_stream
+from .reading import _EncodingFailed
 
 IMPORT_PERMISSION = "transfers.add_importjob"
 
@@ -50,8 +53,11 @@ class ImportUploadForm(forms.Form):
         ("auto", gettext_lazy("detect")), (";", gettext_lazy("semicolon ;")), (",", gettext_lazy("comma ,")),
         ("\t", gettext_lazy("tab")), ("|", gettext_lazy("vertical bar |"))])
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, user=None, **kwargs):
         super().__init__(*args, **kwargs)
+        if user is not None:  # only the kinds this user may import (Marketing: members)
+            self.fields["kind"].choices = [(kind, label) for kind, label in ImportJob.Kind.choices
+                                           if kind in IMPORTERS and not IMPORTERS[kind].missing_permission(user)]
         for importer in IMPORTERS.values():  # e.g. the partner of purchases
             self.fields.update(importer.form_fields())
 
@@ -119,6 +125,10 @@ class ImportJobAdmin(ModelAdmin):
                  name="transfers_importjob_discard"),
             path("<int:job_id>/progress/", self.admin_site.admin_view(self.progress_view),
                  name="transfers_importjob_progress"),
+            path("<int:job_id>/columns/", self.admin_site.admin_view(self.columns_view),
+                 name="transfers_importjob_columns"),
+            path("<int:job_id>/problems.csv", self.admin_site.admin_view(self.problems_view),
+                 name="transfers_importjob_problems"),
         ]
         return urls + super().get_urls()
 
@@ -129,7 +139,7 @@ class ImportJobAdmin(ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         initial = {"kind": request.GET.get("kind", ImportJob.Kind.MEMBERS)}
-        form = ImportUploadForm(request.POST or None, request.FILES or None, initial=initial)
+        form = ImportUploadForm(request.POST or None, request.FILES or None, initial=initial, user=request.user)
         if request.method == "POST" and form.is_valid():
             try:
                 job = imports.import_job_create(kind=form.cleaned_data["kind"], upload=form.cleaned_data["file"],
@@ -148,7 +158,22 @@ class ImportJobAdmin(ModelAdmin):
         job = get_object_or_404(ImportJob.objects.select_related("created_by", "confirmed_by"), pk=object_id)
         if not self.has_view_permission(request, job):
             raise PermissionDenied
+        return self._job_page(request, job)
+
+    def _job_page(self, request, job: ImportJob, *, fields: list[str] | None = None, mapping_error: str = ""):
+        summary = job.dry_run or {}
+        if job.status == ImportJob.Status.DONE:
+            summary = summary.get("import") or summary
+        notes = job.warnings or []
+        skipped = [note for note in notes if note.get("kind") == "skipped"]
+        warnings = [note for note in notes if note.get("kind") != "skipped"]  # reports of old jobs: no kind
         context = {
+            "skipped_rows": skipped, "warning_rows": warnings,
+            "skipped_hidden": max(0, summary.get("skipped_total", len(skipped)) - len(skipped)),
+            "warnings_hidden": max(0, summary.get("warnings_total", len(warnings)) - len(warnings)),
+            "problems_url": reverse("admin:transfers_importjob_problems", args=[job.pk])
+            if problems_path(job) else "",
+            **self._mapping_context(request, job, fields, mapping_error),
             **self.admin_site.each_context(request), "title": str(job), "job": job, "opts": self.model._meta,
             "original": job, "can_confirm": job.status == ImportJob.Status.ANALYSED
             and request.user.has_perm(IMPORT_PERMISSION),
@@ -158,17 +183,72 @@ class ImportJobAdmin(ModelAdmin):
                        for key, value in job.counts.items()],
             "dry_run_counts": [(ImportJob._meta.get_field(f"count_{key}").verbose_name, job.dry_run.get(key, 0))
                                for key in job.counts] if job.status == ImportJob.Status.DONE and job.dry_run else [],
-            "errors_hidden": max(0, (job.dry_run or {}).get("errors_total", 0) - len(job.errors)),
+            "errors_hidden": max(0, summary.get("errors_total", 0) - len(job.errors)),
             "progress_url": reverse("admin:transfers_importjob_progress", args=[job.pk]),
             "stalled": stalls.import_job_stall_text(job),
         }
         return TemplateResponse(request, "admin/imports/job.html", context)
+
+    def _mapping_context(self, request, job: ImportJob, fields: list[str] | None, error: str) -> dict:
+        """The column-mapping step: offered while the file waits (analysed, or failed on its headings)."""
+        if not (job.status in (ImportJob.Status.ANALYSED, ImportJob.Status.FAILED) and job.file
+                and request.user.has_perm(IMPORT_PERMISSION)):
+            return {}
+        try:
+            headings = (job.dry_run or {}).get("headings") or imports.import_job_headings(job)
+        except (LoyaltyError, _EncodingFailed):
+            return {}  # the file can't be read at all: the message says why
+        if len(headings) > MAX_MAPPED_COLUMNS:
+            return {}
+        importer = IMPORTERS[job.kind]
+        rows = mapping_rows(importer, headings, fields or (job.options or {}).get("mapping"))
+        unknown = any(not row["known"] for row in rows)
+        return {"mapping_rows": rows, "mapping_choices": field_choices(importer), "mapping_error": error,
+                "mapping_open": bool(error or job.status == ImportJob.Status.FAILED
+                                     or (unknown and "mapping" not in (job.options or {}))),
+                "mapping_url": reverse("admin:transfers_importjob_columns", args=[job.pk])}
+
+    def columns_view(self, request, job_id):
+        """The mapping form: saved with the job, then the dry run runs again with it."""
+        if request.method != "POST":
+            return HttpResponseRedirect(self._job_url(job_id))
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        fields: list[str] = []
+        try:
+            # One field per heading of the file (at most MAX_COLUMNS, transfers.reading); the
+            # service refuses files with more than MAX_MAPPED_COLUMNS.
+            headings = imports.import_job_headings(job) if job.file else []
+            fields = [request.POST.get(f"column-{index}", "")[:50] for index in range(len(headings))]
+            job = imports.import_job_map_columns(job_id=job.pk, fields=fields, staff_user=request.user)
+            job = imports.import_job_start_dry_run(job)
+        except (LoyaltyError, _EncodingFailed) as error:
+            job.refresh_from_db()
+            return self._job_page(request, job, fields=fields, mapping_error=str(error))
+        self.message_user(request, _("The columns are mapped; the dry run used the mapping."), messages.SUCCESS)
+        return HttpResponseRedirect(self._job_url(job.pk))
+
+    def problems_view(self, request, job_id):
+        """Every problem of the run the page shows (invalid and skipped rows, warnings) as CSV."""
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        stored = problems_path(job)
+        if not stored:
+            return HttpResponseRedirect(self._job_url(job.pk))
+        response = StreamingHttpResponse(problems_stream(stored), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-problems.csv"'
+        return response
 
     def confirm_view(self, request, job_id):
         if request.method != "POST":
             return HttpResponseRedirect(self._job_url(job_id))
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
+        if problem := imports.import_job_permission_problem(get_object_or_404(ImportJob, pk=job_id), request.user):
+            self.message_user(request, problem, messages.ERROR)
+            return HttpResponseRedirect(self._job_url(job_id))
         try:
             job = imports.import_job_confirm(job_id=job_id, staff_user=request.user,
                                              skip_invalid=request.POST.get("skip_invalid") == "on")

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from .cells import cell_text, normalize_heading
 from .errors import ImportFailed, ImportFileError
 from .reading import Table
-from .report import Progress, Report
+from .report import ProblemLog, Progress, Report
 
 # Rows read, checked and written together: a constant number of statements per chunk, so fewer
 # chunks are fewer round trips and plans (20,000 took 6 % less CPU than 5,000 for a member file);
@@ -104,6 +104,10 @@ class BaseImporter:
     kind = ""
     columns: tuple[Column, ...] = ()
     required: tuple[tuple[str, ...], ...] = ()  # each tuple: the file needs one of these columns
+    # Who may import this kind (besides transfers.add_importjob), and columns that need more:
+    # an import does what the services it stands for do, so it needs their permissions.
+    permissions: tuple[str, ...] = ()
+    column_permissions: dict[str, str] = {}
 
     def __init__(self, *, write: bool = False, skip_invalid: bool = False, staff_user: AbstractBaseUser | None = None,
                  label: str = "", options: dict | None = None, progress: Progress | None = None):
@@ -132,20 +136,61 @@ class BaseImporter:
         """What the job's options keep of the extra fields."""
         return {}
 
+    @classmethod
+    def missing_permission(cls, user: AbstractBaseUser, fields: Iterable[str] = ()) -> str:
+        """The first permission `user` lacks to import this kind with these columns, or ""."""
+        needed = [*cls.permissions, *(cls.column_permissions[name] for name in fields
+                                      if name in cls.column_permissions)]
+        return next((permission for permission in needed if not user.has_perm(permission)), "")
+
     # Headings
-    def map_headings(self, headings: list[str]) -> None:
+    @classmethod
+    def aliases(cls) -> dict[str, str]:
+        """Normalised heading -> field: the field's name, its label in English and German, its aliases."""
         by_alias = {}
-        for column in self.columns:
+        for column in cls.columns:
             with translation.override("en"):
                 english = str(column.label)  # the exports' column names (resources), in both languages
-            for alias in (column.field, english, str(column.label), *column.aliases):
+            with translation.override("de"):
+                german = str(column.label)
+            for alias in (column.field, english, german, str(column.label), *column.aliases):
                 by_alias[normalize_heading(alias)] = column.field
+        return by_alias
+
+    @classmethod
+    def suggested_mapping(cls, headings: list[str]) -> list[str]:
+        """The field each heading stands for by its name ("" where the importer doesn't know it);
+        a field named twice goes to the first heading only."""
+        by_alias, taken, fields = cls.aliases(), set(), []
+        for heading in headings:
+            target = by_alias.get(normalize_heading(heading), "") if heading else ""
+            if target in taken:
+                target = ""
+            taken.add(target)
+            fields.append(target)
+        return fields
+
+    @classmethod
+    def mapping_problems(cls, headings: list[str], fields: list[str]) -> list[str]:
+        """Why a column mapping (one field or "" per heading) can't be used; empty if it can."""
+        from .mapping import mapping_problems
+
+        return mapping_problems(cls, headings, fields)
+
+    def map_headings(self, headings: list[str]) -> None:
+        chosen = self.options.get("mapping")
+        if chosen is not None:  # staff mapped the columns (transfers.mapping)
+            if problems := self.mapping_problems(headings, chosen):
+                raise ImportFileError(detail=problems[0])
+            targets = [chosen[index] if index < len(chosen) else "" for index in range(len(headings))]
+        else:
+            by_alias = self.aliases()
+            targets = [by_alias.get(normalize_heading(heading), "") for heading in headings]
         seen: set[str] = set()
-        for index, heading in enumerate(headings):
-            target = by_alias.get(normalize_heading(heading))
+        for index, (heading, target) in enumerate(zip(headings, targets, strict=True)):
             if not heading:
                 continue
-            if target is None:
+            if not target:
                 self.report.ignored_columns.append(heading)
                 continue
             if target in seen:
@@ -161,8 +206,9 @@ class BaseImporter:
         if self.report.ignored_columns:
             self.report.warning(1, ", ".join(self.report.ignored_columns), _("these columns are not imported"))
 
-    def label_of(self, field_name: str) -> str:
-        for column in self.columns:
+    @classmethod
+    def label_of(cls, field_name: str) -> str:
+        for column in cls.columns:
             if column.field == field_name:
                 return str(column.label)
         return field_name
@@ -216,7 +262,7 @@ class BaseImporter:
 
     def skipped(self, line: int, column: str, message: str) -> None:
         self.report.counts["skipped"] += 1
-        self.report.warning(line, self.column_name(column) if column else "", message)
+        self.report.skip(line, self.column_name(column) if column else "", message)
 
     def counted(self, outcome: str, number: int = 1) -> None:
         self.report.counts[outcome] += number
@@ -239,8 +285,10 @@ def importer_for(kind: str) -> type[BaseImporter]:
 
 def import_table(table: Table, *, kind: str, write: bool, skip_invalid: bool = False,
                  staff_user: AbstractBaseUser | None = None, label: str = "", options: dict | None = None,
-                 progress: Progress | None = None) -> Report:
-    """Dry run (write=False) or import (write=True, in the caller's transaction) of one table."""
+                 progress: Progress | None = None, problems: ProblemLog | None = None) -> Report:
+    """Dry run (write=False) or import (write=True, in the caller's transaction) of one table;
+    every problem also goes to `problems` (the downloadable list)."""
     importer = importer_for(kind)(write=write, skip_invalid=skip_invalid, staff_user=staff_user, label=label,
                                   options=options, progress=progress)
+    importer.report.problems = problems
     return importer.run(table)

@@ -109,6 +109,7 @@ class ExportLog(models.Model):
         REDEMPTIONS = "redemptions", _("vouchers")
         REWARDS = "rewards", _("rewards")
         SURVEY_ANSWERS = "answers", _("survey answers")
+        DONATION_TOTALS = "donations", _("donation totals")
 
     kind = models.CharField(_("what"), max_length=12, choices=Kind.choices)
     file_format = models.CharField(_("format"), max_length=5)

@@ -33,9 +33,11 @@ from django.utils.translation import gettext as _
 
 from .errors import ImportFailed, ImportFileError
 from .importers import IMPORTERS, import_table
+from .mapping import MAX_MAPPED_COLUMNS
 from .models import ImportJob
+from .problems import problem_files, problems_delete, problems_save
 from .reading import Table, _EncodingFailed, max_upload_bytes, open_table
-from .report import Progress, Report
+from .report import ProblemLog, Progress, Report
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +139,20 @@ def import_job_analyse(*, job_id: int) -> ImportJob:
 def _analyse(job: ImportJob) -> ImportJob:
     """Whatever happens while reading the file, the job ends analysed or failed with a message."""
     progress = _ProgressWriter(job.pk, None)
+    problems_delete(problem_files(job))  # a dry run again (after a new column mapping)
     try:
         with translation.override(job.language):
-            report, table = _dry_run(job, progress)
+            problems = ProblemLog()
+            try:
+                report, table = _dry_run(job, progress, problems)
+                problems_file = problems_save(job, problems)
+            finally:
+                problems.close()
             # In the try: a report the database refuses must fail the job, not leave it "analysing".
             return _finish(job, status=ImportJob.Status.ANALYSED, report=report, rows_total=report.rows,
                            encoding=table.encoding, delimiter=table.delimiter,
-                           dry_run={**report.counts, "rows": report.rows, "errors_total": report.errors_total,
+                           dry_run={**report.counts, "rows": report.rows, **report.totals(),
+                                    "problems_file": problems_file, "headings": _mappable(table.headers),
                                     "columns": report.columns, "ignored_columns": report.ignored_columns})
     except (ImportFileError, ImportFailed) as error:
         return _fail(job, _DRY_RUN_STEP, str(error))
@@ -152,6 +161,11 @@ def _analyse(job: ImportJob) -> ImportJob:
         return _fail(job, _DRY_RUN_STEP, _failure_message(job, error, dry_run=True))
     finally:
         progress.close()
+
+
+def _mappable(headings: list[str]) -> list[str]:
+    """The headings the mapping step shows (none for a file with more columns than it handles)."""
+    return [heading[:1000] for heading in headings] if len(headings) <= MAX_MAPPED_COLUMNS else []
 
 
 def _failure_message(job: ImportJob, error: BaseException, *, dry_run: bool) -> str:
@@ -192,7 +206,7 @@ def import_soft_time_limit() -> int:
     return getattr(settings, "LOYALTY_IMPORT_SOFT_TIME_LIMIT", 3600)
 
 
-def _dry_run(job: ImportJob, progress: Progress) -> tuple[Report, Table]:
+def _dry_run(job: ImportJob, progress: Progress, problems: ProblemLog) -> tuple[Report, Table]:
     chosen = (job.options or {}).get("encoding", "auto")
     with job.file.open("rb") as binary:
         encoding = None
@@ -200,7 +214,7 @@ def _dry_run(job: ImportJob, progress: Progress) -> tuple[Report, Table]:
             try:
                 table = _open_job_table(job, binary, encoding=encoding)
                 report = import_table(table, kind=job.kind, write=False, label=job.file_name, options=job.options,
-                                      progress=progress)
+                                      progress=progress, problems=problems)
                 return report, table
             except _EncodingFailed as failure:
                 if chosen != "auto" or failure.encoding in ("cp1252", "utf-16"):
@@ -209,6 +223,59 @@ def _dry_run(job: ImportJob, progress: Progress) -> tuple[Report, Table]:
                         % {"line": failure.line, "encoding": failure.encoding}) from None
                 # The sample looked like UTF-8 but a later line is not: Windows-1252 it is.
                 encoding = "cp1252"
+
+
+def import_job_headings(job: ImportJob) -> list[str]:
+    """The headings of the job's file (read again: a dry run that failed on them stored none)."""
+    if not job.file:
+        return list((job.dry_run or {}).get("headings") or [])
+    with translation.override(job.language), job.file.open("rb") as binary:
+        return _open_job_table(job, binary).headers
+
+
+_MAPPABLE = (ImportJob.Status.ANALYSED, ImportJob.Status.FAILED)
+
+
+@transaction.atomic
+def import_job_map_columns(*, job_id: int, fields: list[str], staff_user: AbstractBaseUser | None) -> ImportJob:
+    """Staff mapped the file's headings to fields (one field or "" per heading): the mapping is
+    saved with the job and the dry run starts again with it (`import_job_start_dry_run`).
+
+    Refused, changing nothing, if two headings go to one field or a required field is missing."""
+    job = ImportJob.objects.select_for_update().get(pk=job_id)
+    if job.status not in _MAPPABLE or not job.file:
+        raise ImportFileError(detail=_("the columns of this file can no longer be mapped"))
+    try:
+        headings = import_job_headings(job)
+    except _EncodingFailed:
+        raise ImportFileError(detail=_("the file could not be read; choose the encoding and upload it again")) \
+            from None
+    if problems := IMPORTERS[job.kind].mapping_problems(headings, fields):
+        raise ImportFileError(detail="; ".join(problems))
+    job.options = {**(job.options or {}), "mapping": list(fields), "mapped_by": getattr(staff_user, "pk", None)}
+    job.status = ImportJob.Status.PENDING
+    job.attempts = 0  # a new dry run: its starts are counted afresh
+    job.message = ""
+    job.progress = 0
+    job.rows_processed = 0
+    job.save(update_fields=["options", "status", "attempts", "message", "progress", "rows_processed"])
+    return job
+
+
+def import_job_permission_problem(job: ImportJob, user: AbstractBaseUser) -> str:
+    """Why `user` may not import this job (its kind, or a column of it: opening balances need
+    the permission to adjust points), or "". The console asks before it confirms."""
+    importer = IMPORTERS[job.kind]
+    columns = (job.dry_run or {}).get("columns") or {}
+    missing = importer.missing_permission(user, columns.values())
+    if not missing:
+        return ""
+    heading = next((heading for heading, target in columns.items()
+                    if importer.column_permissions.get(target) == missing), "")
+    if not heading:
+        return _("You are not allowed to import this kind of file.")
+    return _("The column “%(column)s” needs a permission you don't have (%(permission)s): map it to “ignore this "
+             "column”, or ask an administrator to import the file.") % {"column": heading, "permission": missing}
 
 
 @transaction.atomic
@@ -248,15 +315,19 @@ def import_job_run(*, job_id: int) -> ImportJob:
         return _give_up(job) if job.status == ImportJob.Status.IMPORTING else job
     job.refresh_from_db()
     progress = _ProgressWriter(job.pk, job.rows_total)
+    problems = None
     try:
         with translation.override(job.language), job.file.open("rb") as binary, transaction.atomic():
             if not _lock_job(job.pk):
                 return job  # another run took the lock since the check above
+            problems = ProblemLog()
             report = import_table(_open_job_table(job, binary), kind=job.kind, write=True,
                                   skip_invalid=(job.options or {}).get("skip_invalid", False),
                                   staff_user=job.confirmed_by, label=job.file_name, options=job.options,
-                                  progress=progress)
-            job = _finish(job, status=ImportJob.Status.DONE, report=report, rows_total=report.rows)
+                                  progress=progress, problems=problems)
+            summary = {**report.totals(), "problems_file": problems_save(job, problems)}
+            job = _finish(job, status=ImportJob.Status.DONE, report=report, rows_total=report.rows,
+                          dry_run={**(job.dry_run or {}), "import": summary})
     except (ImportFileError, ImportFailed) as error:
         return _fail(job, _IMPORT_STEP, str(error))
     except Exception as error:  # a time limit, memory, the database, a bug: the transaction is rolled back
@@ -264,6 +335,8 @@ def import_job_run(*, job_id: int) -> ImportJob:
         return _fail(job, _IMPORT_STEP, _failure_message(job, error, dry_run=False))
     finally:
         progress.close()
+        if problems is not None:
+            problems.close()
     try:
         _delete_file(job)
     except Exception:  # the import is done; the retention job removes the file later

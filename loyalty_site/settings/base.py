@@ -338,6 +338,11 @@ UNFOLD = {
     "DASHBOARD_CALLBACK": "loyalty_site.dashboard.dashboard_callback",
     # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
     "STYLES": [lambda request: static("console/console.css")],
+    # Accessible names for widgets Django's admin scripts leave without one (select2, filters).
+    "SCRIPTS": [lambda request: static("console/a11y.js")],
+    # Grouped by what staff do; each item only for those who may open it (loyalty_site/navigation.py).
+    "SIDEBAR": {"show_search": True, "show_all_applications": False,
+                "navigation": "loyalty_site.navigation.sidebar_navigation"},
 }
 
 # --- Content Security Policy (django-csp) ---------------------------------
@@ -351,6 +356,8 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
+        # default-src also governs the portal's service worker (/sw.js; worker-src falls back to
+        # script-src, then default-src) and its web app manifest (manifest-src): this site only.
     },
 }
 
@@ -420,6 +427,17 @@ LOYALTY_PROGRAMME_NAME = env("LOYALTY_PROGRAMME_NAME", default="Treuepunkt")
 # SMS through a pluggable backend (campaigns/sms.py): a gateway's class in production.
 LOYALTY_SMS_BACKEND = env("LOYALTY_SMS_BACKEND", default="campaigns.sms.ConsoleSmsBackend")
 LOYALTY_SMS_FILE_PATH = env("LOYALTY_SMS_FILE_PATH", default=str(VAR_DIR / "sms" / "messages.jsonl"))
+# Web Push (members/push.py, RFC 8030/8291/8292): the VAPID key pair that identifies us to the
+# browsers' push services, and a contact (mailto: or https:) they can reach us at. The private key
+# as base64url (raw 32 bytes, or DER) or PEM; the public key as the browser's applicationServerKey
+# (base64url of the uncompressed point). Without them the portal says push is not available and
+# the console refuses push campaigns. Make a pair with `vapid --gen` (py-vapid) or
+# `manage.py shell -c "from members.push import vapid_keys_generate; print(vapid_keys_generate())"`.
+LOYALTY_WEBPUSH_VAPID_PRIVATE_KEY = env("LOYALTY_WEBPUSH_VAPID_PRIVATE_KEY", default="")
+LOYALTY_WEBPUSH_VAPID_PUBLIC_KEY = env("LOYALTY_WEBPUSH_VAPID_PUBLIC_KEY", default="")
+LOYALTY_WEBPUSH_VAPID_SUBJECT = env("LOYALTY_WEBPUSH_VAPID_SUBJECT", default="")
+# How long a push service keeps a message for a device that is offline (seconds).
+LOYALTY_WEBPUSH_TTL_SECONDS = env.int("LOYALTY_WEBPUSH_TTL_SECONDS", default=24 * 60 * 60)
 # Frequency cap: at most this many marketing messages per member in so many days (0: no cap).
 LOYALTY_CAMPAIGN_CAP_MESSAGES = env.int("LOYALTY_CAMPAIGN_CAP_MESSAGES", default=2)
 LOYALTY_CAMPAIGN_CAP_DAYS = env.int("LOYALTY_CAMPAIGN_CAP_DAYS", default=7)
@@ -450,3 +468,26 @@ LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY = env.dict("LOYALTY_COMPLAINT_SLA_HOURS_
                                                    default={"points": 24, "voucher": 24})
 # Days support has to call back a detractor (follow-up task due date).
 LOYALTY_FOLLOW_UP_DUE_DAYS = env.int("LOYALTY_FOLLOW_UP_DUE_DAYS", default=2)
+
+# --- Wallet passes: the card in Apple Wallet and Google Wallet (members/wallet.py) -------------
+# Each wallet is offered in the portal only when all of its settings are set; with none set the
+# portal says it is not set up yet, with some set `manage.py check` warns (docs/wallet.md).
+# Certificates and keys: a file's path or the PEM text itself ("\n" escapes allowed).
+# https://developer.apple.com/documentation/walletpasses/building-a-pass
+LOYALTY_WALLET_ORGANIZATION_NAME = env("LOYALTY_WALLET_ORGANIZATION_NAME", default=LOYALTY_PROGRAMME_NAME)
+LOYALTY_WALLET_APPLE_PASS_TYPE_ID = env("LOYALTY_WALLET_APPLE_PASS_TYPE_ID", default="")  # pass.com.example.loyalty
+LOYALTY_WALLET_APPLE_TEAM_ID = env("LOYALTY_WALLET_APPLE_TEAM_ID", default="")
+LOYALTY_WALLET_APPLE_CERT = env("LOYALTY_WALLET_APPLE_CERT", default="")  # the Pass Type ID certificate
+LOYALTY_WALLET_APPLE_KEY = env("LOYALTY_WALLET_APPLE_KEY", default="")  # its private key
+LOYALTY_WALLET_APPLE_KEY_PASSWORD = env("LOYALTY_WALLET_APPLE_KEY_PASSWORD", default="")  # if the key is encrypted
+LOYALTY_WALLET_APPLE_WWDR_CERT = env("LOYALTY_WALLET_APPLE_WWDR_CERT", default="")  # Apple's WWDR intermediate
+# https://developers.google.com/wallet/retail/loyalty-cards: the issuer's loyalty class, created once
+# in the Google Pay & Wallet Console, and a service account's key (RS256) that signs the save links.
+LOYALTY_WALLET_GOOGLE_ISSUER_ID = env("LOYALTY_WALLET_GOOGLE_ISSUER_ID", default="")
+LOYALTY_WALLET_GOOGLE_CLASS_ID = env("LOYALTY_WALLET_GOOGLE_CLASS_ID", default="")
+LOYALTY_WALLET_GOOGLE_SERVICE_ACCOUNT_EMAIL = env("LOYALTY_WALLET_GOOGLE_SERVICE_ACCOUNT_EMAIL", default="")
+LOYALTY_WALLET_GOOGLE_PRIVATE_KEY = env("LOYALTY_WALLET_GOOGLE_PRIVATE_KEY", default="")
+# The demo's throwaway credentials (members/wallet_demo.py): `seed_demo` writes them into this
+# folder when it is set (settings/local.py sets it); LOYALTY_WALLET_DEMO makes the portal say so.
+LOYALTY_WALLET_DEMO_DIR = ""
+LOYALTY_WALLET_DEMO = False

@@ -62,3 +62,15 @@ _MEMBER_DATE_FORMATS = {"de": "d.m.Y"}
 def member_date(value) -> str:
     language = (get_language() or "de").split("-")[0]
     return date(value, _MEMBER_DATE_FORMATS.get(language, "j M Y"))
+
+
+@register.simple_tag(takes_context=True)
+def portal_account(context) -> str:
+    """Which portal account this page is for, as the service worker knows it (members.pwa): the
+    worker drops a stored card of any other account. Empty when nobody (or staff) is signed in."""
+    from members.pwa import portal_account_key
+
+    user = getattr(context.get("request"), "user", None)
+    if user is None or not user.is_authenticated or user.is_staff:
+        return ""
+    return portal_account_key(user.pk)

@@ -49,7 +49,8 @@ def _shop(member: Member, partner, stores) -> None:
                         lines=[LineData(amount=Decimal(amount), category=category)])
 
 
-def test_member_journey_from_sign_up_to_deleting_the_account(page, live_server, programme, screenshot):
+def test_member_journey_from_sign_up_to_deleting_the_account(page, live_server, programme, screenshot, settings):
+    settings.LOYALTY_PUBLIC_URL = live_server.url  # mail links point to the public address
     partner, stores = programme
     base = live_server.url
 

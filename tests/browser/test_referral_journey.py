@@ -38,7 +38,8 @@ def anna(db):
     return member
 
 
-def test_link_click_sign_up_first_purchase_reward(browser, live_server, anna, screenshot):
+def test_link_click_sign_up_first_purchase_reward(browser, live_server, anna, screenshot, settings):
+    settings.LOYALTY_PUBLIC_URL = live_server.url  # mail links point to the public address
     base = live_server.url
     partner = factories.PartnerFactory(name="Testmarkt GmbH")
 

@@ -14,8 +14,9 @@ def test_demo_campaigns_have_results_and_a_second_run_adds_nothing(db):
     seed_rewards_catalogue()
     seed_members(count=25, partner=partner, stores=stores)
     first = seed_campaigns_demo()
-    assert len(first["campaigns_created"]) == 5
+    assert len(first["campaigns_created"]) == 6
     statuses = dict(Campaign.objects.values_list("name", "status"))
+    assert Campaign.objects.get(channel=Campaign.Channel.PUSH).status == Campaign.Status.DRAFT
     assert statuses["Einladung zum Sommerfest"] == Campaign.Status.SCHEDULED
     assert statuses["Geburtstagsgruß"] == Campaign.Status.ACTIVE
     finished = Campaign.objects.filter(status=Campaign.Status.DONE)

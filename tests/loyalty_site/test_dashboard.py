@@ -164,3 +164,18 @@ def test_participation_is_member_purchases_over_reported_receipts(tiers, partner
                     occurred_at=noon, store=other)
     store_day_report(store=store, day=yesterday, receipts=12, revenue=Decimal("300"))
     assert card(kpis(compute_figures(), 30), "Participation rate")["value"] == pytest.approx(3 / 12)
+
+
+def test_imported_customers_are_not_counted_as_new_sign_ups(tiers):
+    """#23: the customer-since column ("Kunde seit") is the imported member's join date, so the
+    enrolments card and chart count the customer when they became one, not on the import day."""
+    from tests.import_helpers import csv_bytes, full_import
+
+    factories.enrolled_member(first_name="Neu")  # a real sign-up today
+    job = full_import(csv_bytes("Kundennummer;E-Mail;Vorname;Kunde seit\n"
+                                "K1;k1@example.de;Alt;01.02.2015\n"
+                                "K2;k2@example.de;Älter;15.06.2009\n"))
+    assert job.counts["new"] == 2 and job.dry_run["columns"]["Kunde seit"] == "joined_at"
+    figures = compute_figures()
+    assert card(kpis(figures, 30), "Enrolments")["value"] == 1
+    assert sum(day.get("enrolments", 0) for day in figures["daily"].values()) == 1

@@ -113,9 +113,10 @@ def test_dashboard_expiry_schedule_costs_no_query_per_expiry_date(signed_in, por
 def test_dashboard_asks_for_consent_once_with_nothing_ticked(signed_in, portal_member):
     html = signed_in.get(reverse("portal:dashboard")).content.decode()
     assert 'name="email"' in html and 'name="sms"' in html and 'name="personalised"' in html
+    assert 'name="push"' in html
     assert "checked" not in html.split('class="stack consent-form"')[1].split("</form>")[0]
     signed_in.post(reverse("portal:preferences"), {"next": "dashboard"})
-    assert ConsentRecord.objects.filter(member=portal_member, granted=False).count() == 3
+    assert ConsentRecord.objects.filter(member=portal_member, granted=False).count() == 4
     html = signed_in.get(reverse("portal:dashboard")).content.decode()
     assert "consent-form" not in html
 

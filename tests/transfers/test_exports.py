@@ -37,7 +37,7 @@ def _csv_rows(response) -> list[list[str]]:
 
 EXPORTS = {
     # changelist -> who may export it (the rest get no export action, and a forged POST exports nothing)
-    "members_member": {"Administrator"},
+    "members_member": {"Administrator", "Marketing"},  # Marketing: the lists its campaigns need (#23)
     "rewards_pointentry": {"Administrator", "Finance"},
     "rewards_purchase": {"Administrator", "Finance"},
 }

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0020_tier_kinds_paid_invitation'),
-        ('rewards', '0011_partners_moved'),
+        ('members', '0021_tier_kinds_paid_invitation'),
+        ('rewards', '0012_donations'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

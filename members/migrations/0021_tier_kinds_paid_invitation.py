@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('members', '0019_move_imports_to_transfers'),
+        ('members', '0020_push_subscription_and_consent'),
     ]
 
     operations = [
