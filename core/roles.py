@@ -18,7 +18,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "rewards": {"reward": (VIEW, ADD, CHANGE), "donationcause": (VIEW, ADD, CHANGE),
                         "stampcardprogram": (VIEW, ADD, CHANGE),
                         "cashbackprogram": (VIEW, CHANGE), "earningrule": (VIEW, ADD, CHANGE),
-                        "redemption": (VIEW,)},
+                        "redemption": (VIEW,), "tiermembership": (VIEW,)},
             "partners": {"store": (VIEW,), "partner": (VIEW,)},
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},
@@ -30,7 +30,7 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "engagement": {"challenge": (VIEW, ADD, CHANGE), "badge": (VIEW, ADD, CHANGE),
                            "challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
         },
-        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "offers.assign_offer",
+        "extra": ["campaigns.send_campaign", "campaigns.draw_raffle", "offers.assign_offer", "rewards.invite_to_tier",
                   "members.export_personal_data"],
     },
     "Support": {
@@ -38,7 +38,8 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "members": {"member": (VIEW, CHANGE), "tier": (VIEW,), "tag": (VIEW,), "consentrecord": (VIEW,),
                         "tierhistory": (VIEW,), "membermerge": (VIEW,), "privacyrequest": (VIEW,)},
             "rewards": {"pointentry": (VIEW,), "purchase": (VIEW,), "purchasereturn": (VIEW,),
-                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "donation": (VIEW,)},
+                        "redemption": (VIEW,), "reward": (VIEW,), "stampcard": (VIEW,), "donation": (VIEW,),
+                        "tiermembership": (VIEW,)},
             "referrals": {"referral": (VIEW, ADD, CHANGE)},  # support enters forgotten codes, reviews
             "feedback": "*",
             "engagement": {"challengeprogress": (VIEW,), "memberbadge": (VIEW,)},
@@ -47,7 +48,9 @@ GROUP_PERMISSIONS: dict[str, dict] = {
         # Support handles access and erasure requests (Art. 15, 17) of members without a login.
         "extra": ["members.adjust_points", "members.block_member", "members.merge_members",
                   "members.export_member_data", "members.erase_member",
-                  "rewards.cancel_redemption", "referrals.review_referral"],
+                  "rewards.cancel_redemption", "referrals.review_referral",
+                  # VIP memberships are sold at the service desk; invitations are the programme's.
+                  "rewards.sell_membership"],
     },
     "Finance": {
         "models": {

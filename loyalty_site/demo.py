@@ -14,7 +14,13 @@ from members.wallet_demo import seed_wallet_demo
 from offers.demo import seed_offers_demo
 from partners.services import demo_partner_key
 from referrals.demo import seed_referrals_demo
-from rewards.demo import ensure_demo_logins, seed_catalogue_basics, seed_members, seed_rewards_catalogue
+from rewards.demo import (
+    ensure_demo_logins,
+    seed_catalogue_basics,
+    seed_members,
+    seed_memberships_demo,
+    seed_rewards_catalogue,
+)
 from rewards.models import Purchase
 
 
@@ -38,6 +44,7 @@ def _seed_later_features(partner) -> dict:
     seed_referrals_demo(partner=partner, referrer_email=DEMO_MEMBER_EMAIL)
     seed_feedback_demo()
     seed_campaigns_demo()
+    seed_memberships_demo(partner)
     seed_offers_demo(partner=partner)  # after campaigns: a coupon for one of its segments
     seed_wallet_demo()
     engagement = seed_engagement_demo(member_email=DEMO_MEMBER_EMAIL)

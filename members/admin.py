@@ -262,8 +262,18 @@ class MemberAdmin(ExportActionsMixin, ImportButtonMixin, ModelAdmin):
 
 @admin.register(Tier)
 class TierAdmin(ModelAdmin):
-    list_display = ["name_de", "name_en", "rank", "threshold_points", "earn_multiplier", "discount_percent"]
+    list_display = ["name_de", "name_en", "rank", "kind", "threshold_points", "fee_amount", "fee_currency",
+                    "duration_months", "earn_multiplier", "discount_percent"]
+    list_filter = ["kind"]
     ordering = ["rank"]
+    fieldsets = [
+        (None, {"fields": ["name_de", "name_en", "rank", "kind"]}),
+        (_("Reached by points"), {"fields": ["threshold_points"]}),
+        (_("Paid membership"), {"fields": ["fee_amount", "fee_currency", "duration_months"],
+                                "description": _("Only for a paid tier (VIP): the yearly fee, recorded as a "
+                                                 "purchase, and how long a membership runs.")}),
+        (_("Benefits"), {"fields": ["earn_multiplier", "discount_percent", "benefits_de", "benefits_en"]}),
+    ]
 
 
 @admin.register(Tag)

@@ -52,7 +52,8 @@ class TierSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tier
-        fields = ["id", "name", "rank", "threshold_points", "earn_multiplier", "discount_percent"]
+        fields = ["id", "name", "rank", "kind", "threshold_points", "earn_multiplier", "discount_percent",
+                  "fee_amount", "fee_currency", "duration_months"]
 
 
 class MemberSerializer(serializers.ModelSerializer):

@@ -33,12 +33,30 @@ TIERS = [
      "10 % discount, 50 % more points, VIP evenings."),
 ]
 
+# Beside the ladder: not reached by points, held through a membership (rewards.tier_memberships).
+MEMBERSHIP_TIERS = [
+    # rank, de, en, kind, fee, multiplier, discount, benefits de, benefits en
+    (9, "Botschafter", "Ambassador", Tier.Kind.INVITATION, None, "1.50", "10",
+     "Auf Einladung: 50 % mehr Punkte, 10 % Treuerabatt, Neuheiten vorab testen.",
+     "By invitation: 50 % more points, 10 % discount, try new products first."),
+    (10, "VIP", "VIP", Tier.Kind.PAID, "49.00", "2.00", "15",
+     "Für 49 € im Jahr: doppelte Punkte, 15 % Treuerabatt, kostenloser Versand, VIP-Abende.",
+     "For 49 € a year: double points, 15 % discount, free delivery, VIP evenings."),
+]
+
 
 @transaction.atomic
 def seed_tiers() -> None:
     for rank, de, en, threshold, multiplier, discount, benefits_de, benefits_en in TIERS:
         Tier.objects.update_or_create(rank=rank, defaults={
             "name_de": de, "name_en": en, "threshold_points": threshold, "earn_multiplier": Decimal(multiplier),
+            "discount_percent": Decimal(discount), "benefits_de": benefits_de, "benefits_en": benefits_en})
+    for rank, de, en, kind, fee, multiplier, discount, benefits_de, benefits_en in MEMBERSHIP_TIERS:
+        paid = kind == Tier.Kind.PAID
+        Tier.objects.update_or_create(rank=rank, defaults={
+            "name_de": de, "name_en": en, "kind": kind, "threshold_points": 0,
+            "fee_amount": Decimal(fee) if paid else None, "fee_currency": "EUR" if paid else "",
+            "duration_months": 12 if paid else None, "earn_multiplier": Decimal(multiplier),
             "discount_percent": Decimal(discount), "benefits_de": benefits_de, "benefits_en": benefits_en})
 
 

@@ -23,7 +23,8 @@ class AdjustPointsForm(forms.Form):
 
 
 class TierOverrideForm(forms.Form):
-    tier = forms.ModelChoiceField(label=_("Tier"), queryset=Tier.objects.all())
+    tier = forms.ModelChoiceField(label=_("Tier"), queryset=Tier.objects.points_based(),
+                                  help_text=_("Paid and invitation tiers are sold or given as a membership."))
     until = forms.DateField(
         label=_("Granted until"), required=False,
         help_text=_("Leave empty for a lasting override; with a date the tier falls back to the earned one after it."),

@@ -234,7 +234,9 @@ class MemberImporter(BaseImporter):
         self.generated_numbers: set[str] = set()
         self.first_line_of_member: dict[int, int] = {}  # members of the database this file matched
         self.tiers: dict[str, Tier] = {}
-        for tier in Tier.objects.all():
+        # Points tiers only: a paid or invitation tier is held through a membership (rewards), and
+        # a file naming one gets "unknown tier" rather than a tier nobody paid for or was invited to.
+        for tier in Tier.objects.points_based():
             for key in (tier.name_de, tier.name_en, str(tier.rank)):
                 if key:
                     self.tiers[normalize_heading(key)] = tier

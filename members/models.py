@@ -14,6 +14,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -25,7 +26,26 @@ from core.translation import TranslatedFieldsMixin
 from core.validators import LONG_TEXT_MAX, validate_birth_date
 
 
+class TierQuerySet(models.QuerySet):
+    def points_based(self) -> TierQuerySet:
+        return self.filter(kind=Tier.Kind.POINTS)
+
+    def memberships(self) -> TierQuerySet:
+        """Tiers held by a membership (paid or by invitation), never reached by points."""
+        return self.exclude(kind=Tier.Kind.POINTS)
+
+
 class Tier(TranslatedFieldsMixin, models.Model):
+    """A step of the ladder. Points tiers are reached by qualifying points; a paid tier (a VIP
+    membership for a yearly fee) and an invitation tier are held only through a membership
+    (rewards.models.TierMembership). `rank` orders all of them: a member holds the highest of
+    their points tier and their active memberships."""
+
+    class Kind(models.TextChoices):
+        POINTS = "points", _("reached by points")
+        PAID = "paid", _("paid membership")
+        INVITATION = "invitation", _("by invitation")
+
     name_de = models.CharField(_("name (German)"), max_length=80)
     name_en = models.CharField(_("name (English)"), max_length=80, blank=True)
     rank = models.PositiveSmallIntegerField(_("rank"), unique=True, help_text=_("0 is the entry tier."))
@@ -40,6 +60,18 @@ class Tier(TranslatedFieldsMixin, models.Model):
     )
     benefits_de = models.TextField(_("benefits (German)"), blank=True, max_length=LONG_TEXT_MAX)
     benefits_en = models.TextField(_("benefits (English)"), blank=True, max_length=LONG_TEXT_MAX)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.POINTS,
+                            db_default=Kind.POINTS)
+    fee_amount = models.DecimalField(_("yearly fee"), max_digits=9, decimal_places=2, null=True, blank=True,
+                                     validators=[MinValueValidator(Decimal("0.01"))],
+                                     help_text=_("Only for a paid tier: what the membership costs."))
+    fee_currency = models.CharField(_("fee currency"), max_length=3, choices=[("EUR", "EUR"), ("CHF", "CHF")],
+                                    blank=True)
+    duration_months = models.PositiveSmallIntegerField(
+        _("duration (months)"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("Only for a paid tier: how long a membership runs, e.g. 12."))
+
+    objects = TierQuerySet.as_manager()
 
     class Meta:
         ordering = ["rank"]
@@ -50,10 +82,43 @@ class Tier(TranslatedFieldsMixin, models.Model):
             models.CheckConstraint(
                 condition=Q(discount_percent__gte=0, discount_percent__lte=100), name="tier_discount_is_percent"
             ),
+            # A paid tier has a positive fee in a currency and a duration; the others have neither.
+            models.CheckConstraint(
+                condition=(Q(kind="paid", fee_amount__gt=0, duration_months__gt=0) & ~Q(fee_currency=""))
+                | (Q(fee_amount__isnull=True, duration_months__isnull=True, fee_currency="") & ~Q(kind="paid")),
+                name="tier_fee_only_for_paid",
+            ),
+            # Nobody reaches a membership tier by points: its threshold stays 0.
+            models.CheckConstraint(condition=Q(kind="points") | Q(threshold_points=0),
+                                   name="tier_membership_no_threshold"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind == self.Kind.PAID:
+            if not self.fee_amount or self.fee_amount <= 0:
+                errors["fee_amount"] = _("A paid tier needs a yearly fee above zero.")
+            if not self.fee_currency:
+                errors["fee_currency"] = _("A paid tier needs the fee's currency.")
+            if not self.duration_months:
+                errors["duration_months"] = _("A paid tier needs a duration.")
+        else:
+            for field in ("fee_amount", "duration_months"):
+                if getattr(self, field) is not None:
+                    errors[field] = _("Only a paid tier has a fee and a duration.")
+            if self.fee_currency:
+                errors["fee_currency"] = _("Only a paid tier has a fee and a duration.")
+        if self.kind != self.Kind.POINTS and self.threshold_points:
+            errors["threshold_points"] = _("A paid or invitation tier is not reached by points: leave this at 0.")
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_membership(self) -> bool:
+        return self.kind != self.Kind.POINTS
 
     @property
     def name(self) -> str:
@@ -165,7 +230,8 @@ class Member(models.Model):
                              related_name="members", db_index=False)
     tier_granted_until = models.DateField(
         _("tier granted until"), null=True, blank=True,
-        help_text=_("A granted tier (paid or invitation-only) falls back to the earned tier after this day."),
+        help_text=_("A tier staff granted for a period falls back to the earned tier after this day (paid and "
+                    "invitation tiers are memberships: see below)."),
     )
     points_balance = models.BigIntegerField(_("available points"), default=0, editable=False)
     points_pending = models.BigIntegerField(_("pending points"), default=0, editable=False)
@@ -238,6 +304,9 @@ class TierHistory(models.Model):
         GRANT = "grant", _("granted for a period")
         GRANT_ENDED = "grant_ended", _("grant ended")
         MERGE = "merge", _("merge")
+        PAID = "paid", _("paid membership")
+        INVITATION = "invitation", _("invitation")
+        MEMBERSHIP_ENDED = "membership_ended", _("membership ended")
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_history")
     from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

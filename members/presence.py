@@ -42,6 +42,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
+from rest_framework.fields import ProhibitNullCharactersValidator
 
 from core import ratelimit
 from core.ratelimit import current_window, parse_rate, window_count_up
@@ -69,7 +70,10 @@ def presence_from(data: Mapping, *, field: str = "card_number") -> Presence | No
         raise serializers.ValidationError({field: [
             _("Name the member by only one of card_number, customer_number or member_code.")]})
     name = given[0]
-    return Presence(field=name, value=str(data[name]))
+    value = str(data[name])
+    if "\x00" in value:  # PostgreSQL text cannot hold it: a field error, not a failed query
+        raise serializers.ValidationError({name: [ProhibitNullCharactersValidator.message]})
+    return Presence(field=name, value=value)
 
 
 def member_condition(principal: PartnerPrincipal, *, public_id: UUID | str | None = None,

@@ -69,6 +69,8 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.StampCardProgram": "no personal data", "rewards.StampCard": NONE,
     "rewards.StampCredit": NONE, "rewards.CashbackProgram": "no personal data",
     "rewards.PartnerRedemption": NONE,
+    "rewards.TierMembership": NONE + "; kept with its fee purchase, the erased member's values in the reason "
+                              "rewritten",
     "rewards.DonationCause": "no personal data",
     "rewards.Donation": "the member link removed on erasure; cause, points, euros and date kept for the totals per "
                         "cause and the payout",
@@ -140,6 +142,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
     "transfers.ExportLog": {"filters": REWRITTEN},
     "rewards.PointEntry": {"reason": REWRITTEN, "reference": REWRITTEN},
+    "rewards.TierMembership": {"reason": REWRITTEN},
     "referrals.Referral": {"reject_reason": REWRITTEN},
     "referrals.ReferralClaim": dict.fromkeys(["code", "channel", "started_at", "created_at"], WITH_LOGIN),
     "campaigns.Message": {"to_address": BLANKED, "error": REWRITTEN},
@@ -165,7 +168,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
 
 NOT_PERSONAL_FIELDS: dict[str, str] = {
     "members.Member": "country language status joined_at last_purchase_at retention_warned_at created_at updated_at",
-    "members.Tier": "name_de name_en benefits_de benefits_en",
+    "members.Tier": "name_de name_en benefits_de benefits_en kind fee_currency",
     "members.Tag": "name",
     "members.TierHistory": "cause created_at",
     "members.ConsentRecord": "purpose source text_version confirmed_at confirmation_token created_at",
@@ -227,6 +230,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "partners.WebhookSubscription": "url events secret created_at",
     "partners.WebhookDelivery": "event status last_attempt_at delivered_at created_at",
     "rewards.PartnerRedemption": "created_at",
+    "rewards.TierMembership": "source status starts ends ended_at created_at",
     "rewards.DonationCause": "name_de name_en description_de description_en organisation website created_at",
     "rewards.Donation": "created_at cancelled_at",
     "sessions.Session": "expire_date",

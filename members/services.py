@@ -111,7 +111,7 @@ def member_code_issue(*, member_id: int) -> tuple[MemberCode, str]:
 
 
 def entry_tier() -> Tier | None:
-    return Tier.objects.order_by("rank").first()
+    return Tier.objects.points_based().order_by("rank").first()
 
 
 @transaction.atomic

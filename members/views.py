@@ -82,7 +82,7 @@ def home(request):
     if request.user.is_authenticated and not request.user.is_staff:
         return redirect("portal:dashboard")
     return render(request, "portal/home.html", {
-        "tiers": Tier.objects.order_by("rank"),
+        "tiers": Tier.objects.points_based().order_by("rank"),
         **contributed_context("home"),  # the first rewards of the catalogue (rewards.views)
     })
 

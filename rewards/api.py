@@ -59,6 +59,20 @@ def money(**kwargs) -> serializers.DecimalField:
 
 # --- Purchases -----------------------------------------------------------------------------------
 
+def validate_purchase_time(value):
+    now = timezone.now()
+    if value < now - timedelta(days=365):
+        raise serializers.ValidationError(_("The purchase is more than a year old."))
+    if value > now + timedelta(days=1):
+        raise serializers.ValidationError(_("The purchase time is in the future."))
+    return value
+
+
+# A membership fee is sold through /members/<id>/tier-memberships/ (rewards.api_memberships), never
+# posted as a purchase: that would record the fee without the membership.
+GOODS_CHANNELS = [(value, label) for value, label in Channel.choices if value != Channel.MEMBERSHIP]
+
+
 class PurchaseLineInputSerializer(StrictFieldsMixin, serializers.Serializer):
     sku = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="",
@@ -71,7 +85,7 @@ class PurchaseCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
     order_reference = serializers.CharField(max_length=80, help_text="Unique per partner: the same order "
                                             "reference again returns the first purchase and earns nothing.")
     store = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="The store's code.")
-    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.STORE)
+    channel = serializers.ChoiceField(choices=GOODS_CHANNELS, default=Channel.STORE)
     amount = money()
     currency = serializers.ChoiceField(choices=Currency.choices)
     occurred_at = serializers.DateTimeField(required=False, help_text="Default: now. At most a year back and a "
@@ -79,12 +93,7 @@ class PurchaseCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
     lines = PurchaseLineInputSerializer(many=True, required=False, max_length=MAX_LINES)
 
     def validate_occurred_at(self, value):
-        now = timezone.now()
-        if value < now - timedelta(days=365):
-            raise serializers.ValidationError(_("The purchase is more than a year old."))
-        if value > now + timedelta(days=1):
-            raise serializers.ValidationError(_("The purchase time is in the future."))
-        return value
+        return validate_purchase_time(value)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -565,9 +574,10 @@ class StoreDayTotalViewSet(PartnerViewSet):
 
 
 def register(router) -> None:
-    from . import api_balance
+    from . import api_balance, api_memberships
 
     api_balance.register(router)  # /members/<id>/balance/ and /entries/
+    api_memberships.register(router)  # /members/<id>/tier-memberships/
     router.register("store-days", StoreDayTotalViewSet, basename="store-day")
     router.register("purchases", PurchaseViewSet, basename="purchase")
     router.register("rewards", RewardViewSet, basename="reward")

@@ -246,3 +246,29 @@ def ensure_demo_logins(partner: Partner, stores: list[Store]) -> tuple[str, str]
     _seed_vouchers(member)
     seed_donations()
     return staff_email, DEMO_MEMBER_EMAIL
+
+
+def seed_memberships_demo(partner: Partner) -> int:
+    """The demo member bought the VIP membership in the online shop (her portal shows it);
+    two more members hold one: a VIP sold at a till and an ambassador invited by staff.
+    Idempotent: the sales' order references are fixed, and an invitation is made once."""
+    from .models import TierMembership
+    from .tier_memberships import tier_membership_invite, tier_membership_sell
+
+    vip = Tier.objects.filter(kind=Tier.Kind.PAID).order_by("-rank").first()
+    ambassador = Tier.objects.filter(kind=Tier.Kind.INVITATION).order_by("-rank").first()
+    if vip is None or ambassador is None:
+        return 0
+    erika = Member.objects.get(email__iexact=DEMO_MEMBER_EMAIL)
+    others = list(Member.objects.filter(purchases__partner=partner).exclude(pk=erika.pk).distinct()
+                  .order_by("pk")[:2])
+    web = Store.objects.filter(partner=partner, code="WEB").first()
+    ago = timezone.now() - timedelta(days=40)
+    for member, store, at in [(erika, web, ago), *[(other, None, None) for other in others[:1]]]:
+        tier_membership_sell(member_id=member.pk, tier=vip, partner=partner, store=store, occurred_at=at,
+                             order_reference=f"VIP-DEMO-{member.customer_number}")
+    for member in others[1:]:
+        if not TierMembership.objects.filter(member=member, source=TierMembership.Source.INVITATION).exists():
+            tier_membership_invite(member_id=member.pk, tier=ambassador, reason="Markenbotschafterin 2026",
+                                   ends=timezone.localdate() + timedelta(days=180), staff_user=None)
+    return TierMembership.objects.filter(status=TierMembership.Status.ACTIVE).count()

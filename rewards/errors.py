@@ -68,6 +68,18 @@ class DailyAdjustmentLimitReached(LoyaltyError):
     http_status = 403
 
 
+class MembershipTierNotOverridable(LoyaltyError):
+    code = "membership_tier_not_overridable"
+    default_message = _("%(tier)s is held through a paid or invitation membership, not set by an override.")
+    http_status = 422
+
+
+class InvalidMembership(LoyaltyError):
+    code = "invalid_membership"
+    default_message = _("The membership is not valid: %(detail)s")
+    http_status = 422
+
+
 class DonationNotCancellable(LoyaltyError):
     code = "donation_not_cancellable"
     default_message = _("Only a donation of the running month that is not cancelled yet can be cancelled: "

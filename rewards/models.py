@@ -13,6 +13,7 @@ Design in short (see shared/DESIGN.md):
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -63,6 +64,7 @@ class Channel(models.TextChoices):
     STORE = "store", _("store")
     ONLINE = "online", _("online shop")
     APP = "app", _("app")
+    MEMBERSHIP = "membership", _("membership fee")
 
 
 class Purchase(models.Model):
@@ -103,6 +105,68 @@ class Purchase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_reference} ({self.amount} {self.currency})"
+
+
+class TierMembershipQuerySet(models.QuerySet):
+    def active_on(self, day: date) -> TierMembershipQuerySet:
+        return self.filter(status=TierMembership.Status.ACTIVE, starts__lte=day, ends__gte=day)
+
+
+class TierMembership(models.Model):
+    """A member's paid (VIP, for a yearly fee) or invitation membership of a tier, from `starts` to
+    `ends` (both days included). Rows are kept: a renewal is a new row starting the day after the
+    previous one ends, so the history of memberships and fees stays. The tier engine
+    (rewards.tier_memberships) keeps Member.tier at the highest of the points tier and the
+    active memberships."""
+
+    class Source(models.TextChoices):
+        PAID = "paid", _("paid")
+        INVITATION = "invitation", _("invitation")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        ENDED = "ended", _("ended")
+        RETURNED = "returned", _("fee returned")
+
+    member = models.ForeignKey(Member, verbose_name=_("member"), on_delete=models.PROTECT,
+                               related_name="tier_memberships")
+    tier = models.ForeignKey(Tier, verbose_name=_("tier"), on_delete=models.PROTECT, related_name="memberships")
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    starts = models.DateField(_("starts"))
+    ends = models.DateField(_("ends"), help_text=_("The last day of the membership."))
+    fee_purchase = models.OneToOneField(Purchase, verbose_name=_("fee purchase"), null=True, blank=True,
+                                        on_delete=models.PROTECT, related_name="tier_membership")
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("invited by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    objects = TierMembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-starts", "-id"]
+        verbose_name = _("tier membership")
+        verbose_name_plural = _("tier memberships")
+        permissions = [
+            ("sell_membership", _("Can sell and renew paid tier memberships")),
+            ("invite_to_tier", _("Can invite members into an invitation tier")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends__gt=models.F("starts")), name="membership_ends_after_start"),
+            # A paid membership has its fee purchase; an invitation has none.
+            models.CheckConstraint(condition=Q(source="paid", fee_purchase__isnull=False)
+                                   | Q(source="invitation", fee_purchase__isnull=True),
+                                   name="membership_fee_only_when_paid"),
+        ]
+        indexes = [
+            models.Index(fields=["member", "-ends"], name="membership_member_ends"),
+            models.Index(fields=["ends"], condition=Q(status="active"), name="membership_active_ends"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier} {self.starts}–{self.ends} ({self.get_source_display()})"
 
 
 class PurchaseLine(models.Model):

@@ -11,7 +11,7 @@ from members.gdpr import export_section
 from members.models import Member
 from members.privacy import PersonalValues, personal_data_scrubber
 
-from .models import Donation, PointEntry, Purchase, Redemption, StampCard
+from .models import Donation, PointEntry, Purchase, Redemption, StampCard, TierMembership
 
 
 @export_section("ledger")
@@ -84,6 +84,29 @@ def stamp_cards_export(member: Member, people: list[int]) -> list[dict]:
          "completed_at": card.completed_at}
         for card in StampCard.objects.filter(member_id__in=people).select_related("program").order_by("id")
     ]
+
+
+@export_section("tier_memberships")
+def tier_memberships_export(member: Member, people: list[int]) -> list[dict]:
+    """Paid and invitation memberships (staff's reason for an invitation is about the member too)."""
+    return [
+        {"tier": membership.tier.name, "source": membership.source, "status": membership.status,
+         "starts": membership.starts, "ends": membership.ends, "reason": membership.reason,
+         "fee_purchase": membership.fee_purchase.order_reference if membership.fee_purchase else None}
+        for membership in TierMembership.objects.filter(member_id__in=people).select_related("tier", "fee_purchase")
+        .order_by("starts", "id")
+    ]
+
+
+@personal_data_scrubber
+def scrub_membership_reasons(member_ids: list[int], values: PersonalValues) -> None:
+    """Staff type a reason for an invitation ("VIP for Erika Mustermann, press"): scrubbed like
+    the ledger's texts. The rows stay (the fee purchases and the tier history refer to them)."""
+    rows = TierMembership.objects.filter(member_id__in=member_ids).exclude(reason="").values_list("pk", "reason")
+    for pk, reason in rows.iterator():
+        scrubbed = values.scrub(reason)
+        if scrubbed != reason:
+            TierMembership.objects.filter(pk=pk).update(reason=scrubbed)
 
 
 @personal_data_scrubber

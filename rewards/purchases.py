@@ -37,7 +37,7 @@ from . import rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, to_eur
 from .events import PurchaseRecorded
 from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
-from .models import EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
+from .models import Channel, EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
 from .tiers import tier_evaluate
 from .vouchers import cashback_apply, stamp_cards_apply_purchase
 
@@ -162,12 +162,14 @@ def purchase_record(
     if store is not None and store.partner_id != partner.pk:
         raise InvalidPurchase(detail=_("the store belongs to another partner"))
 
+    # A membership fee (rewards.tier_memberships) earns no points: it buys a tier, not goods.
+    is_fee = channel == Channel.MEMBERSHIP
     purchase_input = PurchaseInput(
         amount=amount, currency=currency, channel=channel, store_id=store.pk if store else None,
-        occurred_at=occurred_at, tier=member.tier,
+        occurred_at=occurred_at, tier=None if is_fee else member.tier,
         lines=[LineInput(amount=line.amount, category=line.category) for line in lines],
     )
-    result = points_for(member, purchase_input, rules_in_force(occurred_at))
+    result = points_for(member, purchase_input, [] if is_fee else rules_in_force(occurred_at))
     purchase = _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at,
                                 lines, result)
     total = result.total + _add_bonuses(member, purchase)
@@ -186,7 +188,8 @@ def purchase_record(
     else:
         Member.objects.filter(pk=member.pk).update(**stats)
     member.points_pending += purchase.points_pending
-    _after_purchase(member, purchase, lines)
+    if not is_fee:  # no stamp for a fee, nor cashback
+        _after_purchase(member, purchase, lines)
     # Last, as the referral check ran after stamp cards and cashback: subscribers (referrals
     # qualify a referral with its purchase, inside this transaction) react to the purchase.
     publish(PurchaseRecorded(

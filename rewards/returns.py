@@ -23,7 +23,8 @@ from rewards.errors import InvalidReturn
 from .earning import CENT, allocate, reversal_target, to_eur
 from .events import PurchaseReturned
 from .ledger import post_entry, purchase_and_member_lock
-from .models import PointEntry, Purchase, PurchaseLine, PurchaseReturn
+from .models import Channel, PointEntry, Purchase, PurchaseLine, PurchaseReturn
+from .tier_memberships import tier_membership_fee_returned
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def purchase_return(
     member, purchase = purchase_and_member_lock(purchase_id)
     if existing := purchase.returns.filter(reference=reference).first():
         return existing
+    if purchase.channel == Channel.MEMBERSHIP:  # a returned fee ends its membership (or is refused)
+        tier_membership_fee_returned(member=member, purchase=purchase, reference=reference)
     purchase_lines = list(purchase.lines.select_for_update().order_by("pk"))
     amounts = _return_amounts(purchase_lines, amount, lines)
     total_returned = sum(amounts, Decimal(0))

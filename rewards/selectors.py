@@ -4,7 +4,7 @@ and vouchers for the portal and the console's 360° page, and the programme term
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import connection
@@ -26,8 +26,10 @@ from .models import (
     Redemption,
     Reward,
     StampCardProgram,
+    TierMembership,
 )
 from .rule_cache import tier_ladder
+from .tier_memberships import fee_return_days
 
 _BALANCE_MISMATCH_SQL = """
     SELECT m.id, m.points_balance, COALESCE(e.total, 0)
@@ -79,13 +81,40 @@ def tier_progress(member: Member, *, qualifying: int | None = None) -> TierProgr
     points = qualifying_points(member.pk) if qualifying is None else qualifying
     current = member.tier
     current_rank = current.rank if current else -1
-    upcoming = next((tier for tier in tier_ladder() if tier.rank > current_rank), None)
+    upcoming = next((tier for tier in tier_ladder() if tier.rank > current_rank and not tier.is_membership), None)
     if upcoming is None:
         return TierProgress(current, None, points, 0, 100)
     floor = current.threshold_points if current else 0
     span = max(1, upcoming.threshold_points - floor)
     percent = max(0, min(100, (points - floor) * 100 // span))
     return TierProgress(current, upcoming, points, max(0, upcoming.threshold_points - points), percent)
+
+
+@dataclass(frozen=True)
+class MembershipStatus:
+    tier: Tier
+    source: str  # TierMembership.Source
+    ends: date  # the last day, renewals already paid for included
+
+
+def membership_status(member: Member, *, today: date | None = None) -> MembershipStatus | None:
+    """The paid or invitation membership the member's tier comes from, and until when it runs
+    (a renewal following on counts). None when the member's tier is their points tier."""
+    tier = member.tier
+    if tier is None or not tier.is_membership:
+        return None
+    today = today or timezone.localdate()
+    rows = list(TierMembership.objects.filter(member=member, tier=tier, status=TierMembership.Status.ACTIVE,
+                                              ends__gte=today).order_by("starts").values_list("starts", "ends",
+                                                                                              "source"))
+    if not rows or rows[0][0] > today:
+        return None
+    ends, source = rows[0][1], rows[0][2]
+    for starts, later_ends, _source in rows[1:]:
+        if starts > ends + timedelta(days=1):
+            break  # not contiguous: a gap before it
+        ends = max(ends, later_ends)
+    return MembershipStatus(tier=tier, source=source, ends=ends)
 
 
 def points_expiring_soon(member: Member) -> tuple[int, object]:
@@ -104,6 +133,8 @@ def member_overview(member: Member, *, entries: int = 25, purchases: int = 10) -
         "progress": tier_progress(member),
         "expiring": expiring,
         "expiring_until": expiring_until,
+        "memberships": list(TierMembership.objects.filter(member=member)
+                            .select_related("tier", "fee_purchase", "invited_by").order_by("-starts", "-id")[:20]),
         "entries": list(
             PointEntry.objects.filter(member_id__in=[member.pk, *merged_ids])
             .select_related("purchase", "created_by", "member")
@@ -316,7 +347,9 @@ def program_terms() -> dict:
     return {
         "base_rules": [_rule_terms(rule) for rule in rules if rule.effect == base],
         "promotions": [_rule_terms(rule) for rule in rules if rule.effect != base],
-        "tiers": list(Tier.objects.order_by("rank")),
+        "tiers": list(Tier.objects.points_based().order_by("rank")),
+        "membership_tiers": list(Tier.objects.memberships().order_by("-rank")),
+        "membership_return_days": fee_return_days(),
         "tier_window_days": settings.LOYALTY_TIER_WINDOW_DAYS,
         "expiry_months": settings.LOYALTY_POINTS_EXPIRY_MONTHS,
         "expiry_warning_days": settings.LOYALTY_EXPIRY_WARNING_DAYS,

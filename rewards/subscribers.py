@@ -25,6 +25,7 @@ from .ledger import (
     points_transfer,
 )
 from .models import PointEntry, Purchase
+from .tier_memberships import tier_memberships_merge
 from .tiers import tiers_merge
 from .vouchers import member_rewards_merge, member_vouchers_cancel
 
@@ -43,6 +44,7 @@ def rewards_follow_the_merge(events: Sequence[MembersMerged]) -> None:
         member_rewards_merge(survivor=survivor, duplicate=duplicate)
         survivor = Member.objects.select_related("tier").get(pk=survivor.pk)
         tiers_merge(survivor=survivor, duplicate=duplicate)
+        tier_memberships_merge(survivor=survivor, duplicate=duplicate)
         Member.objects.filter(pk=duplicate.pk).update(tier_granted_until=None)  # a grant moved with the tier
         if event.merge_id is not None:
             MemberMerge.objects.filter(pk=event.merge_id).update(points_moved=points, purchases_moved=purchases_moved)

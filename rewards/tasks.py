@@ -43,7 +43,10 @@ def issue_waiting_stamp_rewards() -> int:
 # The tier jobs keep their task names (beat's schedule rows name them): the engine moved from members.
 @shared_task(name="members.tasks.end_tier_grants")
 def end_tier_grants() -> int:
-    return tiers.tier_end_grants()
+    # Paid and invitation memberships end in the same daily run as grants.
+    from .tier_memberships import tier_memberships_end_due
+
+    return tiers.tier_end_grants() + tier_memberships_end_due()
 
 
 @shared_task(name="members.tasks.review_tiers")

@@ -123,6 +123,7 @@ def _home_rewards(member: Member | None) -> dict:
 def _dashboard_points(member: Member | None) -> dict:
     return {
         "progress": selectors.tier_progress(member),
+        "membership": selectors.membership_status(member),
         "expiring": selectors.points_expiring_schedule(member),
         "latest": selectors.explain_entries(member, selectors.ledger_entries(member)[:5]),
         "open_vouchers": selectors.vouchers_of(member).filter(status="issued", expires_at__gte=timezone.now())

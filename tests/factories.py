@@ -76,6 +76,21 @@ def tier_ladder() -> list[Tier]:
     ]
 
 
+def vip_tier(**fields) -> Tier:
+    """A paid tier above the ladder: VIP for 99 EUR a year."""
+    defaults = {"name_de": "VIP", "name_en": "VIP", "kind": Tier.Kind.PAID, "threshold_points": 0,
+                "fee_amount": Decimal("99.00"), "fee_currency": "EUR", "duration_months": 12,
+                "earn_multiplier": Decimal("2.00"), "discount_percent": Decimal("10")}
+    return TierFactory(rank=fields.pop("rank", 10), **{**defaults, **fields})
+
+
+def invitation_tier(**fields) -> Tier:
+    """An invitation-only tier: Botschafter (ambassador)."""
+    defaults = {"name_de": "Botschafter", "name_en": "Ambassador", "kind": Tier.Kind.INVITATION,
+                "threshold_points": 0, "earn_multiplier": Decimal("1.50")}
+    return TierFactory(rank=fields.pop("rank", 9), **{**defaults, **fields})
+
+
 class TagFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Tag

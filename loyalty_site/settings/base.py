@@ -293,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "MemberStatusEnum": "members.models.Member.Status",
         "RedemptionStatusEnum": "rewards.models.Redemption.Status",
         "ChannelEnum": "rewards.models.Channel",  # the purchase channel keeps its name beside other "channel"s
+        "CurrencyEnum": "rewards.models.Currency",  # a paid tier's fee currency is the purchases' one
         "ReferralChannelEnum": "referrals.models.Referral.Channel",
         "ReferralStatusEnum": "referrals.models.Referral.Status",
         "WebhookDeliveryStatusEnum": "partners.models.WebhookDelivery.Status",
@@ -377,6 +378,10 @@ LOYALTY_CHALLENGE_RETURN_DAYS = env.int("LOYALTY_CHALLENGE_RETURN_DAYS", default
 LOYALTY_STREAK_GRACE_WEEKS = env.int("LOYALTY_STREAK_GRACE_WEEKS", default=1)
 LOYALTY_EXPIRY_WARNING_DAYS = env.int("LOYALTY_EXPIRY_WARNING_DAYS", default=30)
 LOYALTY_TIER_WINDOW_DAYS = env.int("LOYALTY_TIER_WINDOW_DAYS", default=365)
+# A paid (VIP) membership's fee can be returned this many days after the sale, which ends the
+# membership; at least the return window. 14: the withdrawal period of a contract made online
+# (§ 355 BGB).
+LOYALTY_MEMBERSHIP_RETURN_DAYS = env.int("LOYALTY_MEMBERSHIP_RETURN_DAYS", default=14)
 LOYALTY_HEARTBEAT_SECONDS = 15
 # Campaign sends, imports and webhook deliveries waiting this long without progress are shown as
 # stalled in the console (core/stalls.py); the sweepers run every 5 minutes.

@@ -456,3 +456,11 @@ def test_generated_card_and_customer_numbers_are_valid_and_skip_numbers_that_are
     assert member.card_number == "927655555555555" + member_importers.luhn_check_digit("927655555555555")
     assert member.customer_number == "K000000008"
     assert member_importers.luhn_check_digit("7992739871") == "3"  # the textbook example
+
+
+def test_a_file_cannot_give_a_paid_or_invitation_tier(tiers):
+    factories.vip_tier()
+    factories.enrolled_member(customer_number="K1", email="k1@example.de")
+    job = full_import(csv_bytes("Kundennummer;E-Mail;Stufe\nK1;k1@example.de;VIP\n"), skip_invalid=True)
+    assert job.counts["invalid"] == 1
+    assert Member.objects.get(customer_number="K1").tier.name_de == "Basis"

@@ -5,7 +5,7 @@ recorded without personal data."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from campaigns.models import Message
 from members.erasure import member_erase
@@ -29,6 +30,7 @@ from referrals.services import referral_attach
 from rewards.ledger import points_adjust, points_credit
 from rewards.models import PointEntry, Redemption
 from rewards.selectors import ledger_mismatches
+from rewards.tier_memberships import tier_membership_invite
 from rewards.tiers import tier_override
 from tests import factories
 from tests.import_helpers import csv_bytes, full_import
@@ -104,6 +106,9 @@ def _seed_everywhere(api, partner):
                   reason=f"Kulanz für Frau {PERSON['last_name']}, Tel. {PERSON['phone']}")
     tier_override(member_id=member.pk, tier=member.tier, reason=f"VIP {PERSON['first_name']} {PERSON['last_name']}",
                   staff_user=staff)
+    tier_membership_invite(member_id=member.pk, tier=factories.invitation_tier(), staff_user=staff,
+                           reason=f"Presse, {PERSON['first_name']} {PERSON['last_name']}",
+                           ends=timezone.localdate() + timedelta(days=30))
 
     bought = api.post("/purchases/", {"member_id": str(member.public_id), "order_reference": "ZQ-1", "amount": "20.00",
                                       "currency": "EUR", "store": "S1"})
