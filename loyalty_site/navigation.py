@@ -21,11 +21,12 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
     (_("Programme"), [
         ("rewards", "earningrule"), ("members", "tier"), ("rewards", "reward"), ("rewards", "stampcardprogram"),
         ("rewards", "cashbackprogram"), ("engagement", "challenge"), ("engagement", "badge"),
-        ("offers", "offer"), ("rewards", "donationcause"), ("referrals", "referralprogram"),
+        ("offers", "offer"), ("rewards", "donationcause"), ("rewards", "donation"), ("referrals", "referralprogram"),
     ]),
     (_("Members"), [
-        ("members", "member"), ("rewards", "purchase"), ("rewards", "purchasereturn"), ("rewards", "pointentry"),
-        ("rewards", "redemption"), ("rewards", "stampcard"), ("referrals", "referral"), ("members", "tag"),
+        ("members", "member"), ("rewards", "tiermembership"), ("rewards", "purchase"), ("rewards", "purchasereturn"), ("rewards", "pointentry"),
+        ("rewards", "redemption"), ("rewards", "stampcard"), ("referrals", "referral"), ("engagement", "challengeprogress"),
+        ("engagement", "memberbadge"), ("offers", "memberoffer"), ("members", "tag"),
         ("members", "tierhistory"), ("members", "consentrecord"), ("members", "membermerge"),
         ("members", "privacyrequest"), ("transfers", "importjob"), ("transfers", "exportlog"),
     ]),
