@@ -24,10 +24,10 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
         ("offers", "offer"), ("rewards", "donationcause"), ("rewards", "donation"), ("referrals", "referralprogram"),
     ]),
     (_("Members"), [
-        ("members", "member"), ("rewards", "tiermembership"), ("rewards", "purchase"), ("rewards", "purchasereturn"), ("rewards", "pointentry"),
-        ("rewards", "redemption"), ("rewards", "stampcard"), ("referrals", "referral"), ("engagement", "challengeprogress"),
-        ("engagement", "memberbadge"), ("offers", "memberoffer"), ("members", "tag"),
-        ("members", "tierhistory"), ("members", "consentrecord"), ("members", "membermerge"),
+        ("members", "member"), ("rewards", "tiermembership"), ("rewards", "purchase"), ("rewards", "purchasereturn"),
+        ("rewards", "pointentry"), ("rewards", "redemption"), ("rewards", "stampcard"), ("referrals", "referral"),
+        ("engagement", "challengeprogress"), ("engagement", "memberbadge"), ("offers", "memberoffer"),
+        ("members", "tag"), ("members", "tierhistory"), ("members", "consentrecord"), ("members", "membermerge"),
         ("members", "privacyrequest"), ("transfers", "importjob"), ("transfers", "exportlog"),
     ]),
     (_("Campaigns"), [
