@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Segment
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from feedback.models import Survey
 from members.models import Member
 from rewards.models import Redemption, Reward
@@ -52,13 +52,9 @@ class Badge(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def description(self) -> str:
-        return self._translated("description")
+    description = translated()
 
     @property
     def picture_url(self) -> str:
@@ -131,13 +127,9 @@ class Challenge(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def description(self) -> str:
-        return self._translated("description")
+    description = translated()
 
     @property
     def counts_money(self) -> bool:

@@ -22,7 +22,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX
 from members.models import Member, Tier
 
@@ -69,13 +69,9 @@ class Survey(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def question(self) -> str:
-        return self._translated("question")
+    question = translated()
 
-    @property
-    def follow_up(self) -> str:
-        return self._translated("follow_up")
+    follow_up = translated()
 
     @property
     def scale(self) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX, validate_birth_date
 
 
@@ -120,13 +120,9 @@ class Tier(TranslatedFieldsMixin, models.Model):
     def is_membership(self) -> bool:
         return self.kind != self.Kind.POINTS
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def benefits(self) -> str:
-        return self._translated("benefits")
+    benefits = translated()
 
 
 class Tag(models.Model):

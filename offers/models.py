@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Segment
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member
 from partners.models import Store
@@ -99,13 +99,9 @@ class Offer(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def description(self) -> str:
-        return self._translated("description")
+    description = translated()
 
     def clean(self) -> None:
         """The console's form errors for what the constraints refuse (translated, per field)."""

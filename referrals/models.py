@@ -24,7 +24,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member
 
@@ -110,13 +110,9 @@ class ReferralProgram(TranslatedFieldsMixin, models.Model):
         if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
             raise ValidationError({"valid_until": _("The end must come after the start.")})
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def conditions(self) -> str:
-        return self._translated("conditions")
+    conditions = translated()
 
 
 class ReferralCode(models.Model):

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX
 from members.models import Member
 
@@ -47,13 +47,9 @@ class DonationCause(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def description(self) -> str:
-        return self._translated("description")
+    description = translated()
 
 
 class DonationQuerySet(models.QuerySet):

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.translation import TranslatedFieldsMixin
+from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member, Tier
 from partners.models import Partner, Store
@@ -487,17 +487,11 @@ class Reward(TranslatedFieldsMixin, models.Model):
         if errors:
             raise ValidationError(errors)
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
-    @property
-    def description(self) -> str:
-        return self._translated("description")
+    description = translated()
 
-    @property
-    def terms(self) -> str:
-        return self._translated("terms")
+    terms = translated()
 
 
 class Redemption(models.Model):
@@ -601,9 +595,7 @@ class StampCardProgram(TranslatedFieldsMixin, models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def name(self) -> str:
-        return self._translated("name")
+    name = translated()
 
 
 class StampCard(models.Model):

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from engagement.models import ChallengeProgress, MemberBadge
 from rewards.models import PointEntry, Redemption
 from rewards.purchases import purchase_record
 from tests import factories
+from tests.concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_in_threads(count: int, work) -> list:
-    barrier = threading.Barrier(count)
-    outcomes: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except Exception as error:  # collected for the assertions
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def test_concurrent_purchases_completing_a_challenge_reward_once_and_keep_the_ledger(tiers, partner, base_rule):

@@ -3,12 +3,10 @@ apply it exactly once, over the partner API as well as through the service; the 
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 
 from offers import services
@@ -17,30 +15,10 @@ from rewards.models import PointEntry, Purchase, PurchasePoints
 from rewards.purchases import LineData, purchase_record
 from tests import factories
 from tests.api_support import ApiClient, purchase_body
+from tests.concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_in_threads(count: int, work) -> list:
-    """Start `count` threads at the same moment; return what each raised (or returned)."""
-    barrier = threading.Barrier(count)
-    outcomes: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait()
-            outcomes[index] = work(index)
-        except Exception as error:  # collected for the assertions
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def _assert_applied_once(member, coupon) -> None:
@@ -67,7 +45,7 @@ def test_parallel_purchases_apply_a_one_use_coupon_once():
         return purchase_record(member_id=member.pk, partner=partner, order_reference=f"R-{index}",
                                amount=Decimal("10.00"), lines=[LineData(amount=Decimal("10.00"))])
 
-    outcomes = run_in_threads(12, buy)
+    outcomes = run_in_threads(12, buy, results=True)
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     _assert_applied_once(member, coupon)
     assert member.points_balance == 12 * 10 + 500
@@ -81,7 +59,7 @@ def test_parallel_purchases_over_the_api_apply_a_one_use_coupon_once(live_api, p
         client = ApiClient(live_api.base_url, live_api.key, partner=partner)
         return client.post("/purchases/", purchase_body(member, f"HTTP-{index}", amount="20.00"))
 
-    responses = run_in_threads(8, post)
+    responses = run_in_threads(8, post, results=True)
     assert [response.status_code for response in responses] == [201] * 8, responses
     with_coupon = [response.json() for response in responses
                    if any(part["kind"] == "offer" for part in response.json()["breakdown"])]
@@ -104,7 +82,7 @@ def test_activation_racing_purchases_never_uses_a_coupon_twice():
         return purchase_record(member_id=member.pk, partner=partner, order_reference=f"A-{index}",
                                amount=Decimal("5.00"))
 
-    outcomes = run_in_threads(9, work)
+    outcomes = run_in_threads(9, work, results=True)
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     coupon.refresh_from_db()
     assert coupon.activated_at is not None and coupon.uses <= 1

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum, Window
 from django.utils import timezone
 
@@ -17,30 +15,10 @@ from rewards.models import PointEntry, Purchase
 from rewards.purchases import purchase_record
 from rewards.returns import purchase_return
 from tests import factories
+from tests.concurrency import run_in_threads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-
-def run_in_threads(count: int, work) -> list:
-    """Start `count` threads at the same moment; return what each raised (or None)."""
-    barrier = threading.Barrier(count)
-    outcomes: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait()
-            work(index)
-        except Exception as error:  # collected for the assertions
-            outcomes[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 @pytest.fixture
