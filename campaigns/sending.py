@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -70,13 +70,34 @@ def _address(member: Member, channel: str) -> str:
     return (member.email if channel == Campaign.Channel.EMAIL else member.phone).strip()
 
 
+# The frequency cap is shared: other apps that write to members (survey invitations) count their
+# contacts here, registered in their AppConfig.ready(): (member ids, since) -> contacts per member.
+ContactCounter = Callable[[Iterable[int], datetime], Counter]
+contact_counters: list[ContactCounter] = []
+
+
 def _recent_claims(member_ids: Iterable[int], now: datetime) -> Counter:
-    """Messages in flight or sent to each member within the cap window (one query for a chunk)."""
+    """Messages in flight or sent to each member within the cap window (one query for a chunk),
+    plus the contacts of the registered counters."""
+    member_ids = list(member_ids)
     since = now - timedelta(days=settings.LOYALTY_CAMPAIGN_CAP_DAYS)
     rows = (Message.objects.filter(member_id__in=member_ids, status__in=[Message.Status.SENDING, Message.Status.SENT],
                                    claimed_at__gte=since)
             .order_by().values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
-    return Counter(dict(rows))
+    counts = Counter(dict(rows))
+    for count_contacts in contact_counters:
+        counts.update(count_contacts(member_ids, since))
+    return counts
+
+
+def members_over_cap(member_ids: Iterable[int], *, now: datetime | None = None) -> set[int]:
+    """The members who had as many marketing contacts (campaign messages, survey invitations)
+    in the cap window as LOYALTY_CAMPAIGN_CAP_MESSAGES allows (none when the cap is off)."""
+    limit = settings.LOYALTY_CAMPAIGN_CAP_MESSAGES
+    if not limit:
+        return set()
+    return {member_id for member_id, count in _recent_claims(member_ids, now or timezone.now()).items()
+            if count >= limit}
 
 
 def _effective_consents(member_ids: Iterable[int], purposes: Iterable[str]) -> set[tuple[int, str]]:

@@ -22,16 +22,18 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from campaigns.sending import members_over_cap
 from core.events import publish
 from core.public import public_url
 from core.tasks import enqueue
@@ -189,10 +191,16 @@ def invitations_send(*, invitation_ids: Iterable[int], now: datetime | None = No
     sent = 0
     rows = (SurveyInvitation.objects.filter(pk__in=list(invitation_ids), sent_at__isnull=True, answered_at__isnull=True,
                                             expires_at__gt=now).select_related("survey", "member"))
+    rows = list(rows)
+    # Survey mails share the marketing frequency cap with campaigns (and count toward it: see
+    # survey_contacts): a member at the cap is not asked this time.
+    capped = members_over_cap({invitation.member_id for invitation in rows}, now=now)
     messages = []
     for invitation in rows:
         member = invitation.member
         if member.status != Member.Status.ACTIVE or not member.email or not consent_given(member, "email"):
+            continue
+        if member.pk in capped:
             continue
         if not SurveyInvitation.objects.filter(pk=invitation.pk, sent_at__isnull=True).update(sent_at=now):
             continue
@@ -212,6 +220,14 @@ def invitations_send(*, invitation_ids: Iterable[int], now: datetime | None = No
 
 
 # --- Answers -------------------------------------------------------------------------------------
+
+def survey_contacts(member_ids: Iterable[int], since: datetime) -> Counter:
+    """Survey e-mails sent to each member since `since`: contacts under the shared frequency cap
+    (registered with campaigns.sending.contact_counters in FeedbackConfig.ready)."""
+    rows = (SurveyInvitation.objects.filter(member_id__in=list(member_ids), sent_at__gte=since)
+            .order_by().values("member_id").annotate(n=Count("pk")).values_list("member_id", "n"))
+    return Counter(dict(rows))
+
 
 def score_validate(survey: Survey, score: int) -> None:
     low, high = survey.scale
