@@ -37,7 +37,7 @@ def _message_for(token: str, purpose: str) -> Message | None:
     return Message.objects.select_related("member", "campaign").filter(pk=message_id).first()
 
 
-def _masked(address: str) -> str:
+def masked_address(address: str) -> str:
     """e***@example.org / +49 *** 89: enough to recognise, not enough to learn an address."""
     if "@" in address:
         local, _, domain = address.partition("@")
@@ -60,7 +60,7 @@ def unsubscribe(request, token: str):
         return _invalid(request)
     member = message.member
     with translation.override(member.language or settings.LANGUAGE_CODE):
-        context = {"message": message, "address": _masked(message.to_address or member.email),
+        context = {"message": message, "address": masked_address(message.to_address or member.email),
                    "channel": message.get_channel_display()}
         if request.method == "POST":
             sending.message_unsubscribe(message_id=message.pk, ip_address=request.META.get("REMOTE_ADDR"))

@@ -9,4 +9,5 @@ app_name = "feedback_links"
 
 urlpatterns = [
     path("a/<str:token>/", views.answer_link, name="answer"),
+    path("abmelden/<str:token>/", views.unsubscribe_link, name="unsubscribe"),
 ]

@@ -44,3 +44,22 @@ def answer_from_token(token: str) -> tuple[int, int]:
 def answer_url(invitation_id: int, score: int) -> str:
     path = reverse("feedback_links:answer", args=[answer_token(invitation_id, score)])
     return public_url(path)
+
+
+# --- Unsubscribe ---------------------------------------------------------------------------------
+# A survey e-mail is marketing mail too: it carries a one-click unsubscribe link (and the RFC 8058
+# headers) that withdraws the e-mail consent. The token is the invitation id, signed with its own
+# salt and no expiry: an unsubscribe link must keep working for as long as the mail is read.
+UNSUBSCRIBE = "feedback.unsubscribe"
+
+
+def unsubscribe_url(invitation_id: int) -> str:
+    token = signing.Signer(salt=UNSUBSCRIBE).sign(str(invitation_id))
+    return public_url(reverse("feedback_links:unsubscribe", args=[token]))
+
+
+def invitation_from_unsubscribe_token(token: str) -> int:
+    try:
+        return int(signing.Signer(salt=UNSUBSCRIBE).unsign(token))
+    except (signing.BadSignature, ValueError):
+        raise InvalidSurveyLink() from None

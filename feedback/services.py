@@ -205,12 +205,15 @@ def invitations_send(*, invitation_ids: Iterable[int], now: datetime | None = No
         if not SurveyInvitation.objects.filter(pk=invitation.pk, sent_at__isnull=True).update(sent_at=now):
             continue
         with translation.override(member.language or settings.LANGUAGE_CODE):
+            unsubscribe = links.unsubscribe_url(invitation.pk)
             context = {"member": member, "survey": invitation.survey, "invitation": invitation,
                        "links": [(score, links.answer_url(invitation.pk, score)) for score in invitation.survey.scores],
-                       "portal_url": public_url("/konto/feedback/")}
+                       "portal_url": public_url("/konto/feedback/"), "unsubscribe_url": unsubscribe}
             email = EmailMultiAlternatives(
                 subject=_("A quick question: %(question)s") % {"question": invitation.survey.question},
-                body=render_to_string("emails/survey_invitation.txt", context), to=[member.email])
+                body=render_to_string("emails/survey_invitation.txt", context), to=[member.email],
+                # RFC 2369 and RFC 8058: mail clients show an unsubscribe button that POSTs here.
+                headers={"List-Unsubscribe": f"<{unsubscribe}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
             email.attach_alternative(render_to_string("emails/survey_invitation.html", context), "text/html")
         messages.append(email)
     if messages:
@@ -220,6 +223,22 @@ def invitations_send(*, invitation_ids: Iterable[int], now: datetime | None = No
 
 
 # --- Answers -------------------------------------------------------------------------------------
+
+@transaction.atomic
+def survey_unsubscribe(*, invitation_id: int, ip_address: str | None = None) -> Member:
+    """The member followed the unsubscribe link of a survey e-mail: withdraw the e-mail consent
+    (an append-only record, source "unsubscribe"). Repeating it changes nothing."""
+    from members.models import ConsentRecord
+    from members.services import consent_current, consent_record
+
+    member = member_lock(SurveyInvitation.objects.values_list("member_id", flat=True).get(pk=invitation_id))
+    current = consent_current(member)[ConsentRecord.Purpose.EMAIL]
+    if current is None or current.granted:
+        consent_record(member=member, purpose=ConsentRecord.Purpose.EMAIL, granted=False,
+                       source=ConsentRecord.Source.UNSUBSCRIBE, ip_address=ip_address,
+                       text_version=f"survey-invitation:{invitation_id}")
+    return member
+
 
 def survey_contacts(member_ids: Iterable[int], since: datetime) -> Counter:
     """Survey e-mails sent to each member since `since`: contacts under the shared frequency cap

@@ -18,8 +18,10 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from campaigns.views import masked_address
 from core.errors import LoyaltyError
 from members.views import portal_page
 
@@ -122,3 +124,25 @@ def answer_link(request, token: str):
                 return _link_problem(request, error, 422)
             return render(request, "feedback/answer_done.html", {"survey": invitation.survey})
         return render(request, "feedback/answer_link.html", {"invitation": invitation, "form": form, "score": score})
+
+
+# RFC 8058 one-click unsubscribe, as campaigns.views.unsubscribe: mail clients POST without a
+# session or a CSRF token; the signed token is the authorisation, the only effect a withdrawn consent.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe_link(request, token: str):
+    try:
+        invitation_id = links.invitation_from_unsubscribe_token(token)
+    except InvalidSurveyLink as error:
+        return _link_problem(request, error, 404)
+    invitation = SurveyInvitation.objects.select_related("member").filter(pk=invitation_id).first()
+    if invitation is None:
+        return _link_problem(request, InvalidSurveyLink(), 404)
+    member = invitation.member
+    with translation.override(member.language or settings.LANGUAGE_CODE):
+        context = {"address": masked_address(member.email), "channel": _("e-mail")}
+        if request.method == "POST":
+            services.survey_unsubscribe(invitation_id=invitation.pk, ip_address=request.META.get("REMOTE_ADDR"))
+            return render(request, "campaigns/unsubscribe_done.html", context)
+        # GET only asks: link scanners and previews fetch links, they don't POST.
+        return render(request, "campaigns/unsubscribe.html", context)
