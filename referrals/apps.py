@@ -9,7 +9,13 @@ class ReferralsConfig(AppConfig):
     def ready(self) -> None:
         from allauth.account.signals import email_confirmed
 
-        from . import subscribers  # noqa: F401 - registers the event handlers
+        from members.portal import page_section
+
+        from . import (
+            subscribers,  # noqa: F401 - registers the event handlers
+            views,  # noqa: F401 - the dashboard card's context (members.portal)
+        )
         from .signals import referral_for_confirmed_email
 
         email_confirmed.connect(referral_for_confirmed_email, dispatch_uid="loyalty_referral_for_confirmed_email")
+        page_section("dashboard", "referrals/_dashboard_card.html", order=70)

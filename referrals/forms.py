@@ -26,6 +26,8 @@ class SignupReferralForm(SignupNameForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         remembered = links.remembered(_current_request())
+        # The friend sees who invited them (first name only; empty for an invalid code).
+        self.inviter_name = services.inviter_first_name(remembered.code) if remembered is not None else ""
         if remembered is not None:
             self.fields["referral_code"].initial = remembered.code
 

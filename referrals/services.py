@@ -24,6 +24,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -445,6 +446,62 @@ def referrals_of(member: Member) -> list[ReferralRow]:
                     voucher=referral.referrer_voucher.reward.name if referral.referrer_voucher else "")
         for referral in referrals
     ]
+
+
+def inviter_first_name(code: str) -> str:
+    """The first name of a valid code's owner, for the friend's sign-up page: only the first
+    name (never the surname, the e-mail or the card number); empty for an invalid code, outside a
+    programme, or when the owner gave no first name."""
+    if not code or program_in_force() is None:
+        return ""
+    referrer = referrer_for_code(code)
+    return (referrer.first_name or "").strip() if referrer is not None else ""
+
+
+@dataclass(frozen=True)
+class ReceivedReferral:
+    """What a referred friend sees of their own referral: who invited them, what they must do
+    and when the bonus arrives, or what they got and when."""
+
+    referral: Referral
+    inviter: str
+    status: str
+    qualifying_event: str
+    min_purchase_amount: Decimal
+    deadline: datetime
+    hold_days: int
+    points: int
+    voucher: str
+    arrives_at: datetime | None
+
+
+def referral_received_by(member: Member | None, *, now: datetime | None = None) -> ReceivedReferral | None:
+    """The member's referral as the friend, while it is open (pending or qualified) or once
+    rewarded; None otherwise (no referral, rejected, expired)."""
+    if member is None:
+        return None
+    referral = (Referral.objects.filter(referee=member, status__in=[*Referral.OPEN_STATUSES,
+                                                                    Referral.Status.REWARDED])
+                .select_related("referrer", "program__referee_reward", "referee_voucher__reward").first())
+    if referral is None:
+        return None
+    now = now or timezone.now()
+    program = referral.program
+    if referral.status == Referral.Status.REWARDED:
+        points = referral.referee_points
+        voucher = referral.referee_voucher.reward.name if referral.referee_voucher else ""
+    else:
+        points = program.referee_points
+        voucher = program.referee_reward.name if program.referee_reward else ""
+    # A payable date in the past means the bonus waits for the next run or a staff check: no date.
+    arrives_at = referral.payable_at if referral.payable_at and referral.payable_at > now else None
+    return ReceivedReferral(
+        referral=referral, inviter=(referral.referrer.first_name or "").strip() or _("a friend"),
+        status=referral.status, qualifying_event=program.qualifying_event,
+        min_purchase_amount=program.min_purchase_amount,
+        deadline=referral.started_at + timedelta(days=program.attribution_days), hold_days=program.hold_days,
+        points=points, voucher=voucher, arrives_at=arrives_at,
+    )
 
 
 def referrals_export(member: Member) -> list[dict]:

@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from members.models import Member
+from members.portal import page_context
 from members.views import portal_page
 
 from . import links, services
@@ -25,8 +26,7 @@ def share_link(request, code: str):
     if program is None or referrer is None:
         messages.warning(request, _("This invitation link is not valid any more, but you are welcome to join."))
         return redirect("account_signup")
-    messages.info(request, _("%(name)s has invited you. Join now and you both get a welcome bonus.") % {
-        "name": referrer.first_name or _("A friend")})
+    # Who invited them is shown on the sign-up page itself (SignupReferralForm.inviter_name).
     response = redirect("account_signup")
     links.remember(request, response, code=services.normalise_code(code), max_age_days=program.attribution_days)
     return response
@@ -54,4 +54,10 @@ def portal(request, member: Member):
         "mailto": "mailto:?subject={}&body={}".format(quote(_("An invitation to Treuepunkt")), quote(text)),
         "whatsapp": "https://wa.me/?text=" + quote(text),
         "rows": services.referrals_of(member),
+        "received": services.referral_received_by(member),
     })
+
+
+@page_context("dashboard")
+def _dashboard_invitation(member: Member | None) -> dict:
+    return {"referral_received": services.referral_received_by(member)}

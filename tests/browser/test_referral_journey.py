@@ -61,7 +61,7 @@ def test_link_click_sign_up_first_purchase_reward(browser, live_server, anna, sc
     ben_page = browser.new_context(viewport={"width": 390, "height": 844}, locale="de-DE").new_page()
     ben_page.goto(link)
     ben_page.wait_for_url(re.compile(r".*/accounts/signup/$"))
-    expect(ben_page.locator("main")).to_contain_text("Anna has invited you")
+    expect(ben_page.locator("main")).to_contain_text("You were invited by Anna.")
     expect(ben_page.locator("input[name=referral_code]")).to_have_value(link.rsplit("/", 1)[1])
     screenshot(ben_page, "referrals-signup")
     ben_page.fill("input[name=first_name]", "Ben")

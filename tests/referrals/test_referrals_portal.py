@@ -4,13 +4,17 @@ sign-up, the "Refer friends" page shows only the member's own referrals."""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core import mail
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.formats import date_format
 
 from members.models import Member
 from members.services import member_link_or_enrol
@@ -22,6 +26,7 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "Lindenblüte-42-Kaffee"
+GERMAN_PO = Path(__file__).resolve().parents[2] / "locale" / "de" / "LC_MESSAGES" / "django.po"
 
 
 def _portal_member(email: str, **fields) -> Member:
@@ -61,7 +66,7 @@ def test_the_share_link_works_without_login_and_leads_to_sign_up(client, anna):
     cookie = response.cookies[links.COOKIE_NAME]
     assert cookie["httponly"] and cookie["max-age"] == 30 * 86400
     page = client.get(reverse("account_signup")).content.decode()
-    assert "Anna has invited you" in page
+    assert "You were invited by Anna." in page
     assert f'value="{code}"' in page  # the code field is filled in
 
 
@@ -179,3 +184,107 @@ def test_the_bonus_shows_in_the_activity_in_the_readers_language(client, anna, p
     client.force_login(anna.user)
     page = client.get(reverse("portal:activity")).content.decode()
     assert "Referral bonus" in page and "+500" in page
+
+
+# --- The referred friend's view: who invited them, what to do, when the bonus arrives ---------
+
+def test_the_friend_sees_the_inviters_first_name_only_on_the_sign_up_page(client, anna):
+    client.get(f"/r/{factories.referral_code(anna)}")
+    page = client.get(reverse("account_signup")).content.decode()
+    assert "You were invited by Anna." in page
+    for private in ("Berger", "anna@example.org", anna.card_number, anna.customer_number):
+        assert private not in page
+
+
+def test_the_sign_up_page_says_who_invited_in_german(client, anna, german_catalogue):
+    client.get(f"/r/{factories.referral_code(anna)}")
+    page = client.get(reverse("account_signup"), headers={"accept-language": "de"}).content.decode()
+    assert "Sie wurden von Anna eingeladen." in page
+
+
+def test_an_invalid_or_dead_code_names_nobody_on_the_sign_up_page(client, anna):
+    client.get("/r/NOTACODE")
+    page = client.get(reverse("account_signup")).content.decode()
+    assert "You were invited by" not in page and "data-referral-inviter" not in page
+    # A code remembered from before its owner left names nobody either.
+    client.get(f"/r/{factories.referral_code(anna)}")
+    Member.objects.filter(pk=anna.pk).update(status=Member.Status.CLOSED)
+    page = client.get(reverse("account_signup")).content.decode()
+    assert "Anna" not in page and "data-referral-inviter" not in page
+
+
+def _short_dates(moment) -> set[str]:
+    """The short date as either language writes it (the page's language follows the member)."""
+    dates = set()
+    for language in ("de", "en"):
+        with translation.override(language):
+            dates.add(date_format(timezone.localtime(moment), "SHORT_DATE_FORMAT"))
+    return dates
+
+
+@pytest.fixture
+def german_catalogue(tmp_path, settings):
+    """The test settings leave our catalogue out; the German tests compile it (as
+    tests/members/test_account_voice.py does)."""
+    if shutil.which("msgfmt") is None:
+        pytest.skip("gettext is installed by scripts/system-deps.sh")
+    target = tmp_path / "locale" / "de" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(GERMAN_PO)], check=True)
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
+
+
+def _referred_friend(anna) -> tuple[Member, Referral]:
+    ben = _portal_member("ben@example.org", first_name="Ben", last_name="Schulz")
+    # Given at the till (the API): a member who joined a moment ago is still new, so no review.
+    referral = services.referral_attach(referee_id=ben.pk, code=factories.referral_code(anna), channel="api")
+    assert referral.review_reasons == []
+    return ben, referral
+
+
+def test_a_pending_friend_sees_who_invited_them_the_rule_and_the_bonus(client, anna):
+    ben, referral = _referred_friend(anna)
+    client.force_login(ben.user)
+    deadlines = _short_dates(referral.started_at + timedelta(days=30))
+    for url in (reverse("referrals:portal"), reverse("portal:dashboard")):
+        page = client.get(url).content.decode()
+        assert "You were invited by Anna." in page
+        assert any(f"make a first purchase of at least {amount} EUR by {deadline}" in page
+                   for amount in ("20.00", "20,00") for deadline in deadlines)
+        assert "Your welcome bonus: 250 points." in page
+        assert "It arrives 14 days after the purchase, once the purchase can no longer be returned." in page
+        for private in ("Berger", "anna@example.org", anna.card_number, anna.customer_number):
+            assert private not in page
+
+
+def test_a_qualified_friend_sees_the_day_the_bonus_arrives(client, anna, partner):
+    ben, referral = _referred_friend(anna)
+    purchase_record(member_id=ben.pk, partner=partner, order_reference="B-7", amount=Decimal("25"))
+    referral.refresh_from_db()
+    client.force_login(ben.user)
+    page = client.get(reverse("referrals:portal")).content.decode()
+    assert any(f"Your bonus arrives on {arrives}, once your purchase can no longer be returned." in page
+               for arrives in _short_dates(referral.payable_at))
+    assert "Done: your purchase on" in page
+
+
+def test_a_rewarded_friend_sees_the_bonus_and_when_in_german(client, anna, partner, german_catalogue):
+    ben, referral = _referred_friend(anna)
+    purchase_record(member_id=ben.pk, partner=partner, order_reference="B-8", amount=Decimal("25"))
+    paid_at = timezone.now() + timedelta(days=15)
+    assert services.referral_pay(referral_id=referral.pk, now=paid_at).status == Referral.Status.REWARDED
+    client.force_login(ben.user)
+    page = client.get(reverse("portal:dashboard"), headers={"accept-language": "de"}).content.decode()
+    assert "Sie wurden von Anna eingeladen." in page
+    assert any(f"Am {date} haben Sie 250 Bonuspunkte erhalten." in page for date in _short_dates(paid_at))
+
+
+def test_a_member_without_a_referral_sees_no_invitation_and_no_one_elses(client, anna):
+    _referred_friend(anna)
+    carla = _portal_member("carla@example.org", first_name="Carla")
+    client.force_login(carla.user)
+    for url in (reverse("referrals:portal"), reverse("portal:dashboard")):
+        page = client.get(url).content.decode()
+        assert "You were invited by" not in page and "invitation-title" not in page
+    client.force_login(anna.user)  # the referrer is not the friend: no invitation card for her
+    assert "You were invited by" not in client.get(reverse("portal:dashboard")).content.decode()
