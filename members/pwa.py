@@ -50,7 +50,8 @@ def portal_account_key(user_id: int | None) -> str:
 
 def _shell_assets() -> list[str]:
     return [static("portal/portal.css"), static("portal/htmx.min.js"), static("portal/pwa.js"),
-            static("portal/icons/icon.svg"), *(static(f"portal/icons/icon-{size}.png") for size in ICON_SIZES)]
+            static("portal/card-fullscreen.js"), static("portal/icons/icon.svg"),
+            *(static(f"portal/icons/icon-{size}.png") for size in ICON_SIZES)]
 
 
 def _per_language(name: str) -> dict[str, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from members.services import member_link_or_enrol
@@ -55,3 +57,37 @@ def test_the_phone_navigation_shows_that_it_scrolls(page, live_server, sign_in):
         box = last.bounding_box()
         assert box["x"] + box["width"] <= 390 + 0.5  # the last item can be scrolled into view
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # the page itself does not
+
+
+# Every visible text run on the page: its line boxes (a range over the text node), and the box of the
+# nearest element that clips (overflow other than visible). Reports text painted outside that box,
+# past the viewport, or over another element's text.
+TEXT_COLLISIONS = (Path(__file__).parent / "text_collisions.js").read_text()
+
+
+@pytest.mark.parametrize("width", [320, 390, 1280])
+@pytest.mark.parametrize(("path", "full_screen"), [("/konto/karte/", False), ("/konto/karte/", True),
+                                                   ("/konto/profil/", False)])
+def test_card_and_profile_pages_have_no_overlapping_or_clipped_text(page, live_server, sign_in, path, full_screen,
+                                                                     width):
+    factories.tier_ladder()
+    email = "maximiliane.mustermann-schulze@beispiel-unternehmen.example.org"  # long words wrap or overflow
+    user = factories.UserFactory(email=email, first_name="Maximiliane", last_name="Mustermann-Schulze")
+    member_link_or_enrol(user=user, email=email)
+    sign_in(user)
+    page.set_viewport_size({"width": width, "height": 844})
+    page.goto(live_server.url + path)
+    page.wait_for_load_state("networkidle")
+    if full_screen:
+        page.locator("[data-fullscreen-open]").click()
+        page.get_by_role("dialog").wait_for()
+    problems = page.evaluate(TEXT_COLLISIONS)
+    assert problems == [], "\n".join(problems)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_text_check_notices_text_running_into_its_neighbour(page, live_server, sign_in):
+    """The check itself: numbers that may not wrap, in columns too narrow for them, are reported."""
+    page.set_content('<div style="display:grid;grid-template-columns:60px 60px;overflow:hidden;width:120px">'
+                     '<span style="white-space:nowrap">12345678901234567890</span><span>Kunde 4711</span></div>')
+    assert any(problem.startswith(("overlap", "clipped")) for problem in page.evaluate(TEXT_COLLISIONS))
