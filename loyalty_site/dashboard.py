@@ -380,6 +380,7 @@ _AXES = {"enrolments": (_("Day"), _("Members")), "revenue": (_("Day"), _("EUR"))
          "points": (_("Day"), _("Points")), "liability": (_("Expiry month"), _("Points")),
          "nps": (_("Month"), _("NPS"))}
 _MONTHLY = {"liability", "nps"}
+_COUNTS = {"enrolments", "points", "liability"}  # whole numbers: no 0,5 ticks
 
 
 def localized_chart(name: str, chart: dict, days: int) -> dict:
@@ -390,7 +391,7 @@ def localized_chart(name: str, chart: dict, days: int) -> dict:
         x_title = _("Week from")
     datasets = [dict(dataset, displayYAxis=True) for dataset in chart["datasets"]]
     if datasets:
-        datasets[0].update({"xAxisTitle": str(x_title), "yAxisTitle": str(y_title)})
+        datasets[0].update({"xAxisTitle": str(x_title), "yAxisTitle": str(y_title), "wholeNumbers": name in _COUNTS})
     return {"labels": [label(value) for value in chart["labels"]], "datasets": datasets}
 
 

@@ -25,6 +25,7 @@
         y.title = titled(first.yAxisTitle);
         y.ticks.display = true;
         y.ticks.callback = (value) => numbers.format(value);
+        if (first.wholeNumbers) y.ticks.precision = 0;
       }
     },
   });

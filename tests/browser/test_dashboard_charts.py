@@ -53,6 +53,8 @@ def test_chart_value_axes_are_titled_and_localised(page, live_server):
     assert revenue["x"] in ("Tag", "Day")  # the catalogue may be dropped by the test settings
     assert any("." in tick and tick.replace(".", "").isdigit() for tick in revenue["ticks"]), revenue["ticks"]
     assert all(chart["title"] for chart in german)
+    enrolments = next(chart for chart in german if chart["title"] == "Members")
+    assert all("," not in tick for tick in enrolments["ticks"])  # whole members only
     english = _charts(page, live_server, "en")
     revenue = next(chart for chart in english if chart["title"] == "EUR")
     assert any("," in tick and tick.replace(",", "").isdigit() for tick in revenue["ticks"]), revenue["ticks"]
