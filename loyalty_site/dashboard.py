@@ -41,6 +41,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty_site import formatting
+
 CACHE_KEY = "loyalty:dashboard"
 PERIODS = (30, 90, 365)
 HISTORY_DAYS = 2 * 365 + 30
@@ -350,6 +352,49 @@ def chart_csv(chart: dict) -> str:
     return buffer.getvalue()
 
 
+LIABILITY_MONTHS = 12
+
+
+def liability_by_expiry_month(figures: dict, months: int = LIABILITY_MONTHS) -> list[dict]:
+    """The points that expire in each of the next months (the current one first, months without
+    any included), valued at LOYALTY_POINT_VALUE_EUR, in EUR and in CHF. Read from the figures,
+    whose liability is computed in one query by the beat job."""
+    point_value = Decimal(str(settings.LOYALTY_POINT_VALUE_EUR))
+    chf_to_eur = Decimal(str(settings.LOYALTY_CURRENCY_TO_EUR.get("CHF", 1)))
+    points_by_month = {month[:7]: points for month, points in figures["liability"]}
+    first = date.fromisoformat(figures["computed_at"][:10]).replace(day=1)
+    rows = []
+    for offset in range(months):
+        year, month_index = divmod(first.month - 1 + offset, 12)
+        month = date(first.year + year, month_index + 1, 1)
+        points = points_by_month.get(month.isoformat()[:7], 0)
+        eur = (points * point_value).quantize(Decimal("0.01"))
+        rows.append({"month": month, "points": points, "eur": eur,
+                     "chf": (eur / chf_to_eur).quantize(Decimal("0.01"))})
+    return rows
+
+
+# Axis titles of the charts (x, y); the y axis's ticks are formatted in the page's language by
+# static/console/charts.js, which reads these from the first dataset.
+_AXES = {"enrolments": (_("Day"), _("Members")), "revenue": (_("Day"), _("EUR")),
+         "points": (_("Day"), _("Points")), "liability": (_("Expiry month"), _("Points")),
+         "nps": (_("Month"), _("NPS"))}
+_MONTHLY = {"liability", "nps"}
+_COUNTS = {"enrolments", "points", "liability"}  # whole numbers: no 0,5 ticks
+
+
+def localized_chart(name: str, chart: dict, days: int) -> dict:
+    """The chart as the page shows it: dates in the active language, titled and ticked axes."""
+    label = formatting.month if name in _MONTHLY else formatting.day
+    x_title, y_title = _AXES[name]
+    if name not in _MONTHLY and days > 90:
+        x_title = _("Week from")
+    datasets = [dict(dataset, displayYAxis=True) for dataset in chart["datasets"]]
+    if datasets:
+        datasets[0].update({"xAxisTitle": str(x_title), "yAxisTitle": str(y_title), "wholeNumbers": name in _COUNTS})
+    return {"labels": [label(value) for value in chart["labels"]], "datasets": datasets}
+
+
 def dashboard_callback(request, context: dict) -> dict:
     """unfold's hook for the admin start page."""
     days = _period_from(request)
@@ -357,7 +402,8 @@ def dashboard_callback(request, context: dict) -> dict:
     charts = chart_series(figures, days)
     context.update({
         "kpis": kpis(figures, days),
-        "charts": {name: json.dumps(chart) for name, chart in charts.items()},
+        "charts": {name: json.dumps(localized_chart(name, chart, days)) for name, chart in charts.items()},
+        "liability_months": liability_by_expiry_month(figures),
         "period_days": days,
         "periods": PERIODS,
         "computed_at": datetime.fromisoformat(figures["computed_at"]),

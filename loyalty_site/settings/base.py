@@ -339,7 +339,8 @@ UNFOLD = {
     # Our console templates' styles, as a file (no inline <style>: loyalty_site/csp.py).
     "STYLES": [lambda request: static("console/console.css")],
     # Accessible names for widgets Django's admin scripts leave without one (select2, filters).
-    "SCRIPTS": [lambda request: static("console/a11y.js")],
+    # Chart axes: titles and numbers in the page's language (loyalty_site/dashboard.py).
+    "SCRIPTS": [lambda request: static("console/a11y.js"), lambda request: static("console/charts.js")],
     # Grouped by what staff do; each item only for those who may open it (loyalty_site/navigation.py).
     "SIDEBAR": {"show_search": True, "show_all_applications": False,
                 "navigation": "loyalty_site.navigation.sidebar_navigation"},
