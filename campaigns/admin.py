@@ -5,7 +5,11 @@
 - Campaigns are edited while they are drafts; starting, pausing, resuming, stopping, retrying
   and drawing a raffle are actions with a confirmation page (a POST) that call the services.
   The page shows progress and results: sent, skipped by reason, failed, conversions, revenue
-  and the uplift over the control group with its 95 % confidence interval.
+  and the uplift over the control group with its 95 % confidence interval, and the variants
+  against each other (B against A) with the same interval. A finished campaign is a record:
+  read-only, results first, only the actions that still apply (retry, draw).
+- The variant's text fields carry a placeholder picker (static/console/placeholder_picker.js);
+  a draft can be sent as a test to the staff user's own address (sample member values).
 - Messages and raffle entries are records: read-only.
 """
 
@@ -204,7 +208,7 @@ class SegmentAdmin(ModelAdmin):
 # --- Campaigns --------------------------------------------------------------------------------
 
 
-def _placeholder_picker(name: str) -> str:
+def _placeholder_picker() -> str:
     """The allowed placeholders as buttons (static/console/placeholder_picker.js inserts the
     clicked one at the cursor of the field in the same wrapper)."""
     buttons = format_html_join(
@@ -219,7 +223,7 @@ def _placeholder_picker(name: str) -> str:
 class _WithPlaceholderPicker:
     def render(self, name, value, attrs=None, renderer=None):
         field = super().render(name, value, attrs, renderer)
-        return format_html('<div class="placeholder-field">{}{}</div>', field, _placeholder_picker(name))
+        return format_html('<div class="placeholder-field">{}{}</div>', field, _placeholder_picker())
 
 
 class PlaceholderTextInput(_WithPlaceholderPicker, UnfoldAdminTextInputWidget):
@@ -391,6 +395,7 @@ class CampaignAdmin(ModelAdmin):
                                         "its hash is shown until the draw.")}),
         (_("Status"), {"fields": ["status", "started_at", "prepared_at", "finished_at", "created_by"]}),
     ]
+
     class Media:
         js = ["console/placeholder_picker.js"]
 
