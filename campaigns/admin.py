@@ -5,7 +5,11 @@
 - Campaigns are edited while they are drafts; starting, pausing, resuming, stopping, retrying
   and drawing a raffle are actions with a confirmation page (a POST) that call the services.
   The page shows progress and results: sent, skipped by reason, failed, conversions, revenue
-  and the uplift over the control group with its 95 % confidence interval.
+  and the uplift over the control group with its 95 % confidence interval, and the variants
+  against each other (B against A) with the same interval. A finished campaign is a record:
+  read-only, results first, only the actions that still apply (retry, draw).
+- The variant's text fields carry a placeholder picker (static/console/placeholder_picker.js);
+  a draft can be sent as a test to the staff user's own address (sample member values).
 - Messages and raffle entries are records: read-only.
 """
 
@@ -20,18 +24,19 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from members.push import push_configured, push_not_configured_text
 
 from . import raffles, rendering, selectors, sending, services, stalls
-from .errors import InvalidCondition, InvalidTemplate
+from .errors import InvalidCondition, InvalidTemplate, TestAddressMissing
 from .models import Campaign, Message, RaffleEntry, Segment, SegmentCondition, Variant
 from .segments import (
     FIELD_CHOICES,
@@ -203,10 +208,38 @@ class SegmentAdmin(ModelAdmin):
 # --- Campaigns --------------------------------------------------------------------------------
 
 
+def _placeholder_picker() -> str:
+    """The allowed placeholders as buttons (static/console/placeholder_picker.js inserts the
+    clicked one at the cursor of the field in the same wrapper)."""
+    buttons = format_html_join(
+        "", '<li><button type="button" class="placeholder-insert border border-base-200 rounded-default px-2 '
+            'py-0.5 text-xs dark:border-base-700" data-placeholder="{}" title="{}">{}</button></li>',
+        ((code, code, label) for code, label in rendering.placeholders()))
+    return format_html('<details class="placeholder-picker mt-1"><summary class="text-sm cursor-pointer">{}</summary>'
+                       '<ul class="flex flex-wrap gap-1 mt-1" aria-label="{}">{}</ul></details>',
+                       _("Insert a placeholder"), _("Placeholders"), buttons)
+
+
+class _WithPlaceholderPicker:
+    def render(self, name, value, attrs=None, renderer=None):
+        field = super().render(name, value, attrs, renderer)
+        return format_html('<div class="placeholder-field">{}{}</div>', field, _placeholder_picker())
+
+
+class PlaceholderTextInput(_WithPlaceholderPicker, UnfoldAdminTextInputWidget):
+    pass
+
+
+class PlaceholderTextarea(_WithPlaceholderPicker, UnfoldAdminTextareaWidget):
+    pass
+
+
 class VariantForm(forms.ModelForm):
     class Meta:
         model = Variant
         fields = ["name", "weight", "subject_de", "body_de", "subject_en", "body_en"]
+        widgets = {"subject_de": PlaceholderTextInput, "subject_en": PlaceholderTextInput,
+                   "body_de": PlaceholderTextarea, "body_en": PlaceholderTextarea}
 
     def clean(self):
         cleaned = super().clean()
@@ -250,6 +283,17 @@ class VariantInline(StackedInline):
 
     def has_delete_permission(self, request, obj=None):
         return _editable(obj) and super().has_delete_permission(request, obj)
+
+
+def _finished(campaign: Campaign | None) -> bool:
+    """A finished or cancelled campaign: nothing to edit, start, pause or stop any more (a raffle
+    whose messages are out stays open, its deadline movable, until its winners are drawn)."""
+    if campaign is None:
+        return False
+    if campaign.status == Campaign.Status.CANCELLED:
+        return True
+    open_raffle = campaign.kind == Campaign.Kind.RAFFLE and campaign.drawn_at is None
+    return campaign.status == Campaign.Status.DONE and not open_raffle
 
 
 def _editable(campaign: Campaign | None) -> bool:
@@ -313,6 +357,9 @@ ACTIONS = {
              _("The seed whose hash was published when the raffle opened is revealed, the tickets are "
                "fingerprinted and the winners computed from both, so anyone can check the draw on the raffle's "
                "public page. Prize vouchers are issued at once and the winners are told by e-mail."), "draw"),
+    "test_send": (sending.test_messages_send, _("Send a test to yourself"),
+                  _("Each variant is rendered with sample member values (Erika Mustermann) and e-mailed only to "
+                    "your own address, never to members."), "test_send"),
 }
 
 
@@ -331,9 +378,11 @@ class CampaignAdmin(ModelAdmin):
     autocomplete_fields = ["segment"]
     raw_id_fields = ["reward", "prize"]
     inlines = [VariantInline]
-    change_form_after_template = "admin/campaigns/campaign/results.html"
+    # Results first, before the form: on a started campaign they are what staff come for.
+    change_form_outer_before_template = "admin/campaigns/campaign/results.html"
+    change_form_after_template = "admin/campaigns/campaign/previews.html"
     actions_detail = ["launch_action", "pause_action", "resume_action", "stop_action", "retry_action",
-                      "draw_action"]
+                      "draw_action", "test_send_action"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "channel", "segment", "scheduled_at"]}),
         (_("Trigger"), {"fields": ["trigger", "trigger_days", "trigger_points"],
@@ -346,20 +395,46 @@ class CampaignAdmin(ModelAdmin):
                                         "its hash is shown until the draw.")}),
         (_("Status"), {"fields": ["status", "started_at", "prepared_at", "finished_at", "created_by"]}),
     ]
+
+    class Media:
+        js = ["console/placeholder_picker.js"]
+
     base_readonly = ["status", "started_at", "prepared_at", "finished_at", "created_by", "drawn_at",
                      "draw_seed_hash", "seed_committed_at", "revealed_seed", "draw_entries_hash"]
 
     def get_readonly_fields(self, request, obj=None):
         if _editable(obj):
             return self.base_readonly
+        every = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
+        if _finished(obj):
+            return every
         # Started: everything is fixed but the name and the raffle's deadline and prize.
         editable = {"name"}
         if obj.kind == Campaign.Kind.RAFFLE and obj.drawn_at is None:
             # The deadline may move (not into the past, see the form); the number of winners is
             # part of the published rules and stays.
             editable |= {"entry_deadline", "prize"}
-        every = [name for fieldset in self.fieldsets for name in fieldset[1]["fields"]]
         return [name for name in every if name not in editable]
+
+    def has_change_permission(self, request, obj=None):
+        # A finished campaign is a record: its page has no form fields and no save buttons.
+        return not _finished(obj) and super().has_change_permission(request, obj)
+
+    def get_actions_detail(self, request, object_id):
+        """Only the actions that still make sense for the campaign as it stands."""
+        actions = super().get_actions_detail(request, object_id)
+        campaign = Campaign.objects.filter(pk=object_id).first()
+        if campaign is None:
+            return actions
+        if _finished(campaign):
+            hidden = {"launch_action", "pause_action", "resume_action", "stop_action", "test_send_action"}
+        elif _editable(campaign):
+            hidden = {"pause_action", "resume_action", "retry_action", "draw_action"}
+        else:
+            hidden = {"launch_action", "test_send_action"}
+        if campaign.kind != Campaign.Kind.RAFFLE:
+            hidden.add("draw_action")
+        return [item for item in actions if item.action_name.removeprefix("campaigns_campaign_") not in hidden]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("segment")
@@ -400,6 +475,7 @@ class CampaignAdmin(ModelAdmin):
         if campaign is not None:
             _warn_if_stalled(request, stalls.campaign_stall_text(campaign))
             extra_context["results"] = selectors.campaign_results(campaign)
+            extra_context["started"] = not _editable(campaign)
             extra_context["problems"] = services.campaign_problems(campaign) if _editable(campaign) else []
             extra_context["previews"] = _previews(campaign)
             if campaign.kind == Campaign.Kind.RAFFLE:
@@ -425,6 +501,9 @@ class CampaignAdmin(ModelAdmin):
 
     def has_send_permission(self, request, object_id=None):
         return request.user.has_perm("campaigns.send_campaign")
+
+    def has_test_send_permission(self, request, object_id=None):
+        return request.user.has_perm("campaigns.change_campaign")
 
     def has_draw_permission(self, request, object_id=None):
         return request.user.has_perm("campaigns.draw_raffle")
@@ -456,6 +535,10 @@ class CampaignAdmin(ModelAdmin):
     def draw_action(self, request, object_id):
         return self._go("draw", object_id)
 
+    @action(description=_("Test to myself"), url_path="test-send-action", permissions=["test_send"])
+    def test_send_action(self, request, object_id):
+        return self._go("test_send", object_id)
+
     def confirm_view(self, request, object_id, name):
         if name not in ACTIONS:
             raise PermissionDenied
@@ -465,16 +548,31 @@ class CampaignAdmin(ModelAdmin):
         campaign = get_object_or_404(Campaign, pk=object_id)
         if request.method == "POST":
             try:
-                service(campaign_id=campaign.pk, staff_user=request.user)
+                outcome = service(campaign_id=campaign.pk, staff_user=request.user)
             except LoyaltyError as error:
                 self.message_user(request, str(error), messages.ERROR)
             else:
-                self.message_user(request, _("%(action)s: done.") % {"action": title}, messages.SUCCESS)
+                self.message_user(request, _done_text(name, title, outcome, request.user), messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        if name == "test_send":
+            explanation = _test_send_explanation(explanation, request.user)
         context = {**self.admin_site.each_context(request), "title": title, "explanation": explanation,
                    "campaign": campaign, "form": None, "opts": self.model._meta,
                    "original": campaign}
         return TemplateResponse(request, "admin/campaigns/campaign/confirm.html", context)
+
+
+def _done_text(name: str, title, outcome, user) -> str:
+    if name == "test_send":
+        return ngettext("%(count)s test e-mail sent to %(address)s.", "%(count)s test e-mails sent to %(address)s.",
+                        outcome) % {"count": outcome, "address": user.email}
+    return _("%(action)s: done.") % {"action": title}
+
+
+def _test_send_explanation(explanation, user) -> str:
+    if not user.email:
+        return str(TestAddressMissing())
+    return _("%(explanation)s Address: %(address)s") % {"explanation": explanation, "address": user.email}
 
 
 def _previews(campaign: Campaign) -> list[dict]:
@@ -498,7 +596,8 @@ def _previews(campaign: Campaign) -> list[dict]:
                 subject, body = sending.message_render(message, member)
             except LoyaltyError as error:
                 subject, body = "", str(error)
-            previews.append({"variant": variant.name, "language": language, "subject": subject, "body": body})
+            previews.append({"variant": variant.name, "language": language, "subject": subject, "body": body,
+                             "preview_line": rendering.preview_line(body)})
     return previews
 
 

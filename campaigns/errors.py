@@ -49,3 +49,8 @@ class InvalidLink(LoyaltyError):
     code = "invalid_link"
     default_message = _("This link is not valid.")
     http_status = 400
+
+
+class TestAddressMissing(LoyaltyError):
+    code = "test_address_missing"
+    default_message = _("Your user account has no e-mail address: add one to your profile to receive a test.")

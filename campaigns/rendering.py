@@ -30,6 +30,7 @@ from django.template.base import NodeList
 from django.utils import formats, timezone, translation
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .errors import InvalidTemplate, TemplateTooLarge
 
@@ -190,6 +191,37 @@ CONTEXT_HELP = {
     "voucher_code": "ABCD-EFGH-JKLM-NP", "voucher_name": "5 € Rabatt", "voucher_valid_until": "30.06.2026",
     "raffle_url": "https://…/c/r/…/", "raffle_entry_points": 50, "unsubscribe_url": "https://…/c/u/…/",
 }
+# The placeholders in words, for the picker next to the text fields in the console (same keys
+# as CONTEXT_HELP: a value added there without a label here fails tests/campaigns).
+PLACEHOLDER_LABELS = {
+    "first_name": gettext_lazy("First name"), "last_name": gettext_lazy("Last name"),
+    "name": gettext_lazy("Full name"), "salutation": gettext_lazy("Salutation (Frau/Herr)"),
+    "customer_number": gettext_lazy("Customer number"), "balance": gettext_lazy("Points balance"),
+    "tier": gettext_lazy("Tier"), "points_expiring": gettext_lazy("Expiring points"),
+    "points_expiring_date": gettext_lazy("Date the points expire"),
+    "last_purchase": gettext_lazy("Date of the last purchase"), "bonus_points": gettext_lazy("Bonus points"),
+    "voucher_code": gettext_lazy("Voucher code"), "voucher_name": gettext_lazy("Voucher name"),
+    "voucher_valid_until": gettext_lazy("Voucher valid until"), "raffle_url": gettext_lazy("Raffle entry link"),
+    "raffle_entry_points": gettext_lazy("Points per raffle entry"),
+    "unsubscribe_url": gettext_lazy("Unsubscribe link"),
+}
+
+
+def placeholders() -> list[tuple[str, str]]:
+    """(placeholder as typed in a text, label in words) for every value a text may show."""
+    return [(f"{{{{ {key} }}}}", str(PLACEHOLDER_LABELS[key])) for key in CONTEXT_HELP]
+
+
+def preview_line(body: str, *, limit: int = 120) -> str:
+    """The line a mail client shows after the subject (the preheader): the first non-empty
+    line of the rendered text, cut at `limit` characters."""
+    for line in body.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
+
+
 # The sample values with every text as long as a member's field can make it (names are at most
 # 200 characters): a text that only blows up with long names is refused on save as well.
 LONGEST_CONTEXT = {key: (value + "x" * (200 - len(value)) if isinstance(value, str) else value)

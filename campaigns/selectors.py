@@ -37,6 +37,15 @@ class Arm:
         return self.conversions * 100 / self.size if self.size else None
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """Variant `label` against variant `baseline`: the difference of their conversion rates."""
+
+    label: str
+    baseline: str
+    uplift: Uplift | None
+
+
 @dataclass
 class CampaignResults:
     total: int = 0
@@ -46,6 +55,7 @@ class CampaignResults:
     arms: list[Arm] = field(default_factory=list)
     control: Arm | None = None
     treatment: Arm | None = None  # all variants together
+    comparisons: list[Comparison] = field(default_factory=list)  # the variants against each other
 
     @property
     def sent(self) -> int:
@@ -124,7 +134,18 @@ def campaign_results(campaign: Campaign) -> CampaignResults:
                      sum((a.revenue for a in arms), Decimal(0)))
         results.treatment = _with_uplift(pooled, control) if control else pooled
     results.arms, results.control = arms, control
+    results.comparisons = variants_compared(arms)
     return results
+
+
+def variants_compared(arms: list[Arm]) -> list[Comparison]:
+    """Every variant against every earlier one (B against A, C against A and B …), with the same
+    interval as the uplift over the control group: which text did better, not only whether each
+    did better than nothing."""
+    return [Comparison(later.label, earlier.label,
+                       uplift(conversions=later.conversions, size=later.size,
+                              control_conversions=earlier.conversions, control_size=earlier.size))
+            for index, earlier in enumerate(arms) for later in arms[index + 1:]]
 
 
 def _with_uplift(arm: Arm, control: Arm) -> Arm:

@@ -14,7 +14,7 @@ from email.utils import parseaddr
 from itertools import batched
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
 from django.db import connections, router, transaction
 from django.db.models import Case, Count, F, Value, When
 from django.template.loader import render_to_string
@@ -30,7 +30,7 @@ from members.services import consents_latest
 from rewards.models import Redemption
 
 from . import links, rendering
-from .errors import InvalidTemplate
+from .errors import InvalidTemplate, TestAddressMissing
 from .models import Campaign, Message
 from .sms import SmsMessage, get_sms_backend, sms_backend_class
 
@@ -299,6 +299,30 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
             # data can still hide it, and an invitation without its link is no invitation.
             raise InvalidTemplate(detail=rendering.raffle_link_missing_text())
     return subject, body
+
+
+def test_messages_send(*, campaign_id: int, staff_user) -> int:
+    """Each variant (German, and English where it has an English text) rendered with the sample
+    member values and e-mailed to the staff user's own address, and to no one else: no Message
+    row, no member, no consent or frequency cap involved. Returns the number of e-mails sent."""
+    address = (getattr(staff_user, "email", "") or "").strip()
+    if not address:
+        raise TestAddressMissing()
+    campaign = Campaign.objects.get(pk=campaign_id)
+    emails = []
+    for variant in campaign.variants.order_by("pk"):
+        for language in ("de", "en") if variant.body_en.strip() else ("de",):
+            with translation.override(language):
+                subject_template, body_template = variant.texts_for(language)
+                subject = " ".join(rendering.render_text(subject_template, rendering.CONTEXT_HELP).split())
+                body = rendering.render_text(body_template, rendering.CONTEXT_HELP).strip()
+                prefix = _("[Test, variant %(variant)s, %(language)s]") % {"variant": variant.name,
+                                                                           "language": language.upper()}
+            emails.append(EmailMessage(subject=f"{prefix} {subject}".strip(), body=body + "\n", to=[address]))
+    if emails:
+        with get_connection() as connection:
+            connection.send_messages(emails)
+    return len(emails)
 
 
 def _email(message: Message, member: Member, subject: str, body: str, connection,

@@ -162,3 +162,134 @@ def test_marketing_staff_may_send_but_support_may_not(client, tiers, recorded_ta
     assert Message.objects.count() == 0  # sending happens in the worker
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENDING
+
+
+# --- The campaign editor (#23) -------------------------------------------------------------------
+
+
+def test_the_variant_fields_offer_a_placeholder_picker_with_labels_in_words(staff_client, tiers):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "console/placeholder_picker.js" in page
+    # One picker per text field (subject and text, German and English) of the variant, and as many
+    # in the template of "Add another variant".
+    assert page.count('class="placeholder-picker') == 8
+    for code, label in (("{{ first_name }}", "First name"), ("{{ points_expiring }}", "Expiring points"),
+                        ("{{ raffle_url }}", "Raffle entry link")):
+        assert f'data-placeholder="{code}"' in page and label in page
+
+
+def test_every_placeholder_of_the_whitelist_has_a_label():
+    from campaigns import rendering
+
+    assert set(rendering.PLACEHOLDER_LABELS) == set(rendering.CONTEXT_HELP)
+    assert ("{{ first_name }}", "First name") in rendering.placeholders()
+
+
+def test_a_test_send_goes_to_the_staff_users_own_address_only(staff_client, superuser, tiers, mailoutbox):
+    consenting()  # a member of the audience: must get nothing
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign, name="A")
+    factories.VariantFactory(campaign=campaign, name="B", body_en="")
+    url = reverse("admin:campaigns_campaign_do", args=[campaign.pk, "test_send"])
+    page = staff_client.get(url).content.decode()
+    assert superuser.email in page and not mailoutbox  # a GET only asks
+    response = staff_client.post(url, follow=True)
+    assert "3 test e-mails sent to" in response.content.decode()
+    assert [email.to for email in mailoutbox] == [[superuser.email]] * 3  # A in de and en, B in de
+    subjects = sorted(email.subject for email in mailoutbox)
+    assert subjects[0].startswith("[Test, variant A, DE] Hallo Erika")
+    assert "Erika" in mailoutbox[0].body
+    assert Message.objects.count() == 0
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT
+
+
+def test_a_test_send_without_an_address_says_so_and_sends_nothing(client, tiers, mailoutbox):
+    user = factories.UserFactory(is_staff=True, is_superuser=True, email="")
+    client.force_login(user)
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    response = client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "test_send"]), follow=True)
+    assert "has no e-mail address" in response.content.decode()
+    assert not mailoutbox
+
+
+def test_a_test_send_needs_the_change_permission(client, tiers, mailoutbox):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    client.force_login(factories.staff_in("Support"))
+    assert client.post(reverse("admin:campaigns_campaign_do", args=[campaign.pk, "test_send"])).status_code == 403
+    assert not mailoutbox
+
+
+def test_the_preview_shows_subject_and_preview_line_in_both_languages(staff_client, tiers):
+    consenting()
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign, name="A", subject_de="Hallo {{ first_name }}",
+                             body_de="\n\nIhre {{ balance }} Punkte warten.\nZweite Zeile",
+                             subject_en="Hello {{ first_name }}", body_en="Your points are waiting.\nMore")
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    german = page.split('data-testid="preview-A-de"')[1].split('data-testid="preview-A-en"')[0]
+    assert '<dd class="inline" data-testid="preview-subject">Hallo Erika</dd>' in german
+    assert 'data-testid="preview-line">Ihre' in german and "Punkte warten.</dd>" in german
+    english = page.split('data-testid="preview-A-en"')[1]
+    assert 'data-testid="preview-subject">Hello Erika</dd>' in english
+    assert 'data-testid="preview-line">Your points are waiting.</dd>' in english
+
+
+def test_a_finished_campaign_is_read_only_with_its_results_before_the_form(staff_client, tiers):
+    for _ in range(4):
+        consenting()
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign, name="A")
+    services.campaign_launch(campaign_id=campaign.pk)
+    services.campaign_run_inline(campaign_id=campaign.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DONE
+    url = reverse("admin:campaigns_campaign_change", args=[campaign.pk])
+    page = staff_client.get(url).content.decode()
+    assert 'name="name"' not in page and 'name="_save"' not in page
+    assert 'name="variants-0-body_de"' not in page
+    for action in ("launch-action", "pause-action", "resume-action", "stop-action", "test-send-action"):
+        assert action not in page
+    assert page.index('data-testid="results"') < page.index('id="campaign_form"')
+    response = staff_client.post(url, {"name": "Umbenannt"})
+    assert response.status_code == 403
+    campaign.refresh_from_db()
+    assert campaign.name != "Umbenannt"
+
+
+def test_a_draft_offers_start_and_test_send_but_not_pause(staff_client, tiers):
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert "launch-action" in page and "test-send-action" in page
+    assert "pause-action" not in page and "resume-action" not in page
+
+
+def test_variants_are_compared_with_each_other_with_a_confidence_interval():
+    from decimal import Decimal
+
+    from campaigns.experiment import uplift
+    from campaigns.selectors import Arm, variants_compared
+
+    arms = [Arm("A", 1, 100, 10, Decimal(0)), Arm("B", 2, 100, 20, Decimal(0)), Arm("C", 3, 50, 5, Decimal(0))]
+    compared = variants_compared(arms)
+    assert [(c.label, c.baseline) for c in compared] == [("B", "A"), ("C", "A"), ("C", "B")]
+    assert compared[0].uplift == uplift(conversions=20, size=100, control_conversions=10, control_size=100)
+    assert round(compared[0].uplift.points[0], 1) == 10.0
+
+
+def test_the_results_show_variant_a_against_b(staff_client, tiers):
+    for _ in range(16):
+        consenting()
+    campaign = factories.CampaignFactory()
+    factories.VariantFactory(campaign=campaign, name="A")
+    factories.VariantFactory(campaign=campaign, name="B")
+    services.campaign_launch(campaign_id=campaign.pk)
+    services.campaign_run_inline(campaign_id=campaign.pk)
+    page = staff_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).content.decode()
+    assert 'data-testid="comparisons"' in page
+    assert "Variant B against A" in page
