@@ -163,10 +163,13 @@ def _raffle(segments: dict[str, Segment], rng: random.Random) -> Campaign | None
     _send_in_the_past(campaign, 30)
     invited = list(Message.objects.filter(campaign=campaign, status=Message.Status.SENT)
                    .select_related("member").order_by("pk"))
-    for message in invited:
-        if message.member.points_balance >= 100 and rng.random() < 0.4:
-            raffles.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
-                                  now=sent_at + timedelta(days=rng.randint(0, 13)))
+    able = [message for message in invited if message.member.points_balance >= 100]
+    # About 40 % of those who can pay enter; at least one, so the drawn raffle has a winner to show
+    # (a small demo, or an unlucky draw of the dice, would leave it empty).
+    entering = [message for message in able if rng.random() < 0.4] or able[:1]
+    for message in entering:
+        raffles.raffle_enter(campaign_id=campaign.pk, member_id=message.member_id,
+                              now=sent_at + timedelta(days=rng.randint(0, 13)))
     raffles.raffle_draw(campaign_id=campaign.pk, now=sent_at + timedelta(days=15))
     return campaign
 
