@@ -357,7 +357,7 @@ ACTIONS = {
              _("The seed whose hash was published when the raffle opened is revealed, the tickets are "
                "fingerprinted and the winners computed from both, so anyone can check the draw on the raffle's "
                "public page. Prize vouchers are issued at once and the winners are told by e-mail."), "draw"),
-    "test_send": (sending.test_messages_send, _("Send a test to yourself"),
+    "test_send": (sending.messages_send_to_self, _("Send a test to yourself"),
                   _("Each variant is rendered with sample member values (Erika Mustermann) and e-mailed only to "
                     "your own address, never to members."), "test_send"),
 }

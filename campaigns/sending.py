@@ -301,7 +301,7 @@ def message_render(message: Message, member: Member, *, now: datetime | None = N
     return subject, body
 
 
-def test_messages_send(*, campaign_id: int, staff_user) -> int:
+def messages_send_to_self(*, campaign_id: int, staff_user) -> int:
     """Each variant (German, and English where it has an English text) rendered with the sample
     member values and e-mailed to the staff user's own address, and to no one else: no Message
     row, no member, no consent or frequency cap involved. Returns the number of e-mails sent."""
