@@ -94,3 +94,21 @@ class LabelledInlineMixin:
         if not issubclass(form, AriaLabelledForm):
             kwargs["form"] = type(f"Labelled{form.__name__}", (AriaLabelledForm, form), {})
         return super().get_formset(request, obj, **kwargs)
+
+
+# --- Bulk actions ------------------------------------------------------------------------------
+
+def apply_each(ids, action) -> tuple[int, int]:
+    """Run `action(id)` for each id, each in its own service call (its own transaction): returns
+    how many went through and how many the service refused (a LoyaltyError), for the message
+    the console shows."""
+    from core.errors import LoyaltyError
+
+    done = refused = 0
+    for item_id in ids:
+        try:
+            action(item_id)
+            done += 1
+        except LoyaltyError:
+            refused += 1
+    return done, refused

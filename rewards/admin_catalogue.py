@@ -14,8 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from core.errors import LoyaltyError
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin, apply_each
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers
@@ -141,13 +140,8 @@ class RedemptionAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
 
     @admin.action(description=_("Cancel selected vouchers and refund their points"), permissions=["cancel"])
     def cancel_vouchers(self, request, queryset):
-        cancelled = refused = 0
-        for redemption_id in queryset.values_list("pk", flat=True):
-            try:
-                vouchers.redemption_cancel(redemption_id=redemption_id)
-                cancelled += 1
-            except LoyaltyError:
-                refused += 1
+        cancelled, refused = apply_each(queryset.values_list("pk", flat=True),
+                                        lambda redemption_id: vouchers.redemption_cancel(redemption_id=redemption_id))
         if cancelled:
             self.message_user(request, _("%(count)s voucher(s) cancelled, points and stock given back.")
                               % {"count": cancelled})

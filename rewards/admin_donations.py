@@ -17,8 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
-from core.errors import LoyaltyError
+from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin, apply_each
 from transfers import exports
 from transfers.models import ExportLog
 
@@ -117,13 +116,8 @@ class DonationAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
     @admin.action(description=_("Cancel the selected donations and give their points back"), permissions=["cancel"])
     def cancel_donations(self, request, queryset):
-        cancelled = refused = 0
-        for donation_id in queryset.values_list("pk", flat=True):
-            try:
-                donations.donation_cancel(donation_id=donation_id)
-                cancelled += 1
-            except LoyaltyError:
-                refused += 1
+        cancelled, refused = apply_each(queryset.values_list("pk", flat=True),
+                                        lambda donation_id: donations.donation_cancel(donation_id=donation_id))
         if cancelled:
             self.message_user(request, _("%(count)s donation(s) cancelled, points and stock given back.")
                               % {"count": cancelled})
