@@ -7,9 +7,10 @@ exists. Each purpose has its own salt: an unsubscribe token is no raffle ticket.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core import signing
 from django.urls import reverse
+
+from core.public import public_url
 
 from .errors import InvalidLink
 
@@ -29,7 +30,7 @@ def message_id_from_token(token: str, purpose: str) -> int:
 
 
 def absolute_url(path: str) -> str:
-    return settings.LOYALTY_PUBLIC_URL.rstrip("/") + path
+    return public_url(path)
 
 
 def unsubscribe_url(message_id: int) -> str:

@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
+from core.public import public_url
 from members.models import ConsentRecord, Member
 from members.push import push_device_counts, push_payload, push_send_to_member
 from members.services import consents_latest
@@ -407,7 +408,7 @@ def _push(message: Message, member: Member, subject: str, body: str) -> int:
     """To each of the member's devices; sent when at least one push service took it. Devices
     the push service says are gone (404/410) are deleted by members.push."""
     with translation.override(member.language or settings.LANGUAGE_CODE):
-        url = settings.LOYALTY_PUBLIC_URL.rstrip("/") + reverse("portal:dashboard")
+        url = public_url(reverse("portal:dashboard"))
     payload = push_payload(title=subject or "Treuepunkt", body=body, url=url, tag=f"campaign-{message.campaign_id}")
     results = push_send_to_member(message.member_id, payload)
     delivered = sum(result.delivered for result in results)
