@@ -31,7 +31,7 @@ from unfold.admin import ModelAdmin, StackedInline, TabularInline
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
-from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, MemberNumberSearchMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from members.push import push_configured, push_not_configured_text
 
@@ -609,7 +609,7 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(MemberNumberSearchMixin, ReadOnlyAdmin):
     list_display = ["campaign", "member", "occurrence", "variant", "is_control", "status", "skip_reason",
                     "to_address", "processed_at"]
     list_select_related = ["campaign", "member", "variant"]
@@ -622,7 +622,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RaffleEntry)
-class RaffleEntryAdmin(ReadOnlyAdmin):
+class RaffleEntryAdmin(MemberNumberSearchMixin, ReadOnlyAdmin):
     list_display = ["campaign", "member", "points_paid", "created_at", "won", "prize"]
     list_select_related = ["campaign", "member", "prize"]
     list_filter = ["won", "campaign"]

@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin
 
 from . import selectors
 from .models import Badge, Challenge, ChallengeProgress, MemberBadge
@@ -81,7 +81,7 @@ class BadgeAdmin(ModelAdmin):
 
 
 @admin.register(ChallengeProgress)
-class ChallengeProgressAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class ChallengeProgressAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["member", "challenge", "value", "completed_at", "rewarded", "points_awarded", "reward_note"]
     list_filter = ["challenge", "rewarded", ("completed_at", admin.EmptyFieldListFilter)]
     list_select_related = ["member", "challenge"]
@@ -91,7 +91,7 @@ class ChallengeProgressAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(MemberBadge)
-class MemberBadgeAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class MemberBadgeAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["member", "badge", "challenge", "awarded_at"]
     list_filter = ["badge"]
     list_select_related = ["member", "badge", "challenge"]

@@ -31,7 +31,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.widgets import UnfoldAdminIntegerFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget
 
-from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, MemberNumberSearchMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from members.models import Member
 from transfers.admin import ExportActionsMixin
@@ -194,7 +194,7 @@ class HasCommentFilter(admin.SimpleListFilter):
 
 
 @admin.register(Response)
-class ResponseAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
+class ResponseAdmin(MemberNumberSearchMixin, ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "answers"  # transfers.admin: CSV / Excel export for staff allowed to export them
     list_display = ["created_at", "survey", "score_badge", "short_comment", "channel", "store", "tier", "member"]
     list_select_related = ["survey", "store", "tier", "member"]
@@ -253,7 +253,7 @@ def _member_link(member) -> str:
 
 
 @admin.register(FollowUp)
-class FollowUpAdmin(ModelAdmin):
+class FollowUpAdmin(MemberNumberSearchMixin, ModelAdmin):
     form = FollowUpForm
     list_display = ["due", "status_badge", "score", "survey", "member", "contact", "comment", "assignee"]
     list_select_related = ["response__survey", "response__member", "assignee"]
@@ -420,7 +420,7 @@ class ComplaintAddForm(forms.ModelForm):
 
 
 @admin.register(Complaint)
-class ComplaintAdmin(ModelAdmin):
+class ComplaintAdmin(MemberNumberSearchMixin, ModelAdmin):
     list_display = ["number_link", "subject", "member", "category", "status_badge", "due", "assignee", "channel",
                     "created_at"]
     list_display_links = ["number_link"]

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin, member_number_lookup
 from core.errors import LoyaltyError
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
@@ -72,11 +72,9 @@ def member_search_filter(term: str) -> Q:
     """What staff type, mapped to lookups that use an index: a card number (digits), a customer
     number (a letter and digits), an e-mail fragment, or a name fragment (trigram indexes)."""
     term = term.strip()
-    compact = term.replace(" ", "")
-    if compact.isdigit() and len(compact) >= 8:
-        return Q(card_number=compact)
-    if len(compact) >= 2 and compact[0].isalpha() and compact[1:].isdigit():
-        return Q(customer_number=compact.upper())
+    number = member_number_lookup(term)
+    if number is not None:
+        return Q(**number)
     if "@" in term or "." in term:
         return Q(email__icontains=term)
     return Q(last_name__icontains=term) | Q(first_name__icontains=term) | Q(email__icontains=term)
@@ -286,7 +284,7 @@ class ReadOnlyAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(ConsentRecord)
-class ConsentRecordAdmin(ReadOnlyAdmin):
+class ConsentRecordAdmin(MemberNumberSearchMixin, ReadOnlyAdmin):
     list_display = ["member", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at"]
     list_select_related = ["member"]
     list_filter = ["purpose", "granted", "source"]
@@ -295,7 +293,7 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TierHistory)
-class TierHistoryAdmin(ReadOnlyAdmin):
+class TierHistoryAdmin(MemberNumberSearchMixin, ReadOnlyAdmin):
     list_display = ["member", "from_tier", "to_tier", "cause", "reason", "created_by", "created_at"]
     list_select_related = ["member", "from_tier", "to_tier", "created_by"]
     list_filter = ["cause", "to_tier"]

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin
 
 from . import selectors, services
 from .models import MemberOffer, Offer, OfferUse
@@ -93,7 +93,7 @@ class OfferAdmin(ModelAdmin):
 
 
 @admin.register(MemberOffer)
-class MemberOfferAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class MemberOfferAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["offer", "member", "assigned_at", "activated_at", "uses", "holdout"]
     list_filter = ["holdout", ("activated_at", admin.EmptyFieldListFilter)]
     list_select_related = ["offer", "member"]

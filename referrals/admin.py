@@ -22,7 +22,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin
 from core.errors import LoyaltyError
 from members.models import Member
 
@@ -127,7 +127,7 @@ REVIEW_ACTIONS = {
 
 
 @admin.register(Referral)
-class ReferralAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class ReferralAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["created_at", "program", "referrer", "referee", "status", "review", "channel", "qualified_at",
                     "rewarded_at", "paid"]
     list_select_related = ["program", "referrer", "referee"]

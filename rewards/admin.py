@@ -7,10 +7,11 @@ new entries made through the member page's "adjust points" action.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from .models import (
@@ -22,11 +23,12 @@ from .models import (
     PurchaseReturn,
     StoreDayTotal,
 )
+from .selectors import ledger_reference_sources, purchase_ids_with_order_reference
 from .simulation import earning_rule_simulate
 
 
 @admin.register(PointEntry)
-class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
+class PointEntryAdmin(MemberNumberSearchMixin, ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "ledger"  # transfers.admin
     list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
                     "created_by"]
@@ -37,6 +39,11 @@ class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     paginator = EstimatedCountPaginator
     ordering = ["-id"]  # newest first along the primary key: no sort over millions of rows
     raw_id_fields = ["member", "purchase"]
+
+    def search_exact_filter(self, field_path, values):
+        if field_path == "reference":  # indexed only as the second column of (source, reference)
+            return Q(source__in=ledger_reference_sources(), reference__in=values)
+        return super().search_exact_filter(field_path, values)
 
 
 class PurchaseLineInline(ReadOnlyAdminMixin, TabularInline):
@@ -66,7 +73,7 @@ class PurchaseReturnInline(ReadOnlyAdminMixin, TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, ReadOnlyAdminMixin, ModelAdmin):
+class PurchaseAdmin(MemberNumberSearchMixin, ExportActionsMixin, ImportButtonMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = import_kind = "purchases"  # transfers.admin
     list_display = ["occurred_at", "order_reference", "member", "partner", "store", "amount", "currency",
                     "points_earned", "points_reversed", "points_pending"]
@@ -78,6 +85,11 @@ class PurchaseAdmin(ExportActionsMixin, ImportButtonMixin, ReadOnlyAdminMixin, M
     ordering = ["-occurred_at", "-id"]
     inlines = [PurchasePointsInline, PurchaseLineInline, PurchaseReturnInline]
     raw_id_fields = ["member"]
+
+    def search_exact_filter(self, field_path, values):
+        if field_path == "order_reference":  # unique per partner: the index is (partner, order_reference)
+            return Q(pk__in=purchase_ids_with_order_reference(values))
+        return super().search_exact_filter(field_path, values)
 
 
 class ShortfallFilter(admin.SimpleListFilter):
@@ -102,7 +114,7 @@ class StoreDayTotalAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 
 @admin.register(PurchaseReturn)
-class PurchaseReturnAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class PurchaseReturnAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     """Returns; the shortfall filter is staff's report of points members had already spent."""
 
     list_display = ["created_at", "reference", "purchase", "member", "amount", "points_reversed", "shortfall_points"]
@@ -110,6 +122,11 @@ class PurchaseReturnAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_filter = [ShortfallFilter]
     search_fields = ["=reference", "=purchase__order_reference", "=purchase__member__customer_number"]
     show_full_result_count = False
+
+    def search_exact_filter(self, field_path, values):
+        if field_path == "purchase__order_reference":  # the purchases first, through their unique index
+            return Q(purchase__in=purchase_ids_with_order_reference(values))
+        return super().search_exact_filter(field_path, values)
 
     @admin.display(description=_("member"))
     def member(self, obj):

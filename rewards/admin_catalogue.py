@@ -14,7 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin, apply_each
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin, apply_each
 from transfers.admin import ExportActionsMixin, ImportButtonMixin
 
 from . import codes, vouchers
@@ -174,7 +174,7 @@ class StampCardProgramAdmin(ModelAdmin):
 
 
 @admin.register(StampCard)
-class StampCardAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class StampCardAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["member", "program", "stamps", "stamps_needed", "completed_at", "redemption", "created_at"]
     list_select_related = ["member", "program", "redemption__reward"]
     list_filter = ["program", ("completed_at", admin.EmptyFieldListFilter)]

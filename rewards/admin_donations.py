@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin_utils import EstimatedCountPaginator, ReadOnlyAdminMixin, apply_each
+from core.admin_utils import EstimatedCountPaginator, MemberNumberSearchMixin, ReadOnlyAdminMixin, apply_each
 from transfers import exports
 from transfers.models import ExportLog
 
@@ -100,7 +100,7 @@ class DonationCauseAdmin(ModelAdmin):
 
 
 @admin.register(Donation)
-class DonationAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class DonationAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["created_at", "cause", "amount", "points", "member", "reward", "cancelled_at"]
     list_select_related = ["cause", "member", "reward"]
     list_filter = ["cause", ("cancelled_at", admin.EmptyFieldListFilter)]

@@ -12,16 +12,17 @@ import secrets
 
 from django import forms
 from django.contrib import admin
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
-from core.admin_utils import ReadOnlyAdminMixin
+from core.admin_utils import MemberNumberSearchMixin, ReadOnlyAdminMixin
 from members.models import Tier
 from partners.models import Partner, Store
 
 from .models import TierMembership
+from .selectors import purchase_ids_with_order_reference
 
 
 def console_order_reference() -> str:
@@ -89,10 +90,15 @@ class MembershipFilter(admin.SimpleListFilter):
 
 
 @admin.register(TierMembership)
-class TierMembershipAdmin(ReadOnlyAdminMixin, ModelAdmin):
+class TierMembershipAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["member", "tier", "source", "status", "starts", "ends", "fee_purchase", "invited_by"]
     list_select_related = ["member", "tier", "fee_purchase", "invited_by"]
     list_filter = ["source", "status", "tier", ("ends", admin.DateFieldListFilter)]
     search_fields = ["=member__customer_number", "=fee_purchase__order_reference"]
     show_full_result_count = False
     ordering = ["-starts", "-id"]
+
+    def search_exact_filter(self, field_path, values):
+        if field_path == "fee_purchase__order_reference":  # the purchases first, through their unique index
+            return Q(fee_purchase__in=purchase_ids_with_order_reference(values))
+        return super().search_exact_filter(field_path, values)

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.audit import audit_trail_of
 from members.models import Member, Tier
+from partners.models import Partner
 
 from .donations import LEDGER_SOURCE as DONATION_SOURCE
 from .donations import REFUND_SOURCE as DONATION_REFUND_SOURCE
@@ -64,6 +65,36 @@ def pending_mismatches(*, limit: int = 50) -> list[tuple[int, int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(_PENDING_MISMATCH_SQL, [limit])
         return [tuple(row) for row in cursor.fetchall()]
+
+
+# The distinct sources of entries with a reference, read as a "loose index scan" of the unique
+# (source, reference) index: one descent per source instead of a scan of millions of entries.
+_REFERENCE_SOURCES_SQL = """
+    WITH RECURSIVE sources AS (
+        (SELECT source FROM rewards_pointentry WHERE reference <> '' ORDER BY source LIMIT 1)
+        UNION ALL
+        SELECT (SELECT e.source FROM rewards_pointentry e
+                WHERE e.reference <> '' AND e.source > sources.source ORDER BY e.source LIMIT 1)
+        FROM sources WHERE sources.source IS NOT NULL
+    )
+    SELECT source FROM sources WHERE source IS NOT NULL
+"""
+
+
+def purchase_ids_with_order_reference(references: list[str]) -> list[int]:
+    """Purchases by order reference, through the unique (partner, order_reference) index: with the
+    partners named, one descent each, instead of a scan of every purchase."""
+    partners = list(Partner.objects.values_list("pk", flat=True))
+    return list(Purchase.objects.filter(partner__in=partners, order_reference__in=references)
+                .values_list("pk", flat=True))
+
+
+def ledger_reference_sources() -> list[str]:
+    """Every `source` of ledger entries that carry a reference: with them, a search by reference
+    alone can use the unique (source, reference) index (PostgreSQL 15 cannot skip its first column)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REFERENCE_SOURCES_SQL)
+        return [row[0] for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
