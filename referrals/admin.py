@@ -13,6 +13,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -27,7 +28,7 @@ from core.errors import LoyaltyError
 from members.models import Member
 
 from . import selectors, services
-from .models import Referral, ReferralProgram
+from .models import Referral, ReferralCode, ReferralProgram
 
 
 @admin.register(ReferralProgram)
@@ -146,6 +147,12 @@ class ReferralAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmin):
     actions_detail = ["approve_action", "reject_action"]
     actions_row = ["approve_action", "reject_action"]
     actions_list = ["enter_code_action"]  # referrals are added there, through the service
+
+    def search_exact_filter(self, field_path, values):
+        if field_path == "code":  # the code used is the referrer's own code, indexed in ReferralCode
+            owners = ReferralCode.objects.filter(code__in=values).values_list("member_id", flat=True)
+            return Q(referrer__in=list(owners))
+        return super().search_exact_filter(field_path, values)
 
     def has_review_permission(self, request, object_id=None):
         return request.user.has_perm("referrals.review_referral")
