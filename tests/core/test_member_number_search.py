@@ -113,11 +113,13 @@ def full_scans(queryset, table: str) -> list[str]:
         plan = json.loads(queryset[:100].explain(format="json"))
     scans = []
 
+    def reads_whole(node) -> bool:
+        kind = node["Node Type"]
+        return kind == "Seq Scan" or (kind in ("Index Scan", "Index Only Scan") and "Index Cond" not in node)
+
     def walk(node):
-        if node.get("Relation Name") == table:
-            if node["Node Type"] == "Seq Scan" or (node["Node Type"] in ("Index Scan", "Index Only Scan")
-                                                   and "Index Cond" not in node):
-                scans.append(f"{node['Node Type']} on {table}")
+        if node.get("Relation Name") == table and reads_whole(node):
+            scans.append(f"{node['Node Type']} on {table}")
         for child in node.get("Plans", []):
             walk(child)
 
