@@ -165,8 +165,8 @@ class MemberNumberSearchMixin:
 
     Django's admin turns `search_fields = ["=member__customer_number", "=member__card_number",
     "=reference"]` into one OR of `UPPER(...) = UPPER(term)` over a join with the members table:
-    no index serves it, so every search read the whole big table (~400 ms at 20,000,000 ledger
-    entries). This mixin instead
+    no index serves it, so every search read the whole big table (issue #24: ~400 ms per search at
+    20,000,000 ledger entries). This mixin instead
       1. looks the member up through the unique index of its customer or card number, then
       2. filters `member_id IN (ids)` OR each other exact field (`=reference`, `=order_reference`,
          `=id`: an order reference that looks like a customer number is still found) with a plain

@@ -198,6 +198,11 @@ def test_a_complaint_is_found_by_its_number(staff_client, anna):
     assert found(staff_client, "feedback_complaint", str(complaint.pk)) == {complaint.pk}
 
 
+def test_a_number_too_long_for_a_complaint_number_finds_nothing_and_fails_nothing(staff_client, anna):
+    complaint_row(anna)
+    assert found(staff_client, "feedback_complaint", "9" * 20) == set()
+
+
 def test_other_terms_keep_the_fragment_search(staff_client, anna):
     answer = factories.ResponseFactory(member=anna, comment="Der Kaffee war hervorragend")
     factories.ResponseFactory(member=anna, comment="")
