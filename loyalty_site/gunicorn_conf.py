@@ -14,10 +14,11 @@ from __future__ import annotations
 import gc
 import os
 
-# Processes (no shared GIL) with one request at a time each. WEB_CONCURRENCY as on most hosts.
+# Processes (no shared GIL), one request at a time each: a till's request is short and mostly
+# Python, so threads in a process would only wait for each other's GIL. WEB_CONCURRENCY as on
+# most hosts; 4 on the bench's 2 cores (each worker also waits for PostgreSQL).
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 worker_class = "sync"
-keepalive = 30
 
 
 def post_worker_init(worker) -> None:
