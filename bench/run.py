@@ -132,8 +132,10 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     return rate, p50, p99
 
 
-def start_gunicorn(server: dict, workers: int = 4) -> tuple[subprocess.Popen, str]:
-    """The product as it runs in production: gunicorn workers (processes: no shared GIL)."""
+def start_gunicorn(server: dict, workers: int | None = None) -> tuple[subprocess.Popen, str]:
+    """The product as it runs in production: gunicorn with loyalty_site/gunicorn_conf.py (sync
+    workers, processes: no shared GIL; the garbage collector's freeze after loading). `workers`:
+    that file's default unless given (--workers)."""
     import socket
 
     with socket.socket() as probe:
@@ -142,8 +144,9 @@ def start_gunicorn(server: dict, workers: int = 4) -> tuple[subprocess.Popen, st
     env = {**os.environ, "DATABASE_URL": server["url"], "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.bench",
            "LOYALTY_API_RATE": "", "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "loyalty_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}",
-         "--keep-alive", "30", "--log-level", "warning"], cwd=ROOT, env=env)
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "python:loyalty_site.gunicorn_conf", "loyalty_site.wsgi",
+         *(["-w", str(workers)] if workers else []), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        cwd=ROOT, env=env)
     import urllib.request
 
     for _ in range(300):
@@ -177,7 +180,7 @@ def wrk_load(address: str, key: str, mode: str, members_file: Path, clients: int
 API_SAMPLE = 100_000  # members the load is spread over (their API ids go to a file wrk reads)
 
 
-def measure_api(server: dict, members: int, results: Results, reference: float) -> None:
+def measure_api(server: dict, members: int, results: Results, reference: float, workers: int | None = None) -> None:
     """As a partner's till or shop: the key of the partner the bench members bought with, so a
     member's API id reaches them (a partner reaches only related or present members)."""
     from members.models import Member
@@ -191,7 +194,7 @@ def measure_api(server: dict, members: int, results: Results, reference: float) 
     members_file.parent.mkdir(parents=True, exist_ok=True)
     ids = Member.objects.order_by("id").values_list("public_id", flat=True)[:min(members, API_SAMPLE)]
     members_file.write_text("".join(f"{public_id}\n" for public_id in ids))
-    process, address = start_gunicorn(server)
+    process, address = start_gunicorn(server, workers)
     try:
         wrk_load(address, raw, "balance", members_file, seconds=3)  # warm-up: imports, caches, connections
         rate, p50, p99, failed = wrk_load(address, raw, "purchase", members_file)
@@ -273,6 +276,8 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
     parser.add_argument("--only", default="", help="Comma-separated parts to run after the seed: "
                         "writes (pgbench, service, API), segments, dashboard, campaigns, console. Default: all.")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn workers for the API figures (default: loyalty_site/gunicorn_conf.py's)")
     args = parser.parse_args()
     parts = set(filter(None, args.only.split(","))) or {"writes", "segments", "dashboard", "campaigns", "console"}
     results = Results()
@@ -301,7 +306,7 @@ def main() -> int:
                         ">= 20 % of pgbench (via API)")
             results.add("purchase earn, service level p50", p50, "ms", goal="< 20 ms (via API)")
             results.add("purchase earn, service level p99", p99, "ms", goal="< 50 ms (via API)")
-            measure_api(server, args.members, results, reference)
+            measure_api(server, args.members, results, reference, args.workers)
         if "segments" in parts or "campaigns" in parts:
             measure_segments(args.members, results)
         if "dashboard" in parts:

@@ -3,18 +3,24 @@ rate (partners.api.throttling), the voucher code miss limit (rewards.vouchers) a
 presence miss limit (members.presence).
 
 The window's start is part of the cache key, so a counter never needs resetting, and a cache
-whose `incr` does not keep the expiry (the file cache) still counts per window. A counter costs
-one `add` (and one `incr` after the first count). The price of fixed windows is that a client can
-get up to twice the limit across a window boundary, which is fine for abuse protection.
+whose `incr` does not keep the expiry (the file cache) still counts per window. On Redis a count
+is one command (a short Lua script: INCR, and EXPIRE on the first count, atomically): the per-key
+request rate runs on every partner API request, and Django's `add` + `incr` (which checks EXISTS
+first) took three round trips, 15 % of a balance read's CPU.
+Other caches: one `add` (and one `incr` after the first count). The price of fixed windows is that
+a client can get up to twice the limit across a window boundary, which is fine for abuse protection.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
+from redis.exceptions import NoScriptError
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -56,6 +62,9 @@ def current_window(period: int, at: float | None = None) -> Window:
 
 def window_count_up(key: str, period: int) -> int:
     """Count one in the window's counter `key` and return the new count."""
+    backend = caches[DEFAULT_CACHE_ALIAS]  # `cache` is a proxy: isinstance needs the backend itself
+    if isinstance(backend, RedisCache):
+        return _redis_count_up(backend, key, timeout=2 * period)
     if cache.add(key, 1, timeout=2 * period):
         return 1
     try:
@@ -63,3 +72,24 @@ def window_count_up(key: str, period: int) -> int:
     except ValueError:  # the window's counter expired between add and incr
         cache.add(key, 1, timeout=2 * period)
         return 1
+
+
+# Atomic in Redis: a counter never lives without its expiry. The value is a plain integer, as
+# Django's Redis cache stores integers, so `cache.get` / `get_many` read it as before.
+_COUNT_UP_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+
+
+_COUNT_UP_SHA = hashlib.sha1(_COUNT_UP_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+
+
+def _redis_count_up(backend: RedisCache, key: str, *, timeout: int) -> int:
+    full_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(full_key, write=True)  # Django's redis-py client
+    try:
+        return client.evalsha(_COUNT_UP_SHA, 1, full_key, timeout)
+    except NoScriptError:  # a new or restarted server: EVAL runs it and keeps it for EVALSHA
+        return client.eval(_COUNT_UP_SCRIPT, 1, full_key, timeout)

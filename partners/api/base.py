@@ -10,6 +10,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from rest_framework import serializers, viewsets
 
+from core.shared_version import stamps_read_once
 from partners.models import Store
 
 from .authentication import PartnerPrincipal
@@ -46,6 +47,12 @@ class PartnerViewSet(viewsets.GenericViewSet):
     Django's test client)."""
 
     lookup_value_regex = r"[0-9]{1,18}"
+
+    def dispatch(self, request, *args, **kwargs):
+        # The key, the earning rules, webhooks, triggers and challenges each check a stamp in the
+        # shared cache: one read for all of them per request (core.shared_version).
+        with stamps_read_once():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         activate_request_language(request._request)
