@@ -15,7 +15,9 @@ always does. With it, the rule is opt-in, never by default:
 - `primary_pinned()` turns the scopes off for a while: the console's middleware pins a browser
   that wrote in the last LOYALTY_REPLICA_STICKY_SECONDS (a staff user who saved and is sent to
   the list sees the saved row, however far the replica lags);
-- sessions are always read on the primary (a login just written must be found).
+- sessions are always read on the primary (a login just written must be found);
+- a replica that cannot be reached is left alone for REPLICA_RETRY_SECONDS (this process reads
+  the primary meanwhile): a standby being rebuilt slows the console down, it does not break it.
 
 The scope is a context variable, so threads and Celery tasks each have their own. The replica
 holds the whole cluster, so it needs no migrations (`allow_migrate` only on the primary).
@@ -23,21 +25,27 @@ holds the whole cluster, so it needs no migrations (`allow_migrate` only on the 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+logger = logging.getLogger(__name__)
 
 REPLICA = "replica"
+REPLICA_RETRY_SECONDS = 30
 # Always read on the primary: a session row written by the login a moment ago.
 PRIMARY_ONLY_APPS = frozenset({"sessions"})
 
 
 @dataclass
 class _Scope:
+    usable: bool  # a replica is configured and answered when the scope began
     wrote: bool = False
 
 
@@ -49,9 +57,28 @@ def replica_configured() -> bool:
     return REPLICA in settings.DATABASES
 
 
+_unreachable_until = 0.0  # per process (time.monotonic())
+
+
+def _replica_reachable() -> bool:
+    """Connects (or keeps the open connection); a failure sends this process's reads to the
+    primary for REPLICA_RETRY_SECONDS."""
+    global _unreachable_until
+    if time.monotonic() < _unreachable_until:
+        return False
+    try:
+        connections[REPLICA].ensure_connection()
+    except DatabaseError:
+        logger.warning("Read replica unreachable: reading the primary for %s s", REPLICA_RETRY_SECONDS,
+                       exc_info=True)
+        _unreachable_until = time.monotonic() + REPLICA_RETRY_SECONDS
+        return False
+    return True
+
+
 def _replica_allowed() -> bool:
     scope = _scope.get()
-    return (scope is not None and not scope.wrote and not _pinned.get() and replica_configured()
+    return (scope is not None and scope.usable and not scope.wrote and not _pinned.get()
             and not connections[DEFAULT_DB_ALIAS].in_atomic_block)
 
 
@@ -68,7 +95,8 @@ def reading_replica() -> Iterator[str]:
     if _scope.get() is not None:
         yield read_alias()
         return
-    token = _scope.set(_Scope())
+    usable = replica_configured() and not _pinned.get() and _replica_reachable()
+    token = _scope.set(_Scope(usable=usable))
     try:
         yield read_alias()
     finally:
@@ -92,9 +120,12 @@ class ReplicaRouter:
     def db_for_read(self, model, **hints) -> str | None:
         if not replica_configured():
             return None
-        if model._meta.app_label in PRIMARY_ONLY_APPS or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        if model._meta.app_label in PRIMARY_ONLY_APPS:
             return DEFAULT_DB_ALIAS
-        return REPLICA if _replica_allowed() else None
+        if _replica_allowed():
+            return REPLICA
+        # In a transaction, also a related object of an instance read from the replica.
+        return DEFAULT_DB_ALIAS if connections[DEFAULT_DB_ALIAS].in_atomic_block else None
 
     def db_for_write(self, model, **hints) -> str | None:
         scope = _scope.get()

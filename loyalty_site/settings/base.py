@@ -142,7 +142,8 @@ if REPLICA_DATABASE_URL:
     DATABASES["replica"] = {
         **_replica, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": True,
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
-        "OPTIONS": {**DATABASES["default"]["OPTIONS"], **_replica.get("OPTIONS", {})},
+        # A replica that does not answer is given up quickly (core/db_router.py: the primary then).
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "connect_timeout": 3, **_replica.get("OPTIONS", {})},
         # A test run makes no database of its own on it: it is the primary's, streamed.
         "TEST": {"MIRROR": "default"},
     }

@@ -24,6 +24,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from campaigns.models import Segment
+from core import db_router
 from core.db_router import REPLICA, primary_pinned, read_alias, reading_replica, replica_configured
 from loyalty_site.dashboard import compute_figures
 from loyalty_site.replica import STICKY_COOKIE
@@ -208,3 +209,17 @@ def test_writes_atomic_blocks_and_reads_after_a_write_go_to_the_primary(replica)
         assert Segment.objects.filter(name="Neu").exists()
     assert Segment.objects.get(name="Alt").description == "gespeichert"
     assert replica_configured()
+
+
+def test_an_unreachable_replica_sends_the_reads_to_the_primary(transactional_db, settings, staff, monkeypatch):
+    monkeypatch.setattr(db_router, "_unreachable_until", 0.0)  # this process's memory of a failure
+    nobody_listens = Replica(testdb.free_port())
+    nobody_listens.add(settings)
+    try:
+        Segment.objects.create(name="Stammkunden")
+        with reading_replica() as alias:
+            assert alias == DEFAULT_DB_ALIAS
+        assert "Stammkunden" in staff.get(reverse("admin:campaigns_segment_changelist")).content.decode()
+        assert db_router._unreachable_until > time.monotonic()  # not tried again on every request
+    finally:
+        nobody_listens.remove()

@@ -64,7 +64,7 @@ def test_production_reads_the_replica_url_like_the_primarys():
     databases = json.loads(result.stdout)
     replica = databases["replica"]
     assert replica["HOST"] == "standby.example.com" and replica["USER"] == "reader"
-    assert replica["OPTIONS"] == databases["default"]["OPTIONS"]  # server-side binding, prepare threshold
+    assert replica["OPTIONS"] == {**databases["default"]["OPTIONS"], "connect_timeout": 3}  # binding, threshold
     assert replica["CONN_MAX_AGE"] == 60 and replica["CONN_HEALTH_CHECKS"] is True
     assert replica["TEST"] == {"MIRROR": "default"}
 
