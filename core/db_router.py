@@ -95,7 +95,9 @@ def reading_replica() -> Iterator[str]:
     if _scope.get() is not None:
         yield read_alias()
         return
-    usable = replica_configured() and not _pinned.get() and _replica_reachable()
+    # Opened in a transaction or while pinned: the primary throughout, and no connection to the replica.
+    usable = (replica_configured() and not _pinned.get() and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+              and _replica_reachable())
     token = _scope.set(_Scope(usable=usable))
     try:
         yield read_alias()
