@@ -32,6 +32,7 @@ from unfold.decorators import action, display
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextareaWidget, UnfoldAdminTextInputWidget
 
 from core.admin_utils import EstimatedCountPaginator, LabelledInlineMixin, MemberNumberSearchMixin, ReadOnlyAdminMixin
+from core.db_router import reading_replica
 from core.errors import LoyaltyError
 from members.push import push_configured, push_not_configured_text
 
@@ -165,7 +166,8 @@ class SegmentAdmin(ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         try:
-            count = members_from_definition(conditions_from_form_data(request.POST)).count()
+            with reading_replica():  # a count over every member, asked on each edit: read-only
+                count = members_from_definition(conditions_from_form_data(request.POST)).count()
         except InvalidCondition as error:
             return JsonResponse({"error": str(error)}, status=400)
         text = ngettext("%(count)s active member matches the conditions as entered.",

@@ -35,12 +35,13 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.db_router import read_alias, reading_replica
 from loyalty_site import formatting
 
 CACHE_KEY = "loyalty:dashboard"
@@ -50,6 +51,7 @@ HISTORY_DAYS = 2 * 365 + 30
 
 # --- Computing (the beat job) ----------------------------------------------------------------
 
+@reading_replica()  # minutes of figures over the whole ledger: the replica's work, if there is one
 def compute_figures(*, now: datetime | None = None) -> dict:
     from members.models import Member
 
@@ -221,7 +223,7 @@ _LIABILITY_SQL = """
 def _liability_by_month(now: datetime) -> list[tuple[str, int]]:
     """Unspent points by the month they expire in. Debits (spent, reversed, expired) consume the
     oldest credits first, credits already past their date included."""
-    with connection.cursor() as cursor:
+    with connections[read_alias()].cursor() as cursor:
         cursor.execute(_LIABILITY_SQL, [settings.TIME_ZONE, now])
         return [(month.isoformat(), int(points or 0)) for month, points in cursor.fetchall() if points]
 

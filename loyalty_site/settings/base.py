@@ -77,6 +77,9 @@ MIDDLEWARE = [
     "loyalty_site.staff_security.StaffSecurityMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx: portal views answer htmx with fragments
+    # Last, after the session, user and staff checks (read on the primary): console lists from
+    # the replica if one is configured (DATABASE_REPLICA_URL), and the sticky primary after a write.
+    "loyalty_site.replica.ReplicaReadsMiddleware",
 ]
 # The partner API's chain (loyalty_site/handlers.py): no sessions, CSRF, messages or URL
 # languages, which belong to the cookie-based pages; the audit trail keeps the caller's address.
@@ -127,6 +130,27 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
 DATABASES["default"].setdefault("OPTIONS", {}).update(
     server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
+# A PostgreSQL streaming replica (hot standby) of that database, if there is one: console lists,
+# segment counts, the dashboard job and exports read from it, everything else from the primary
+# (core/db_router.py has the rules; README "Past one machine"). Unset: one database, as before.
+# https://docs.djangoproject.com/en/5.2/topics/db/multi-db/
+REPLICA_DATABASE_URL = env.str("DATABASE_REPLICA_URL", default="")
+if REPLICA_DATABASE_URL:
+    _replica = env.db_url_config(REPLICA_DATABASE_URL)
+    if _replica.get("ENGINE") != "django.db.backends.postgresql":
+        raise environ.ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL database (postgres://…).")
+    DATABASES["replica"] = {
+        **_replica, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": True,
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        # A replica that does not answer is given up quickly (core/db_router.py: the primary then).
+        "OPTIONS": {**DATABASES["default"]["OPTIONS"], "connect_timeout": 3, **_replica.get("OPTIONS", {})},
+        # A test run makes no database of its own on it: it is the primary's, streamed.
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]  # answers None (the primary) without a replica
+# A browser that wrote (POST …) reads its console lists from the primary for this long: the saved
+# row is in the list it is sent back to, however far the replica lags (loyalty_site/replica.py).
+LOYALTY_REPLICA_STICKY_SECONDS = env.int("LOYALTY_REPLICA_STICKY_SECONDS", default=10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------

@@ -9,6 +9,8 @@ SECRET_KEY = env("DJANGO_SECRET_KEY")  # required: no default in production
 # checks, server-side binding and the prepare threshold). Production only insists on the URL:
 # not the local default of `make run`: a missing DATABASE_URL fails loudly.
 env.db("DATABASE_URL")
+# DATABASE_REPLICA_URL (optional): a streaming replica for the console's lists, segment counts,
+# the dashboard job and exports; base.py reads it like DATABASE_URL (core/db_router.py).
 
 # https://docs.djangoproject.com/en/5.2/howto/deployment/checklist/
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -11,6 +11,9 @@ if "DATABASE_URL" not in os.environ or "LOYALTY_TEST_REDIS_URL" not in os.enviro
                        "or `python scripts/testdb.py -- pytest`, which start them.")
 
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# One database, whatever the shell exports: the read-replica tests start a streaming replica of
+# their own and add the alias themselves (tests/loyalty_site/test_read_replica.py).
+DATABASES.pop("replica", None)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request otherwise
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests assert the English source texts, also in a checkout where `make run` compiled the German
