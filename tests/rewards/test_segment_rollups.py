@@ -117,7 +117,8 @@ def test_set_based_writes_updates_of_other_columns_and_deletes_keep_the_rollups(
     anna, bert = buyers
     moment = at(2026, 6, 10, 12)
     Purchase.objects.bulk_create([
-        Purchase(member=member, partner=partner, order_reference=f"B-{member.pk}-{number}", amount=Decimal("3.10") * number,
+        Purchase(member=member, partner=partner, order_reference=f"B-{member.pk}-{number}",
+                 amount=Decimal("3.10") * number,
                  currency="CHF" if number % 3 == 0 else "EUR", occurred_at=moment - timedelta(days=11 * number))
         for number in range(1, 25) for member in (anna, bert) if (number + member.pk) % 2 or number < 5
     ][:40])
