@@ -9,11 +9,14 @@ Speed at a million members (see bench/segment_bench.py):
 - member columns first: tier, balance, country, language, birth month, join date and the
   rolling statistics (`last_purchase_at`, `purchases_12m`, `spend_12m`, `lifetime_spend`) kept
   by the purchase service. "In the last 12 months" (no period given) reads those columns.
-- purchase conditions with a period are set-based: `EXISTS` (which PostgreSQL runs as a
-  semi-join) for "bought in category/store", and `id IN (SELECT member_id … GROUP BY …
-  HAVING …)` for counts, spend and average order value. When a member without any purchase
-  would match (e.g. "at most 2 purchases"), the compiler excludes the members who fail instead,
-  so members without purchases are counted correctly.
+- purchase conditions with a period read rollups that PostgreSQL triggers keep in the
+  purchase's own transaction (rewards migration 0016): counts, spend and average order sum the
+  member's whole months (rewards.MemberMonth) plus the purchases of the cut first month
+  (campaigns.purchase_periods), `id IN (SELECT member_id … GROUP BY … HAVING …)`; "bought a
+  category" compares the member's latest purchase of it (rewards.MemberCategory) with the
+  period's start; "bought in a store" is an index-only range scan (purchase_store_time). When a
+  member without any purchase would match (e.g. "at most 2 purchases"), the compiler excludes
+  the members who fail instead, so members without purchases are counted correctly.
 - consent is "an effective grant with no later record for that purpose": EXISTS plus NOT
   EXISTS, again joins rather than a subquery per member.
 """
@@ -28,8 +31,9 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from django.db.models import Avg, Case, Count, DecimalField, Exists, F, OuterRef, Q, QuerySet, Sum, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -39,6 +43,7 @@ from core.validators import LATEST_DATE
 from members.models import ConsentRecord, Member, Tag, Tier
 
 from .errors import InvalidCondition
+from .purchase_periods import members_sql
 
 DEFAULT_PERIOD_DAYS = 365
 
@@ -270,34 +275,18 @@ def eur_amount():
     )
 
 
-def eur_sum():
-    """SUM(eur_amount()) for a GROUP BY, computed as one plain sum per currency (FILTER) that is
-    converted once per group instead of once per row: the same exact number, and about twice
-    as fast over the four million purchases of a 180-day period at a million members."""
-    net = F("amount") - F("returned_amount")
-    output = DecimalField(max_digits=14, decimal_places=2)
-    rates = settings.LOYALTY_CURRENCY_TO_EUR
-    total = Coalesce(Sum(net, filter=~Q(currency__in=list(rates))), Value(Decimal(0)), output_field=output)
-    for code, rate in rates.items():
-        total = total + Coalesce(Sum(net, filter=Q(currency=code)), Value(Decimal(0)),
-                                 output_field=output) * Value(Decimal(str(rate)))
-    return total
+def _aggregate_q(condition: Condition, value, now: datetime, measure: str, *, empty) -> Q:
+    """Members whose purchases in the period satisfy the condition (campaigns.purchase_periods:
+    whole months from the rollup, the cut month's rest from the purchases).
 
-
-def _aggregate_q(condition: Condition, value, now: datetime, aggregate, *, empty) -> Q:
-    """Members whose aggregate over their purchases in the period satisfies the condition.
-
-    `empty` is the aggregate of a member without purchases (0 for counts and sums, None for an
+    `empty` is the measure of a member without purchases (0 for counts and sums, None for an
     average, which then never matches)."""
-    from rewards.models import Purchase
-
-    rows = (Purchase.objects.filter(occurred_at__gte=_since(condition, now)).order_by()
-            .values("member_id").annotate(v=aggregate))
-    test = _number_q("v", condition, value)
+    since = _since(condition, now)
     if empty is not None and _matches(condition, value, empty):
         # A member without purchases matches: exclude the members who fail instead.
-        return ~Q(pk__in=rows.filter(~test).values("member_id"))
-    return Q(pk__in=rows.filter(test).values("member_id"))
+        failing = members_sql(since, measure, condition.operator, value, negate=True)
+        return ~Q(pk__in=RawSQL(*failing))  # noqa: S611 - parsed values, passed as parameters
+    return Q(pk__in=RawSQL(*members_sql(since, measure, condition.operator, value)))  # noqa: S611 - as above
 
 
 def _matches(condition: Condition, value, number) -> bool:
@@ -343,13 +332,13 @@ def compile_has_purchased(condition: Condition, value, now) -> Q:
 def compile_purchases(condition: Condition, value, now) -> Q:
     if _uses_columns(condition):
         return _number_q("purchases_12m", condition, value)
-    return _aggregate_q(condition, value, now, Count("id"), empty=0)
+    return _aggregate_q(condition, value, now, "purchases", empty=0)
 
 
 def compile_spend(condition: Condition, value, now) -> Q:
     if _uses_columns(condition):
         return _number_q("spend_12m", condition, value)
-    return _aggregate_q(condition, value, now, eur_sum(), empty=Decimal(0))
+    return _aggregate_q(condition, value, now, "spend", empty=Decimal(0))
 
 
 def compile_lifetime_spend(condition: Condition, value, now) -> Q:
@@ -369,17 +358,17 @@ def compile_average_order(condition: Condition, value, now) -> Q:
             return bought & ~Q(spend_12m=F("purchases_12m") * value)
         lookup = "" if operator_ == "eq" else f"__{operator_}"
         return bought & Q(**{f"spend_12m{lookup}": F("purchases_12m") * value})
-    return _aggregate_q(condition, value, now, Avg(eur_amount()), empty=None)
+    return _aggregate_q(condition, value, now, "average_order", empty=None)
 
 
 def compile_category(condition: Condition, categories, now) -> Q:
-    from rewards.models import PurchaseLine
+    """From the member's latest purchase per category (rewards.MemberCategory, kept by triggers):
+    a member bought the category since a moment exactly when the latest purchase is not older."""
+    from rewards.models import MemberCategory
 
-    matches_any = Q()
-    for category in categories:
-        matches_any |= Q(category__iexact=category)
-    bought = Exists(PurchaseLine.objects.filter(
-        matches_any, purchase__member=OuterRef("pk"), purchase__occurred_at__gte=_since(condition, now)))
+    bought = Exists(MemberCategory.objects.filter(
+        member=OuterRef("pk"), category__in=[Upper(Value(category)) for category in categories],
+        last_bought_at__gte=_since(condition, now)))
     return ~Q(bought) if condition.operator == "not_in" else Q(bought)
 
 

@@ -62,6 +62,8 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.StoreDayTotal": "no personal data",
     "rewards.Purchase": NONE + "; kept for the accounts", "rewards.PurchaseLine": NONE,
     "rewards.PurchaseReturn": NONE, "rewards.PurchasePoints": NONE,
+    "rewards.MemberMonth": NONE + "; sums of the purchases, kept with them by triggers",
+    "rewards.MemberCategory": NONE + "; derived from the purchase lines, kept with them by triggers",
     "rewards.PointEntry": NONE + "; the ledger stays consistent (remaining points forfeited by one entry); "
                           "personal values in reasons and references rewritten",
     "rewards.EarningRule": "no personal data", "rewards.Reward": "no personal data",
@@ -184,6 +186,8 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "rewards.StoreDayTotal": "day currency reported_at",
     "rewards.Purchase": "channel order_reference currency occurred_at available_at created_at",
     "rewards.PurchaseLine": "sku category",
+    "rewards.MemberMonth": "month currency",
+    "rewards.MemberCategory": "category last_bought_at",
     "rewards.PurchaseReturn": "reference created_at",
     "rewards.PointEntry": "kind created_at expires_at source",
     "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "

@@ -71,7 +71,9 @@ class Purchase(models.Model):
     # Indexed by purchase_member_time (member first): a second index would only cost every insert.
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases", db_index=False)
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="purchases")
-    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases")
+    # Indexed by purchase_store_time (store first), which also answers the lookups by store.
+    store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases",
+                              db_index=False)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, default=Channel.STORE)
     order_reference = models.CharField(_("order reference"), max_length=80)
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
@@ -100,11 +102,74 @@ class Purchase(models.Model):
         indexes = [
             models.Index(fields=["member", "-occurred_at"], name="purchase_member_time"),
             models.Index(fields=["occurred_at"], name="purchase_time"),
+            # "Bought in store X in the last N days" for segments: an index-only range scan.
+            models.Index(fields=["store", "occurred_at"], include=["member"], condition=Q(store__isnull=False),
+                         name="purchase_store_time"),
             models.Index(fields=["available_at"], condition=Q(points_pending__gt=0), name="purchase_pending_due"),
         ]
 
     def __str__(self) -> str:
         return f"{self.order_reference} ({self.amount} {self.currency})"
+
+
+class MemberMonth(models.Model):
+    """What a member bought in a calendar month (UTC), per currency: the number of purchases and
+    their amount net of returns, in that currency (converted to EUR when read, at the rates of
+    the day, exactly like `campaigns.segments.eur_amount()`). Segments read whole months here
+    instead of aggregating every purchase of the period.
+
+    Written only by PostgreSQL triggers on rewards_purchase (migration
+    0016_segment_rollups): inserts, returns, member merges and deletes change it in the
+    same transaction as the purchase, whichever code path (ORM, COPY, SQL functions) wrote it.
+    A month whose purchases all moved away (a merge) has no row."""
+
+    member = models.ForeignKey(Member, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
+    month = models.DateField(_("month"), help_text=_("The first day of the month (UTC)."))
+    currency = models.CharField(_("currency"), max_length=3)
+    purchases = models.IntegerField(_("purchases"))
+    net_amount = models.DecimalField(_("amount net of returns"), max_digits=14, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("member month")
+        verbose_name_plural = _("member months")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "month", "currency"], name="member_month_unique"),
+        ]
+        indexes = [
+            # Segments scan a range of months for every member: an index-only scan of this.
+            models.Index(fields=["month", "member"], include=["currency", "purchases", "net_amount"],
+                         name="member_month_by_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.month:%Y-%m} {self.currency}: {self.purchases}"
+
+
+class MemberCategory(models.Model):
+    """When a member last bought a product category (the category in upper case, as segments
+    compare it): "bought Kaffee in the last 90 days" is then one indexed row per member,
+    exact to the moment, instead of a search through every purchase line.
+
+    Written only by PostgreSQL triggers (migration 0016_segment_rollups): new lines raise
+    the moment; deleted or re-categorised lines, deleted purchases and purchases moved to
+    another member (a merge) or in time recompute the members concerned."""
+
+    member = models.ForeignKey(Member, on_delete=models.DO_NOTHING, related_name="+", db_index=False)
+    category = models.CharField(_("category"), max_length=64)
+    last_bought_at = models.DateTimeField(_("last bought at"))
+
+    class Meta:
+        verbose_name = _("member category")
+        verbose_name_plural = _("member categories")
+        constraints = [
+            models.UniqueConstraint(fields=["member", "category"], name="member_category_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["category", "last_bought_at"], include=["member"], name="member_category_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.category}: {self.last_bought_at:%Y-%m-%d}"
 
 
 class TierMembershipQuerySet(models.QuerySet):
