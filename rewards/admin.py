@@ -183,4 +183,4 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
 # --- Registered in their own modules: the catalogue, vouchers and stamp cards; the member page's
 # points side (extends members' admin) ---------------------------------------------------------
 
-from . import admin_catalogue, admin_donations, admin_members, admin_memberships  # noqa: E402, F401
+from . import admin_catalogue, admin_donations, admin_members, admin_memberships, admin_programme  # noqa: E402, F401
