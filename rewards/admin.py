@@ -118,8 +118,9 @@ class PurchaseReturnAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(ModelAdmin):
-    list_display = ["name_de", "effect", "value", "active", "priority", "stackable", "valid_from", "valid_until"]
-    list_filter = ["active", "effect"]
+    list_display = ["name_de", "effect", "value", "currency", "min_amount", "active", "priority", "stackable",
+                    "valid_from", "valid_until"]
+    list_filter = ["active", "effect", "currency"]
     search_fields = ["name_de", "name_en"]
     filter_horizontal = ["stores"]
     fieldsets = [

@@ -313,7 +313,9 @@ def _rule_terms(rule) -> RuleTerms:
                           count) % {"value": value}
     conditions = []
     if rule.min_amount is not None:
-        conditions.append(_("purchases of at least %(amount)s") % {"amount": number_format(rule.min_amount, 2)})
+        # The threshold is in the rule's currency (a CHF purchase does not meet "100 EUR").
+        conditions.append(_("purchases of at least %(amount)s %(currency)s") % {
+            "amount": number_format(rule.min_amount, 2), "currency": rule.currency})
     if rule.channel:
         conditions.append(_("channel: %(channel)s") % {"channel": rule.get_channel_display()})
     if rule.category:
