@@ -7,7 +7,10 @@ is opened when the answer becomes unhappy and cancelled (kept, with a note) when
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -20,6 +23,8 @@ from feedback.events import SurveyAnswered
 from feedback.models import FollowUp, Response
 from rewards.models import PointEntry
 from tests import factories
+
+GERMAN = Path(__file__).resolve().parents[2] / "locale" / "de" / "LC_MESSAGES" / "django.po"
 
 
 @pytest.fixture
@@ -138,3 +143,16 @@ def test_an_invalid_changed_score_is_refused_and_changes_nothing(client, invitat
     page = client.post(link(invitation, 6), {"score": "11", "comment": ""})
     assert page.status_code == 200 and page.context["form"].errors["score"]
     assert Response.objects.get().score == 6
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="gettext is installed by scripts/system-deps.sh")
+def test_the_german_page_says_the_score_is_saved(client, invitation, tmp_path, settings):
+    target = tmp_path / "locale" / "de" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(GERMAN)], check=True)
+    settings.LOCALE_PATHS = [tmp_path / "locale"]
+    invitation.member.language = "de"
+    invitation.member.save(update_fields=["language"])
+    page = answer(client, invitation, 9, first="1").content.decode()
+    assert "Danke – Ihre Bewertung 9 ist gespeichert" in page
+    assert "Änderungen speichern" in page
