@@ -1,7 +1,7 @@
 """The console page of the programme settings: one record, reached from the sidebar's
-"Programme" group. The list is never shown: it opens the record (or, before the first save,
-the form filled with the server's settings). Saving goes through
-`rewards.programme.programme_settings_update`; the audit trail records the change."""
+"Programme" group. The list shows the record (before the first save, the add button: its
+form starts from the server's settings); a second one cannot be added, none deleted. Saving
+goes through `rewards.programme.programme_settings_update`; the audit trail records the change."""
 
 from __future__ import annotations
 
@@ -16,15 +16,9 @@ from .programme_models import SINGLETON_ID, ProgrammeSettings
 
 @admin.register(ProgrammeSettings)
 class ProgrammeSettingsAdmin(ModelAdmin):
+    list_display = ["__str__", "return_window_days", "updated_at"]
     fields = ["return_window_days", "updated_at"]
     readonly_fields = ["updated_at"]
-
-    def changelist_view(self, request, extra_context=None):
-        if ProgrammeSettings.objects.filter(pk=SINGLETON_ID).exists():
-            return HttpResponseRedirect(reverse("admin:rewards_programmesettings_change", args=[SINGLETON_ID]))
-        if self.has_add_permission(request):
-            return HttpResponseRedirect(reverse("admin:rewards_programmesettings_add"))
-        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):
         return super().has_add_permission(request) and not ProgrammeSettings.objects.filter(pk=SINGLETON_ID).exists()
