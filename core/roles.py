@@ -18,7 +18,9 @@ GROUP_PERMISSIONS: dict[str, dict] = {
             "rewards": {"reward": (VIEW, ADD, CHANGE), "donationcause": (VIEW, ADD, CHANGE),
                         "stampcardprogram": (VIEW, ADD, CHANGE),
                         "cashbackprogram": (VIEW, CHANGE), "earningrule": (VIEW, ADD, CHANGE),
-                        "redemption": (VIEW,), "tiermembership": (VIEW,)},
+                        "redemption": (VIEW,), "tiermembership": (VIEW,),
+                        # The programme manager's settings (one record: adding it is its first save).
+                        "programmesettings": (VIEW, ADD, CHANGE)},
             "partners": {"store": (VIEW,), "partner": (VIEW,)},
             "campaigns": "*",
             "referrals": {"referralprogram": (VIEW, ADD, CHANGE), "referral": (VIEW,)},

@@ -18,6 +18,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from core.shared_version import SharedVersion
+from rewards import programme
 
 from .models import Badge, Challenge
 
@@ -29,9 +30,9 @@ RELOAD_AFTER = timedelta(hours=1)
 
 def return_window() -> timedelta:
     """How long after a purchase a return still undoes its challenge progress: the points'
-    return window (LOYALTY_RETURN_WINDOW_DAYS) or, where points are not held,
+    return window (rewards.programme.return_window_days) or, where points are not held,
     LOYALTY_CHALLENGE_RETURN_DAYS."""
-    days = settings.LOYALTY_RETURN_WINDOW_DAYS or getattr(settings, "LOYALTY_CHALLENGE_RETURN_DAYS", 30)
+    days = programme.return_window_days() or getattr(settings, "LOYALTY_CHALLENGE_RETURN_DAYS", 30)
     return timedelta(days=days)
 
 

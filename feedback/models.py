@@ -152,6 +152,9 @@ class Response(models.Model):
                              on_delete=models.SET_NULL, related_name="+")
     language = models.CharField(_("language"), max_length=2, blank=True)
     created_at = models.DateTimeField(_("answered at"), default=timezone.now)
+    # The member changed the score or the comment afterwards (the e-mail link's page allows that
+    # for LOYALTY_SURVEY_CHANGE_DAYS): the row holds the latest answer, so it counts once.
+    changed_at = models.DateTimeField(_("changed at"), null=True, blank=True)
 
     objects = ResponseQuerySet.as_manager()
 
@@ -184,9 +187,11 @@ class FollowUp(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("open")
         DONE = "done", _("done")
+        # The member changed their answer and is no longer unhappy: nobody needs to call.
+        CANCELLED = "cancelled", _("cancelled")
 
     response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="follow_up")
-    status = models.CharField(_("status"), max_length=5, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("assignee"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="+")
     due_at = models.DateTimeField(_("due"))

@@ -304,6 +304,75 @@ def response_record(*, survey_id: int, score: int, comment: str = "", channel: s
     return response
 
 
+def response_change_until(response: Response) -> datetime:
+    """Until when the member may change an answer given through their invitation."""
+    return response.created_at + timedelta(days=settings.LOYALTY_SURVEY_CHANGE_DAYS)
+
+
+def response_changeable(response: Response, now: datetime | None = None) -> bool:
+    return response.invitation_id is not None and (now or timezone.now()) < response_change_until(response)
+
+
+@transaction.atomic
+def response_change(*, invitation_id: int, score: int, comment: str | None = None,
+                    now: datetime | None = None) -> Response:
+    """The member changes the answer they gave through their invitation (the e-mail link's page
+    stores the clicked score at once, so a changed mind must still count), within
+    LOYALTY_SURVEY_CHANGE_DAYS of the first answer. The row is updated in place, so the metrics
+    count the latest score once; the reward and the SurveyAnswered event (keyed by the
+    response) stay those of the first answer. The follow-up task follows the answer: opened
+    (or reopened) when it becomes unhappy, cancelled with a note when it stops being one.
+    `comment` None keeps the comment given before."""
+    now = now or timezone.now()
+    member_id = SurveyInvitation.objects.filter(pk=invitation_id).values_list("member_id", flat=True).first()
+    if member_id is None:
+        raise InvalidSurveyLink()
+    member_lock(member_id)  # the lock order of every answer: the member first
+    response = (Response.objects.select_for_update(of=("self",)).select_related("survey")
+                .filter(invitation_id=invitation_id).first())
+    if response is None or not response_changeable(response, now):
+        raise InvitationUsed()
+    survey = response.survey
+    if not survey.active:
+        raise SurveyClosed()
+    score_validate(survey, score)
+    was_unhappy = needs_follow_up(survey.kind, response.score)
+    response.score = score
+    if comment is not None:
+        response.comment = comment.strip()
+    response.changed_at = now
+    response.save(update_fields=["score", "comment", "changed_at"])
+    _follow_up_after_change(response, was_unhappy=was_unhappy, now=now)
+    return response
+
+
+def _follow_up_after_change(response: Response, *, was_unhappy: bool, now: datetime) -> None:
+    """Keep the follow-up task in step with a changed answer. A task support has done stays
+    done; one that was cancelled is reopened rather than duplicated (one task per response)."""
+    unhappy = needs_follow_up(response.survey.kind, response.score)
+    if unhappy == was_unhappy:
+        return
+    follow_up = FollowUp.objects.select_for_update().filter(response=response).first()
+    due_at = now + timedelta(days=settings.LOYALTY_FOLLOW_UP_DUE_DAYS)
+    with translation.override(settings.LANGUAGE_CODE):  # notes are read by staff in the console
+        if unhappy and follow_up is None:
+            FollowUp.objects.create(response=response, created_at=now, due_at=due_at)
+        elif unhappy and follow_up.status == FollowUp.Status.CANCELLED:
+            note = _("Reopened: the member changed the answer to %(score)s.") % {"score": response.score}
+            FollowUp.objects.filter(pk=follow_up.pk).update(
+                status=FollowUp.Status.OPEN, done_at=None, done_by=None, due_at=due_at,
+                note=_with_line(follow_up.note, note))
+        elif not unhappy and follow_up is not None and follow_up.status == FollowUp.Status.OPEN:
+            note = _("Cancelled: the member changed the answer to %(score)s, no call needed.") % {
+                "score": response.score}
+            FollowUp.objects.filter(pk=follow_up.pk, status=FollowUp.Status.OPEN).update(
+                status=FollowUp.Status.CANCELLED, done_at=now, done_by=None, note=_with_line(follow_up.note, note))
+
+
+def _with_line(text: str, line: str) -> str:
+    return f"{text}\n{line}" if text else line
+
+
 def _partner_of(partner, store) -> int | None:
     """The partner an answer belongs to: the one whose API it came through, else the one of its
     store (its event is announced to that partner only)."""

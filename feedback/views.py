@@ -8,7 +8,11 @@ else's id is a 404, never a 403 that would confirm it exists.
 The e-mail link works without a login: it carries the invitation and the score, signed
 (feedback.links). GET shows the score already chosen with the comment box; the POST stores the
 answer. Link scanners and mail previews fetch links but don't POST, so they can't answer in the
-member's name (the same rule as the campaigns' unsubscribe page).
+member's name (the same rule as the campaigns' unsubscribe page). In a browser a small script
+(static/feedback/answer_link.js; the CSP allows no inline scripts) sends the form at once, so
+the member counts from the click; without JavaScript they press the button. The page then says
+the score is saved and lets the member change it or add a comment for
+LOYALTY_SURVEY_CHANGE_DAYS (feedback.services.response_change).
 """
 
 from __future__ import annotations
@@ -108,22 +112,58 @@ def answer_link(request, token: str):
     if invitation is None:
         return _link_problem(request, InvalidSurveyLink(), 404)
     with translation.override(invitation.member.language or settings.LANGUAGE_CODE):
+        if invitation.answered_at is not None:
+            return _answered(request, invitation, clicked=score)
         if not invitation.is_open() or not invitation.survey.active:
             return _link_problem(request, InvitationUsed(), 410)
         data = request.POST if request.method == "POST" else None
         form = AnswerForm(data, survey=invitation.survey, initial={"score": score})
         if request.method == "POST" and form.is_valid():
             try:
-                services.response_record(survey_id=invitation.survey_id, invitation_id=invitation.pk,
-                                         score=form.cleaned_data["score"], comment=form.cleaned_data["comment"],
-                                         channel=Response.Channel.EMAIL,
-                                         language=invitation.member.language)
-            except InvitationUsed as error:
-                return _link_problem(request, error, 410)
+                response = services.response_record(
+                    survey_id=invitation.survey_id, invitation_id=invitation.pk, score=form.cleaned_data["score"],
+                    comment=form.cleaned_data["comment"], channel=Response.Channel.EMAIL,
+                    language=invitation.member.language)
+            except InvitationUsed:
+                # Answered meanwhile (the automatic POST and a press of the button): a change then.
+                return _answered(request, invitation, clicked=score)
             except LoyaltyError as error:
                 return _link_problem(request, error, 422)
-            return render(request, "feedback/answer_done.html", {"survey": invitation.survey})
+            return _saved_page(request, invitation, response, clicked=response.score)
+        # GET only shows the page: link scanners fetch links but run no scripts and don't POST. In
+        # a browser, feedback/answer_link.js sends this form at once, so the click is the answer.
         return render(request, "feedback/answer_link.html", {"invitation": invitation, "form": form, "score": score})
+
+
+def _answered(request, invitation: SurveyInvitation, *, clicked: int):
+    """The invitation has its answer: show it (GET) or change it (POST), while that is allowed."""
+    response = Response.objects.filter(invitation_id=invitation.pk).select_related("survey").first()
+    if response is None or not services.response_changeable(response) or not invitation.survey.active:
+        return _link_problem(request, InvitationUsed(), 410)
+    if request.method != "POST":
+        return _saved_page(request, invitation, response, clicked=clicked)
+    form = AnswerForm(request.POST, survey=invitation.survey)
+    if not form.is_valid():
+        return _saved_page(request, invitation, response, clicked=clicked, form=form)
+    # The first page's form (marked "first") raced another answer, e.g. its automatic POST and a
+    # press of its button: its empty comment box keeps the comment given, it doesn't erase it.
+    comment = form.cleaned_data["comment"] or (None if request.POST.get("first") == "1" else "")
+    try:
+        response = services.response_change(invitation_id=invitation.pk, score=form.cleaned_data["score"],
+                                            comment=comment)
+    except InvitationUsed as error:
+        return _link_problem(request, error, 410)
+    except LoyaltyError as error:
+        return _link_problem(request, error, 422)
+    return _saved_page(request, invitation, response, clicked=response.score)
+
+
+def _saved_page(request, invitation: SurveyInvitation, response: Response, *, clicked: int, form=None):
+    """"Thank you – your score X is saved", with the form to change the score or add a comment."""
+    form = form or AnswerForm(survey=invitation.survey, initial={"score": clicked, "comment": response.comment})
+    return render(request, "feedback/answer_saved.html", {
+        "invitation": invitation, "survey": invitation.survey, "response": response, "form": form,
+        "clicked": clicked, "change_until": services.response_change_until(response)})
 
 
 # RFC 8058 one-click unsubscribe, as campaigns.views.unsubscribe: mail clients POST without a

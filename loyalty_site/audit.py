@@ -16,9 +16,10 @@ UNAUDITED_MEMBER_FIELDS = ["points_balance", "points_pending", "last_purchase_at
 def register_audited_models() -> None:
     from members.models import ConsentRecord, Member, Tier
     from partners.models import Partner, Store
-    from rewards.models import CashbackProgram, EarningRule, Reward, StampCardProgram
+    from rewards.models import CashbackProgram, EarningRule, ProgrammeSettings, Reward, StampCardProgram
 
     auditlog.register(Member, exclude_fields=UNAUDITED_MEMBER_FIELDS, m2m_fields={"tags"})
-    for model in (ConsentRecord, Tier, EarningRule, Reward, StampCardProgram, CashbackProgram, Partner, Store):
+    for model in (ConsentRecord, Tier, EarningRule, Reward, StampCardProgram, CashbackProgram, ProgrammeSettings,
+                  Partner, Store):
         auditlog.register(model)
 

@@ -22,6 +22,7 @@ GROUPS: list[tuple[str, list[tuple[str, str]]]] = [
         ("rewards", "earningrule"), ("members", "tier"), ("rewards", "reward"), ("rewards", "stampcardprogram"),
         ("rewards", "cashbackprogram"), ("engagement", "challenge"), ("engagement", "badge"),
         ("offers", "offer"), ("rewards", "donationcause"), ("rewards", "donation"), ("referrals", "referralprogram"),
+        ("rewards", "programmesettings"),
     ]),
     (_("Members"), [
         ("members", "member"), ("rewards", "tiermembership"), ("rewards", "purchase"), ("rewards", "purchasereturn"),

@@ -73,7 +73,7 @@ PERSONAL_DATA: dict[str, str] = {
     "rewards.PartnerRedemption": NONE,
     "rewards.TierMembership": NONE + "; kept with its fee purchase, the erased member's values in the reason "
                               "rewritten",
-    "rewards.DonationCause": "no personal data",
+    "rewards.DonationCause": "no personal data", "rewards.ProgrammeSettings": "no personal data",
     "rewards.Donation": "the member link removed on erasure; cause, points, euros and date kept for the totals per "
                         "cause and the payout",
     # referrals
@@ -193,6 +193,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "
                            "cap_period created_at",
     "rewards.PurchasePoints": "kind label_de label_en",
+    "rewards.ProgrammeSettings": "updated_at",
     "rewards.Reward": "kind name_de name_en description_de description_en terms_de terms_en image currency "
                       "valid_from valid_until created_at",
     "rewards.Redemption": "code status source issued_at expires_at used_at cancelled_at",
@@ -213,7 +214,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "campaigns.RaffleEntry": "created_at notified_at",
     "feedback.Survey": "name kind question_de question_en follow_up_de follow_up_en trigger created_at",
     "feedback.SurveyInvitation": "reason created_at expires_at sent_at answered_at",
-    "feedback.Response": "channel language created_at",
+    "feedback.Response": "channel language created_at changed_at",
     "feedback.FollowUp": "status due_at created_at done_at",
     "feedback.Complaint": "category status channel due_at created_at updated_at resolved_at closed_at",
     "feedback.ComplaintMessage": "kind created_at emailed_at",

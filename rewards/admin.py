@@ -135,8 +135,9 @@ class PurchaseReturnAdmin(MemberNumberSearchMixin, ReadOnlyAdminMixin, ModelAdmi
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(ModelAdmin):
-    list_display = ["name_de", "effect", "value", "active", "priority", "stackable", "valid_from", "valid_until"]
-    list_filter = ["active", "effect"]
+    list_display = ["name_de", "effect", "value", "currency", "min_amount", "active", "priority", "stackable",
+                    "valid_from", "valid_until"]
+    list_filter = ["active", "effect", "currency"]
     search_fields = ["name_de", "name_en"]
     filter_horizontal = ["stores"]
     fieldsets = [
@@ -200,4 +201,4 @@ def _bounded_int(raw, *, default: int, low: int, high: int) -> int:
 # --- Registered in their own modules: the catalogue, vouchers and stamp cards; the member page's
 # points side (extends members' admin) ---------------------------------------------------------
 
-from . import admin_catalogue, admin_donations, admin_members, admin_memberships  # noqa: E402, F401
+from . import admin_catalogue, admin_donations, admin_members, admin_memberships, admin_programme  # noqa: E402, F401

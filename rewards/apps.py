@@ -14,6 +14,7 @@ class RewardsConfig(AppConfig):
 
         from . import (
             privacy,  # noqa: F401 - its sections of the member data export (members.gdpr)
+            programme,  # noqa: F401 - connects the invalidation signal of the programme settings
             rule_cache,  # noqa: F401 - connects the invalidation signals
             subscribers,  # noqa: F401 - registers the event handlers
             views,  # noqa: F401 - the points side of members' portal pages (members.portal)

@@ -113,7 +113,12 @@ def seed_catalogue_basics() -> tuple[Partner, list[Store]]:
         ({"name_de": "Doppelte Punkte am Wochenende", "name_en": "Double points at the weekend",
           "effect": "multiplier", "value": 2, "weekdays": "5,6", "priority": 40}, None),
         ({"name_de": "50 Bonuspunkte ab 100 €", "name_en": "50 bonus points from 100 €", "effect": "bonus",
-          "value": 50, "min_amount": Decimal("100"), "priority": 30, "cap_points": 200, "cap_period": "month"}, None),
+          "value": 50, "min_amount": Decimal("100"), "currency": "EUR", "priority": 30, "cap_points": 200,
+          "cap_period": "month"}, None),
+        # A money threshold is per currency: the Swiss stores get their own rule.
+        ({"name_de": "50 Bonuspunkte ab 100 CHF", "name_en": "50 bonus points from 100 CHF", "effect": "bonus",
+          "value": 50, "min_amount": Decimal("100"), "currency": "CHF", "priority": 30, "cap_points": 200,
+          "cap_period": "month"}, None),
     ]
     for fields, _unused in rules:
         EarningRule.objects.get_or_create(name_de=fields["name_de"], defaults={**fields, "active": True})

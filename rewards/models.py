@@ -17,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -381,10 +382,15 @@ class EarningRule(models.Model):
     stackable = models.BooleanField(
         _("stackable"), default=True, help_text=_("An exclusive rule stops all lower-priority promotions.")
     )
-    # Conditions: empty means "any".
-    currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices, blank=True)
+    # Conditions: empty means "any". A money threshold is in one currency: the rule then applies
+    # to purchases in that currency only (one rule per currency), never "100" of whatever came.
+    currency = models.CharField(
+        _("currency"), max_length=3, choices=Currency.choices, blank=True,
+        help_text=_("Purchases in this currency only. Required with a minimum amount: "
+                    "for both currencies, make one rule per currency."))
     min_amount = models.DecimalField(_("minimum amount"), max_digits=12, decimal_places=2, null=True, blank=True,
-                                     validators=[MinValueValidator(0)])
+                                     validators=[MinValueValidator(0)],
+                                     help_text=_("In the rule's currency."))
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
     category = models.CharField(_("product category"), max_length=64, blank=True)
     stores = models.ManyToManyField(Store, verbose_name=_("stores"), blank=True)
@@ -406,10 +412,17 @@ class EarningRule(models.Model):
             models.CheckConstraint(condition=Q(value__gt=0), name="rule_value_positive"),
             models.CheckConstraint(condition=Q(cap_points__isnull=True) | ~Q(cap_period=""),
                                    name="rule_cap_has_period"),
+            models.CheckConstraint(condition=Q(min_amount__isnull=True) | ~Q(currency=""),
+                                   name="rule_money_threshold_has_currency"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.min_amount is not None and not self.currency:
+            raise ValidationError({"currency": _("A rule with a minimum amount needs its currency: "
+                                                 "100 EUR and 100 CHF are different amounts.")})
 
     @property
     def name(self) -> str:
@@ -754,3 +767,4 @@ class PartnerRedemption(models.Model):
 
 # The donation models live in their own module; Django finds them through this import.
 from .donation_models import Donation, DonationCause  # noqa: E402, F401
+from .programme_models import ProgrammeSettings  # noqa: E402, F401

@@ -33,7 +33,7 @@ from members.services import partner_relation_record
 from partners.models import Partner, Store
 from rewards.errors import InvalidPurchase
 
-from . import rule_cache
+from . import programme, rule_cache
 from .earning import LineInput, PurchaseInput, allocate, compute_points, to_eur
 from .events import PurchaseRecorded
 from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
@@ -219,7 +219,7 @@ def _add_bonuses(member: Member, purchase: Purchase) -> int:
     PurchaseLine.objects.bulk_update(lines, ["points"])
     added = sum(bonus.points for bonus in bonuses)
     purchase.points_earned += added
-    if settings.LOYALTY_RETURN_WINDOW_DAYS > 0:  # held for the return window like the purchase's own points
+    if programme.return_window_days() > 0:  # held for the return window like the purchase's own points
         purchase.points_pending += added
     Purchase.objects.filter(pk=purchase.pk).update(points_earned=purchase.points_earned,
                                                    points_pending=purchase.points_pending)
@@ -241,7 +241,7 @@ def _after_purchase(member: Member, purchase: Purchase, lines: Sequence[LineData
 
 def _insert_purchase(member, partner, store, channel, order_reference, amount, currency, occurred_at, lines,
                      result) -> Purchase:
-    window = settings.LOYALTY_RETURN_WINDOW_DAYS
+    window = programme.return_window_days()
     now = timezone.now()
     try:
         with transaction.atomic():

@@ -14,6 +14,7 @@ from core.audit import audit_trail_of
 from members.models import Member, Tier
 from partners.models import Partner
 
+from . import programme
 from .donations import LEDGER_SOURCE as DONATION_SOURCE
 from .donations import REFUND_SOURCE as DONATION_REFUND_SOURCE
 from .figures import points_expiring_by, points_expiring_by_moments, qualifying_points
@@ -343,7 +344,9 @@ def _rule_terms(rule) -> RuleTerms:
                           count) % {"value": value}
     conditions = []
     if rule.min_amount is not None:
-        conditions.append(_("purchases of at least %(amount)s") % {"amount": number_format(rule.min_amount, 2)})
+        # The threshold is in the rule's currency (a CHF purchase does not meet "100 EUR").
+        conditions.append(_("purchases of at least %(amount)s %(currency)s") % {
+            "amount": number_format(rule.min_amount, 2), "currency": rule.currency})
     if rule.channel:
         conditions.append(_("channel: %(channel)s") % {"channel": rule.get_channel_display()})
     if rule.category:
@@ -384,7 +387,7 @@ def program_terms() -> dict:
         "tier_window_days": settings.LOYALTY_TIER_WINDOW_DAYS,
         "expiry_months": settings.LOYALTY_POINTS_EXPIRY_MONTHS,
         "expiry_warning_days": settings.LOYALTY_EXPIRY_WARNING_DAYS,
-        "return_window_days": settings.LOYALTY_RETURN_WINDOW_DAYS,
+        "return_window_days": programme.return_window_days(),
         "refund_expired_vouchers": settings.LOYALTY_REFUND_EXPIRED_VOUCHERS,
         "voucher_days": sorted({reward.voucher_valid_days for reward in rewards}),
         "rewards_with_tier": [reward for reward in rewards if reward.min_tier_id],

@@ -36,6 +36,7 @@ from members.models import Member, Tier, TierHistory
 from partners.models import Partner, Store
 from rewards.errors import InvalidMembership, InvalidReturn
 
+from . import programme
 from .ledger import member_lock_with_tier, require_active
 from .models import Channel, Purchase, TierMembership
 from .purchases import purchase_record
@@ -150,7 +151,7 @@ def tier_memberships_end_due(*, today: date | None = None) -> int:
 
 
 def fee_return_days() -> int:
-    return max(settings.LOYALTY_MEMBERSHIP_RETURN_DAYS, settings.LOYALTY_RETURN_WINDOW_DAYS)
+    return max(settings.LOYALTY_MEMBERSHIP_RETURN_DAYS, programme.return_window_days())
 
 
 def fee_return_window_open(purchase: Purchase, now: datetime | None = None) -> bool:

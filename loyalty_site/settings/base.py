@@ -491,6 +491,8 @@ LOYALTY_MEMBER_CODE_MINUTES = env.int("LOYALTY_MEMBER_CODE_MINUTES", default=5)
 LOYALTY_SURVEY_THROTTLE_DAYS = env.int("LOYALTY_SURVEY_THROTTLE_DAYS", default=30)
 # How long the one-click links of a survey invitation work.
 LOYALTY_SURVEY_LINK_DAYS = env.int("LOYALTY_SURVEY_LINK_DAYS", default=14)
+# A member who answered through the e-mail link may change the score and the comment this long.
+LOYALTY_SURVEY_CHANGE_DAYS = env.int("LOYALTY_SURVEY_CHANGE_DAYS", default=7)
 # Complaint SLA: hours until a complaint is due, per category ("points=24;voucher=24"), else the default.
 LOYALTY_COMPLAINT_SLA_HOURS = env.int("LOYALTY_COMPLAINT_SLA_HOURS", default=48)
 LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY = env.dict("LOYALTY_COMPLAINT_SLA_HOURS_BY_CATEGORY", cast={"value": int},

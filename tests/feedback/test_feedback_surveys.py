@@ -227,12 +227,15 @@ def test_the_link_shows_the_chosen_score_and_records_it_on_post(client, invitati
     assert member.points_balance == 50
 
 
-def test_a_link_works_once(client, invitation):
+def test_a_link_answers_once_and_can_change_that_answer_for_a_week_only(client, invitation):
     assert client.post(link(invitation, 10), {"score": "10"}).status_code == 200
-    again = client.post(link(invitation, 3), {"score": "3"})
+    assert client.post(link(invitation, 3), {"score": "3"}).status_code == 200  # a changed mind, same answer
+    assert Response.objects.get().score == 3
+    Response.objects.update(created_at=timezone.now() - timedelta(days=8))
+    again = client.post(link(invitation, 5), {"score": "5"})
     assert again.status_code == 410
-    assert client.get(link(invitation, 3)).status_code == 410
-    assert Response.objects.count() == 1
+    assert client.get(link(invitation, 5)).status_code == 410
+    assert Response.objects.count() == 1 and Response.objects.get().score == 3
 
 
 def test_an_expired_link_is_refused(client, invitation, settings, monkeypatch):

@@ -81,7 +81,7 @@ def test_exclusive_rule_is_skipped_when_a_higher_promotion_already_applied(membe
 
 def test_minimum_amount_and_cap_per_member_and_month(member, partner, base_rule):
     factories.EarningRuleFactory(name_de="50 ab 100 €", effect="bonus", value=50, min_amount=Decimal("100"),
-                                 cap_points=120, cap_period="month")
+                                 currency="EUR", cap_points=120, cap_period="month")
     now = timezone.now()
     assert buy(member, partner, "99.99", "A", occurred_at=now).points_earned == 99
     assert buy(member, partner, "100", "B", occurred_at=now).points_earned == 150
