@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rewards', '0015_tier_membership'),
+        ('rewards', '0016_segment_rollups'),
     ]
 
     operations = [

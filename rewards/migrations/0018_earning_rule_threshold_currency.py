@@ -15,7 +15,7 @@ def money_rules_in_euros(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('rewards', '0016_programme_settings'),
+        ('rewards', '0017_programme_settings'),
     ]
 
     operations = [
