@@ -241,7 +241,7 @@ def figures_or_compute() -> dict:
 def kpis(figures: dict, days: int) -> list[dict]:
     """The KPI cards for a period, each with the previous period for comparison."""
     daily = figures["daily"]
-    end = date.fromisoformat(figures["computed_at"][:10])
+    end = _computed_day(figures)
     current = _sum_days(daily, end - timedelta(days=days - 1), end)
     previous = _sum_days(daily, end - timedelta(days=2 * days - 1), end - timedelta(days=days))
     period = figures["periods"].get(str(days)) or {}
@@ -305,6 +305,13 @@ def _sum_days(daily: dict, first: date, last: date) -> dict:
     return total
 
 
+def _computed_day(figures: dict) -> date:
+    """The local day the figures were computed on. The daily series is bucketed by local day
+    (TruncDate in TIME_ZONE) and the stamp is UTC: its date is a day behind from local midnight
+    until 01:00 (02:00 in summer)."""
+    return timezone.localdate(datetime.fromisoformat(figures["computed_at"]))
+
+
 def _card(label, value, previous, kind: str) -> dict:
     change = None
     if value is not None and previous:
@@ -314,7 +321,7 @@ def _card(label, value, previous, kind: str) -> dict:
 
 def chart_series(figures: dict, days: int) -> dict[str, dict]:
     """Chart.js data for the period, day by day (week by week beyond 90 days)."""
-    end = date.fromisoformat(figures["computed_at"][:10])
+    end = _computed_day(figures)
     step = 7 if days > 90 else 1
     labels, buckets = [], []
     start = end - timedelta(days=days - 1)
@@ -364,7 +371,7 @@ def liability_by_expiry_month(figures: dict, months: int = LIABILITY_MONTHS) -> 
     point_value = Decimal(str(settings.LOYALTY_POINT_VALUE_EUR))
     chf_to_eur = Decimal(str(settings.LOYALTY_CURRENCY_TO_EUR.get("CHF", 1)))
     points_by_month = {month[:7]: points for month, points in figures["liability"]}
-    first = date.fromisoformat(figures["computed_at"][:10]).replace(day=1)
+    first = _computed_day(figures).replace(day=1)
     rows = []
     for offset in range(months):
         year, month_index = divmod(first.month - 1 + offset, 12)

@@ -179,3 +179,14 @@ def test_imported_customers_are_not_counted_as_new_sign_ups(tiers):
     figures = compute_figures()
     assert card(kpis(figures, 30), "Enrolments")["value"] == 1
     assert sum(day.get("enrolments", 0) for day in figures["daily"].values()) == 1
+
+
+def test_cards_count_todays_entries_between_local_midnight_and_utc_midnight(settings):
+    """At 00:30 in Berlin (23:30 UTC) the figures' stamp is still yesterday in UTC, while the
+    daily series already files today's entries under the local day: they belong to the period."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    figures = {"computed_at": "2026-12-04T23:30:00+00:00", "members_total": 1, "active_members": 1,
+               "daily": {"2026-12-05": {"issued": 100, "redeemed": 60}}, "periods": {}, "liability": []}
+    cards = kpis(figures, 30)
+    assert card(cards, "Points issued")["value"] == 100
+    assert card(cards, "Points redeemed")["value"] == 60
