@@ -280,7 +280,9 @@ class BaseImporter:
         self.map_headings(table.headers)
         self.prepare()
         chunks = self._cleaned_chunks(table)
-        if self.clean_ahead:
+        # Only when writing: a dry run hardly waits for the database, and two threads taking
+        # turns at the GIL cost it more CPU than they save (measured: +15 % for a dry run).
+        if self.clean_ahead and self.write:
             chunks = read_ahead(chunks)
         with closing(chunks):
             for count, cleaned, fraction in chunks:

@@ -28,10 +28,13 @@ def _read_ahead_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == "import-read-ahead"]
 
 
-def _import(text: str, *, write: bool):
+def _import(text: str, *, skip_invalid: bool = False):
+    """A write-mode import (the one that reads ahead) in its own transaction."""
     content = csv_bytes(text)
     table = open_table(io.BytesIO(content), name="kunden.csv", size=len(content))
-    return import_table(table, kind=ImportJob.Kind.MEMBERS, write=write, label="kunden.csv")
+    with transaction.atomic():
+        return import_table(table, kind=ImportJob.Kind.MEMBERS, write=True, skip_invalid=skip_invalid,
+                            label="kunden.csv")
 
 
 def test_read_ahead_gives_every_item_in_order_and_leaves_no_thread():
@@ -100,18 +103,30 @@ def test_problems_found_ahead_keep_their_line_numbers_and_the_callers_language(t
     monkeypatch.setattr(importing, "CHUNK_ROWS", 2)  # every two rows a chunk: most are cleaned ahead
     rows = "".join(f"K{n};{'kaputt@' if n % 3 == 0 else f'k{n}@example.de'}\n" for n in range(1, 11))
     with translation.override("de"):
-        report = _import("Kundennummer;E-Mail\n" + rows, write=False)
+        report = _import("Kundennummer;E-Mail\n" + rows, skip_invalid=True)
     assert report.counts["new"] == 7 and report.counts["invalid"] == 3
     assert [(error["line"], error["column"], error["message"]) for error in report.errors] == [
         (line, "E-Mail", "„kaputt@“ ist keine gültige E-Mail-Adresse") for line in (4, 7, 10)]
-    assert not Member.objects.exists()
+    assert sorted(Member.objects.values_list("customer_number", flat=True)) == sorted(
+        f"K{n}" for n in range(1, 11) if n % 3)
 
 
 def test_an_invalid_row_in_a_later_chunk_fails_the_import_with_its_line_and_writes_nothing(tiers, monkeypatch):
     monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
     rows = "".join(f"K{n};{'kaputt@' if n == 7 else f'k{n}@example.de'}\n" for n in range(1, 11))
-    with pytest.raises(ImportFailed) as failure, transaction.atomic():
-        _import("Kundennummer;E-Mail\n" + rows, write=True)
+    with pytest.raises(ImportFailed) as failure:
+        _import("Kundennummer;E-Mail\n" + rows)
     assert failure.value.params["line"] == 8
     assert not Member.objects.exists()
     assert _read_ahead_threads() == []
+
+
+def test_a_dry_run_cleans_in_its_own_thread(tiers, monkeypatch):
+    started = []
+    monkeypatch.setattr(importing, "read_ahead", lambda items: started.append(1) or items)
+    content = csv_bytes("Kundennummer;E-Mail\nK1;k1@example.de\n")
+    table = open_table(io.BytesIO(content), name="kunden.csv", size=len(content))
+    assert import_table(table, kind=ImportJob.Kind.MEMBERS, write=False).counts["new"] == 1
+    assert started == []
+    _import("Kundennummer;E-Mail\nK1;k1@example.de\n")
+    assert started == [1]
