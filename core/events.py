@@ -78,10 +78,18 @@ def publish(events: Event | Iterable[Event]) -> None:
 def _dispatch_plan(batch: list[Event]) -> list[tuple[Handler, list[Event]]]:
     """Each handler once, with the events of the batch it subscribed to, in publishing order."""
     plan: dict[Handler, list[Event]] = {}
+    # The handlers of each event class, looked up once per batch: an import publishes a batch of
+    # a hundred thousand events of one or two classes.
+    handlers_of: dict[type, list[list[Event]]] = {}
     for event in batch:
-        for event_type in type(event).__mro__:
-            for handler in _handlers.get(event_type, ()):  # type: ignore[arg-type]
-                plan.setdefault(handler, []).append(event)
+        event_class = type(event)
+        targets = handlers_of.get(event_class)
+        if targets is None:
+            targets = handlers_of[event_class] = [
+                plan.setdefault(handler, []) for event_type in event_class.__mro__
+                for handler in _handlers.get(event_type, ())]  # type: ignore[arg-type]
+        for target in targets:
+            target.append(event)
     return list(plan.items())
 
 

@@ -171,6 +171,13 @@ def _random_below(bound: int, count: int) -> list[int]:
     return [word % bound for word in struct.unpack(f"<{count}Q", secrets.token_bytes(8 * count))]
 
 
+def _random_uuids(count: int) -> list[uuid.UUID]:
+    """`count` version-4 UUIDs (what `uuid.uuid4` makes) from one call to the system's generator
+    instead of one per member."""
+    pool = secrets.token_bytes(16 * count)
+    return [uuid.UUID(bytes=pool[16 * n:16 * n + 16], version=4) for n in range(count)]
+
+
 def _random_customer_numbers(count: int) -> list[str]:
     return [f"K{number:09d}" for number in _random_below(10**9, count)]
 
@@ -344,10 +351,17 @@ class MemberImporter(BaseImporter):
             else:
                 data["consent"] = (when, source)
 
-    def process(self, rows: list[tuple[int, dict]]) -> None:
+    # Cleaning needs neither the database nor the report: the next chunk is read and cleaned in
+    # a thread while this one is written (BaseImporter.clean_ahead).
+    clean_ahead = True
+
+    def clean_chunk(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict, list[tuple[str, str]]]]:
+        clean = self.clean
+        return [(line, *clean(values)) for line, values in rows]
+
+    def process(self, rows: list[tuple[int, dict, list[tuple[str, str]]]]) -> None:
         candidates: list[_MemberRow] = []
-        for line, values in rows:
-            data, errors = self.clean(values)
+        for line, data, errors in rows:
             if errors:
                 self.invalid(line, errors)
                 continue
@@ -534,12 +548,13 @@ class MemberImporter(BaseImporter):
         cards = iter(self._unique_numbers(len(rows), _random_card_numbers, "card_number"))
         entry_tier_id = self.entry_tier.pk if self.entry_tier is not None else None
         members, history = [], []
-        for row, pk in zip(rows, db.next_ids(Member, len(rows)), strict=True):
+        public_ids = _random_uuids(len(rows))
+        for row, pk, public_id in zip(rows, db.next_ids(Member, len(rows)), public_ids, strict=True):
             data = row.data
             tier = data.get("tier")
             tier_id = tier.pk if tier is not None else entry_tier_id
             number = data["customer_number"] or next(generated)
-            members.append((pk, uuid.uuid4(), number, next(cards), data["email"], data.get("salutation") or "",
+            members.append((pk, public_id, number, next(cards), data["email"], data.get("salutation") or "",
                             data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
                             data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
                             data.get("city", ""), data.get("country") or "DE",
@@ -598,10 +613,12 @@ class MemberImporter(BaseImporter):
             # record (and so the member's choice), an older one is superseded, as it should be.
             [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
               row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
-        # The ledger (rewards) books the opening balances: members announces them.
+        # The ledger (rewards) books the opening balances: members announces them. The reason is
+        # translated once per chunk (a translation lookup per row cost more than the event).
+        reason = _("Opening balance (import)")
         publish([OpeningBalanceImported(
             member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
-            source=OPENING_SOURCE, new_member=new, reason=_("Opening balance (import)"), staff_user_id=staff_id)
+            source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
             for row in rows if row.opening])
 
 
