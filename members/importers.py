@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy
 
 from core import db
 from core.events import publish
+from core.stored_texts import stored_text
 from transfers.cells import (
     memoized,
     normalize_heading,
@@ -601,7 +602,7 @@ class MemberImporter(BaseImporter):
         # The ledger (rewards) books the opening balances: members announces them.
         publish([OpeningBalanceImported(
             member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
-            source=OPENING_SOURCE, new_member=new, reason=_("Opening balance (import)"), staff_user_id=staff_id)
+            source=OPENING_SOURCE, new_member=new, reason=stored_text("opening-balance"), staff_user_id=staff_id)
             for row in rows if row.opening])
 
 

@@ -141,7 +141,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     "transfers.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
     "transfers.ExportLog": {"filters": REWRITTEN},
-    "rewards.PointEntry": {"reason": REWRITTEN, "reference": REWRITTEN},
+    "rewards.PointEntry": {"reason": REWRITTEN, "reason_params": REWRITTEN, "reference": REWRITTEN},
     "rewards.TierMembership": {"reason": REWRITTEN},
     "referrals.Referral": {"reject_reason": REWRITTEN},
     "referrals.ReferralClaim": dict.fromkeys(["code", "channel", "started_at", "created_at"], WITH_LOGIN),
@@ -185,7 +185,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "rewards.Purchase": "channel order_reference currency occurred_at available_at created_at",
     "rewards.PurchaseLine": "sku category",
     "rewards.PurchaseReturn": "reference created_at",
-    "rewards.PointEntry": "kind created_at expires_at source",
+    "rewards.PointEntry": "kind created_at expires_at source reason_code",
     "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "
                            "cap_period created_at",
     "rewards.PurchasePoints": "kind label_de label_en",

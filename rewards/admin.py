@@ -28,7 +28,7 @@ from .simulation import earning_rule_simulate
 @admin.register(PointEntry)
 class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "ledger"  # transfers.admin
-    list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
+    list_display = ["created_at", "member", "kind", "points", "reason_shown", "expires_at", "source", "reference",
                     "created_by"]
     list_select_related = ["member", "created_by"]
     list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
@@ -37,6 +37,10 @@ class PointEntryAdmin(ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     paginator = EstimatedCountPaginator
     ordering = ["-id"]  # newest first along the primary key: no sort over millions of rows
     raw_id_fields = ["member", "purchase"]
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, entry: PointEntry) -> str:
+        return entry.shown_reason  # in the console user's language, whoever wrote it
 
 
 class PurchaseLineInline(ReadOnlyAdminMixin, TabularInline):
