@@ -33,6 +33,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
+from core.stored_texts import stored_text
 from core.tasks import enqueue
 from members.models import Member
 
@@ -110,7 +111,7 @@ def raffle_enter(*, campaign_id: int, member_id: int, now: datetime | None = Non
         return RaffleEntry.objects.get(campaign=campaign, member=member)
     if campaign.entry_points:
         points_debit(member_id=member.pk, points=campaign.entry_points,
-                     reason=_("Raffle entry: %(name)s") % {"name": campaign.name},
+                     reason=stored_text("raffle-entry", name=campaign.name),
                      source="raffle", reference=f"raffle:{campaign.pk}:{member.pk}")
     return entry
 

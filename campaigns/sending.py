@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
 from core.public import public_url
+from core.stored_texts import stored_text
 from members.models import ConsentRecord, Member
 from members.push import push_device_counts, push_payload, push_send_to_member
 from members.services import consents_latest
@@ -213,7 +214,7 @@ def _messages_claim(message_ids: Sequence[int], now: datetime) -> _Claim:
         if campaign.bonus_points:
             # The reference makes the credit happen once per message, also on a retried claim.
             points_credit(member_id=message.member_id, points=campaign.bonus_points, kind=PointEntry.Kind.BONUS,
-                          reason=_("Campaign bonus: %(name)s") % {"name": campaign.name},
+                          reason=stored_text("campaign-bonus", name=campaign.name),
                           source="campaign", reference=f"campaign:{message.pk}")
             message.bonus_points = campaign.bonus_points
         if campaign.reward_id and message.redemption_id is None:

@@ -46,9 +46,10 @@ def _default(field: models.Field, now: datetime) -> Any:
 # length): psycopg writes numbers, dates and timestamps as bytes instead of formatting text, and
 # PostgreSQL reads them without parsing it; a member row cost the client about half as much.
 # Binary COPY casts nothing, so the values must be of the column's type: for these types the
-# importers' values are (int, bool, date, aware datetime, Decimal, str).
+# importers' values are (int, bool, date, aware datetime, Decimal, str, and a dict or list for jsonb:
+# psycopg's jsonb dumper encodes it, so a JSON text given for a jsonb column would be stored as a string).
 BINARY_COPY_TYPES = frozenset({"bigint", "integer", "smallint", "boolean", "date", "timestamp with time zone",
-                               "numeric", "varchar", "text", "uuid"})
+                               "numeric", "varchar", "text", "uuid", "jsonb"})
 
 
 def _binary_types(fields: Sequence[models.Field]) -> list[str] | None:

@@ -34,10 +34,10 @@ from operator import or_
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError
 from core.events import publish
+from core.stored_texts import both_languages, stored_text
 from rewards.earning import to_eur
 from rewards.ledger import members_lock, points_credit
 from rewards.models import PointEntry, Purchase, Redemption
@@ -218,7 +218,7 @@ def _reward(progress: ChallengeProgress) -> None:
     notes = []
     if challenge.reward_points:
         points_credit(member_id=member_id, points=challenge.reward_points, kind=PointEntry.Kind.BONUS,
-                      reason=_("Challenge completed: %(name)s") % {"name": challenge.name_de},
+                      reason=stored_text("challenge-completed", name=both_languages(challenge, "name")),
                       source=POINTS_SOURCE, reference=reward_reference(challenge.pk, member_id))
         progress.points_awarded = challenge.reward_points
     if challenge.reward_id is not None:

@@ -20,6 +20,8 @@ from datetime import date, datetime
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
+from django.utils.formats import date_format
+from django.utils.translation import get_language
 
 # For each kind: (lowest "positive" score, highest "negative" score). NPS: promoters from 9,
 # detractors up to 6; CSAT: satisfied from 4, unhappy up to 2; CES: easy from 5, hard up to 3.
@@ -140,7 +142,10 @@ def by_tier(responses: QuerySet, kind: str) -> list[tuple[dict, Summary]]:
     """Per tier at the time of the answer ({"id": None, ...} for answers without one)."""
     rows = _grouped(responses, kind, "tier_id", "tier__name_de", "tier__name_en", "tier__rank")
     rows.sort(key=lambda row: (row["tier__rank"] is None, row["tier__rank"] or 0))
-    return [({"id": row["tier_id"], "name_de": row["tier__name_de"], "name_en": row["tier__name_en"]},
+    english = (get_language() or "de").startswith("en")
+    return [({"id": row["tier_id"], "name_de": row["tier__name_de"], "name_en": row["tier__name_en"],
+              # the name in the reader's language, as Tier.name would say it (German when no English one)
+              "name": (row["tier__name_en"] if english else "") or row["tier__name_de"]},
              _summary(kind, row)) for row in rows]
 
 
@@ -167,9 +172,10 @@ def by_segment(responses: QuerySet, kind: str, segments: Iterable) -> list[tuple
 
 
 def trend_chart(months: Sequence[tuple[date, Summary]], *, label: str) -> dict:
-    """Chart.js data (unfold's line chart) for a monthly breakdown; empty months are gaps."""
+    """Chart.js data (unfold's line chart) for a monthly breakdown; empty months are gaps. The
+    months are named in the active language ("Dezember 2026", "December 2026")."""
     return {
-        "labels": [month.strftime("%Y-%m") for month, _summary in months],
+        "labels": [date_format(month, "YEAR_MONTH_FORMAT") for month, _summary in months],
         "datasets": [{"label": label, "data": [None if summary.value is None else round(summary.value, 1)
                                                for _month, summary in months]}],
     }

@@ -36,6 +36,7 @@ from django.utils.translation import gettext as _
 from campaigns.sending import members_over_cap
 from core.events import publish
 from core.public import public_url
+from core.stored_texts import both_languages, stored_text
 from core.tasks import enqueue
 from members.errors import MemberNotActive
 from members.models import Member
@@ -293,7 +294,7 @@ def response_record(*, survey_id: int, score: int, comment: str = "", channel: s
         paid = [survey_reward_reference(survey.pk, person) for person in people]
         if not PointEntry.objects.filter(source=SURVEY_SOURCE, reference__in=paid).exists():
             points_credit(member_id=member.pk, points=survey.reward_points, kind=PointEntry.Kind.BONUS,
-                          reason=_("Thank you for your feedback: %(survey)s") % {"survey": survey.question_de},
+                          reason=stored_text("survey-thanks", survey=both_languages(survey, "question")),
                           source=SURVEY_SOURCE, reference=reference)
     if needs_follow_up(survey.kind, score):
         FollowUp.objects.create(response=response, created_at=now,
@@ -576,7 +577,7 @@ def complaint_goodwill_points(*, complaint_id: int, points: int, staff_user: Abs
     if complaint.goodwill_points:
         raise GoodwillAlreadyGranted(what=_("goodwill points"))
     entry = points_credit(member_id=member_id, points=points, kind=PointEntry.Kind.BONUS,
-                          reason=_("Goodwill for complaint %(number)s") % {"number": complaint.number},
+                          reason=stored_text("complaint-goodwill", number=complaint.number),
                           source=GOODWILL_SOURCE, reference=f"complaint:{complaint.pk}", created_by=staff_user)
     Complaint.objects.filter(pk=complaint.pk).update(goodwill_points=points)
     return entry

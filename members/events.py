@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.events import Event
+from core.stored_texts import StoredText
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,5 +56,5 @@ class OpeningBalanceImported(Event):
     reference: str
     source: str
     new_member: bool
-    reason: str
+    reason: str | StoredText  # a system text (core.stored_texts) or staff's free text
     staff_user_id: int | None = None

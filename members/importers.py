@@ -38,6 +38,7 @@ from django.utils.translation import gettext_lazy
 
 from core import db
 from core.events import publish
+from core.stored_texts import stored_text
 from transfers.cells import (
     memoized,
     normalize_heading,
@@ -614,8 +615,8 @@ class MemberImporter(BaseImporter):
             [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
               row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
         # The ledger (rewards) books the opening balances: members announces them. The reason is
-        # translated once per chunk (a translation lookup per row cost more than the event).
-        reason = _("Opening balance (import)")
+        # stored as a key and translated when shown (core.stored_texts); one object per chunk.
+        reason = stored_text("opening-balance")
         publish([OpeningBalanceImported(
             member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
             source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)

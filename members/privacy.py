@@ -143,7 +143,7 @@ PERSONAL_FIELDS: dict[str, dict[str, str]] = {
     "transfers.ImportJob": {"file": "deleted after the import, or after LOYALTY_RETENTION_IMPORT_DAYS",
                           **dict.fromkeys(["options", "errors", "warnings", "dry_run", "message"], REWRITTEN)},
     "transfers.ExportLog": {"filters": REWRITTEN},
-    "rewards.PointEntry": {"reason": REWRITTEN, "reference": REWRITTEN},
+    "rewards.PointEntry": {"reason": REWRITTEN, "reason_params": REWRITTEN, "reference": REWRITTEN},
     "rewards.TierMembership": {"reason": REWRITTEN},
     "referrals.Referral": {"reject_reason": REWRITTEN},
     "referrals.ReferralClaim": dict.fromkeys(["code", "channel", "started_at", "created_at"], WITH_LOGIN),
@@ -189,7 +189,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "rewards.MemberMonth": "month currency",
     "rewards.MemberCategory": "category last_bought_at",
     "rewards.PurchaseReturn": "reference created_at",
-    "rewards.PointEntry": "kind created_at expires_at source",
+    "rewards.PointEntry": "kind created_at expires_at source reason_code",
     "rewards.EarningRule": "name_de name_en valid_from valid_until effect currency channel category weekdays "
                            "cap_period created_at",
     "rewards.PurchasePoints": "kind label_de label_en",

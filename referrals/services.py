@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import LoyaltyError, ReasonRequired
 from core.events import publish
+from core.stored_texts import both_languages, stored_text
 from members.models import Member
 from referrals.errors import ReferralCodeInvalid, ReferralNotAllowed, ReferralTransitionInvalid
 
@@ -317,8 +318,9 @@ def _pay_side(referral: Referral, member: Member, side: str, *, points: int, rew
         return 0, None
     paid_points, voucher = 0, None
     if points:
-        points_credit(member_id=member.pk, points=points, reason=_("Referral bonus: %(program)s") % {
-            "program": referral.program.name_de}, source=LEDGER_SOURCE, reference=f"referral:{referral.pk}:{side}")
+        points_credit(member_id=member.pk, points=points,
+                      reason=stored_text("referral-bonus", program=both_languages(referral.program, "name")),
+                      source=LEDGER_SOURCE, reference=f"referral:{referral.pk}:{side}")
         paid_points = points
     if reward is not None:
         voucher = redemption_issue(member_id=member.pk, reward_id=reward.pk, source=Redemption.Source.REFERRAL)

@@ -30,7 +30,7 @@ from .simulation import earning_rule_simulate
 @admin.register(PointEntry)
 class PointEntryAdmin(MemberNumberSearchMixin, ExportActionsMixin, ReadOnlyAdminMixin, ModelAdmin):
     export_kind = "ledger"  # transfers.admin
-    list_display = ["created_at", "member", "kind", "points", "reason", "expires_at", "source", "reference",
+    list_display = ["created_at", "member", "kind", "points", "reason_shown", "expires_at", "source", "reference",
                     "created_by"]
     list_select_related = ["member", "created_by"]
     list_filter = ["kind", ("created_at", admin.DateFieldListFilter)]
@@ -44,6 +44,10 @@ class PointEntryAdmin(MemberNumberSearchMixin, ExportActionsMixin, ReadOnlyAdmin
         if field_path == "reference":  # indexed only as the second column of (source, reference)
             return Q(source__in=ledger_reference_sources(), reference__in=values)
         return super().search_exact_filter(field_path, values)
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, entry: PointEntry) -> str:
+        return entry.shown_reason  # in the console user's language, whoever wrote it
 
 
 class PurchaseLineInline(ReadOnlyAdminMixin, TabularInline):

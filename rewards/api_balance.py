@@ -104,7 +104,7 @@ class LedgerEntrySerializer(serializers.ModelSerializer):
     def get_reason(self, entry) -> str:
         if entry.purchase_id is not None and not self._own(entry):
             return str(entry.get_kind_display())  # another partner's order reference is not ours to show
-        return entry.reason
+        return entry.shown_reason
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_purchase_id(self, entry) -> int | None:

@@ -25,8 +25,8 @@ from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from core.stored_texts import both_languages, stored_text
 from members.models import Member
 
 from .errors import DonationNotCancellable
@@ -49,7 +49,7 @@ def donation_record(member: Member, reward: Reward, *, points: int, source: str,
     if points:
         post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source=LEDGER_SOURCE,
                    reference=str(redemption.pk),
-                   reason=_("Donation: %(cause)s") % {"cause": reward.cause.name_de},
+                   reason=stored_text("donation", cause=both_languages(reward.cause, "name")),
                    redemption_id=redemption.pk, partner_id=partner_id)
     return redemption
 
@@ -80,7 +80,7 @@ def donation_cancel(*, donation_id: int) -> Donation:
     if donation.points:
         post_entry(member, kind=PointEntry.Kind.REFUND, points=donation.points, source=REFUND_SOURCE,
                    reference=str(donation.redemption_id),
-                   reason=_("Donation cancelled: %(cause)s") % {"cause": donation.cause.name_de},
+                   reason=stored_text("donation-cancelled", cause=both_languages(donation.cause, "name")),
                    redemption_id=donation.redemption_id)
     if donation.reward.stock is not None:
         Reward.objects.filter(pk=donation.reward_id).update(stock=F("stock") + 1)

@@ -32,6 +32,7 @@ Design (DESIGN.md, "The core: the points ledger"):
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from django.utils.translation import gettext as _
 from core.db import insert_rows, pg_array, select_in
 from core.errors import ReasonRequired, ReferenceConflict
 from core.events import publish
+from core.stored_texts import StoredText, stored_text, text_columns
 from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
 from partners.models import Partner, Store
@@ -163,7 +165,7 @@ def points_event(*, member_id: int, kind: str, points: int, balance: int, purcha
 # --- The one place that writes an entry and moves a balance ------------------------------------
 
 def post_entry(
-    member: Member, *, kind: str, points: int, reason: str = "", purchase: Purchase | None = None,
+    member: Member, *, kind: str, points: int, reason: str | StoredText = "", purchase: Purchase | None = None,
     source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None, at: datetime | None = None,
     partner_id: int | None = None, redemption_id: int | None = None, member_fields: dict[str, Any] | None = None,
 ) -> PointEntry:
@@ -181,15 +183,17 @@ def post_entry(
     return entry
 
 
-def _insert_entry(member: Member, *, kind: str, points: int, reason: str = "", purchase: Purchase | None = None,
-                  source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
-                  at: datetime | None = None) -> PointEntry:
+def _insert_entry(member: Member, *, kind: str, points: int, reason: str | StoredText = "",
+                  purchase: Purchase | None = None, source: str = "", reference: str = "",
+                  created_by: AbstractBaseUser | None = None, at: datetime | None = None) -> PointEntry:
     assert points != 0, "a ledger entry moves points"
     if member.points_balance + points < 0:
         raise InsufficientPoints(available=member.points_balance, requested=-points)
     at = at or timezone.now()
+    text, code, params = text_columns(reason)
     entry = PointEntry(
-        member=member, kind=kind, points=points, reason=reason[:255], purchase=purchase, source=source,
+        member=member, kind=kind, points=points, reason=text, reason_code=code, reason_params=params,
+        purchase=purchase, source=source,
         reference=reference, created_by=created_by, created_at=at,
         expires_at=credit_expiry(at) if points > 0 else None,
     )
@@ -226,7 +230,7 @@ def _evaluate_tier(member: Member, **context: Any) -> None:
 
 @transaction.atomic
 def points_credit(
-    *, member_id: int, points: int, kind: str = PointEntry.Kind.BONUS, reason: str,
+    *, member_id: int, points: int, kind: str = PointEntry.Kind.BONUS, reason: str | StoredText,
     source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
 ) -> PointEntry:
     """Give points (bonus, refund, goodwill). With a reference, a repeat returns the first entry."""
@@ -244,7 +248,7 @@ def points_credit(
 
 @transaction.atomic
 def points_debit(
-    *, member_id: int, points: int, kind: str = PointEntry.Kind.REDEEM, reason: str,
+    *, member_id: int, points: int, kind: str = PointEntry.Kind.REDEEM, reason: str | StoredText,
     source: str = "", reference: str = "", created_by: AbstractBaseUser | None = None,
 ) -> PointEntry:
     """Take points (a redemption). Checked after the lock: two debits can't both pass."""
@@ -259,18 +263,21 @@ def points_debit(
 
 
 @transaction.atomic
-def points_adjust(*, member_id: int, points: int, reason: str, staff_user: AbstractBaseUser | None) -> PointEntry:
-    """A staff correction with a reason; it may not take the balance below zero."""
-    if not reason.strip():
+def points_adjust(*, member_id: int, points: int, reason: str | StoredText,
+                  staff_user: AbstractBaseUser | None) -> PointEntry:
+    """A staff correction with a reason (staff's free text, or a system text); it may not take
+    the balance below zero."""
+    if not str(reason).strip():
         raise ReasonRequired()
     if points == 0:
         raise InvalidPurchase(detail=_("an adjustment must change the balance"))
     member = member_lock(member_id)
-    return post_entry(member, kind=PointEntry.Kind.ADJUST, points=points, reason=reason.strip(),
+    return post_entry(member, kind=PointEntry.Kind.ADJUST, points=points,
+                      reason=reason if isinstance(reason, StoredText) else reason.strip(),
                       source="staff", created_by=staff_user)
 
 
-def points_transfer(*, duplicate: Member, survivor: Member, reason: str) -> int:
+def points_transfer(*, duplicate: Member, survivor: Member, reason: str | StoredText) -> int:
     """A merge moves the duplicate's whole balance to the survivor as a pair of TRANSFER entries
     (the ledger is never edited). The caller holds both locks (`members_lock`). Returns the points."""
     points = duplicate.points_balance
@@ -318,8 +325,10 @@ _EXPIRE_BATCH_SQL = f"""
         SELECT m.id, least({EXPIRY_DUE_SQL}, m.points_balance) AS amount
         FROM members_member m WHERE {_IN_BATCH}
     ), entries AS (
-        INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, source, reference)
-        SELECT id, 'expire', -amount, %(due_at)s, NULL, %(reason)s, '', '' FROM due WHERE amount > 0
+        INSERT INTO rewards_pointentry (member_id, kind, points, created_at, expires_at, reason, reason_code,
+                                        reason_params, source, reference)
+        SELECT id, 'expire', -amount, %(due_at)s, NULL, %(reason)s, %(reason_code)s, %(reason_params)s::jsonb, '', ''
+        FROM due WHERE amount > 0
         RETURNING member_id, points
     )
     UPDATE members_member m SET points_balance = m.points_balance + e.points
@@ -337,7 +346,9 @@ def _expire_range(low: int, high: int, now: datetime, residue: int = 0, step: in
         cursor.execute("SET LOCAL jit = off")
         cursor.execute(f"SELECT m.id FROM members_member m WHERE {_IN_BATCH} ORDER BY m.id FOR UPDATE",  # noqa: S608
                        batch)
-        cursor.execute(_EXPIRE_BATCH_SQL, {**batch, "due_at": now, "reason": _("Points expired")})
+        text, code, params = text_columns(stored_text("points-expired"))
+        cursor.execute(_EXPIRE_BATCH_SQL, {**batch, "due_at": now, "reason": text, "reason_code": code,
+                                           "reason_params": json.dumps(params)})
         expired = cursor.fetchall()
     publish([PointsExpired(member_id=member_id, kind=PointEntry.Kind.EXPIRE, points=points, balance=balance)
              for member_id, points, balance in expired])
@@ -360,7 +371,7 @@ class BulkCredit:
     member_id: int
     points: int
     reference: str = ""
-    reason: str = ""  # empty: the batch's reason
+    reason: str | StoredText = ""  # empty: the batch's reason
 
 
 @dataclass(frozen=True)
@@ -400,7 +411,7 @@ def _per_member(credits: Sequence[BulkCredit]) -> dict[int, int]:
 
 @transaction.atomic
 def points_credit_bulk(
-    *, credits: Sequence[BulkCredit], source: str, reason: str, kind: str = PointEntry.Kind.BONUS,
+    *, credits: Sequence[BulkCredit], source: str, reason: str | StoredText, kind: str = PointEntry.Kind.BONUS,
     created_by: AbstractBaseUser | None = None, at: datetime | None = None,
 ) -> BulkCreditResult:
     """Credit many members at once (see above). All or nothing: an invalid or conflicting credit
@@ -439,7 +450,7 @@ def points_credit_bulk(
 
 @transaction.atomic
 def points_open_bulk(
-    *, credits: Sequence[BulkCredit], source: str, reason: str, kind: str = PointEntry.Kind.ADJUST,
+    *, credits: Sequence[BulkCredit], source: str, reason: str | StoredText, kind: str = PointEntry.Kind.ADJUST,
     created_by: AbstractBaseUser | None = None, at: datetime | None = None,
 ) -> BulkCreditResult:
     """Opening balances of members the caller inserted in this transaction with `points_balance`
@@ -487,15 +498,17 @@ def _check_balances(per_member: dict[int, int]) -> None:
         raise ValueError(f"opening balances differ from their credits for members {wrong}")
 
 
-def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str,
+def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str | StoredText,
                     created_by: AbstractBaseUser | None, at: datetime) -> None:
     """One COPY (core.db.insert_rows) for the whole batch."""
     expires_at = credit_expiry(at)
     staff_id = created_by.pk if created_by is not None else None
-    insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "source", "reference",
-                             "created_by_id"),
-                [(credit.member_id, kind, credit.points, at, expires_at, (credit.reason or reason)[:255], source,
-                  credit.reference, staff_id) for credit in credits], now=at)
+    batch_reason = text_columns(reason)
+    insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "reason_code",
+                             "reason_params", "source", "reference", "created_by_id"),
+                [(credit.member_id, kind, credit.points, at, expires_at,
+                  *(text_columns(credit.reason) if credit.reason else batch_reason), source, credit.reference,
+                  staff_id) for credit in credits], now=at)
 
 
 def _move_balances(per_member: dict[int, int]) -> dict[int, int]:

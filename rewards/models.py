@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.stored_texts import shown_text
 from core.translation import TranslatedFieldsMixin, translated
 from core.validators import LONG_TEXT_MAX, validate_programme_date
 from members.models import Member, Tier
@@ -310,7 +311,14 @@ class PointEntry(models.Model):
     points = models.BigIntegerField(_("points"))
     created_at = models.DateTimeField(_("when"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # A system text is stored as a key and parameters (core.stored_texts) and translated when
+    # shown (`shown_reason`); `reason` holds staff's free text as typed, or the system text in the
+    # programme's language for readers of the raw table. The database defaults keep a raw INSERT
+    # that names neither column working (it is then a text without a key, recognised when shown).
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    reason_code = models.CharField(_("reason key"), max_length=40, blank=True, default="", db_default="")
+    reason_params = models.JSONField(_("reason parameters"), blank=True, default=dict,
+                                     db_default=models.Value({}, output_field=models.JSONField()))
     # What caused it: a purchase or return here; other apps name themselves in `source`
     # ("redemption", "referral", "campaign", "survey") with their id in `reference`.
     purchase = models.ForeignKey(Purchase, null=True, blank=True, on_delete=models.PROTECT, related_name="entries",
@@ -342,6 +350,11 @@ class PointEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.points:+d}"
+
+    @property
+    def shown_reason(self) -> str:
+        """The reason in the active language: every reader of the ledger shows this, not `reason`."""
+        return shown_text(self.reason_code, self.reason_params, self.reason)
 
 
 class EarningRuleQuerySet(models.QuerySet):

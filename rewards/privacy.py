@@ -17,7 +17,7 @@ from .models import Donation, PointEntry, Purchase, Redemption, StampCard, TierM
 @export_section("ledger")
 def ledger_export(member: Member, people: list[int]) -> list[dict]:
     return [
-        {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.reason,
+        {"created_at": entry.created_at, "kind": entry.kind, "points": entry.points, "reason": entry.shown_reason,
          "expires_at": entry.expires_at, "source": entry.source, "reference": entry.reference,
          "purchase": entry.purchase.order_reference if entry.purchase else None}
         for entry in PointEntry.objects.filter(member_id__in=people).select_related("purchase")
@@ -111,20 +111,22 @@ def scrub_membership_reasons(member_ids: list[int], values: PersonalValues) -> N
 
 @personal_data_scrubber
 def scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
-    """Staff-typed reasons and import references ("import-opening:<customer number>") of the
-    ledger. The append-only trigger lets exactly these two columns change, only in a transaction
-    that asks for it (rewards migration 0009); points and dates cannot move."""
-    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reference")
+    """Staff-typed reasons, the parameters of system texts (a merge names customer numbers) and
+    import references ("import-opening:<customer number>") of the ledger. The append-only
+    trigger lets exactly these three columns change, only in a transaction that asks for it
+    (rewards migrations 0009 and 0016); points and dates cannot move."""
+    rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reason_params",
+                                                                         "reference")
     changes = []
-    for pk, reason, reference in rows.iterator():
-        new_reason, new_reference = values.scrub(reason), values.scrub(reference)
-        if (new_reason, new_reference) != (reason, reference):
-            changes.append((pk, new_reason, new_reference))
+    for pk, reason, params, reference in rows.iterator():
+        scrubbed = values.scrub(reason), values.scrub(params), values.scrub(reference)
+        if scrubbed != (reason, params, reference):
+            changes.append((pk, *scrubbed))
     if not changes:
         return
     _ledger_anonymise(on=True)
-    for pk, reason, reference in changes:
-        PointEntry.objects.filter(pk=pk).update(reason=reason, reference=reference)
+    for pk, reason, params, reference in changes:
+        PointEntry.objects.filter(pk=pk).update(reason=reason, reason_params=params, reference=reference)
     # Off again for the rest of the transaction. On an error there is nothing to switch off: a
     # rollback (also to a savepoint) undoes the SET LOCAL with everything else.
     _ledger_anonymise(on=False)

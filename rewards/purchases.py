@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ReferenceConflict
 from core.events import publish
+from core.stored_texts import stored_text
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
 from partners.models import Partner, Store
@@ -182,7 +183,7 @@ def purchase_record(
     stats = _purchase_stats(member, purchase, pending=purchase.points_pending)
     if earned_now > 0:
         post_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase, at=booked_at,
-                   reason=_("Purchase %(reference)s") % {"reference": order_reference}, partner_id=partner.pk,
+                   reason=stored_text("purchase", reference=order_reference), partner_id=partner.pk,
                    member_fields=stats)
         tier_evaluate(member=member, partner_id=partner.pk, purchase_id=purchase.pk)
     else:
@@ -303,7 +304,7 @@ def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
     Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
     member.points_pending -= points
     entry = post_entry(member, kind=PointEntry.Kind.EARN, points=points, purchase=purchase,
-                       reason=_("Purchase %(reference)s") % {"reference": purchase.order_reference})
+                       reason=stored_text("purchase", reference=purchase.order_reference))
     tier_evaluate(member=member, purchase_id=purchase.pk)
     if rule_cache.cashback_program() is not None:  # held points are earned now: they may convert
         cashback_apply(member_id=member.pk)

@@ -22,7 +22,7 @@ class PointEntryResource(SafeExportMixin, resources.ModelResource):
     customer_number = fields.Field(attribute="member__customer_number", column_name=_("customer number"))
     kind = fields.Field(attribute="kind", column_name=_("kind"))
     points = fields.Field(attribute="points", column_name=_("points"), widget=widgets.IntegerWidget())
-    reason = fields.Field(attribute="reason", column_name=_("reason"))
+    reason = fields.Field(attribute="shown_reason", column_name=_("reason"))  # in the exporter's language
     source = fields.Field(attribute="source", column_name=_("source"))
     reference = fields.Field(attribute="reference", column_name=_("reference"))
     order_reference = fields.Field(attribute="purchase__order_reference", column_name=_("order reference"))

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.events import publish
+from core.stored_texts import stored_text
 from members.models import Member
 from rewards.errors import InvalidReturn
 
@@ -114,7 +115,7 @@ def _take_back_points(member: Member, purchase: Purchase, points: int, reference
     taken = min(points, member.points_balance)
     if taken > 0:
         post_entry(member, kind=PointEntry.Kind.REVERSAL, points=-taken, purchase=purchase,
-                   reason=_("Return %(reference)s") % {"reference": reference})
+                   reason=stored_text("return", reference=reference))
     return points - taken
 
 

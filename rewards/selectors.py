@@ -281,7 +281,7 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
             title = _("Referral bonus")
         elif entry.kind == kind.ADJUST:
             title = _("Correction by our service team")
-            details = [(entry.reason, None)] if entry.reason else []
+            details = [(entry.shown_reason, None)] if entry.reason or entry.reason_code else []
         elif entry.kind == kind.EXPIRE:
             title = _("Points expired")
             details = [(_("Points expire %(months)s months after they were earned.")
@@ -289,7 +289,7 @@ def explain_entries(member: Member, entries) -> list[LedgerLine]:
         elif entry.kind == kind.TRANSFER:
             title = _("Points moved from a merged customer account")
         else:
-            title = entry.reason or entry.get_kind_display()
+            title = entry.shown_reason or entry.get_kind_display()
         lines.append(LedgerLine(entry=entry, title=title, details=details, purchase=purchase, voucher=voucher))
     return lines
 

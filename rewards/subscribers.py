@@ -9,9 +9,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
-from django.utils.translation import gettext as _
 
 from core.events import subscribe
+from core.stored_texts import stored_text
 from members.events import MemberErased, MembersMerged, OpeningBalanceImported
 from members.models import Member, MemberMerge
 
@@ -37,8 +37,8 @@ def rewards_follow_the_merge(events: Sequence[MembersMerged]) -> None:
     for event in events:
         locked = members_lock([event.member_id, event.duplicate_id])  # held already by the merge
         survivor, duplicate = locked[event.member_id], locked[event.duplicate_id]
-        label = _("Merged %(duplicate)s into %(survivor)s") % {
-            "duplicate": duplicate.customer_number, "survivor": survivor.customer_number}
+        label = stored_text("member-merged", duplicate=duplicate.customer_number,
+                            survivor=survivor.customer_number)
         points = points_transfer(duplicate=duplicate, survivor=survivor, reason=label)
         purchases_moved = Purchase.objects.filter(member=duplicate).update(member=survivor)
         member_rewards_merge(survivor=survivor, duplicate=duplicate)
@@ -62,7 +62,7 @@ def rewards_of_an_erased_member(events: Sequence[MemberErased]) -> None:
             staff_user = (get_user_model().objects.filter(pk=event.staff_user_id).first()
                           if event.staff_user_id is not None else None)
             points_adjust(member_id=member.pk, points=-member.points_balance, staff_user=staff_user,
-                          reason=_("Points forfeited: the account was erased at the member's request"))
+                          reason=stored_text("member-erased"))
 
 
 @subscribe(OpeningBalanceImported)

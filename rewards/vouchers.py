@@ -30,6 +30,7 @@ from django.utils.translation import gettext as _
 
 from core.events import publish
 from core.ratelimit import Window, current_window, window_count_up
+from core.stored_texts import both_languages, stored_text
 from members.models import Member
 from partners.models import Partner, Store
 from rewards.errors import (
@@ -95,7 +96,7 @@ def _issue(member: Member, reward_id: int, *, points: int | None, source: str, c
     )
     if points:
         post_entry(member, kind=PointEntry.Kind.REDEEM, points=-points, source="redemption",
-                   reference=redemption.code, reason=_("Voucher: %(reward)s") % {"reward": reward.name_de},
+                   reference=redemption.code, reason=stored_text("voucher", reward=both_languages(reward, "name")),
                    redemption_id=redemption.pk, partner_id=partner_id)
     publish(VoucherIssued(member_id=member.pk, partner_id=partner_id, redemption_id=redemption.pk,
                           reward_id=reward.pk, points=points, source=source, code=redemption.display_code))
@@ -138,17 +139,19 @@ def redemption_cancel(*, redemption_id: int) -> Redemption:
     if not changed:
         raise VoucherNotCancellable()
     redemption = Redemption.objects.select_related("reward").get(pk=redemption_id)
-    _refund(member, redemption, reason=_("Voucher cancelled: %(reward)s"))
+    _refund(member, redemption, reason="voucher-cancelled")
     if redemption.reward.stock is not None:
         Reward.objects.filter(pk=redemption.reward_id).update(stock=F("stock") + 1)
     return redemption
 
 
 def _refund(member: Member, redemption: Redemption, *, reason: str) -> None:
+    """`reason`: the key of the ledger text (core.stored_texts)."""
     # (source, reference) is unique in the ledger: a voucher can be refunded once, whatever path.
     if redemption.points:
         post_entry(member, kind=PointEntry.Kind.REFUND, points=redemption.points, source="redemption-refund",
-                   reference=redemption.code, reason=reason % {"reward": redemption.reward.name_de},
+                   reference=redemption.code,
+                   reason=stored_text(reason, reward=both_languages(redemption.reward, "name")),
                    redemption_id=redemption.pk)
 
 
@@ -181,7 +184,7 @@ def _expire_with_refund(redemption_id: int, now: datetime) -> bool:
                                         expires_at__lt=now).update(status=Redemption.Status.EXPIRED)
     if changed:
         _refund(member, Redemption.objects.select_related("reward").get(pk=redemption_id),
-                reason=_("Voucher expired: %(reward)s"))
+                reason="voucher-expired")
     return bool(changed)
 
 

@@ -65,6 +65,14 @@ def member_date(value) -> str:
     return date(value, _MEMBER_DATE_FORMATS.get(language, "j M Y"))
 
 
+@register.filter(expects_localtime=True)
+def member_datetime(value) -> str:
+    """04.12.2026 14:30 / 4 Dec 2026 14:30: the member's date and the time on a 24-hour clock."""
+    if value in (None, ""):
+        return ""
+    return f"{member_date(value)} {date(value, 'H:i')}"
+
+
 @register.simple_tag(takes_context=True)
 def portal_account(context) -> str:
     """Which portal account this page is for, as the service worker knows it (members.pwa): the

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import translation
 
 from feedback import metrics
 from feedback.models import Response
@@ -88,8 +89,11 @@ def test_by_month_and_period(nps_survey):
     march = metrics.in_period(Response.objects.all(), datetime(2026, 2, 1, tzinfo=BERLIN),
                               datetime(2026, 4, 1, tzinfo=BERLIN))
     assert metrics.nps(march) == 100.0
-    chart = metrics.trend_chart(months, label="NPS")
-    assert chart["labels"] == ["2026-01", "2026-03"] and chart["datasets"][0]["data"] == [0.0, 100.0]
+    with translation.override("en"):  # the months in the reader's language (#23)
+        chart = metrics.trend_chart(months, label="NPS")
+    assert chart["labels"] == ["January 2026", "March 2026"] and chart["datasets"][0]["data"] == [0.0, 100.0]
+    with translation.override("de"):
+        assert metrics.trend_chart(months, label="NPS")["labels"] == ["Januar 2026", "März 2026"]
 
 
 def test_by_tier_and_store_group_in_one_query(nps_survey, tiers, partner):
