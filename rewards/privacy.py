@@ -114,7 +114,7 @@ def scrub_ledger_texts(member_ids: list[int], values: PersonalValues) -> None:
     """Staff-typed reasons, the parameters of system texts (a merge names customer numbers) and
     import references ("import-opening:<customer number>") of the ledger. The append-only
     trigger lets exactly these three columns change, only in a transaction that asks for it
-    (rewards migrations 0009 and 0016); points and dates cannot move."""
+    (rewards migrations 0009 and 0019); points and dates cannot move."""
     rows = PointEntry.objects.filter(member_id__in=member_ids).values_list("pk", "reason", "reason_params",
                                                                          "reference")
     changes = []
