@@ -23,7 +23,7 @@ from unittest import mock
 from django.core.cache import cache
 from django.db import transaction
 from django.test import override_settings
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from core.errors import LoyaltyError
@@ -54,9 +54,9 @@ rule_strategy = st.fixed_dictionaries({
 
 member_strategy = st.fixed_dictionaries({
     "tier": st.none() | st.integers(min_value=0, max_value=3),
-    "status": st.sampled_from(["active", "active", "active", "active", "blocked"]),
+    "status": st.sampled_from(["active", "active", "active", "active", "active", "blocked"]),
     "points": st.sampled_from([0, 0, 450, 1990, 4900]),  # near the thresholds 500, 2000 and 5000
-    "coupon": st.integers(min_value=0, max_value=5).map(lambda n: n == 0),
+    "coupon": st.integers(min_value=0, max_value=2).map(lambda n: n == 0),
     "related": st.booleans(),
 })
 
@@ -66,7 +66,7 @@ line_strategy = st.tuples(amounts, st.sampled_from(CATEGORIES), st.sampled_from(
 buy_strategy = st.fixed_dictionaries({
     "op": st.just("buy"),
     "member": st.integers(min_value=0, max_value=2),
-    "reference": st.integers(min_value=0, max_value=4),
+    "reference": st.integers(min_value=0, max_value=3),
     "amount": amounts,
     "lines": st.none() | st.lists(line_strategy, min_size=1, max_size=3),
     "store": st.none() | st.integers(min_value=0, max_value=2),  # 2: a store of another partner
@@ -176,8 +176,8 @@ def _state(world: World, events: list) -> dict:
         data = dataclasses.asdict(event)
         if data.get("purchase_id") is not None:
             data["purchase_id"] = reference_of.get(data["purchase_id"], "?")
-        data.pop("redemption_id", None)
-        data.pop("return_id", None)
+        for drawn in ("redemption_id", "return_id", "code"):  # database ids, a voucher's random code
+            data.pop(drawn, None)
         return (type(event).__name__, sorted(data.items()))
 
     purchases = Purchase.objects.filter(member_id__in=members).order_by("order_reference")
@@ -218,7 +218,9 @@ def test_the_one_statement_earn_agrees_with_the_orm_specification(db):
         seen[answer.status] += 1
         return answer
 
-    @settings(max_examples=45, deadline=None, database=None,
+    # No shrinking: an example takes about a second, shrinking one for minutes; the failing example
+    # is printed as it was drawn.
+    @settings(max_examples=30, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(world_strategy)
     def both_paths_agree(spec):
@@ -238,4 +240,4 @@ def test_the_one_statement_earn_agrees_with_the_orm_specification(db):
 
     both_paths_agree()
     # The statement did the work in most examples and handed some back (a coupon, a stale tier).
-    assert seen["created"] > 20 and seen["fallback"] > 0, seen
+    assert seen["created"] > 15 and seen["fallback"] > 0 and seen["existing"] > 0, seen
