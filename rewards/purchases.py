@@ -256,6 +256,7 @@ class EarnPlan:
     request: EarnRequest
     variants: dict[str, EarningResult]  # tier id ("" none) -> the rules' result for its holders
     stamps_due: bool  # a stamp card programme stamps this purchase (rewards.vouchers, after the earn)
+    cached: rule_cache.Snapshot  # the rules, tiers and programmes it was planned with
 
 
 def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str,
@@ -266,11 +267,12 @@ def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount:
     a rule with a cap in play (the cap's use is a query per rule)."""
     if channel == Channel.MEMBERSHIP or (store is not None and store.partner_id != partner.pk):
         return None
-    rules = rules_in_force(occurred_at)
-    variants = _results_per_tier(rules, amount, currency, channel, store, occurred_at, lines)
+    cached = rule_cache.snapshot()
+    ladder = cached.tiers
+    variants = _results_per_tier(cached.rules_at(occurred_at), ladder, amount, currency, channel, store, occurred_at,
+                                 lines)
     if variants is None:
         return None
-    ladder = rule_cache.tier_ladder()
     window = return_window_days()
     now = timezone.now()
     entry_at = booked_at or now
@@ -291,11 +293,12 @@ def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount:
         evaluate_tiers=[0 if tier is None else tier.pk for tier in [None, *ladder] if tier_may_rise(tier, ladder)],
         tier_since=tier_since, tier_until=tier_until)
     probe = Purchase(currency=currency)
-    stamps_due = any(stamps_for(program, probe, lines) > 0 for program in rule_cache.stamp_programs())
-    return EarnPlan(request=request, variants=variants, stamps_due=stamps_due)
+    stamps_due = any(stamps_for(program, probe, lines) > 0 for program in cached.stamp_programs)
+    return EarnPlan(request=request, variants=variants, stamps_due=stamps_due, cached=cached)
 
 
-def _results_per_tier(rules, amount, currency, channel, store, occurred_at, lines) -> dict[str, EarningResult] | None:
+def _results_per_tier(rules, ladder, amount, currency, channel, store, occurred_at,
+                      lines) -> dict[str, EarningResult] | None:
     """`compute_points` for a holder of each tier of the ladder and for a member without one
     (tiers are few; a tier no rule names and without a multiplier shares the result of none).
     None if a capped rule matched: what is left of its cap takes a query under the lock."""
@@ -316,7 +319,7 @@ def _results_per_tier(rules, amount, currency, channel, store, occurred_at, line
     plain = result_for(None)
     variants = {"": plain}
     named = {rule.tier_id for rule in rules if rule.tier_id}
-    for tier in rule_cache.tier_ladder():
+    for tier in ladder:
         alike = tier.earn_multiplier <= 1 and tier.pk not in named
         variants[str(tier.pk)] = plain if alike else result_for(tier)
     return None if capped else variants
@@ -356,7 +359,7 @@ def _after_earn(plan: EarnPlan, args: dict, answer: EarnAnswer) -> Purchase:
     purchase = _written_purchase(request, result, answer, args)
     member = Member.from_db("default", ["id", "status", "tier_id", "points_balance"],
                             [request.member_id, answer.member_status, answer.tier_id, answer.balance])
-    member.tier = rule_cache.tier_by_id(answer.tier_id)
+    member.tier = plan.cached.tier_by_id(answer.tier_id)
     earned_now = 0 if request.hold else result.total
     if earned_now > 0:
         publish(points_event(member_id=member.pk, kind=PointEntry.Kind.EARN, points=earned_now, balance=answer.balance,
@@ -367,7 +370,7 @@ def _after_earn(plan: EarnPlan, args: dict, answer: EarnAnswer) -> Purchase:
     lines = args["lines"]
     if plan.stamps_due:
         stamp_cards_apply_purchase(purchase=purchase, lines=lines)
-    if rule_cache.cashback_program() is not None:
+    if plan.cached.cashback is not None:
         cashback_apply(member_id=member.pk)
     publish(PurchaseRecorded(
         member_id=member.pk, partner_id=request.partner_id, purchase_id=purchase.pk, store_id=request.store_id,
