@@ -21,6 +21,11 @@ Design (DESIGN.md, "The core: the points ledger"):
   range) and the bulk credits of imports and campaigns (`points_credit_bulk`: one lock query, one
   COPY of entries, one `UPDATE … FROM unnest(…)`; `points_open_bulk` for members inserted with
   their opening balance, which only adds the entries and checks the sums).
+- A purchase's earn is one statement (`purchase_earn_statement`, the PostgreSQL function whose
+  source is rewards.ledger_sql): the member's lock, the replay check, the purchase, its lines and
+  breakdown, the entry and the member's one UPDATE in a round trip, with the same lock order and
+  checks as the ORM path (`rewards.purchases.purchase_record_orm`), its specification; a property
+  test runs both (tests/rewards/test_earn_paths_agree.py).
 - Outside the services, one statement sets balances: `BALANCES_FROM_ENTRIES_SQL`, with which the
   benchmark seeder (seed_bench) makes the cached balances of the synthetic members it inserted
   with raw SQL equal their entries (no events: nothing happened to anybody). The members importer

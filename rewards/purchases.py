@@ -169,8 +169,9 @@ def purchase_record(
     `booked_at` is when the points enter the ledger (default now); imports of history and the
     demo data book at the purchase time so expiry and tier windows run from then.
 
-    Most purchases are written by one statement (`rewards.purchase_earn`); the others, and any
-    the statement hands back, by `purchase_record_orm`, the specification both must agree with
+    Most purchases are written by one statement (`purchase_earn`: rules in Python, the writes in
+    rewards.ledger.purchase_earn_statement); the others, and any the statement hands back, by
+    `purchase_record_orm`, the specification both must agree with
     (tests/rewards/test_earn_paths_agree.py)."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
