@@ -58,6 +58,12 @@ def _window(at: datetime | None) -> dict:
     return {"since": at - timedelta(days=settings.LOYALTY_TIER_WINDOW_DAYS), "at": at}
 
 
+def tier_window(at: datetime) -> tuple[datetime, datetime]:
+    """The tier window ending at `at`: (since, at)."""
+    window = _window(at)
+    return window["since"], window["at"]
+
+
 def qualifying_points(member_id: int, *, at: datetime | None = None) -> int:
     """Points earned in the tier window, net of returns."""
     with connection.cursor() as cursor:

@@ -21,6 +21,11 @@ Design (DESIGN.md, "The core: the points ledger"):
   range) and the bulk credits of imports and campaigns (`points_credit_bulk`: one lock query, one
   COPY of entries, one `UPDATE … FROM unnest(…)`; `points_open_bulk` for members inserted with
   their opening balance, which only adds the entries and checks the sums).
+- A purchase's earn is one statement (`purchase_earn_statement`, the PostgreSQL function whose
+  source is rewards.ledger_sql): the member's lock, the replay check, the purchase, its lines and
+  breakdown, the entry and the member's one UPDATE in a round trip, with the same lock order and
+  checks as the ORM path (`rewards.purchases.purchase_record_orm`), its specification; a property
+  test runs both (tests/rewards/test_earn_paths_agree.py).
 - Outside the services, one statement sets balances: `BALANCES_FROM_ENTRIES_SQL`, with which the
   benchmark seeder (seed_bench) makes the cached balances of the synthetic members it inserted
   with raw SQL equal their entries (no events: nothing happened to anybody). The members importer
@@ -37,6 +42,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,6 +120,31 @@ def buyer_lock(member_id: int, *, partner: Partner, store: Store | None) -> Memb
               .annotate(**annotations, related_here=Exists(relation)).get(pk=member_id))
     member.tier = rule_cache.tier_by_id(member.tier_id)
     return member
+
+
+def _buyer_flags_sql(names: tuple[str, ...]) -> str:
+    """The buyer annotations as one SELECT of a boolean array over the member $1 (for the earn
+    statement, which runs it under the member's lock). Built once per process from the same
+    expressions `buyer_lock` annotates, their parameters inlined (constants of our code)."""
+    if not names:
+        return ""
+    if (cached := _flags_sql_cache.get(names)) is not None:
+        return cached
+    query = (Member.objects.annotate(**{name: buyer_annotations[name]() for name in names})
+             .values_list(*names).order_by().query)
+    sql, params = query.sql_with_params()
+    table = connection.ops.quote_name(Member._meta.db_table)
+    assert sql.endswith(f"FROM {table}"), sql
+    columns = ", ".join(f"flags.{connection.ops.quote_name(name)}" for name in names)
+    composed = connection.ops.compose_sql(f"{sql} WHERE {table}.{connection.ops.quote_name('id')} = %s", [*params, 0])
+    # The member id is the statement's parameter $1: the 0 inlined last stands for it.
+    assert composed.endswith(" = 0"), composed
+    flags_sql = f"SELECT ARRAY[{columns}]::boolean[] FROM ({composed[:-1]}$1) AS flags"  # noqa: S608 - ours
+    _flags_sql_cache[names] = flags_sql
+    return flags_sql
+
+
+_flags_sql_cache: dict[tuple[str, ...], str] = {}
 
 
 def purchase_and_member_lock(purchase_id: int) -> tuple[Member, Purchase]:
@@ -224,6 +255,89 @@ def _evaluate_tier(member: Member, **context: Any) -> None:
     from .tiers import tier_evaluate  # the tier engine reads the ledger: imported when used
 
     tier_evaluate(member=member, **context)
+
+
+# --- A purchase's earn in one statement (rewards.ledger_sql) -------------------------------------
+
+@dataclass(frozen=True)
+class EarnRequest:
+    """What `purchase_earn_statement` writes: a purchase (rewards.purchases computes it)."""
+
+    member_id: int
+    partner_id: int
+    store_id: int | None
+    channel: str
+    order_reference: str
+    amount: Decimal
+    currency: str
+    occurred_at: datetime
+    now: datetime  # the purchase's and the relation's created_at
+    hold: bool  # the points are held for the return window (points_pending), no entry yet
+    available_at: datetime
+    skus: list[str]
+    categories: list[str]
+    quantities: list[int]
+    amounts: list[Decimal]
+    variants_json: str  # tier id ("" none) -> [total, [line points], [[kind, rule id, tier id, points]]]
+    entry_at: datetime
+    reason: str | StoredText
+    eur: Decimal
+    recent: bool  # within the last 12 months: counts in spend_12m and purchases_12m
+    python_flags: tuple[str, ...]  # buyer annotations that need Python (bonus providers): 'fallback'
+    evaluate_tiers: list[int]  # tier ids (0: none) whose holders may reach a higher tier
+    tier_since: datetime
+    tier_until: datetime
+
+
+@dataclass(frozen=True)
+class EarnAnswer:
+    status: str  # created, existing, conflict, inactive, missing, fallback
+    purchase_id: int | None
+    public_id: Any
+    member_status: str | None
+    tier_id: int | None
+    flags: dict[str, bool]
+    line_ids: list[int]
+    breakdown_ids: list[int]
+    balance: int | None
+    qualifying: int | None
+
+
+_EARN_TYPES = ("bigint", "bigint", "bigint", "text", "text", "numeric", "text", "timestamptz", "timestamptz", "boolean",
+               "timestamptz", "text[]", "text[]", "integer[]", "numeric[]", "jsonb", "timestamptz", "timestamptz",
+               "text", "text", "jsonb", "numeric", "boolean", "text", "integer[]", "bigint[]", "timestamptz",
+               "timestamptz")
+_EARN_CALL = "SELECT * FROM rewards_purchase_earn(" + ", ".join(f"%s::{kind}" for kind in _EARN_TYPES) + ")"  # noqa: S608
+
+
+def _reason_columns(reason: str | StoredText) -> tuple[str, str, str]:
+    """The entry's text, text key and parameters (JSON) as `_insert_entry` stores them."""
+    text, code, params = text_columns(reason)
+    return text, code, json.dumps(params)
+
+
+def purchase_earn_statement(request: EarnRequest) -> EarnAnswer:
+    """Lock the buyer and record the purchase with its points in one round trip (the function of
+    rewards.ledger_sql: the same writes, checks and lock order as `rewards.purchases.purchase_record`,
+    which stays the specification). The caller publishes the events and runs the tier engine."""
+    names = tuple(buyer_annotations)
+    positions = [names.index(name) + 1 for name in request.python_flags if name in names]
+    params = [
+        request.member_id, request.partner_id, request.store_id, request.channel, request.order_reference,
+        request.amount, request.currency, request.occurred_at, request.now, request.hold, request.available_at,
+        request.skus, request.categories, request.quantities, request.amounts, request.variants_json,
+        request.entry_at, credit_expiry(request.entry_at), *_reason_columns(request.reason), request.eur,
+        request.recent,
+        _buyer_flags_sql(names), positions, request.evaluate_tiers, request.tier_since, request.tier_until,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_EARN_CALL, params)
+        (status, purchase_id, public_id, member_status, tier_id, flags, line_ids, breakdown_ids, balance,
+         qualifying) = cursor.fetchone()
+    return EarnAnswer(status=status, purchase_id=purchase_id, public_id=public_id, member_status=member_status,
+                      tier_id=tier_id, flags=dict(zip(names, flags or [False] * len(names), strict=True)),
+                      line_ids=line_ids or [], breakdown_ids=breakdown_ids or [], balance=balance,
+                      qualifying=qualifying)
 
 
 # --- Credits and debits used by the other apps -------------------------------------------------

@@ -13,6 +13,7 @@ one ledger entry), so a return reverses it proportionally like any other point o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -29,18 +30,30 @@ from django.utils.translation import gettext as _
 from core.errors import ReferenceConflict
 from core.events import publish
 from core.stored_texts import stored_text
+from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
 from partners.models import Partner, Store
 from rewards.errors import InvalidPurchase
 
 from . import programme, rule_cache
-from .earning import LineInput, PurchaseInput, allocate, compute_points, to_eur
+from .earning import EarningResult, LineInput, PurchaseInput, allocate, compute_points, to_eur
 from .events import PurchaseRecorded
-from .ledger import buyer_annotations, buyer_lock, post_entry, purchase_and_member_lock, require_active
+from .figures import tier_window
+from .ledger import (
+    EarnAnswer,
+    EarnRequest,
+    buyer_annotations,
+    buyer_lock,
+    points_event,
+    post_entry,
+    purchase_and_member_lock,
+    purchase_earn_statement,
+    require_active,
+)
 from .models import Channel, EarningRule, PointEntry, Purchase, PurchaseLine, PurchasePoints, StoreDayTotal
-from .tiers import tier_evaluate
-from .vouchers import cashback_apply, stamp_cards_apply_purchase
+from .tiers import tier_evaluate, tier_may_rise
+from .vouchers import cashback_apply, stamp_cards_apply_purchase, stamps_for
 
 
 @dataclass(frozen=True)
@@ -140,7 +153,6 @@ def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[Ea
     )
 
 
-@transaction.atomic
 def purchase_record(
     *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
     occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
@@ -150,7 +162,32 @@ def purchase_record(
     the first purchase and earns nothing: retries never double-credit.
 
     `booked_at` is when the points enter the ledger (default now); imports of history and the
-    demo data book at the purchase time so expiry and tier windows run from then."""
+    demo data book at the purchase time so expiry and tier windows run from then.
+
+    Most purchases are written by one statement (`purchase_earn`: rules in Python, the writes in
+    rewards.ledger.purchase_earn_statement); the others, and any the statement hands back, by
+    `purchase_record_orm`, the specification both must agree with
+    (tests/rewards/test_earn_paths_agree.py)."""
+    occurred_at = occurred_at or timezone.now()
+    lines = _validated_lines(amount, lines)
+    args = {"member_id": member_id, "partner": partner, "order_reference": order_reference, "amount": amount,
+            "currency": currency, "occurred_at": occurred_at, "store": store, "channel": channel, "lines": lines,
+            "booked_at": booked_at}
+    plan = earn_plan(**args)
+    if plan is None:
+        return purchase_record_orm(**args)
+    return purchase_earn(plan, args)
+
+
+@transaction.atomic
+def purchase_record_orm(
+    *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
+    occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
+    lines: Sequence[LineData] | None = None, booked_at: datetime | None = None,
+) -> PurchaseOutcome:
+    """`purchase_record` through the ORM, one statement at a time: the executable specification
+    of the purchase earn, and the path of purchases the one-statement earn leaves to Python
+    (membership fees, capped rules, bonus providers, a stale tier ladder)."""
     occurred_at = occurred_at or timezone.now()
     lines = _validated_lines(amount, lines)
     member = buyer_lock(member_id, partner=partner, store=store)
@@ -200,6 +237,169 @@ def purchase_record(
         occurred_at=occurred_at.isoformat(), categories=_distinct(line.category for line in lines),
         skus=_distinct(line.sku for line in lines)))
     return PurchaseOutcome(purchase, created=True)
+
+
+# --- The purchase earn in one statement -----------------------------------------------------------
+#
+# What Python has to decide, it decides before the transaction: the points for each tier the
+# member might hold (`compute_points`, shared with the ORM path), held or not, the statistics.
+# The statement (rewards.ledger.purchase_earn_statement) locks the member, picks the tier's result
+# and writes; the events, the tier engine, stamp cards and cashback then run as on the ORM path,
+# in the same transaction, in the same order.
+
+@dataclass(frozen=True)
+class EarnPlan:
+    request: EarnRequest
+    variants: dict[str, EarningResult]  # tier id ("" none) -> the rules' result for its holders
+    stamps_due: bool  # a stamp card programme stamps this purchase (rewards.vouchers, after the earn)
+    cached: rule_cache.Snapshot  # the rules, tiers and programmes it was planned with
+
+
+def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str,
+              occurred_at: datetime, store: Store | None, channel: str, lines: Sequence[LineData],
+              booked_at: datetime | None) -> EarnPlan | None:
+    """What the one-statement earn needs, or None when the purchase needs the ORM path from the
+    start: a membership fee, a store of another partner (refused there, after the replay check),
+    a rule with a cap in play (the cap's use is a query per rule)."""
+    if channel == Channel.MEMBERSHIP or (store is not None and store.partner_id != partner.pk):
+        return None
+    cached = rule_cache.snapshot()
+    ladder = cached.tiers
+    variants = _results_per_tier(cached.rules_at(occurred_at), ladder, amount, currency, channel, store, occurred_at,
+                                 lines)
+    if variants is None:
+        return None
+    window = programme.return_window_days()
+    now = timezone.now()
+    entry_at = booked_at or now
+    tier_since, tier_until = tier_window(now)  # as tier_evaluate counts right after the entry
+    eur = to_eur(amount, currency)
+    request = EarnRequest(
+        member_id=member_id, partner_id=partner.pk, store_id=store.pk if store else None, channel=channel,
+        order_reference=order_reference, amount=amount, currency=currency, occurred_at=occurred_at, now=now,
+        hold=window > 0, available_at=now + timedelta(days=window) if window > 0 else now,
+        skus=[line.sku for line in lines], categories=[line.category for line in lines],
+        quantities=[line.quantity for line in lines], amounts=[line.amount for line in lines],
+        variants_json=json.dumps({key: [result.total, result.line_points,
+                                        [[c.kind, c.rule.pk if c.rule else None, c.tier.pk if c.tier else None,
+                                          c.points] for c in result.components]]
+                                  for key, result in variants.items()}),
+        entry_at=entry_at, reason=stored_text("purchase", reference=order_reference), eur=eur,
+        recent=occurred_at >= now - timedelta(days=365), python_flags=tuple(purchase_bonus_providers),
+        evaluate_tiers=[0 if tier is None else tier.pk for tier in [None, *ladder] if tier_may_rise(tier, ladder)],
+        tier_since=tier_since, tier_until=tier_until)
+    probe = Purchase(currency=currency)
+    stamps_due = any(stamps_for(program, probe, lines) > 0 for program in cached.stamp_programs)
+    return EarnPlan(request=request, variants=variants, stamps_due=stamps_due, cached=cached)
+
+
+def _results_per_tier(rules, ladder, amount, currency, channel, store, occurred_at,
+                      lines) -> dict[str, EarningResult] | None:
+    """`compute_points` for a holder of each tier of the ladder and for a member without one
+    (tiers are few; a tier no rule names and without a multiplier shares the result of none).
+    None if a capped rule matched: what is left of its cap takes a query under the lock."""
+    capped = []
+
+    def no_cap_read(rule: EarningRule) -> None:
+        if rule.cap_points is not None:
+            capped.append(rule)
+        return None
+
+    def result_for(tier) -> EarningResult:
+        purchase_input = PurchaseInput(
+            amount=amount, currency=currency, channel=channel, store_id=store.pk if store else None,
+            occurred_at=occurred_at, tier=tier,
+            lines=[LineInput(amount=line.amount, category=line.category) for line in lines])
+        return compute_points(purchase_input, rules, store_ids_of=_store_ids_of, cap_remaining=no_cap_read)
+
+    plain = result_for(None)
+    variants = {"": plain}
+    named = {rule.tier_id for rule in rules if rule.tier_id}
+    for tier in ladder:
+        alike = tier.earn_multiplier <= 1 and tier.pk not in named
+        variants[str(tier.pk)] = plain if alike else result_for(tier)
+    return None if capped else variants
+
+
+def purchase_earn(plan: EarnPlan, args: dict) -> PurchaseOutcome:
+    """Record the purchase of `plan` with one statement; what the statement hands back goes the
+    ORM way in the same transaction (the member stays locked: same lock order).
+
+    Inside a caller's transaction no savepoint of its own: a refusal (a replay, a conflict, a
+    member who isn't active) is raised after the statement wrote nothing, which leaves the
+    caller's transaction as it was; an unexpected error after the write dooms the caller's
+    transaction (Django rolls it back), as any error does to a purchase of the API."""
+    request = plan.request
+    nested = transaction.get_connection().in_atomic_block
+    with transaction.atomic(savepoint=False) if nested else transaction.atomic():
+        answer = purchase_earn_statement(request)
+        if answer.status == "fallback":
+            return purchase_record_orm(**args)
+        if answer.status == "existing":
+            return PurchaseOutcome(Purchase.objects.get(pk=answer.purchase_id), created=False)
+        if answer.status == "created":
+            return PurchaseOutcome(_after_earn(plan, args, answer), created=True)
+    if answer.status == "missing":
+        raise Member.DoesNotExist("Member matching query does not exist.")
+    if answer.status == "inactive":
+        raise MemberNotActive(status=Member.Status(answer.member_status).label)
+    raise ReferenceConflict(reference=request.order_reference)
+
+
+def _after_earn(plan: EarnPlan, args: dict, answer: EarnAnswer) -> Purchase:
+    """After the statement: the objects the caller shows (no read-back), then what the ORM path
+    does after its writes, in its order: the points' event, the tier engine, stamp cards and
+    cashback, `PurchaseRecorded`."""
+    request = plan.request
+    result = plan.variants["" if answer.tier_id is None else str(answer.tier_id)]
+    purchase = _written_purchase(request, result, answer, args)
+    member = Member.from_db("default", ["id", "status", "tier_id", "points_balance"],
+                            [request.member_id, answer.member_status, answer.tier_id, answer.balance])
+    member.tier = plan.cached.tier_by_id(answer.tier_id)
+    earned_now = 0 if request.hold else result.total
+    if earned_now > 0:
+        publish(points_event(member_id=member.pk, kind=PointEntry.Kind.EARN, points=earned_now, balance=answer.balance,
+                             purchase_id=purchase.pk, partner_id=request.partner_id))
+        if answer.qualifying is not None:
+            tier_evaluate(member=member, partner_id=request.partner_id, purchase_id=purchase.pk,
+                          qualifying=answer.qualifying)
+    lines = args["lines"]
+    if plan.stamps_due:
+        stamp_cards_apply_purchase(purchase=purchase, lines=lines)
+    if plan.cached.cashback is not None:
+        cashback_apply(member_id=member.pk)
+    publish(PurchaseRecorded(
+        member_id=member.pk, partner_id=request.partner_id, purchase_id=purchase.pk, store_id=request.store_id,
+        order_reference=request.order_reference, amount=str(request.amount), currency=request.currency,
+        points=result.total, buyer_flags=tuple(name for name, value in answer.flags.items() if value),
+        occurred_at=request.occurred_at.isoformat(), categories=_distinct(line.category for line in lines),
+        skus=_distinct(line.sku for line in lines)))
+    return purchase
+
+
+def _written_purchase(request: EarnRequest, result: EarningResult, answer: EarnAnswer, args: dict) -> Purchase:
+    """The purchase, its lines and breakdown as the statement wrote them, as `_insert_purchase`
+    leaves them (the breakdown with its rules and tiers, as prefetch_related would load them)."""
+    purchase = Purchase(
+        pk=answer.purchase_id, member_id=request.member_id, partner=args["partner"], store=args["store"],
+        channel=request.channel, order_reference=request.order_reference, amount=request.amount,
+        currency=request.currency, occurred_at=request.occurred_at, points_earned=result.total,
+        points_reversed=0, points_pending=result.total if request.hold else 0, available_at=request.available_at,
+        returned_amount=Decimal(0), created_at=request.now)
+    purchase._state.adding = False
+    purchase._state.db = "default"
+    purchase.member_public_id = answer.public_id  # what the API shows (members.presence.MemberIdField)
+    lines = [PurchaseLine(pk=pk, purchase=purchase, sku=line.sku, category=line.category, quantity=line.quantity,
+                          amount=line.amount, points=points, returned_amount=Decimal(0), points_reversed=0)
+             for pk, line, points in zip(answer.line_ids, args["lines"], result.line_points, strict=True)]
+    breakdown = [PurchasePoints(pk=pk, purchase=purchase, kind=c.kind, rule=c.rule, tier=c.tier, points=c.points)
+                 for pk, c in zip(answer.breakdown_ids, result.components, strict=True)]
+    for row in (*lines, *breakdown):
+        row._state.adding = False
+        row._state.db = "default"
+    purchase._prefetched_objects_cache = {"lines": _as_prefetched(purchase.lines, lines),
+                                          "breakdown": _as_prefetched(purchase.breakdown, breakdown)}
+    return purchase
 
 
 def _distinct(values) -> tuple[str, ...]:

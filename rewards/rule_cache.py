@@ -9,6 +9,7 @@ every web and worker process on their next purchase.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models.signals import m2m_changed, post_delete, post_save
@@ -35,6 +36,28 @@ def _refresh_if_stale() -> None:
         stamp_programs=list(StampCardProgram.objects.filter(active=True).select_related("reward")),
         cashback=CashbackProgram.objects.filter(active=True).select_related("reward").first(),
     )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything of the cache after one version check: a purchase reads the shared cache once."""
+
+    rules: list[EarningRule]
+    tiers: list[Tier]
+    stamp_programs: list[StampCardProgram]
+    cashback: CashbackProgram | None
+
+    def rules_at(self, at: datetime) -> list[EarningRule]:
+        return [rule for rule in self.rules if in_window(rule, at)]
+
+    def tier_by_id(self, tier_id: int | None) -> Tier | None:
+        return next((tier for tier in self.tiers if tier.pk == tier_id), None)
+
+
+def snapshot() -> Snapshot:
+    _refresh_if_stale()
+    return Snapshot(rules=_local["rules"], tiers=list(_local["tiers"]), stamp_programs=list(_local["stamp_programs"]),
+                    cashback=_local["cashback"])
 
 
 def active_rules_at(at: datetime) -> list[EarningRule]:

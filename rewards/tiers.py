@@ -74,14 +74,22 @@ def change_tier(member: Member, tier: Tier | None, *, cause: str, reason: str = 
     _publish_change(member, from_tier, tier, cause=cause, partner_id=partner_id, purchase_id=purchase_id)
 
 
+def tier_may_rise(tier: Tier | None, ladder: list[Tier]) -> bool:
+    """Could points lift a holder of `tier` (None: no tier)? Not at the top of the points tiers."""
+    current_rank = tier.rank if tier else -1
+    return any(candidate.rank > current_rank for candidate in points_tiers(ladder))
+
+
 def tier_evaluate(*, member: Member, cause: str = TierHistory.Cause.EARNED, partner_id: int | None = None,
-                  purchase_id: int | None = None) -> None:
-    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock."""
+                  purchase_id: int | None = None, qualifying: int | None = None) -> None:
+    """Upgrade at once if the member now qualifies for a higher tier. The caller holds the lock.
+    `qualifying`: the member's qualifying points, when the caller has just counted them (the
+    purchase earn's statement does)."""
     tiers = points_tiers(tier_ladder())
     current_rank = member.tier.rank if member.tier else -1
-    if all(tier.rank <= current_rank for tier in tiers):
+    if not tier_may_rise(member.tier, tiers):
         return  # at the top already: nothing to reach, no need to count
-    points = qualifying_points(member.pk)
+    points = qualifying_points(member.pk) if qualifying is None else qualifying
     target = _tier_for_points(points, tiers)
     if target is not None and target.rank > current_rank:
         change_tier(member, target, cause=cause, points=points, partner_id=partner_id, purchase_id=purchase_id)

@@ -294,7 +294,7 @@ class StampOutcome:
     vouchers: list[Redemption]
 
 
-def _stamps_for(program: StampCardProgram, purchase: Purchase, lines: Sequence) -> int:
+def stamps_for(program: StampCardProgram, purchase: Purchase, lines: Sequence) -> int:
     qualifying = [line for line in lines
                   if not program.category or line.category.casefold() == program.category.casefold()]
     if not qualifying:
@@ -324,7 +324,7 @@ def stamp_cards_apply_purchase(*, purchase: Purchase, lines: Sequence | None = N
     lines = list(purchase.lines.all()) if lines is None else lines
     outcomes = []
     for program in programs:
-        stamps = _stamps_for(program, purchase, lines)
+        stamps = stamps_for(program, purchase, lines)
         if stamps <= 0:
             continue
         _credit, created = StampCredit.objects.get_or_create(purchase=purchase, program=program,

@@ -141,3 +141,53 @@ def test_two_expiry_jobs_at_once_expire_once(setup_member):
     member.refresh_from_db()
     assert member.points_balance == 100
     assert PointEntry.objects.filter(kind=PointEntry.Kind.EXPIRE).count() == 1
+
+
+def test_threads_earning_through_the_one_statement_on_one_member_keep_the_ledger_exact(setup_member):
+    """The statement locks the member like the ORM path: twenty purchases at once, each booked
+    once, the balance their sum, the statistics counted twenty times."""
+    from unittest import mock
+
+    from django.core.management import call_command
+
+    from rewards import ledger
+
+    member, partner, _ = setup_member  # 100 points
+    statuses = []
+    statement = ledger.purchase_earn_statement
+
+    def counted(request):
+        answer = statement(request)
+        statuses.append(answer.status)
+        return answer
+
+    def work(index: int) -> None:
+        purchase_record(member_id=member.pk, partner=partner, order_reference=f"ONE-{index}", amount=Decimal("7.50"))
+
+    with mock.patch("rewards.purchases.purchase_earn_statement", counted):
+        outcomes = run_in_threads(20, work)
+    assert outcomes == [None] * 20
+    assert statuses == ["created"] * 20
+    member.refresh_from_db()
+    assert member.points_balance == 100 + 20 * 7
+    assert member.purchases_12m == 21 and member.lifetime_spend == Decimal("250.00")
+    call_command("verify_ledger")  # raises on any member whose balance isn't its entries
+
+
+def test_two_members_posting_the_same_reference_at_once_one_gets_a_conflict(setup_member):
+    """Different members lock different rows: the purchase's unique reference decides, in the
+    statement as in the ORM path (ReferenceConflict, nothing written for the loser)."""
+    from core.errors import ReferenceConflict
+
+    member, partner, _ = setup_member
+    other = factories.enrolled_member()
+    buyers = [member.pk, other.pk] * 4
+
+    def work(index: int) -> None:
+        purchase_record(member_id=buyers[index], partner=partner, order_reference="SHARED", amount=Decimal("10"))
+
+    outcomes = run_in_threads(len(buyers), work)
+    owner = Purchase.objects.get(order_reference="SHARED").member_id
+    for buyer, outcome in zip(buyers, outcomes, strict=True):
+        assert outcome is None if buyer == owner else isinstance(outcome, ReferenceConflict), (buyer, outcome)
+    assert PointEntry.objects.filter(purchase__order_reference="SHARED").count() == 1
