@@ -47,6 +47,7 @@ rule_strategy = st.fixed_dictionaries({
     "priority": st.integers(min_value=1, max_value=5),
     "stackable": st.booleans(),
     "min_amount": st.none() | st.sampled_from([Decimal("10"), Decimal("50")]),
+    "currency": st.sampled_from(["", "EUR", "CHF"]),  # a minimum amount names its currency (EUR if none drawn)
     "store": st.none() | st.integers(min_value=0, max_value=1),
     "tier": st.none() | st.integers(min_value=0, max_value=3),
     "cap_points": st.none() | st.none() | st.sampled_from([5, 40]),
@@ -104,6 +105,7 @@ class World:
             created = factories.EarningRuleFactory(
                 effect=rule["effect"], value=rule["value"], category=rule["category"], priority=rule["priority"],
                 stackable=rule["stackable"], min_amount=rule["min_amount"],
+                currency=rule["currency"] or ("EUR" if rule["min_amount"] is not None else ""),
                 tier=self.tiers[rule["tier"]] if rule["tier"] is not None else None,
                 cap_points=rule["cap_points"], cap_period=EarningRule.CapPeriod.DAY if rule["cap_points"] else "")
             if rule["store"] is not None:
