@@ -2,9 +2,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
+import redis.client
 from django.core.cache import cache
 from django.db.backends.postgresql.operations import DatabaseOperations
 from django.utils import translation
@@ -145,3 +149,32 @@ def live_api(live_server, tiers, base_rule, partner, settings):
 def other_live_api(live_api):
     other, key = _other_partner_key()
     return live_api.with_key(key, partner=other)
+
+
+@pytest.fixture
+def redis_commands(monkeypatch) -> list[str]:
+    """The commands this test sends to Redis, by name (cost tests of the API and the caches)."""
+    sent: list[str] = []
+    original = redis.client.Redis.execute_command
+
+    def counting(self, *args, **options):
+        sent.append(str(args[0]).upper())
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", counting)
+    return sent
+
+
+GERMAN_PO = Path(__file__).resolve().parents[1] / "locale" / "de" / "LC_MESSAGES" / "django.po"
+
+
+@pytest.fixture
+def german_catalogue(tmp_path, settings):
+    """Our German catalogue compiled for this test: the test settings leave it out (tests read
+    the English source texts), tests of what a German reader sees need it."""
+    if shutil.which("msgfmt") is None:
+        pytest.skip("gettext is installed by scripts/system-deps.sh")
+    target = tmp_path / "locale" / "de" / "LC_MESSAGES"
+    target.mkdir(parents=True)
+    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(GERMAN_PO)], check=True)
+    settings.LOCALE_PATHS = [tmp_path / "locale"]

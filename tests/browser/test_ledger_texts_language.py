@@ -4,10 +4,7 @@ the entry in English on the activity page (#23): ledger texts are translated whe
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -23,17 +20,7 @@ from tests.browser.conftest import PHONE
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-GERMAN_PO = Path(__file__).resolve().parents[2] / "locale" / "de" / "LC_MESSAGES" / "django.po"
 
-
-@pytest.fixture
-def german_catalogue(tmp_path, settings):
-    if shutil.which("msgfmt") is None:
-        pytest.skip("gettext is installed by scripts/system-deps.sh")
-    target = tmp_path / "locale" / "de" / "LC_MESSAGES"
-    target.mkdir(parents=True)
-    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(GERMAN_PO)], check=True)
-    settings.LOCALE_PATHS = [tmp_path / "locale"]
 
 
 def test_a_raffle_entry_made_in_german_reads_in_english_after_switching(page, live_server, sign_in,

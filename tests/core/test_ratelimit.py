@@ -4,25 +4,9 @@ and the same stored values either way."""
 
 from __future__ import annotations
 
-import pytest
-import redis.client
 from django.core.cache import cache, caches
 
 from core.ratelimit import current_window, window_count_up
-
-
-@pytest.fixture
-def redis_commands(monkeypatch):
-    """The commands sent to Redis, by name."""
-    sent: list[str] = []
-    original = redis.client.Redis.execute_command
-
-    def counting(self, *args, **options):
-        sent.append(str(args[0]).upper())
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", counting)
-    return sent
 
 
 def _ttl(key: str) -> int:

@@ -4,42 +4,27 @@ the next request."""
 
 from __future__ import annotations
 
-import pytest
-import redis.client
 from django.core.cache import cache
 
 from core.shared_version import SharedVersion, stamps_read_once
 
 
-@pytest.fixture
-def cache_reads(monkeypatch):
-    sent: list[str] = []
-    original = redis.client.Redis.execute_command
-
-    def counting(self, *args, **options):
-        sent.append(str(args[0]).upper())
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", counting)
-    return sent
-
-
-def test_stamps_are_read_in_one_command_however_often_they_are_checked(cache_reads):
+def test_stamps_are_read_in_one_command_however_often_they_are_checked(redis_commands):
     first, second = SharedVersion("test:first-version"), SharedVersion("test:second-version")
     stamps = (first.current(), second.current())
-    cache_reads.clear()
+    redis_commands.clear()
     with stamps_read_once():
         assert (first.current(), second.current(), first.current()) == (*stamps, stamps[0])
-    assert cache_reads == ["MGET"]
+    assert redis_commands == ["MGET"]
 
 
-def test_outside_a_request_every_check_reads_the_cache(cache_reads):
+def test_outside_a_request_every_check_reads_the_cache(redis_commands):
     stamp = SharedVersion("test:first-version")
     stamp.current()
-    cache_reads.clear()
+    redis_commands.clear()
     stamp.current()
     stamp.current()
-    assert cache_reads == ["GET", "GET"]
+    assert redis_commands == ["GET", "GET"]
 
 
 def test_a_bump_inside_counts_at_once_and_for_everyone():

@@ -4,9 +4,6 @@ the rate limit still answers 429."""
 
 from __future__ import annotations
 
-import pytest
-import redis.client
-
 from tests.api_support import purchase_body
 
 
@@ -15,18 +12,6 @@ def assert_error(response, status: int, code: str) -> None:
     body = response.json()
     assert set(body) == {"code", "message", "errors"} and body["code"] == code
 
-
-@pytest.fixture
-def redis_commands(monkeypatch):
-    sent: list[str] = []
-    original = redis.client.Redis.execute_command
-
-    def counting(self, *args, **options):
-        sent.append(str(args[0]).upper())
-        return original(self, *args, **options)
-
-    monkeypatch.setattr(redis.client.Redis, "execute_command", counting)
-    return sent
 
 
 def test_a_balance_read_and_a_purchase_cost_two_cache_commands_each(api, member, settings, redis_commands):

@@ -4,11 +4,8 @@ console, and the other way round. Old rows (text only) are recognised when shown
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -28,19 +25,6 @@ from rewards.ledger import BulkCredit, points_credit, points_credit_bulk, points
 from rewards.models import PointEntry
 from rewards.purchases import purchase_record
 from tests import factories
-
-GERMAN_PO = Path(__file__).resolve().parents[2] / "locale" / "de" / "LC_MESSAGES" / "django.po"
-
-
-@pytest.fixture
-def german_catalogue(tmp_path, settings):
-    """The test settings leave our catalogue out; these tests need the German words."""
-    if shutil.which("msgfmt") is None:
-        pytest.skip("gettext is installed by scripts/system-deps.sh")
-    target = tmp_path / "locale" / "de" / "LC_MESSAGES"
-    target.mkdir(parents=True)
-    subprocess.run(["msgfmt", "-o", str(target / "django.mo"), str(GERMAN_PO)], check=True)
-    settings.LOCALE_PATHS = [tmp_path / "locale"]
 
 
 @pytest.fixture
