@@ -83,7 +83,7 @@ return count
 """
 
 
-_COUNT_UP_SHA = hashlib.sha1(_COUNT_UP_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis names scripts so
+_COUNT_UP_SHA = hashlib.sha1(_COUNT_UP_SCRIPT.encode(), usedforsecurity=False).hexdigest()  # Redis names scripts so
 
 
 def _redis_count_up(backend: RedisCache, key: str, *, timeout: int) -> int:
