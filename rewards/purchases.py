@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ReferenceConflict
 from core.events import publish
-from core.stored_texts import stored_text
+from core.stored_texts import StoredText, stored_text
 from members.errors import MemberNotActive
 from members.models import Member, PartnerRelation
 from members.services import partner_relation_record
@@ -90,6 +90,16 @@ class PurchaseBonus:
 # is booked; what it writes of its own (a coupon's use) commits with the purchase or not at all.
 BonusProvider = Callable[[Member, Purchase], Sequence[PurchaseBonus]]
 purchase_bonus_providers: dict[str, BonusProvider] = {}
+
+def purchase_reason(order_reference: str) -> StoredText:
+    """The ledger text of a purchase's points (both earn paths and the release of held points)."""
+    return stored_text("purchase", reference=order_reference)
+
+
+def counts_in_12_months(occurred_at: datetime, now: datetime) -> bool:
+    """Whether a purchase counts in the member's rolling 12-month statistics (both earn paths)."""
+    return occurred_at >= now - timedelta(days=365)
+
 
 def _validated_lines(amount: Decimal, lines: Sequence[LineData] | None) -> list[LineData]:
     if amount <= 0:
@@ -220,7 +230,7 @@ def purchase_record_orm(
     stats = _purchase_stats(member, purchase, pending=purchase.points_pending)
     if earned_now > 0:
         post_entry(member, kind=PointEntry.Kind.EARN, points=earned_now, purchase=purchase, at=booked_at,
-                   reason=stored_text("purchase", reference=order_reference), partner_id=partner.pk,
+                   reason=purchase_reason(order_reference), partner_id=partner.pk,
                    member_fields=stats)
         tier_evaluate(member=member, partner_id=partner.pk, purchase_id=purchase.pk)
     else:
@@ -284,8 +294,8 @@ def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount:
                                         [[c.kind, c.rule.pk if c.rule else None, c.tier.pk if c.tier else None,
                                           c.points] for c in result.components]]
                                   for key, result in variants.items()}),
-        entry_at=entry_at, reason=stored_text("purchase", reference=order_reference), eur=eur,
-        recent=occurred_at >= now - timedelta(days=365), python_flags=tuple(purchase_bonus_providers),
+        entry_at=entry_at, reason=purchase_reason(order_reference), eur=eur,
+        recent=counts_in_12_months(occurred_at, now), python_flags=tuple(purchase_bonus_providers),
         evaluate_tiers=[0 if tier is None else tier.pk for tier in [None, *ladder] if tier_may_rise(tier, ladder)],
         tier_since=tier_since, tier_until=tier_until)
     probe = Purchase(currency=currency)
@@ -482,7 +492,7 @@ def _purchase_stats(member: Member, purchase: Purchase, *, pending: int = 0) -> 
     """The member row's purchase statistics and held points after `purchase` (column -> value),
     for the one UPDATE the purchase makes of it (through the ledger when points are earned)."""
     eur = to_eur(purchase.amount, purchase.currency)
-    recent = purchase.occurred_at >= timezone.now() - timedelta(days=365)
+    recent = counts_in_12_months(purchase.occurred_at, timezone.now())
     last = member.last_purchase_at
     return {
         "lifetime_spend": F("lifetime_spend") + eur,
@@ -504,7 +514,7 @@ def purchase_release_pending(*, purchase_id: int) -> PointEntry | None:
     Member.objects.filter(pk=member.pk).update(points_pending=F("points_pending") - points)
     member.points_pending -= points
     entry = post_entry(member, kind=PointEntry.Kind.EARN, points=points, purchase=purchase,
-                       reason=stored_text("purchase", reference=purchase.order_reference))
+                       reason=purchase_reason(purchase.order_reference))
     tier_evaluate(member=member, purchase_id=purchase.pk)
     if rule_cache.cashback_program() is not None:  # held points are earned now: they may convert
         cashback_apply(member_id=member.pk)
