@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -20,6 +21,7 @@ class RewardsConfig(AppConfig):
             views,  # noqa: F401 - the points side of members' portal pages (members.portal)
         )
         from .importers import PurchaseImporter, RewardImporter
+        from .ledger import buyer_flags_install
         from .resources import (
             DonationTotalsResource,
             PointEntryResource,
@@ -39,3 +41,5 @@ class RewardsConfig(AppConfig):
         register_export(ExportLog.Kind.DONATION_TOTALS, resource=DonationTotalsResource,
                         permissions=("rewards.export_donation_totals",))
         page_section("dashboard", "rewards/_dashboard_donations.html", order=80)
+        # After every migrate (and every test flush): the other apps' annotations are registered by then.
+        post_migrate.connect(buyer_flags_install, sender=self, dispatch_uid="rewards_buyer_flags")

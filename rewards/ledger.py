@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.db.models import Exists, F, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -145,6 +145,45 @@ def _buyer_flags_sql(names: tuple[str, ...]) -> str:
 
 
 _flags_sql_cache: dict[tuple[str, ...], str] = {}
+
+# The buyer flags as a function of their own, installed after every migrate from the annotations
+# registered then: the earn statement calls it, and PostgreSQL keeps its plan for the session. Run
+# as dynamic SQL instead, the flags' SELECT was planned again for every purchase (0.4 ms, a fifth
+# of the database's work for an earn).
+BUYER_FLAGS_FUNCTION = "rewards_buyer_flags"
+
+
+def _flags_function_body(names: tuple[str, ...]) -> str:
+    return f" BEGIN RETURN ({_buyer_flags_sql(names)}); END "
+
+
+def buyer_flags_install(*, using: str = DEFAULT_DB_ALIAS, **_signal) -> None:
+    """post_migrate: (re)create the buyer flags function from the annotations registered now."""
+    names = tuple(buyer_annotations)
+    if not names:
+        return
+    with connections[using].cursor() as cursor:
+        cursor.execute(f"CREATE OR REPLACE FUNCTION {BUYER_FLAGS_FUNCTION}(bigint) RETURNS boolean[] "
+                       f"LANGUAGE plpgsql STABLE AS $flags${_flags_function_body(names)}$flags$")
+    _flags_function_matches.clear()
+
+
+def _flags_argument(names: tuple[str, ...]) -> str:
+    """The earn function's `p_flags_sql`: the installed function when its body is this process's
+    annotations (checked once per process), else the flags' SELECT itself."""
+    if not names:
+        return ""
+    matches = _flags_function_matches.get(names)
+    if matches is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)",
+                           [f"{BUYER_FLAGS_FUNCTION}(bigint)"])
+            row = cursor.fetchone()
+        matches = _flags_function_matches[names] = row is not None and row[0] == _flags_function_body(names)
+    return BUYER_FLAGS_FUNCTION if matches else _buyer_flags_sql(names)
+
+
+_flags_function_matches: dict[tuple[str, ...], bool] = {}
 
 
 def purchase_and_member_lock(purchase_id: int) -> tuple[Member, Purchase]:
@@ -328,7 +367,7 @@ def purchase_earn_statement(request: EarnRequest) -> EarnAnswer:
         request.skus, request.categories, request.quantities, request.amounts, request.variants_json,
         request.entry_at, credit_expiry(request.entry_at), *_reason_columns(request.reason), request.eur,
         request.recent,
-        _buyer_flags_sql(names), positions, request.evaluate_tiers, request.tier_since, request.tier_until,
+        _flags_argument(names), positions, request.evaluate_tiers, request.tier_since, request.tier_until,
     ]
     with connection.cursor() as cursor:
         cursor.execute(_EARN_CALL, params)

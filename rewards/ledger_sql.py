@@ -11,7 +11,9 @@ tier) and the function picks the one of the tier it reads under the member's loc
 The function does what `purchase_record` does, in the same order and under the same lock
 (member, then the purchase row through its unique index):
 1. lock the member (`FOR UPDATE`), reading whether it is related to the partner at the store and
-   the buyer annotations (`p_flags_sql`: SELECT of a boolean array, $1 = member id);
+   the buyer annotations (`p_flags_sql`: 'rewards_buyer_flags', the function rewards.ledger
+   installs from them after every migrate, or a SELECT of a boolean array, $1 = member id, when
+   the installed one doesn't match this process's annotations);
 2. the same (partner, order reference) again: the first purchase ('existing') or, for another
    member, 'conflict'; a member who is not active: 'inactive' (nothing written in any of these);
 3. 'fallback' (nothing written) when Python has to run inside the transaction after all: a flag of
@@ -61,7 +63,9 @@ BEGIN
         status := 'missing';
         RETURN;
     END IF;
-    IF p_flags_sql <> '' THEN
+    IF p_flags_sql = 'rewards_buyer_flags' THEN  -- installed from the registry: its plan stays cached
+        flags := rewards_buyer_flags(p_member_id);
+    ELSIF p_flags_sql <> '' THEN
         EXECUTE p_flags_sql INTO flags USING p_member_id;
     END IF;
 

@@ -72,7 +72,8 @@ class Channel(models.TextChoices):
 class Purchase(models.Model):
     # Indexed by purchase_member_time (member first): a second index would only cost every insert.
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="purchases", db_index=False)
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="purchases")
+    # No index of its own: purchase_reference_unique (partner, order_reference) serves it.
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="purchases", db_index=False)
     # Indexed by purchase_store_time (store first), which also answers the lookups by store.
     store = models.ForeignKey(Store, null=True, blank=True, on_delete=models.PROTECT, related_name="purchases",
                               db_index=False)
@@ -466,7 +467,9 @@ class PurchasePoints(TranslatedFieldsMixin, models.Model):
 
     purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE, related_name="breakdown")
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
-    rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards")
+    # No index of its own: award_rule_purchase (rule, purchase) serves it.
+    rule = models.ForeignKey(EarningRule, null=True, blank=True, on_delete=models.PROTECT, related_name="awards",
+                             db_index=False)
     tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     points = models.BigIntegerField(_("points"))
     label_de = models.CharField(_("label (German)"), max_length=120, blank=True)
