@@ -120,6 +120,9 @@ LOCAL_DATABASE_URL = "postgres://postgres@127.0.0.1:54329/loyalty"
 DATABASES = {"default": env.db("DATABASE_URL", default=LOCAL_DATABASE_URL)}
 if DATABASES["default"].get("ENGINE") != "django.db.backends.postgresql":
     raise environ.ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://…).")
+# Django's backend with a health check that costs no round trip (core/postgresql/base.py).
+POSTGRESQL_ENGINE = "core.postgresql"
+DATABASES["default"]["ENGINE"] = POSTGRESQL_ENGINE
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -140,7 +143,7 @@ if REPLICA_DATABASE_URL:
     if _replica.get("ENGINE") != "django.db.backends.postgresql":
         raise environ.ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL database (postgres://…).")
     DATABASES["replica"] = {
-        **_replica, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": True,
+        **_replica, "ENGINE": POSTGRESQL_ENGINE, "ATOMIC_REQUESTS": False, "CONN_HEALTH_CHECKS": True,
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         # A replica that does not answer is given up quickly (core/db_router.py: the primary then).
         "OPTIONS": {**DATABASES["default"]["OPTIONS"], "connect_timeout": 3, **_replica.get("OPTIONS", {})},

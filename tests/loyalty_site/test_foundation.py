@@ -111,7 +111,7 @@ def test_local_defaults_are_the_postgresql_and_redis_servers_make_run_starts():
     result = _local_settings()
     assert result.returncode == 0, result.stderr
     engine, host, port, broker, cache_backend, cache_location = json.loads(result.stdout)
-    assert (engine, host, port) == ("django.db.backends.postgresql", "127.0.0.1", 54329)
+    assert (engine, host, port) == ("core.postgresql", "127.0.0.1", 54329)
     assert broker == "redis://127.0.0.1:63799/0"
     assert (cache_backend, cache_location) == ("django.core.cache.backends.redis.RedisCache",
                                                "redis://127.0.0.1:63799/1")
