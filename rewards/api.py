@@ -223,7 +223,7 @@ class PurchaseViewSet(PartnerViewSet):
         outcome = purchase_record(
             member_id=member.pk, partner=self.partner, order_reference=data["order_reference"], amount=data["amount"],
             currency=data["currency"], occurred_at=data.get("occurred_at"), store=data["store"],
-            channel=data["channel"], lines=lines or None,
+            channel=data["channel"], lines=lines or None, tier_hint=member.tier_id or 0,
         )
         purchase = outcome.purchase  # its points and a tier change are announced by their events
         prefetch_related_objects([purchase], "lines", _breakdown())  # a new purchase has them already

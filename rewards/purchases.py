@@ -166,13 +166,17 @@ def points_for(member: Member, purchase_input: PurchaseInput, rules: Sequence[Ea
 def purchase_record(
     *, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str = "EUR",
     occurred_at: datetime | None = None, store: Store | None = None, channel: str = "store",
-    lines: Sequence[LineData] | None = None, booked_at: datetime | None = None,
+    lines: Sequence[LineData] | None = None, booked_at: datetime | None = None, tier_hint: int | None = None,
 ) -> PurchaseOutcome:
     """Record a purchase and earn its points. The same (partner, order reference) again returns
     the first purchase and earns nothing: retries never double-credit.
 
     `booked_at` is when the points enter the ledger (default now); imports of history and the
     demo data book at the purchase time so expiry and tier windows run from then.
+
+    `tier_hint`: the member's tier id (0: none) as the caller just read it, if it did (the API's
+    member lookup): the rules then run for that tier only. Should the tier have changed before
+    the lock, the statement hands the purchase to the ORM path, which reads it under the lock.
 
     Most purchases are written by one statement (`purchase_earn`: rules in Python, the writes in
     rewards.ledger.purchase_earn_statement); the others, and any the statement hands back, by
@@ -183,7 +187,7 @@ def purchase_record(
     args = {"member_id": member_id, "partner": partner, "order_reference": order_reference, "amount": amount,
             "currency": currency, "occurred_at": occurred_at, "store": store, "channel": channel, "lines": lines,
             "booked_at": booked_at}
-    plan = earn_plan(**args)
+    plan = earn_plan(**args, tier_hint=tier_hint)
     if plan is None:
         return purchase_record_orm(**args)
     return purchase_earn(plan, args)
@@ -267,16 +271,22 @@ class EarnPlan:
 
 def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount: Decimal, currency: str,
               occurred_at: datetime, store: Store | None, channel: str, lines: Sequence[LineData],
-              booked_at: datetime | None) -> EarnPlan | None:
+              booked_at: datetime | None, tier_hint: int | None = None) -> EarnPlan | None:
     """What the one-statement earn needs, or None when the purchase needs the ORM path from the
     start: a membership fee, a store of another partner (refused there, after the replay check),
-    a rule with a cap in play (the cap's use is a query per rule)."""
+    a rule with a cap in play (the cap's use is a query per rule). With a `tier_hint` (0: none),
+    the points for that tier only (purchase_record)."""
     if channel == Channel.MEMBERSHIP or (store is not None and store.partner_id != partner.pk):
         return None
     cached = rule_cache.snapshot()
     ladder = cached.tiers
-    variants = _results_per_tier(cached.rules_at(occurred_at), ladder, amount, currency, channel, store, occurred_at,
-                                 lines)
+    if tier_hint is not None and (tier_hint == 0 or cached.tier_by_id(tier_hint) is not None):
+        ladder_run = [] if tier_hint == 0 else [cached.tier_by_id(tier_hint)]
+        variants = _results_per_tier(cached.rules_at(occurred_at), ladder_run, amount, currency, channel, store,
+                                     occurred_at, lines, with_none=tier_hint == 0)
+    else:
+        variants = _results_per_tier(cached.rules_at(occurred_at), ladder, amount, currency, channel, store,
+                                     occurred_at, lines)
     if variants is None:
         return None
     window = programme.return_window_days()
@@ -304,10 +314,10 @@ def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount:
 
 
 def _results_per_tier(rules, ladder, amount, currency, channel, store, occurred_at,
-                      lines) -> dict[str, EarningResult] | None:
-    """`compute_points` for a holder of each tier of the ladder and for a member without one
-    (tiers are few; a tier no rule names and without a multiplier shares the result of none).
-    None if a capped rule matched: what is left of its cap takes a query under the lock."""
+                      lines, *, with_none: bool = True) -> dict[str, EarningResult] | None:
+    """`compute_points` for a holder of each tier of `ladder` and (`with_none`) for a member
+    without one (tiers are few; a tier no rule names and without a multiplier shares the result
+    of none). None if a capped rule matched: what is left of its cap takes a query under the lock."""
     capped = []
 
     def no_cap_read(rule: EarningRule) -> None:
@@ -322,9 +332,10 @@ def _results_per_tier(rules, ladder, amount, currency, channel, store, occurred_
             lines=[LineInput(amount=line.amount, category=line.category) for line in lines])
         return compute_points(purchase_input, rules, store_ids_of=_store_ids_of, cap_remaining=no_cap_read)
 
-    plain = result_for(None)
-    variants = {"": plain}
     named = {rule.tier_id for rule in rules if rule.tier_id}
+    plain = result_for(None) if with_none or any(tier.earn_multiplier <= 1 and tier.pk not in named
+                                                 for tier in ladder) else None
+    variants = {"": plain} if with_none else {}
     for tier in ladder:
         alike = tier.earn_multiplier <= 1 and tier.pk not in named
         variants[str(tier.pk)] = plain if alike else result_for(tier)

@@ -73,6 +73,9 @@ buy_strategy = st.fixed_dictionaries({
     "store": st.none() | st.integers(min_value=0, max_value=2),  # 2: a store of another partner
     "days_ago": st.sampled_from([0, 0, 3, 400]),
     "channel": st.sampled_from(["store", "store", "online"]),
+    # The API passes the tier its member lookup read: the rules then run for it alone ("stale":
+    # the tier changed since, and the statement must notice).
+    "tier_hint": st.sampled_from(["none", "read", "read", "stale"]),
 })
 return_strategy = st.fixed_dictionaries({
     "op": st.just("return"),
@@ -160,11 +163,20 @@ def _apply(record, world: World, op: dict, now: datetime):
                 amount=sum((line.amount for line in lines), Decimal(0)) if lines else op["amount"],
                 occurred_at=now - timedelta(days=op["days_ago"]),
                 store=world.stores[op["store"]] if op["store"] is not None else None, channel=op["channel"],
-                lines=lines or None)
+                lines=lines or None, **_tier_hint(record, world, op))
             body = represent(PurchaseSerializer, outcome.purchase)
     except (LoyaltyError, Member.DoesNotExist) as error:
         return ("refused", type(error).__name__, str(error))
     return ("created" if outcome.created else "replayed", _without_ids(body))
+
+
+def _tier_hint(record, world: World, op: dict) -> dict:
+    if record is not purchase_record or op["tier_hint"] == "none":
+        return {}
+    tier_id = Member.objects.filter(pk=world.members[op["member"]]).values_list("tier_id", flat=True).first() or 0
+    if op["tier_hint"] == "stale":
+        tier_id = next(tier.pk for tier in world.tiers if tier.pk != tier_id)
+    return {"tier_hint": tier_id}
 
 
 def _without_ids(body: dict) -> dict:
