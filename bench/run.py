@@ -160,8 +160,11 @@ def start_gunicorn(server: dict, workers: int | None = None) -> tuple[subprocess
     return process, f"127.0.0.1:{port}"
 
 
+WRK_SECONDS = 15
+
+
 def wrk_load(address: str, key: str, mode: str, members_file: Path, clients: int = 16,
-             seconds: int = 15) -> tuple[float, float, float, int]:
+             seconds: int = WRK_SECONDS) -> tuple[float, float, float, int]:
     """`clients` keep-alive connections from wrk (bench/api_load.lua: `mode` is balance or
     purchase; `members_file` holds the API ids of the members to spread the requests over), back
     to back for `seconds`. A load generator in C: a Python one spends about a third of a core per
@@ -175,6 +178,32 @@ def wrk_load(address: str, key: str, mode: str, members_file: Path, clients: int
     figures = json.loads(output.strip().splitlines()[-1])
     return (figures["requests"] / figures["seconds"], figures["p50_ms"], figures["p99_ms"],
             figures["non_2xx"] + figures["socket_errors"])
+
+
+def cpu_seconds(*roots: int) -> float:
+    """CPU time (user + system) of the processes `roots` and their children so far (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def postmaster_pid(server: dict) -> int:
+    return int((Path(server["data"]) / "postmaster.pid").read_text().split()[0])
 
 
 API_SAMPLE = 100_000  # members the load is spread over (their API ids go to a file wrk reads)
@@ -197,9 +226,19 @@ def measure_api(server: dict, members: int, results: Results, reference: float, 
     process, address = start_gunicorn(server, workers)
     try:
         wrk_load(address, raw, "balance", members_file, seconds=3)  # warm-up: imports, caches, connections
+        # Where the time goes: CPU of the web workers and of PostgreSQL per purchase, and the rate
+        # the machine's cores would allow at that cost (the profile behind the figure).
+        web_before, db_before = cpu_seconds(process.pid), cpu_seconds(postmaster_pid(server))
         rate, p50, p99, failed = wrk_load(address, raw, "purchase", members_file)
+        requests = rate * WRK_SECONDS
+        web = (cpu_seconds(process.pid) - web_before) / requests * 1000
+        db = (cpu_seconds(postmaster_pid(server)) - db_before) / requests * 1000
         results.add("API purchase earn (16 clients, gunicorn)", rate, "req/s", reference, "pgbench",
                     ">= 20 % of pgbench")
+        results.add("API purchase earn CPU: web workers", web, "ms/req", goal="profile")
+        results.add("API purchase earn CPU: PostgreSQL", db, "ms/req", goal="profile")
+        results.add("API purchase earn, ceiling at that CPU", (os.cpu_count() or 1) * 1000 / (web + db), "req/s",
+                    reference, "pgbench", "profile: all cores, no client")
         results.add("API purchase earn p50", p50, "ms", goal="< 20 ms")
         results.add("API purchase earn p99", p99, "ms", goal="< 50 ms")
         results.add("API purchase earn non-2xx answers", failed, "count", goal="0")

@@ -17,7 +17,10 @@ always does. With it, the rule is opt-in, never by default:
   the list sees the saved row, however far the replica lags);
 - sessions are always read on the primary (a login just written must be found);
 - a replica that cannot be reached is left alone for REPLICA_RETRY_SECONDS (this process reads
-  the primary meanwhile): a standby being rebuilt slows the console down, it does not break it.
+  the primary meanwhile): a standby being rebuilt slows the console down, it does not break it;
+- a replica whose replay lags more than LOYALTY_REPLICA_MAX_LAG_SECONDS behind what it received
+  is left alone too (checked at most every REPLICA_LAG_CHECK_SECONDS per process): a list that is
+  minutes old is worse than a slower one. /healthz reports both (loyalty_site.health).
 
 The scope is a context variable, so threads and Celery tasks each have their own. The replica
 holds the whole cluster, so it needs no migrations (`allow_migrate` only on the primary).
@@ -58,22 +61,53 @@ def replica_configured() -> bool:
 
 
 _unreachable_until = 0.0  # per process (time.monotonic())
+REPLICA_LAG_CHECK_SECONDS = 5
+# Seconds since the last replayed commit while WAL the standby received waits for replay; 0 when it
+# has replayed all it received (an idle primary writes nothing, and then nothing is behind).
+REPLICA_LAG_SQL = ("SELECT CASE WHEN pg_last_wal_receive_lsn() IS NULL "
+                   "OR pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0 "
+                   "ELSE coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0) END::float8")
+
+
+@dataclass
+class _Lag:
+    seconds: float = 0.0
+    checked_at: float = float("-inf")  # time.monotonic()
+
+
+_lag = _Lag()  # per process
+
+
+def replica_lag_seconds() -> float:
+    """How far the replica's replay is behind (raises DatabaseError if it cannot be reached)."""
+    with connections[REPLICA].cursor() as cursor:
+        cursor.execute(REPLICA_LAG_SQL)
+        return cursor.fetchone()[0]
 
 
 def _replica_reachable() -> bool:
     """Connects (or keeps the open connection); a failure sends this process's reads to the
-    primary for REPLICA_RETRY_SECONDS."""
+    primary for REPLICA_RETRY_SECONDS, a replay lag beyond the setting until it has caught up."""
     global _unreachable_until
     if time.monotonic() < _unreachable_until:
         return False
     try:
         connections[REPLICA].ensure_connection()
+        return _replica_current()
     except DatabaseError:
         logger.warning("Read replica unreachable: reading the primary for %s s", REPLICA_RETRY_SECONDS,
                        exc_info=True)
         _unreachable_until = time.monotonic() + REPLICA_RETRY_SECONDS
         return False
-    return True
+
+
+def _replica_current() -> bool:
+    now = time.monotonic()
+    if now - _lag.checked_at >= REPLICA_LAG_CHECK_SECONDS:
+        _lag.seconds, _lag.checked_at = replica_lag_seconds(), now
+        if _lag.seconds > settings.LOYALTY_REPLICA_MAX_LAG_SECONDS:
+            logger.warning("Read replica %.1f s behind: reading the primary", _lag.seconds)
+    return _lag.seconds <= settings.LOYALTY_REPLICA_MAX_LAG_SECONDS
 
 
 def _replica_allowed() -> bool:

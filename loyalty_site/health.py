@@ -1,13 +1,16 @@
-"""/healthz: is the database reachable, is the broker reachable, are worker and beat alive."""
+"""/healthz: is the database reachable, is the broker reachable, are worker and beat alive (and,
+with a read replica, is it reachable and how far behind)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from django.db import connection
+from django.conf import settings
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
+from core.db_router import replica_configured, replica_lag_seconds
 from core.heartbeat import BEAT_HEARTBEAT_KEY, heartbeat_status, worker_heartbeat
 
 from .celery import app as celery_app
@@ -31,6 +34,20 @@ def _broker_ok() -> bool:
         return False
 
 
+def _replica_state() -> dict:
+    """With a replica: "ok", "lagging" (further behind than LOYALTY_REPLICA_MAX_LAG_SECONDS) or
+    "error" (unreachable), and its lag. Not a failure of the service (reads then go to the
+    primary), so it is reported and listed in "warnings", and the status stays 200."""
+    if not replica_configured():
+        return {}
+    try:
+        lag = replica_lag_seconds()
+    except DatabaseError:
+        return {"replica": "error", "replica_lag_seconds": None}
+    state = "lagging" if lag > settings.LOYALTY_REPLICA_MAX_LAG_SECONDS else "ok"
+    return {"replica": state, "replica_lag_seconds": round(lag, 1)}
+
+
 def _broker_name() -> str:
     """"redis" or "amqp" (the URL's scheme), never the URL: it may hold a password."""
     return urlsplit(str(celery_app.conf.broker_url)).scheme
@@ -50,8 +67,10 @@ def healthz(request):
     beat = heartbeat_status(BEAT_HEARTBEAT_KEY)
     failing = [name for name, value in checks.items() if value != "ok"]
     failing += [name for name, status in (("worker", worker), ("beat", beat)) if status["status"] == "stale"]
-    body = {"status": "error" if failing else "ok", **checks, "broker_transport": _broker_name(),
+    replica = _replica_state()
+    warnings = ["replica"] if replica.get("replica", "ok") != "ok" else []
+    body = {"status": "error" if failing else "ok", **checks, **replica, "broker_transport": _broker_name(),
             "worker": worker["status"], "beat": beat["status"],
             "worker_last_seen_seconds": worker["last_seen_seconds"],
-            "beat_last_seen_seconds": beat["last_seen_seconds"], "failing": failing}
+            "beat_last_seen_seconds": beat["last_seen_seconds"], "failing": failing, "warnings": warnings}
     return JsonResponse(body, status=503 if failing else 200)

@@ -154,6 +154,8 @@ DATABASE_ROUTERS = ["core.db_router.ReplicaRouter"]  # answers None (the primary
 # A browser that wrote (POST …) reads its console lists from the primary for this long: the saved
 # row is in the list it is sent back to, however far the replica lags (loyalty_site/replica.py).
 LOYALTY_REPLICA_STICKY_SECONDS = env.int("LOYALTY_REPLICA_STICKY_SECONDS", default=10)
+# A replica further behind than this is not read (core/db_router.py) and /healthz says "lagging".
+LOYALTY_REPLICA_MAX_LAG_SECONDS = env.float("LOYALTY_REPLICA_MAX_LAG_SECONDS", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache -----------------------------------------------------------------

@@ -223,3 +223,49 @@ def test_an_unreachable_replica_sends_the_reads_to_the_primary(transactional_db,
         assert db_router._unreachable_until > time.monotonic()  # not tried again on every request
     finally:
         nobody_listens.remove()
+
+
+def _behind(replica) -> float:
+    """Wait until the paused replica has received WAL it has not replayed; its lag then."""
+    deadline = time.monotonic() + REPLAY_TIMEOUT
+    while (lag := db_router.replica_lag_seconds()) <= 0:
+        assert time.monotonic() < deadline, "the replica received nothing new"
+        time.sleep(0.02)
+    return lag
+
+
+def test_a_replica_further_behind_than_the_setting_is_not_read(replica, settings, monkeypatch):
+    monkeypatch.setattr(db_router, "_lag", db_router._Lag())  # this process's last lag check
+    lagging_replica_with(replica, lambda: Segment.objects.create(name="Alt"),
+                         lambda: Segment.objects.create(name="Neu"))
+    assert _behind(replica) < settings.LOYALTY_REPLICA_MAX_LAG_SECONDS
+    with reading_replica() as alias:
+        assert alias == REPLICA and not Segment.objects.filter(name="Neu").exists()
+
+    settings.LOYALTY_REPLICA_MAX_LAG_SECONDS = 0
+    monkeypatch.setattr(db_router, "_lag", db_router._Lag())
+    with reading_replica() as alias:
+        assert alias == DEFAULT_DB_ALIAS and Segment.objects.filter(name="Neu").exists()
+
+
+def test_healthz_reports_the_replica_and_its_lag_without_failing(replica, client, settings):
+    body = client.get("/healthz").json()
+    assert body["replica"] == "ok" and body["replica_lag_seconds"] == 0 and body["warnings"] == []
+
+    lagging_replica_with(replica, lambda: None, lambda: Segment.objects.create(name="Neu"))
+    _behind(replica)
+    settings.LOYALTY_REPLICA_MAX_LAG_SECONDS = 0
+    response = client.get("/healthz")
+    body = response.json()
+    assert body["replica"] == "lagging" and body["replica_lag_seconds"] >= 0 and body["warnings"] == ["replica"]
+    assert "replica" not in body["failing"]
+
+
+def test_healthz_names_an_unreachable_replica(transactional_db, client, settings):
+    nobody_listens = Replica(testdb.free_port())
+    nobody_listens.add(settings)
+    try:
+        body = client.get("/healthz").json()
+        assert body["replica"] == "error" and body["warnings"] == ["replica"]
+    finally:
+        nobody_listens.remove()
