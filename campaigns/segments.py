@@ -40,7 +40,7 @@ from django.utils.translation import gettext_lazy
 
 from core.validators import EARLIEST_BIRTH_DATE as EARLIEST_DATE
 from core.validators import LATEST_DATE
-from members.models import ConsentRecord, Member, Tag, Tier
+from members.models import ConsentRecord, ConsentState, Member, Tag, Tier
 
 from .errors import InvalidCondition
 from .purchase_periods import members_sql
@@ -434,13 +434,8 @@ def compile_tags(condition: Condition, tag_ids, now) -> Q:
 
 def consent_effective_q(purpose: str) -> Q:
     """The member's latest record for `purpose` is an effective grant (for e-mail: confirmed
-    by double opt-in) — the same rule as ConsentRecord.is_effective, as one set-based query."""
-    later = ConsentRecord.objects.filter(member_id=OuterRef("member_id"), purpose=purpose).filter(
-        Q(created_at__gt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id")))
-    grants = ConsentRecord.objects.filter(member_id=OuterRef("pk"), purpose=purpose, granted=True)
-    if purpose == ConsentRecord.Purpose.EMAIL:
-        grants = grants.filter(confirmed_at__isnull=False)
-    return Q(Exists(grants.filter(~Exists(later))))
+    by double opt-in) — ConsentRecord.is_effective, as the triggers keep it in ConsentState."""
+    return Q(Exists(ConsentState.objects.filter(member_id=OuterRef("pk"), purpose=purpose, effective=True)))
 
 
 def compile_consent(condition: Condition, purpose, now) -> Q:

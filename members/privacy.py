@@ -44,6 +44,8 @@ PERSONAL_DATA: dict[str, str] = {
     "members.Member": ERASED + ": names, contact, address, birth date and tags blanked; card and customer "
                       "numbers replaced; the login deleted",
     "members.ConsentRecord": "kept as proof of consent and its withdrawal (Art. 7(1)); the IP address is removed",
+    "members.ConsentState": NONE + "; whether the latest consent record per purpose is effective, derived from "
+                            "the records by triggers (follows them)",
     "members.Tier": "no personal data",
     "members.Tag": "no personal data (the member's tags are removed)",
     "members.TierHistory": NONE,
@@ -175,6 +177,7 @@ NOT_PERSONAL_FIELDS: dict[str, str] = {
     "members.TierHistory": "cause created_at",
     "members.ConsentRecord": "purpose source text_version confirmed_at confirmation_token created_at",
     "members.MemberMerge": "created_at",
+    "members.ConsentState": "purpose",
     "members.PrivacyRequest": "kind channel created_at",
     "members.PartnerRelation": "via created_at",
     "members.MemberCode": "purpose code_hash expires_at created_at",
