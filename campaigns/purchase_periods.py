@@ -92,5 +92,10 @@ def members_sql(since: datetime, measure: str, operator: str, value, *, negate: 
     if measure == "average_order":
         # A cut month taken off as negative rows can leave a member at zero purchases: no average.
         test = f"sum(purchases) > 0 AND {test}"
-    return (f"SELECT member_id FROM ({rows}) AS period GROUP BY member_id HAVING {test}",  # noqa: S608
+    # The rows sorted by member first: the grouping then streams (a sort and a GroupAggregate).
+    # Without the order the planner, which cannot estimate the members of a UNION ALL (it
+    # assumes 200), chose per-worker hash tables of ~600 bytes per member, sorted and merged
+    # them again (200,000 members: 0.48 s, sorted 0.30 s); at a million it sorts either way.
+    return (f"SELECT member_id FROM ({rows} ORDER BY member_id) AS period "  # noqa: S608
+            f"GROUP BY member_id HAVING {test}",
             [*params, *test_params])

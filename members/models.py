@@ -281,6 +281,10 @@ class Member(models.Model):
             models.Index(fields=["tier", "-joined_at"], name="member_tier_joined"),
             models.Index(fields=["merged_into"], condition=Q(merged_into__isnull=False), name="member_merged_into"),
             models.Index(fields=["country", "-joined_at"], name="member_country_joined"),
+            # The active members' keys alone: segment counts join a member list (`id IN (…)`)
+            # with `Member.objects.active()`, and each probe then reads this index only, not the
+            # wide member row for its status (issue #24).
+            models.Index(fields=["id"], condition=Q(status="active"), name="member_active"),
         ]
 
     def __str__(self) -> str:
