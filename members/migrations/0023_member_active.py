@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("members", "0021_tier_kinds_paid_invitation"),
+        ("members", "0022_consent_state"),
     ]
 
     operations = [
