@@ -290,7 +290,7 @@ class BaseImporter:
             for count, cleaned, fraction in chunks:
                 if count:
                     self.process(cleaned)
-                    if self.write:
+                    if self.write:  # the chunk's foreign keys, while its rows are in PostgreSQL's caches
                         check_deferred_constraints()
                 self.report.rows += count
                 if self.progress is not None:
