@@ -141,22 +141,6 @@ def pg_array(values: Sequence[Any]) -> tuple[str, Any]:
     return "%s", list(values)
 
 
-def check_deferred_constraints() -> None:
-    """Check now what the transaction's deferred constraints (Django's foreign keys) would check at
-    the commit, and defer them again.
-
-    Why: a large import queues a few foreign-key checks per row, and at the commit PostgreSQL ran
-    all of them at once, over rows long since pushed out of its caches, while the importer
-    waited with nothing to do. Checked after each chunk, they read the rows just written. What is
-    checked is the same, and a violation still rolls the whole transaction back (it raises
-    here, not at the commit). Every deferrable constraint of the schema is initially deferred
-    (Django's foreign keys; tests/core/test_db.py checks), so deferring them all again restores
-    the transaction's state."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
 def select_in(sql: str, values: Sequence[Any], params: Sequence[Any] = ()) -> list[tuple]:
     """Rows of `sql`, whose `{in}` stands for "in `values`" and comes after the other `params`.
 

@@ -23,8 +23,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from core.db import check_deferred_constraints
-
 from .cells import cell_text, normalize_heading
 from .errors import ImportFailed, ImportFileError
 from .reading import Table
@@ -290,8 +288,6 @@ class BaseImporter:
             for count, cleaned, fraction in chunks:
                 if count:
                     self.process(cleaned)
-                    if self.write:  # the chunk's foreign keys, while its rows are in PostgreSQL's caches
-                        check_deferred_constraints()
                 self.report.rows += count
                 if self.progress is not None:
                     self.progress(self.report.rows, fraction)

@@ -466,30 +466,6 @@ def test_a_file_cannot_give_a_paid_or_invitation_tier(tiers):
     assert Member.objects.get(customer_number="K1").tier.name_de == "Basis"
 
 
-# Foreign keys are checked after each chunk (core.db.check_deferred_constraints), not all at the
-# commit: the same checks, while the chunk's rows are still in PostgreSQL's caches (#24).
-
-def test_a_write_mode_import_checks_the_foreign_keys_after_every_chunk(tiers, monkeypatch):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
-    with CaptureQueriesContext(connection) as queries:
-        job = full_import(_big_file(5))
-    assert job.status == ImportJob.Status.DONE, job.message
-    checks = [query["sql"] for query in queries.captured_queries if query["sql"].startswith("SET CONSTRAINTS")]
-    assert checks == ["SET CONSTRAINTS ALL IMMEDIATE", "SET CONSTRAINTS ALL DEFERRED"] * 3  # chunks of 2, 2, 1
-
-
-def test_a_dry_run_checks_no_constraints(tiers):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        dry_run(_big_file(3))
-    assert not [query for query in queries.captured_queries if query["sql"].startswith("SET CONSTRAINTS")]
-
-
 def test_opening_balances_store_their_reason_as_key_and_parameters(tiers):
     from django.db import connection
 
