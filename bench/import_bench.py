@@ -16,9 +16,11 @@ and prints rows per second for each. Nothing else runs against this server.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -138,13 +140,15 @@ def timed_copy(path: Path) -> float:
     return elapsed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    rows = parser.parse_args().rows
+def measure(rows: int, *, dry_run: bool = True, again: bool = True) -> dict:
+    """Write the file, start a server, time the import (and, unless told not to, the dry run
+    before it and the same file again after it) and COPY; print each figure and return them
+    (seconds, rows/s, CPU seconds, the peak RSS of this process in MiB). `make bench` runs this
+    in a process of its own (bench/run.py, part "import"): the peak is then the import's."""
     path = Path(tempfile.mkdtemp(prefix="loyalty-import-")) / "kunden.csv"
     write_file(path, rows)
-    print(f"{rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB (Windows-1252, semicolons, German headings)", flush=True)
+    figures: dict = {"rows": rows, "megabytes": path.stat().st_size / 1e6}
+    print(f"{rows:,} rows, {figures['megabytes']:,.0f} MB (Windows-1252, semicolons, German headings)", flush=True)
     with throwaway_postgres(["-c shared_buffers=1GB", "-c maintenance_work_mem=512MB", "-c max_wal_size=8GB"]) as pg, \
             throwaway_redis() as redis:
         os.environ["DATABASE_URL"] = pg["url"]
@@ -154,27 +158,49 @@ def main() -> int:
 
         django.setup()
         tiers_and_migrations()
-        dry_seconds, dry, dry_cpu = timed_import(path, write=False)
-        print(f"  dry run: {dry_seconds:,.1f} s, {rows / dry_seconds:,.0f} rows/s "
-              f"(new {dry.counts["new"]:,}, invalid {dry.counts["invalid"]:,}); {cpu_text(rows, dry_cpu)}",
-              flush=True)
+        if dry_run:
+            dry_seconds, dry, dry_cpu = timed_import(path, write=False)
+            figures["dry_run"] = {"seconds": dry_seconds, "rows_per_second": rows / dry_seconds, "cpu": dry_cpu}
+            print(f"  dry run: {dry_seconds:,.1f} s, {rows / dry_seconds:,.0f} rows/s "
+                  f"(new {dry.counts["new"]:,}, invalid {dry.counts["invalid"]:,}); {cpu_text(rows, dry_cpu)}",
+                  flush=True)
         import_seconds, done, import_cpu = timed_import(path, write=True)
+        figures["import"] = {"seconds": import_seconds, "rows_per_second": rows / import_seconds, "cpu": import_cpu,
+                             "new": done.counts["new"]}
         print(f"  import:  {import_seconds:,.1f} s, {rows / import_seconds:,.0f} rows/s "
               f"(goal ≥ {GOAL_ROWS_PER_SECOND:,}; new {done.counts['new']:,}); {cpu_text(rows, import_cpu)}",
               flush=True)
         copy_seconds = timed_copy(path)
+        figures["copy"] = {"seconds": copy_seconds, "rows_per_second": rows / copy_seconds}
         print(f"  COPY:    {copy_seconds:,.1f} s, {rows / copy_seconds:,.0f} rows/s "
               f"(import takes {import_seconds / copy_seconds:,.0f}× COPY's time)", flush=True)
-        again_seconds, again, again_cpu = timed_import(path, write=True)
-        print(f"  same file again: {again_seconds:,.1f} s, {rows / again_seconds:,.0f} rows/s, "
-              f"new {again.counts['new']:,}, unchanged {again.counts['unchanged']:,}; {cpu_text(rows, again_cpu)}",
-              flush=True)
+        if again:
+            again_seconds, repeated, again_cpu = timed_import(path, write=True)
+            figures["again"] = {"seconds": again_seconds, "rows_per_second": rows / again_seconds, "cpu": again_cpu}
+            print(f"  same file again: {again_seconds:,.1f} s, {rows / again_seconds:,.0f} rows/s, "
+                  f"new {repeated.counts['new']:,}, unchanged {repeated.counts['unchanged']:,}; "
+                  f"{cpu_text(rows, again_cpu)}", flush=True)
         # ru_maxrss is in KiB on Linux: this process's peak (the file is streamed, never held).
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  peak RSS of the importing process: {peak:,.0f} MiB (goal < {GOAL_PEAK_MIB:,} MiB)", flush=True)
+        figures["peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"  peak RSS of the importing process: {figures['peak_mib']:,.0f} MiB "
+              f"(goal < {GOAL_PEAK_MIB:,} MiB)", flush=True)
         from django.core.management import call_command
 
         call_command("verify_ledger")
+    shutil.rmtree(path.parent, ignore_errors=True)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--no-dry-run", action="store_true", help="time the import only, without the dry run first")
+    parser.add_argument("--no-again", action="store_true", help="do not import the same file a second time")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file (bench/run.py reads it)")
+    args = parser.parse_args()
+    figures = measure(args.rows, dry_run=not args.no_dry_run, again=not args.no_again)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 

@@ -310,18 +310,54 @@ def measure_campaign_send(results: Results) -> None:
     results.add(f"campaign send ({sent:,} e-mails)", sent / elapsed, "msg/s", goal=">= 300 msg/s")
 
 
+def measure_import(rows: int, results: Results) -> None:
+    """The member import of bench/import_bench.py (its `measure`: the file, the write-mode import
+    in one transaction, COPY of the same file as the floor), in a process of its own with its own
+    throwaway PostgreSQL, after the other parts have stopped theirs: the peak memory is then the
+    importing process's alone, and neither server's data or load touches the other's figures."""
+    figures_file = Path(tempfile.mkdtemp(prefix="loyalty-import-bench-")) / "import.json"
+    subprocess.run([sys.executable, str(ROOT / "bench" / "import_bench.py"), "--rows", str(rows), "--no-dry-run",
+                    "--no-again", "--json", str(figures_file)], check=True, cwd=ROOT)
+    figures = json.loads(figures_file.read_text())
+    figures_file.unlink()
+    results.add(f"member import, write mode ({rows:,} rows)", figures["import"]["rows_per_second"], "rows/s",
+                figures["copy"]["rows_per_second"], "COPY", ">= 10,000 rows/s")
+    results.add("member import, COPY of the same file (floor)", figures["copy"]["rows_per_second"], "rows/s")
+    results.add("member import, peak memory of the process", figures["peak_mib"], "MiB", goal="< 1 GiB")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--members", type=int, default=int(os.environ.get("BENCH_MEMBERS", 1_000_000)))
     parser.add_argument("--only", default="", help="Comma-separated parts to run after the seed: "
-                        "writes (pgbench, service, API), segments, dashboard, campaigns, console. Default: all.")
+                        "writes (pgbench, service, API), segments, dashboard, campaigns, console, import (the "
+                        "member import, on a server of its own, after the others; no seed if it runs alone). "
+                        "Default: all.")
+    parser.add_argument("--import-rows", type=int, default=None,
+                        help="rows of the member file the import part imports (default: --members, 1,000,000)")
     parser.add_argument("--workers", type=int, default=None,
                         help="gunicorn workers for the API figures (default: loyalty_site/gunicorn_conf.py's)")
     args = parser.parse_args()
-    parts = set(filter(None, args.only.split(","))) or {"writes", "segments", "dashboard", "campaigns", "console"}
+    parts = (set(filter(None, args.only.split(",")))
+             or {"writes", "segments", "dashboard", "campaigns", "console", "import"})
     results = Results()
     out_dir = ROOT / "var" / "bench"
     out_dir.mkdir(parents=True, exist_ok=True)
+    if parts - {"import"}:
+        measure_seeded(args, parts, results)
+    if "import" in parts:
+        measure_import(args.import_rows or args.members, results)
+
+    print()
+    print(results.table())
+    path = out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"members": args.members, "results": results.rows}, indent=2))
+    print(f"\nJSON: {path}")
+    return 0
+
+
+def measure_seeded(args: argparse.Namespace, parts: set[str], results: Results) -> None:
+    """Every part but the import: one server seeded with `args.members` members."""
     with throwaway_postgres(PG_SETTINGS) as server, throwaway_redis() as redis:
         os.environ["DATABASE_URL"] = server["url"]
         os.environ["LOYALTY_TEST_REDIS_URL"] = redis["url"]
@@ -359,13 +395,6 @@ def main() -> int:
 
             for figure, value, unit, goal in measure_console(args.members):
                 results.add(figure, value, unit, goal=goal)
-
-    print()
-    print(results.table())
-    path = out_dir / f"results-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"members": args.members, "results": results.rows}, indent=2))
-    print(f"\nJSON: {path}")
-    return 0
 
 
 if __name__ == "__main__":

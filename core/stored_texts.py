@@ -67,8 +67,14 @@ class StoredText:
         if self.code not in TEXTS:
             raise ValueError(f"unknown stored text {self.code!r}: add it to core.stored_texts.TEXTS")
 
-    def __hash__(self) -> int:  # a dict of params is not hashable; events group by their reason
-        return hash((self.code, json.dumps(self.params, sort_keys=True, default=str)))
+    def __hash__(self) -> int:
+        """A dict of params is not hashable; events group by their reason. Computed once per
+        object and kept (outside the fields): an import groups a hundred thousand events by the
+        one reason object of its chunk, and the JSON of the params cost more than the grouping."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash((self.code, json.dumps(self.params, sort_keys=True, default=str)))
+        return cached
 
     def __str__(self) -> str:
         """The text in the active language (for a log line or a message right away)."""

@@ -309,19 +309,27 @@ class TierHistory(models.Model):
         MEMBERSHIP_ENDED = "membership_ended", _("membership ended")
 
     member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="tier_history")
-    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # from_tier and created_by are empty on most rows (every enrolment, every import, every job):
+    # indexed only where set (tier_history_from_tier, tier_history_staff), which is all that
+    # deleting a tier (PROTECT) or a user (SET NULL) looks for.
+    from_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  db_index=False)
     to_tier = models.ForeignKey(Tier, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     cause = models.CharField(_("cause"), max_length=20, choices=Cause.choices)
     reason = models.TextField(_("reason"), blank=True)
     qualifying_points = models.BigIntegerField(_("qualifying points"), null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+                                   related_name="+", db_index=False)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("tier change")
         verbose_name_plural = _("tier history")
+        indexes = [
+            models.Index(fields=["from_tier"], condition=Q(from_tier__isnull=False), name="tier_history_from_tier"),
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="tier_history_staff"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_tier or '-'} → {self.to_tier or '-'} ({self.get_cause_display()})"
@@ -343,23 +351,31 @@ class ConsentRecord(models.Model):
         STAFF = "staff", _("staff")
         UNSUBSCRIBE = "unsubscribe", _("unsubscribe link")
 
-    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents")
+    # Indexed by consent_latest (member first), as its foreign key needs.
+    member = models.ForeignKey(Member, on_delete=models.CASCADE, related_name="consents", db_index=False)
     purpose = models.CharField(_("purpose"), max_length=20, choices=Purpose.choices)
     granted = models.BooleanField(_("granted"))
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
     text_version = models.CharField(_("text version"), max_length=40, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     confirmed_at = models.DateTimeField(_("double opt-in confirmed"), null=True, blank=True)
-    confirmation_token = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    # Looked up exactly (the confirmation link): one plain index (consent_token), not db_index's
+    # second varchar_pattern_ops one for LIKE, which every record (an import's too) was written into.
+    confirmation_token = models.CharField(max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+                                   related_name="+", db_index=False)
     created_at = models.DateTimeField(_("when"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("consent record")
         verbose_name_plural = _("consent records")
-        indexes = [models.Index(fields=["member", "purpose", "-created_at"], name="consent_latest")]
+        indexes = [
+            models.Index(fields=["member", "purpose", "-created_at"], name="consent_latest"),
+            models.Index(fields=["confirmation_token"], name="consent_token"),
+            # Staff recorded few of them (imports, the portal and the API record without): where set only.
+            models.Index(fields=["created_by"], condition=Q(created_by__isnull=False), name="consent_staff"),
+        ]
 
     def __str__(self) -> str:
         state = _("granted") if self.granted else _("withdrawn")

@@ -37,6 +37,7 @@ Design (DESIGN.md, "The core: the points ledger"):
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -53,6 +54,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from django.db.models import Exists, F, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from psycopg.types.json import Jsonb
 
 from core.db import insert_rows, pg_array, select_in
 from core.errors import ReasonRequired, ReferenceConflict
@@ -656,12 +658,18 @@ def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason
     """One COPY (core.db.insert_rows) for the whole batch."""
     expires_at = credit_expiry(at)
     staff_id = created_by.pk if created_by is not None else None
-    batch_reason = text_columns(reason)
+    text, code, params = text_columns(reason)
+    # The batch's parameters as JSON once, not once per entry (psycopg dumps each row's value).
+    batch_reason = (text, code, Jsonb(params, dumps=functools.partial(_dumped, json.dumps(params))))
     insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "reason_code",
                              "reason_params", "source", "reference", "created_by_id"),
                 [(credit.member_id, kind, credit.points, at, expires_at,
                   *(text_columns(credit.reason) if credit.reason else batch_reason), source, credit.reference,
                   staff_id) for credit in credits], now=at)
+
+
+def _dumped(text: str, _value: Any) -> str:
+    return text
 
 
 def _move_balances(per_member: dict[int, int]) -> dict[int, int]:

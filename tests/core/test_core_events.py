@@ -69,3 +69,11 @@ def test_capture_records_what_was_published(db, handlers):
     with events.capture() as published, transaction.atomic():
         events.publish(Happened(member_id=1, value=7))
     assert [event.value for event in published] == [7]
+
+
+def test_equal_stored_texts_hash_alike_and_keep_their_hash():
+    from core.stored_texts import stored_text
+
+    first, second = stored_text("campaign-bonus", name="Sommer"), stored_text("campaign-bonus", name="Sommer")
+    assert first == second and hash(first) == hash(second) == hash(first)
+    assert len({first, second, stored_text("campaign-bonus", name="Winter")}) == 2

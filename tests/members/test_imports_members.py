@@ -464,3 +464,14 @@ def test_a_file_cannot_give_a_paid_or_invitation_tier(tiers):
     job = full_import(csv_bytes("Kundennummer;E-Mail;Stufe\nK1;k1@example.de;VIP\n"), skip_invalid=True)
     assert job.counts["invalid"] == 1
     assert Member.objects.get(customer_number="K1").tier.name_de == "Basis"
+
+
+def test_opening_balances_store_their_reason_as_key_and_parameters(tiers):
+    from django.db import connection
+
+    job = full_import(_big_file(3))
+    assert job.status == ImportJob.Status.DONE, job.message
+    with connection.cursor() as cursor:  # a JSON object, not a JSON string holding one
+        cursor.execute("SELECT DISTINCT reason_code, jsonb_typeof(reason_params), reason_params::text "
+                       "FROM rewards_pointentry WHERE source = 'import'")
+        assert cursor.fetchall() == [("opening-balance", "object", "{}")]

@@ -174,3 +174,17 @@ def test_opening_credits_refuse_a_reference_booked_before(tiers):
         points_open_bulk(credits=[BulkCredit(member_id=second.pk, points=5, reference="import-opening:K1")],
                          source="import", reason="x")
     assert not second.point_entries.exists()
+
+
+def test_a_batch_reason_with_parameters_is_stored_as_key_and_parameters_on_every_entry(tiers):
+    # The batch's parameters go to PostgreSQL as JSON once for all entries (ledger._insert_entries).
+    from core.stored_texts import stored_text
+
+    members = [factories.enrolled_member() for _ in range(3)]
+    reason = stored_text("campaign-bonus", name="Sommer")
+    points_credit_bulk(credits=[BulkCredit(member_id=member.pk, points=5, reference=f"c:{member.pk}")
+                                for member in members], source="campaign", reason=reason)
+    entries = PointEntry.objects.filter(source="campaign")
+    assert [(entry.reason_code, entry.reason_params) for entry in entries] == [
+        ("campaign-bonus", {"name": "Sommer"})] * 3
+    assert {str(entry.shown_reason) for entry in entries} == {str(reason)}
