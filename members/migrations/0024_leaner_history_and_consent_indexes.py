@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('members', '0021_tier_kinds_paid_invitation'),
+        ('members', '0023_member_active'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
