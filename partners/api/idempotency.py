@@ -98,14 +98,18 @@ def _run_once(view_method, view, request, args, kwargs, partner, key, fingerprin
             raise IdempotencyKeyReused()
         return HttpResponse(body, status=status, content_type="application/json", headers={REPLAY_HEADER: "true"})
     response = view_method(view, request, *args, **kwargs)
-    if 200 <= response.status_code < 300:
-        # Rendered as DRF will render the live response, so the replay is the same bytes.
-        body = JSONRenderer().render(response.data).decode()
-        _store_response(partner_id=partner.pk, key=key, fingerprint=fingerprint, method=request.method,
-                        path=request.path[:255], status=response.status_code, body=body)
-    else:
+    if not 200 <= response.status_code < 300:
         transaction.set_rollback(True)
-    return response
+        return response
+    body = JSONRenderer().render(response.data).decode()
+    _store_response(partner_id=partner.pk, key=key, fingerprint=fingerprint, method=request.method,
+                    path=request.path[:255], status=response.status_code, body=body)
+    # The stored bytes are the answer, rendered once: a replay is the same bytes by construction.
+    live = HttpResponse(body, status=response.status_code, content_type="application/json")
+    for header, value in response.items():
+        if header.lower() != "content-type":  # DRF's is set when it renders; this one is JSON
+            live[header] = value
+    return live
 
 
 # Every write through the API reads and writes a record: plain SQL, as the ORM took longer to build
