@@ -250,7 +250,8 @@ def test_a_replica_further_behind_than_the_setting_is_not_read(replica, settings
 
 def test_healthz_reports_the_replica_and_its_lag_without_failing(replica, client, settings):
     body = client.get("/healthz").json()
-    assert body["replica"] == "ok" and body["replica_lag_seconds"] == 0 and body["warnings"] == []
+    # The other test workers write to the same cluster: a fraction of a second behind at times.
+    assert body["replica"] == "ok" and body["replica_lag_seconds"] < 5 and body["warnings"] == []
 
     lagging_replica_with(replica, lambda: None, lambda: Segment.objects.create(name="Neu"))
     _behind(replica)
