@@ -18,7 +18,7 @@ import warnings
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from django.db.utils import load_backend
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -78,13 +78,25 @@ class Replica:
             return cursor.fetchone()[0]
 
     def catch_up(self) -> None:
-        """Wait until the replica has replayed everything the primary has written so far (the
-        insert position: with synchronous_commit=off a commit's WAL is flushed a moment later)."""
-        target = self._value(DEFAULT_DB_ALIAS, "SELECT pg_current_wal_insert_lsn()::text")
+        """Wait until the replica shows a row committed on the primary after everything else: it
+        has then replayed all the primary wrote before. (Waiting for an LSN instead failed: after
+        a segment switch, as pg_basebackup makes, the insert position points past the next page's
+        header, which an idle server never writes out.)"""
+        with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS replica_catch_up (n bigint)")
+            cursor.execute("INSERT INTO replica_catch_up SELECT coalesce(max(n), 0) + 1 FROM replica_catch_up "
+                           "RETURNING n")
+            (marker,) = cursor.fetchone()
         deadline = time.monotonic() + REPLAY_TIMEOUT
-        while not self._value(REPLICA, "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]):
+        while not self._replica_has(marker):
             assert time.monotonic() < deadline, "the replica did not catch up with the primary"
             time.sleep(0.02)
+
+    def _replica_has(self, marker: int) -> bool:
+        try:
+            return self._value(REPLICA, "SELECT EXISTS (SELECT FROM replica_catch_up WHERE n = %s)", [marker])
+        except DatabaseError:  # the table itself is not replayed yet
+            return False
 
     def pause(self) -> None:
         """From now on the replica lags: what the primary commits next is not replayed."""
