@@ -101,13 +101,18 @@ def _replica_reachable() -> bool:
         return False
 
 
+def replica_too_far_behind(lag_seconds: float) -> bool:
+    """The one rule for a lagging replica: not read (here) and reported (/healthz)."""
+    return lag_seconds > settings.LOYALTY_REPLICA_MAX_LAG_SECONDS
+
+
 def _replica_current() -> bool:
     now = time.monotonic()
     if now - _lag.checked_at >= REPLICA_LAG_CHECK_SECONDS:
         _lag.seconds, _lag.checked_at = replica_lag_seconds(), now
-        if _lag.seconds > settings.LOYALTY_REPLICA_MAX_LAG_SECONDS:
+        if replica_too_far_behind(_lag.seconds):
             logger.warning("Read replica %.1f s behind: reading the primary", _lag.seconds)
-    return _lag.seconds <= settings.LOYALTY_REPLICA_MAX_LAG_SECONDS
+    return not replica_too_far_behind(_lag.seconds)
 
 
 def _replica_allowed() -> bool:

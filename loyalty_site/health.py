@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from core.db_router import replica_configured, replica_lag_seconds
+from core.db_router import replica_configured, replica_lag_seconds, replica_too_far_behind
 from core.heartbeat import BEAT_HEARTBEAT_KEY, heartbeat_status, worker_heartbeat
 
 from .celery import app as celery_app
@@ -44,7 +43,7 @@ def _replica_state() -> dict:
         lag = replica_lag_seconds()
     except DatabaseError:
         return {"replica": "error", "replica_lag_seconds": None}
-    state = "lagging" if lag > settings.LOYALTY_REPLICA_MAX_LAG_SECONDS else "ok"
+    state = "lagging" if replica_too_far_behind(lag) else "ok"
     return {"replica": state, "replica_lag_seconds": round(lag, 1)}
 
 
