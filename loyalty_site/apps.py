@@ -12,7 +12,7 @@ class LoyaltySiteConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from .audit import register_audited_models
+        from .audit import connect_request_context_receiver, register_audited_models
         from .schedules import ensure_periodic_tasks
 
         # After the members app's migrate, as always: the beat tables exist by then, and this app
@@ -21,3 +21,4 @@ class LoyaltySiteConfig(AppConfig):
                              dispatch_uid="loyalty_periodic_tasks")
 
         register_audited_models()
+        connect_request_context_receiver()

@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "loyalty_site.staff_security.StaffSecurityMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "loyalty_site.audit.AuditContextMiddleware",
     "django_htmx.middleware.HtmxMiddleware",  # request.htmx: portal views answer htmx with fragments
     # Last, after the session, user and staff checks (read on the primary): console lists from
     # the replica if one is configured (DATABASE_REPLICA_URL), and the sticky primary after a write.
@@ -88,7 +88,7 @@ API_MIDDLEWARE = [
     "loyalty_site.csp.APIContentSecurityPolicyMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "auditlog.middleware.AuditlogMiddleware",
+    "loyalty_site.audit.AuditContextMiddleware",
     "partners.api.base.APILanguageMiddleware",
 ]
 
