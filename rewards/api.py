@@ -27,7 +27,7 @@ from core.errors import ReferenceConflict
 from members.api import TierSerializer
 from members.models import Member
 from members.presence import MEMBER_ID_HELP, MemberIdField, MemberReferenceSerializer, presence_from, resolve_member
-from partners.api.base import MAX_ID, PartnerViewSet, StrictFieldsMixin, represent, store_for
+from partners.api.base import MAX_ID, KeptFieldsMixin, PartnerViewSet, StrictFieldsMixin, represent, store_for
 from partners.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from partners.api.pagination import PartnerCursorPagination
 from partners.models import Scope
@@ -81,7 +81,7 @@ class PurchaseLineInputSerializer(StrictFieldsMixin, serializers.Serializer):
     amount = money()
 
 
-class PurchaseCreateSerializer(StrictFieldsMixin, MemberReferenceSerializer):
+class PurchaseCreateSerializer(KeptFieldsMixin, StrictFieldsMixin, MemberReferenceSerializer):
     order_reference = serializers.CharField(max_length=80, help_text="Unique per partner: the same order "
                                             "reference again returns the first purchase and earns nothing.")
     store = serializers.CharField(max_length=40, required=False, allow_blank=True, help_text="The store's code.")

@@ -4,9 +4,11 @@ request names a member, and which members it reaches, is members.presence.)"""
 from __future__ import annotations
 
 import functools
+import threading
 
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from rest_framework import serializers, viewsets
 
@@ -83,6 +85,29 @@ def represent(serializer_class: type[serializers.BaseSerializer], instance) -> d
     fields, which costs more than a till's whole answer, so each process keeps one per class
     (they keep no state between calls; only for serializers that need no context)."""
     return _shared_serializer(serializer_class).to_representation(instance)
+
+
+_kept_fields = threading.local()
+
+
+class KeptFieldsMixin:
+    """For the input serializers of hot paths. DRF deep-copies a serializer's declared fields for
+    every new instance (Serializer.get_fields), and for a till's purchase that copy took longer
+    than validating the body. Each thread keeps one copy per class and rebinds it to the class's
+    next instance: the fields keep no state of a validation (the data, the errors and the context
+    stay on the serializer). Only for a serializer that is never nested in another of its class."""
+
+    @cached_property
+    def fields(self):
+        kept = _kept_fields.__dict__.setdefault("by_class", {})
+        fields = kept.get(type(self))
+        if fields is None:
+            fields = kept[type(self)] = super().fields
+            return fields
+        fields.serializer = self
+        for field in fields.values():
+            field.parent = self
+        return fields
 
 
 class StrictFieldsMixin:
