@@ -308,7 +308,7 @@ def earn_plan(*, member_id: int, partner: Partner, order_reference: str, amount:
         recent=counts_in_12_months(occurred_at, now), python_flags=tuple(purchase_bonus_providers),
         evaluate_tiers=[0 if tier is None else tier.pk for tier in [None, *ladder] if tier_may_rise(tier, ladder)],
         tier_since=tier_since, tier_until=tier_until)
-    probe = Purchase(currency=currency)
+    probe = Purchase(currency=currency) if cached.stamp_programs else None  # a model costs more than the rules
     stamps_due = any(stamps_for(program, probe, lines) > 0 for program in cached.stamp_programs)
     return EarnPlan(request=request, variants=variants, stamps_due=stamps_due, cached=cached)
 
