@@ -144,3 +144,18 @@ def test_a_worker_killed_in_the_middle_of_a_chunk_sends_nobody_twice(tiers, monk
     sending.messages_send(message_ids=ids)
     assert len(mail.outbox) == 2
     assert set(Message.objects.filter(campaign=campaign).values_list("status", flat=True)) == {S.FAILED}
+
+
+def test_the_claim_reads_the_consent_state_not_each_members_consent_history(tiers):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = consenting()
+    ids = prepared()[1]
+    consent_record(member=member, purpose="email", granted=False, source="portal")  # after the segment chose them
+    with CaptureQueriesContext(connection) as queries:
+        report = sending.messages_send(message_ids=ids, chunk_size=50)
+
+    assert report.sent == 0 and report.skipped == {"no_consent": 1}
+    assert not [query for query in queries.captured_queries if '"members_consentrecord"' in query["sql"]]
+    assert [query for query in queries.captured_queries if '"members_consentstate"' in query["sql"]]
