@@ -42,21 +42,23 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--profile", default="", help="a page's label (ledger, card, purchases …): profile it")
+    parser.add_argument("--profile-out", default="", help="with --profile: also write the raw profile here")
     args = parser.parse_args()
 
     import django
 
     django.setup()
+    from console_bench import MEMBER_PAGES, admin_page, seed_console_extras
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
 
-    from console_bench import MEMBER_PAGES, admin_page, seed_console_extras
     from members.models import Member
 
     call_command("migrate", verbosity=0)
     if not Member.objects.exists():
-        call_command("seed_bench", members=args.members, stdout=open(os.devnull, "w"))
+        with open(os.devnull, "w") as quiet:
+            call_command("seed_bench", members=args.members, stdout=quiet)
     seed_console_extras(args.members)
     user = get_user_model().objects.filter(username="bench-admin").first() or get_user_model().objects.create_superuser(
         "bench-admin", "bench@example.org", "bench-password")
@@ -74,7 +76,8 @@ def main() -> None:
         for _ in range(args.repeat):
             fetch()
         profiler.disable()
-        profiler.dump_stats(os.environ.get("PROFILE_OUT", "/tmp/console.prof"))
+        if args.profile_out:
+            profiler.dump_stats(args.profile_out)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         return
     for label, fetch in pages.items():

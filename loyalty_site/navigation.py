@@ -97,9 +97,10 @@ class _Recent:
             self._values.clear()
 
 
-# A few roles times two languages; the HTML also per active item (a few dozen screens).
+# A few roles times two languages; the HTML also per active item (a few dozen screens). An HTML
+# entry is about 45 kB (the whole sidebar of a superuser): at most about 6 MB per process.
 _navigations = _Recent(64)
-_html = _Recent(256)
+_html = _Recent(128)
 _KEY_ATTRIBUTE = "_console_navigation_key"  # the request's key, computed once per request
 
 
