@@ -7,10 +7,10 @@ Two costs every console page paid and none needed:
   every page's context. Our pages show the grouped sidebar instead (loyalty_site.navigation);
   Unfold reads `available_apps` only for its "all applications" panel (off) and for users with
   an empty sidebar. The list is now built when a template first reads it: the same list, the
-  same pages, a fifth less CPU on a changelist.
+  same pages, about an eighth less CPU on a changelist.
 - The sidebar is the same for every page of a user with the same permissions in the same
   language, but was built and rendered on every request: it is now kept per process
-  (loyalty_site.navigation), its HTML keyed also by which item is active.
+  (loyalty_site.navigation), its HTML keyed also by which item is active: about a fifth less.
 
 Installed through ConsoleAdminConfig (loyalty_site.apps), Django's way to choose the default
 site, with Unfold's BasicAppConfig, which leaves the choice to the project.

@@ -128,10 +128,12 @@ def navigation_key(request: HttpRequest) -> tuple:
 def sidebar_html_key(request: HttpRequest, context: dict) -> tuple | None:
     """What Unfold's sidebar HTML (unfold/helpers/app_list.html) depends on, given the page's
     context: the navigation's key and each item's active and permission state. None when it
-    can't be kept: no sidebar, the "all applications" panel (it lists available_apps), or an
-    item with parts computed per request (badges, link callbacks)."""
+    can't be kept: no sidebar, a sidebar this module did not make for the request, the "all
+    applications" panel (it lists available_apps), or an item with parts computed per request
+    (badges, link callbacks)."""
     navigation = context.get("sidebar_navigation")
-    if not navigation or context.get("sidebar_show_all_applications"):
+    key = getattr(request, _KEY_ATTRIBUTE, None)  # set by sidebar_navigation for this request
+    if not navigation or key is None or context.get("sidebar_show_all_applications"):
         return None
     states = []
     for group in navigation:
@@ -141,7 +143,7 @@ def sidebar_html_key(request: HttpRequest, context: dict) -> tuple | None:
             if not set(item) <= _STATIC_ITEM_KEYS:
                 return None
             states.append((bool(item["active"]), bool(item["has_permission"])))
-    return (navigation_key(request), tuple(states))
+    return (key, tuple(states))
 
 
 # What sidebar_navigation's groups and items hold once Unfold has processed them.

@@ -15,9 +15,9 @@ APP_LIST_TEMPLATE = "unfold/helpers/app_list.html"
 def sidebar_app_list(context) -> str:
     """What `{% include "unfold/helpers/app_list.html" with app_list=available_apps %}` renders,
     taken from the kept HTML when the page's `sidebar_html_key` (loyalty_site.admin_site) names it."""
-    app_list = context.template.engine.get_template(APP_LIST_TEMPLATE)
 
     def render() -> str:
+        app_list = context.template.engine.get_template(APP_LIST_TEMPLATE)
         with context.push(app_list=context.get("available_apps")):
             return app_list.render(context)
 
