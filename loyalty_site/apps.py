@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -22,3 +23,11 @@ class LoyaltySiteConfig(AppConfig):
 
         register_audited_models()
         connect_request_context_receiver()
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the console's site (loyalty_site.admin_site) as the default
+    site: every `admin.site` and `@admin.register` is that site."""
+
+    default = False  # named in INSTALLED_APPS; "loyalty_site" still means LoyaltySiteConfig
+    default_site = "loyalty_site.admin_site.ConsoleAdminSite"
