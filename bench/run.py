@@ -132,10 +132,10 @@ def service_earn_throughput(members: int, threads: int = 16, seconds: float = 15
     return rate, p50, p99
 
 
-def start_gunicorn(server: dict, workers: int | None = None) -> tuple[subprocess.Popen, str]:
-    """The product as it runs in production: gunicorn with loyalty_site/gunicorn_conf.py (sync
-    workers, processes: no shared GIL; the garbage collector's freeze after loading). `workers`:
-    that file's default unless given (--workers)."""
+def start_web_server(server: dict, workers: int | None = None) -> tuple[subprocess.Popen, str]:
+    """The product as it runs in production: `python -m loyalty_site.serve` (granian, worker
+    processes of one thread, the garbage collector's freeze after loading). `workers`: its
+    default unless given (--workers)."""
     import socket
 
     with socket.socket() as probe:
@@ -144,8 +144,8 @@ def start_gunicorn(server: dict, workers: int | None = None) -> tuple[subprocess
     env = {**os.environ, "DATABASE_URL": server["url"], "DJANGO_SETTINGS_MODULE": "loyalty_site.settings.bench",
            "LOYALTY_API_RATE": "", "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "-c", "python:loyalty_site.gunicorn_conf", "loyalty_site.wsgi",
-         *(["-w", str(workers)] if workers else []), "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "loyalty_site.serve", "--bind", f"127.0.0.1:{port}",
+         "--log-level", "warning", *(["--workers", str(workers)] if workers else [])],
         cwd=ROOT, env=env)
     import urllib.request
 
@@ -223,7 +223,7 @@ def measure_api(server: dict, members: int, results: Results, reference: float, 
     members_file.parent.mkdir(parents=True, exist_ok=True)
     ids = Member.objects.order_by("id").values_list("public_id", flat=True)[:min(members, API_SAMPLE)]
     members_file.write_text("".join(f"{public_id}\n" for public_id in ids))
-    process, address = start_gunicorn(server, workers)
+    process, address = start_web_server(server, workers)
     try:
         wrk_load(address, raw, "balance", members_file, seconds=3)  # warm-up: imports, caches, connections
         # Where the time goes: CPU of the web workers and of PostgreSQL per purchase, and the rate
@@ -233,7 +233,7 @@ def measure_api(server: dict, members: int, results: Results, reference: float, 
         requests = rate * WRK_SECONDS
         web = (cpu_seconds(process.pid) - web_before) / requests * 1000
         db = (cpu_seconds(postmaster_pid(server)) - db_before) / requests * 1000
-        results.add("API purchase earn (16 clients, gunicorn)", rate, "req/s", reference, "pgbench",
+        results.add("API purchase earn (16 clients, granian)", rate, "req/s", reference, "pgbench",
                     ">= 20 % of pgbench")
         results.add("API purchase earn CPU: web workers", web, "ms/req", goal="profile")
         results.add("API purchase earn CPU: PostgreSQL", db, "ms/req", goal="profile")
@@ -336,7 +336,7 @@ def main() -> int:
     parser.add_argument("--import-rows", type=int, default=None,
                         help="rows of the member file the import part imports (default: --members, 1,000,000)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="gunicorn workers for the API figures (default: loyalty_site/gunicorn_conf.py's)")
+                        help="web server workers for the API figures (default: loyalty_site/serve.py's)")
     args = parser.parse_args()
     parts = (set(filter(None, args.only.split(",")))
              or {"writes", "segments", "dashboard", "campaigns", "console", "import"})
