@@ -165,6 +165,21 @@ class _MemberRow:
     consent: tuple[datetime, str] | None = None  # to record now
 
 
+@dataclass(slots=True)
+class _Writes:
+    """One chunk's writes as the main thread prepares them for the writer's thread."""
+
+    new: list[_MemberRow]
+    updated: list[_MemberRow]
+    members: list[tuple] = field(default_factory=list)  # NEW_MEMBER_FIELDS
+    history: list[tuple[int, int]] = field(default_factory=list)  # (member, tier) of the new members
+    enrolled: list[MemberEnrolled] = field(default_factory=list)
+    new_consents: list[tuple] = field(default_factory=list)
+    new_openings: list[OpeningBalanceImported] = field(default_factory=list)
+    updated_consents: list[tuple] = field(default_factory=list)
+    updated_openings: list[OpeningBalanceImported] = field(default_factory=list)
+
+
 def _random_below(bound: int, count: int) -> list[int]:
     """`count` random numbers below `bound` from one call to the system's generator (what
     `secrets.randbelow` reads once per number). Eight bytes each: the bias of the remainder is
@@ -446,9 +461,8 @@ class MemberImporter(BaseImporter):
             self._compare(matched, *lookups)
         self.counted("new", len(new))
         if self.write:
-            members, history = self._new_members(new, *keys) if keys is not None else ([], [])
             updated = [row for row in matched if row.member is not None and self._has_changes(row)]
-            self.pending = functools.partial(self._write_chunk, new, members, history, updated)
+            self.pending = functools.partial(self._write_chunk, self._prepared_writes(new, keys, updated))
 
     def _write_pending(self) -> None:
         if self.pending is None:
@@ -462,12 +476,24 @@ class MemberImporter(BaseImporter):
     def finish(self) -> None:
         self._write_pending()
 
-    def _write_chunk(self, new: list[_MemberRow], members: list[tuple], history: list[tuple],
-                     updated: list[_MemberRow]) -> None:
+    def _prepared_writes(self, new: list[_MemberRow], keys: tuple | None, updated: list[_MemberRow]) -> _Writes:
+        """Everything the writes of a chunk need that takes no database: the writer's thread
+        then mostly waits for PostgreSQL, and the rows and events are built meanwhile here."""
+        writes = _Writes(new=new, updated=updated)
+        if new and keys is not None:
+            writes.members, writes.history = self._new_members(new, *keys)
+            writes.enrolled = [MemberEnrolled(member_id=member[0], via="import", customer_number=member[2],
+                                              card_number=member[3]) for member in writes.members]
+            writes.new_consents, writes.new_openings = self._consents_and_openings(new, new=True)
+        if updated:
+            writes.updated_consents, writes.updated_openings = self._consents_and_openings(updated, new=False)
+        return writes
+
+    def _write_chunk(self, writes: _Writes) -> None:
         """A chunk's writes (in the writer's thread): new members, then the changed ones."""
-        if new:
-            self._create(new, members, history)
-        self._update(updated)
+        if writes.new:
+            self._create(writes)
+        self._update(writes)
 
     def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
         """The chunk's members in the database, by customer number and by lower-case e-mail.
@@ -619,18 +645,18 @@ class MemberImporter(BaseImporter):
             row.consent = data.get("consent") if data["email"] else None
         return members, history
 
-    def _create(self, rows: list[_MemberRow], members: list[tuple], history: list[tuple[int, int]]) -> None:
-        db.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+    def _create(self, writes: _Writes) -> None:
+        db.insert_rows(Member, NEW_MEMBER_FIELDS, writes.members, now=self.now)
         staff_id = self.staff_user.pk if self.staff_user is not None else None
         db.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
                          [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
-                          for pk, tier_id in history], now=self.now)
+                          for pk, tier_id in writes.history], now=self.now)
         # Enrolled first, then their opening balances and consents (announced in that order).
-        publish(MemberEnrolled(member_id=member[0], via="import", customer_number=member[2], card_number=member[3])
-                for member in members)
-        self._write_extras(rows, new=True)
+        publish(writes.enrolled)
+        self._write_extras(writes.new, writes.new_consents, writes.new_openings, new=True)
 
-    def _update(self, rows: list[_MemberRow]) -> None:
+    def _update(self, writes: _Writes) -> None:
+        rows = writes.updated
         if not rows:
             return
         changed = [row for row in rows if row.changes or row.tier_change]
@@ -645,9 +671,26 @@ class MemberImporter(BaseImporter):
             TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
             [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
               self.now) for row in changed if row.tier_change is not None], now=self.now)
-        self._write_extras(rows, new=False)
+        self._write_extras(rows, writes.updated_consents, writes.updated_openings, new=False)
 
-    def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
+    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[list[tuple], list]:
+        """The consent records (ConsentRecord columns as `_write_extras` writes them) and the
+        opening-balance events of these rows."""
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        # Dated when the member agreed: a withdrawal recorded after that date stays the latest
+        # record (and so the member's choice), an older one is superseded, as it should be.
+        consents = [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT,
+                     row.consent[1][:40], row.consent[0], row.consent[0], staff_id) for row in rows if row.consent]
+        # The ledger (rewards) books the opening balances: members announces them. The reason is
+        # stored as a key and translated when shown (core.stored_texts); one object per chunk.
+        reason = stored_text("opening-balance")
+        openings = [OpeningBalanceImported(
+            member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
+            source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
+            for row in rows if row.opening]
+        return consents, openings
+
+    def _write_extras(self, rows: list[_MemberRow], consents: list[tuple], openings: list, *, new: bool) -> None:
         names = {name for row in rows for name in row.new_tags}
         unknown = [name for name in names if name.lower() not in self.tag_ids]
         if unknown:
@@ -659,21 +702,10 @@ class MemberImporter(BaseImporter):
                          # A new member has no tags yet: COPY. One that exists may have been tagged
                          # meanwhile, so its rows skip conflicts.
                          now=self.now, ignore_conflicts=not new)
-        staff_id = self.staff_user.pk if self.staff_user is not None else None
         db.insert_rows(
             ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
-                            "created_by_id"),
-            # Dated when the member agreed: a withdrawal recorded after that date stays the latest
-            # record (and so the member's choice), an older one is superseded, as it should be.
-            [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
-              row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
-        # The ledger (rewards) books the opening balances: members announces them. The reason is
-        # stored as a key and translated when shown (core.stored_texts); one object per chunk.
-        reason = stored_text("opening-balance")
-        publish([OpeningBalanceImported(
-            member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
-            source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
-            for row in rows if row.opening])
+                            "created_by_id"), consents, now=self.now)
+        publish(openings)
 
 
 # --- Historical purchases ------------------------------------------------------------------

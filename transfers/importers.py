@@ -172,20 +172,26 @@ class WriteBehind:
         self.connection = connections[using]
         self.language, self.zone = translation.get_language(), timezone.get_current_timezone()
         self.thread: threading.Thread | None = None
+        self.job: Callable[[], None] | None = None
         self.error: BaseException | None = None
         self.connection.inc_thread_sharing()
         self.closed = False
 
     def submit(self, job: Callable[[], None]) -> None:
         self.wait()
-        self.thread = threading.Thread(target=self._work, args=(job,), name="import-write-behind", daemon=True)
+        # The job done is freed here, while the next one runs: freeing a chunk's rows takes a
+        # while, and the writer's thread should be writing meanwhile, not freeing.
+        done, self.job = self.job, job
+        self.thread = threading.Thread(target=self._work, name="import-write-behind", daemon=True)
         self.thread.start()
+        del done
 
-    def _work(self, job: Callable[[], None]) -> None:
+    def _work(self) -> None:
         connections[self.using] = self.connection
         try:
             with translation.override(self.language), timezone.override(self.zone):
-                job()
+                if self.job is not None:
+                    self.job()
         except BaseException as error:  # raised in the caller's thread by `wait`
             self.error = error
 
@@ -201,6 +207,7 @@ class WriteBehind:
         if self.thread is not None:
             self.thread.join()
             self.thread = None
+        self.job = None
         if not self.closed:
             self.closed = True
             self.connection.dec_thread_sharing()
