@@ -165,18 +165,24 @@ class _MemberRow:
     consent: tuple[datetime, str] | None = None  # to record now
 
 
+CONSENT_FIELDS = ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
+                  "created_by_id")
+ENROLMENT_FIELDS = ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at")  # TierHistory
+
+
 @dataclass(slots=True)
 class _Writes:
-    """One chunk's writes as the main thread prepares them for the writer's thread."""
+    """One chunk's writes as the main thread prepares them for the writer's thread: rows
+    formatted for COPY (core.db.copy_data) and events built."""
 
     new: list[_MemberRow]
     updated: list[_MemberRow]
-    members: list[tuple] = field(default_factory=list)  # NEW_MEMBER_FIELDS
-    history: list[tuple[int, int]] = field(default_factory=list)  # (member, tier) of the new members
+    members: db.CopyData | None = None
+    history: db.CopyData | None = None  # the new members' tier history
     enrolled: list[MemberEnrolled] = field(default_factory=list)
-    new_consents: list[tuple] = field(default_factory=list)
+    new_consents: db.CopyData | None = None
     new_openings: list[OpeningBalanceImported] = field(default_factory=list)
-    updated_consents: list[tuple] = field(default_factory=list)
+    updated_consents: db.CopyData | None = None
     updated_openings: list[OpeningBalanceImported] = field(default_factory=list)
 
 
@@ -481,9 +487,14 @@ class MemberImporter(BaseImporter):
         then mostly waits for PostgreSQL, and the rows and events are built meanwhile here."""
         writes = _Writes(new=new, updated=updated)
         if new and keys is not None:
-            writes.members, writes.history = self._new_members(new, *keys)
+            members, history = self._new_members(new, *keys)
+            writes.members = db.copy_data(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+            staff_id = self.staff_user.pk if self.staff_user is not None else None
+            writes.history = db.copy_data(TierHistory, ENROLMENT_FIELDS, [
+                (pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
+                for pk, tier_id in history], now=self.now)
             writes.enrolled = [MemberEnrolled(member_id=member[0], via="import", customer_number=member[2],
-                                              card_number=member[3]) for member in writes.members]
+                                              card_number=member[3]) for member in members]
             writes.new_consents, writes.new_openings = self._consents_and_openings(new, new=True)
         if updated:
             writes.updated_consents, writes.updated_openings = self._consents_and_openings(updated, new=False)
@@ -646,11 +657,8 @@ class MemberImporter(BaseImporter):
         return members, history
 
     def _create(self, writes: _Writes) -> None:
-        db.insert_rows(Member, NEW_MEMBER_FIELDS, writes.members, now=self.now)
-        staff_id = self.staff_user.pk if self.staff_user is not None else None
-        db.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
-                         [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
-                          for pk, tier_id in writes.history], now=self.now)
+        db.insert_copy_data(writes.members)
+        db.insert_copy_data(writes.history)
         # Enrolled first, then their opening balances and consents (announced in that order).
         publish(writes.enrolled)
         self._write_extras(writes.new, writes.new_consents, writes.new_openings, new=True)
@@ -673,14 +681,14 @@ class MemberImporter(BaseImporter):
               self.now) for row in changed if row.tier_change is not None], now=self.now)
         self._write_extras(rows, writes.updated_consents, writes.updated_openings, new=False)
 
-    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[list[tuple], list]:
-        """The consent records (ConsentRecord columns as `_write_extras` writes them) and the
-        opening-balance events of these rows."""
+    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[db.CopyData, list]:
+        """The consent records (formatted for COPY) and the opening-balance events of these rows."""
         staff_id = self.staff_user.pk if self.staff_user is not None else None
         # Dated when the member agreed: a withdrawal recorded after that date stays the latest
         # record (and so the member's choice), an older one is superseded, as it should be.
-        consents = [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT,
-                     row.consent[1][:40], row.consent[0], row.consent[0], staff_id) for row in rows if row.consent]
+        consents = db.copy_data(ConsentRecord, CONSENT_FIELDS, [
+            (row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
+             row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
         # The ledger (rewards) books the opening balances: members announces them. The reason is
         # stored as a key and translated when shown (core.stored_texts); one object per chunk.
         reason = stored_text("opening-balance")
@@ -690,7 +698,8 @@ class MemberImporter(BaseImporter):
             for row in rows if row.opening]
         return consents, openings
 
-    def _write_extras(self, rows: list[_MemberRow], consents: list[tuple], openings: list, *, new: bool) -> None:
+    def _write_extras(self, rows: list[_MemberRow], consents: db.CopyData | None, openings: list, *,
+                      new: bool) -> None:
         names = {name for row in rows for name in row.new_tags}
         unknown = [name for name in names if name.lower() not in self.tag_ids]
         if unknown:
@@ -702,9 +711,7 @@ class MemberImporter(BaseImporter):
                          # A new member has no tags yet: COPY. One that exists may have been tagged
                          # meanwhile, so its rows skip conflicts.
                          now=self.now, ignore_conflicts=not new)
-        db.insert_rows(
-            ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
-                            "created_by_id"), consents, now=self.now)
+        db.insert_copy_data(consents)
         publish(openings)
 
 
