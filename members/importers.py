@@ -262,6 +262,7 @@ class MemberImporter(BaseImporter):
         self.first_line_of_email: dict[str, int] = {}
         self.generated_numbers: set[str] = set()
         self.unwritten_cards: set[str] = set()  # card numbers of the chunk the writer still writes
+        self.card_pool: list[str] = []  # card numbers drawn for the next new members
         self.pending: Callable[[], None] | None = None  # the last chunk's writes, not yet handed over
         self.first_line_of_member: dict[int, int] = {}  # members of the database this file matched
         self.tiers: dict[str, Tier] = {}
@@ -419,6 +420,9 @@ class MemberImporter(BaseImporter):
         compared and prepared meanwhile. So the lookups don't see the previous chunk's new
         members: what this import has created is known in memory instead (the file's customer
         numbers and e-mails, generated numbers, the cards still being written)."""
+        if self.write and not self.card_pool:
+            # Drawn before waiting for the writer: the connection isn't needed for it.
+            self.card_pool = _random_card_numbers(len(candidates))
         if self.writer is not None:
             self.writer.wait()  # the connection is this thread's again
         by_number, by_email = self._known_members(candidates)
@@ -625,9 +629,14 @@ class MemberImporter(BaseImporter):
         fresh_numbers = self._unique_numbers(missing, _random_customer_numbers, "customer_number",
                                              avoid=(self.first_line_of_number, self.generated_numbers))
         self.generated_numbers.update(fresh_numbers)
-        cards = self._unique_numbers(len(rows), _random_card_numbers, "card_number", avoid=(self.unwritten_cards,))
+        cards = self._unique_numbers(len(rows), self._card_candidates, "card_number", avoid=(self.unwritten_cards,))
         self.unwritten_cards = set(cards)  # until the next chunk's lookups: then they are written
         return db.next_ids(Member, len(rows)), fresh_numbers, cards
+
+    def _card_candidates(self, count: int) -> list[str]:
+        """`count` random card numbers, drawn ahead (`card_pool`) as far as there are."""
+        drawn, self.card_pool = self.card_pool[:count], self.card_pool[count:]
+        return drawn + _random_card_numbers(count - len(drawn)) if len(drawn) < count else drawn
 
     def _new_members(self, rows: list[_MemberRow], ids: list[int], numbers: list[str],
                      cards: list[str]) -> tuple[list[tuple], list[tuple[int, int]]]:
