@@ -613,7 +613,8 @@ class MemberImporter(BaseImporter):
         numbers: set[str] = set()
         while len(numbers) < count:
             batch = set(make(count - len(numbers))) - numbers
-            batch = {number for number in batch if not any(number in taken for taken in avoid)}
+            for taken in avoid:
+                batch = {number for number in batch if number not in taken}
             taken = {found for (found,) in db.select_in(
                 f"SELECT {column} FROM members_member WHERE {column} {{in}}", list(batch))}  # noqa: S608 (constants)
             numbers |= batch - taken
