@@ -13,13 +13,17 @@ anything the database enforces: constraints, unique indexes and foreign keys che
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, models
 from django.db.models.fields import NOT_PROVIDED
+from psycopg import Copy
+from psycopg.copy import FileWriter
 
 
 def next_ids(model: type[models.Model], count: int) -> list[int]:
@@ -58,14 +62,20 @@ def _binary_types(fields: Sequence[models.Field]) -> list[str] | None:
     return names if all(name in BINARY_COPY_TYPES for name in names) else None
 
 
-def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *,
-                now: datetime, ignore_conflicts: bool = False) -> None:
-    """Insert `rows` (values of `fields`, attribute names such as "member_id") into `model`'s
-    table. Every other column gets the model's default, computed once: a default that differs per
-    row (a generated number) must be in `fields`. The primary key is generated unless given.
+@dataclass(frozen=True)
+class _Columns:
+    table: str
+    names: str  # quoted, comma-separated
+    fields: list[models.Field]
+    tail: tuple  # the defaults, appended to every row
+    types: list[str] | None  # for a binary COPY, else None
 
-    `ignore_conflicts` skips rows a unique constraint refuses (INSERT … ON CONFLICT DO NOTHING,
-    for rows another transaction may have written meanwhile); otherwise it is COPY."""
+    @property
+    def copy_statement(self) -> str:
+        return f"COPY {self.table} ({self.names}) FROM STDIN{' (FORMAT BINARY)' if self.types else ''}"
+
+
+def _columns(model: type[models.Model], fields: Sequence[str], now: datetime) -> _Columns:
     meta = model._meta
     by_name = {field.attname: field for field in meta.concrete_fields}
     given = [by_name[name] for name in fields]
@@ -77,17 +87,64 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
     rest, tail = [field for field, _value in sent], tuple(value for _field, value in sent)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in (*given, *rest))
-    table = quote(meta.db_table)
+    return _Columns(quote(meta.db_table), columns, [*given, *rest], tail, _binary_types([*given, *rest]))
+
+
+def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *,
+                now: datetime, ignore_conflicts: bool = False) -> None:
+    """Insert `rows` (values of `fields`, attribute names such as "member_id") into `model`'s
+    table. Every other column gets the model's default, computed once: a default that differs per
+    row (a generated number) must be in `fields`. The primary key is generated unless given.
+
+    `ignore_conflicts` skips rows a unique constraint refuses (INSERT … ON CONFLICT DO NOTHING,
+    for rows another transaction may have written meanwhile); otherwise it is COPY."""
+    columns = _columns(model, fields, now)
+    tail = columns.tail
     with connection.cursor() as cursor:
         if ignore_conflicts:
-            _insert_unnest(cursor, table, columns, [*given, *rest], [(*row, *tail) for row in rows])
+            _insert_unnest(cursor, columns.table, columns.names, columns.fields, [(*row, *tail) for row in rows])
             return
-        types = _binary_types([*given, *rest])
-        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN{' (FORMAT BINARY)' if types else ''}") as copy:
-            if types:
-                copy.set_types(types)
+        with cursor.copy(columns.copy_statement) as copy:
+            if columns.types:
+                copy.set_types(columns.types)
             for row in rows:
                 copy.write_row((*row, *tail))
+
+
+@dataclass(frozen=True)
+class CopyData:
+    """Rows of one table formatted for COPY, to be sent later by `insert_copy_data`."""
+
+    statement: str
+    data: bytes
+    rows: int
+
+
+def copy_data(model: type[models.Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *,
+              now: datetime) -> CopyData:
+    """What `insert_rows` would send for `rows`, formatted without sending it (psycopg's
+    `FileWriter`): formatting is Python work that one thread can do while another thread waits
+    for the connection (transfers.importers.WriteBehind). The connection is only asked for its
+    type adapters, never used, so this may run while another thread uses it."""
+    columns = _columns(model, fields, now)
+    tail, buffer, count = columns.tail, io.BytesIO(), 0
+    connection.ensure_connection()
+    raw = connection.connection  # the driver's connection: Django's cursor would check the thread
+    with raw.cursor() as cursor, Copy(cursor, binary=columns.types is not None, writer=FileWriter(buffer)) as copy:
+        if columns.types:
+            copy.set_types(columns.types)
+        for row in rows:
+            copy.write_row((*row, *tail))
+            count += 1
+    return CopyData(columns.copy_statement, buffer.getvalue(), count)
+
+
+def insert_copy_data(copied: CopyData | None) -> None:
+    """Send rows formatted by `copy_data` (nothing if there are none)."""
+    if copied is None or not copied.rows:
+        return
+    with connection.cursor() as cursor, cursor.copy(copied.statement) as copy:
+        copy.write(copied.data)
 
 
 def _insert_unnest(cursor, table: str, columns: str, fields: list[models.Field], rows: list[tuple]) -> None:

@@ -25,7 +25,7 @@ import re
 import secrets
 import struct
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -165,6 +165,27 @@ class _MemberRow:
     consent: tuple[datetime, str] | None = None  # to record now
 
 
+CONSENT_FIELDS = ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
+                  "created_by_id")
+ENROLMENT_FIELDS = ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at")  # TierHistory
+
+
+@dataclass(slots=True)
+class _Writes:
+    """One chunk's writes as the main thread prepares them for the writer's thread: rows
+    formatted for COPY (core.db.copy_data) and events built."""
+
+    new: list[_MemberRow]
+    updated: list[_MemberRow]
+    members: db.CopyData | None = None
+    history: db.CopyData | None = None  # the new members' tier history
+    enrolled: list[MemberEnrolled] = field(default_factory=list)
+    new_consents: db.CopyData | None = None
+    new_openings: list[OpeningBalanceImported] = field(default_factory=list)
+    updated_consents: db.CopyData | None = None
+    updated_openings: list[OpeningBalanceImported] = field(default_factory=list)
+
+
 def _random_below(bound: int, count: int) -> list[int]:
     """`count` random numbers below `bound` from one call to the system's generator (what
     `secrets.randbelow` reads once per number). Eight bytes each: the bias of the remainder is
@@ -240,6 +261,9 @@ class MemberImporter(BaseImporter):
         self.first_line_of_number: dict[str, int] = {}
         self.first_line_of_email: dict[str, int] = {}
         self.generated_numbers: set[str] = set()
+        self.unwritten_cards: set[str] = set()  # card numbers of the chunk the writer still writes
+        self.card_pool: list[str] = []  # card numbers drawn for the next new members
+        self.pending: Callable[[], None] | None = None  # the last chunk's writes, not yet handed over
         self.first_line_of_member: dict[int, int] = {}  # members of the database this file matched
         self.tiers: dict[str, Tier] = {}
         # Points tiers only: a paid or invitation tier is held through a membership (rewards), and
@@ -355,6 +379,8 @@ class MemberImporter(BaseImporter):
     # Cleaning needs neither the database nor the report: the next chunk is read and cleaned in
     # a thread while this one is written (BaseImporter.clean_ahead).
     clean_ahead = True
+    # ... and written in another while the next one is matched and prepared (`_match`).
+    write_behind = True
 
     def clean_chunk(self, rows: list[tuple[int, dict]]) -> list[tuple[int, dict, list[tuple[str, str]]]]:
         clean = self.clean
@@ -387,6 +413,18 @@ class MemberImporter(BaseImporter):
             self._match(candidates)
 
     def _match(self, candidates: list[_MemberRow]) -> None:
+        """Match the chunk, then write it; with `self.writer` (write mode), one chunk behind.
+
+        The chunk's queries (lookups, keys for new members) run first, while the connection is
+        free; then the previous chunk's writes go to the writer's thread, and this chunk is
+        compared and prepared meanwhile. So the lookups don't see the previous chunk's new
+        members: what this import has created is known in memory instead (the file's customer
+        numbers and e-mails, generated numbers, the cards still being written)."""
+        if self.write and not self.card_pool:
+            # Drawn before waiting for the writer: the connection isn't needed for it.
+            self.card_pool = _random_card_numbers(len(candidates))
+        if self.writer is not None:
+            self.writer.wait()  # the connection is this thread's again
         by_number, by_email = self._known_members(candidates)
 
         matched: list[_MemberRow] = []
@@ -396,7 +434,7 @@ class MemberImporter(BaseImporter):
             number, email_key = data["customer_number"], data["email"].lower()
             member = by_number.get(number) if number else None
             owner = by_email.get(email_key) if email_key else None
-            if member is not None and number in self.generated_numbers:
+            if number and number in self.generated_numbers:
                 self.invalid(row.line, [("customer_number", _("this import gave %(number)s to another new member")
                                          % {"number": number})])
                 continue
@@ -426,12 +464,51 @@ class MemberImporter(BaseImporter):
                 continue
             row.member = member
             matched.append(row)
-        if matched:
-            self._compare(matched)
+        lookups = self._compare_lookups(matched) if matched else None
+        keys = self._new_keys(new) if self.write and new else None
+        self._write_pending()  # the previous chunk, written while this one is compared and prepared
+        if lookups is not None:
+            self._compare(matched, *lookups)
         self.counted("new", len(new))
         if self.write:
-            self._create(new)
-            self._update([row for row in matched if row.member is not None and self._has_changes(row)])
+            updated = [row for row in matched if row.member is not None and self._has_changes(row)]
+            self.pending = functools.partial(self._write_chunk, self._prepared_writes(new, keys, updated))
+
+    def _write_pending(self) -> None:
+        if self.pending is None:
+            return
+        job, self.pending = self.pending, None
+        if self.writer is not None:
+            self.writer.submit(job)
+        else:
+            job()
+
+    def finish(self) -> None:
+        self._write_pending()
+
+    def _prepared_writes(self, new: list[_MemberRow], keys: tuple | None, updated: list[_MemberRow]) -> _Writes:
+        """Everything the writes of a chunk need that takes no database: the writer's thread
+        then mostly waits for PostgreSQL, and the rows and events are built meanwhile here."""
+        writes = _Writes(new=new, updated=updated)
+        if new and keys is not None:
+            members, history = self._new_members(new, *keys)
+            writes.members = db.copy_data(Member, NEW_MEMBER_FIELDS, members, now=self.now)
+            staff_id = self.staff_user.pk if self.staff_user is not None else None
+            writes.history = db.copy_data(TierHistory, ENROLMENT_FIELDS, [
+                (pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
+                for pk, tier_id in history], now=self.now)
+            writes.enrolled = [MemberEnrolled(member_id=member[0], via="import", customer_number=member[2],
+                                              card_number=member[3]) for member in members]
+            writes.new_consents, writes.new_openings = self._consents_and_openings(new, new=True)
+        if updated:
+            writes.updated_consents, writes.updated_openings = self._consents_and_openings(updated, new=False)
+        return writes
+
+    def _write_chunk(self, writes: _Writes) -> None:
+        """A chunk's writes (in the writer's thread): new members, then the changed ones."""
+        if writes.new:
+            self._create(writes)
+        self._update(writes)
 
     def _known_members(self, candidates: list[_MemberRow]) -> tuple[dict[str, _Known], dict[str, _Known]]:
         """The chunk's members in the database, by customer number and by lower-case e-mail.
@@ -465,8 +542,9 @@ class MemberImporter(BaseImporter):
     def _has_changes(row: _MemberRow) -> bool:
         return bool(row.changes or row.new_tags or row.tier_change or row.opening or row.consent)
 
-    def _compare(self, rows: list[_MemberRow]) -> None:
-        """What an import would change on members that exist: fields, tags, tier, credit, consent."""
+    def _compare_lookups(self, rows: list[_MemberRow]) -> tuple[dict, dict, set]:
+        """What `_compare` needs of the database: the matched members' tags, opening balances
+        booked by an import before, and consents recorded by one."""
         tagged = [row.member.pk for row in rows if row.data.get("tags")]
         tags_of: dict[int, set[int]] = {}
         for member_id, tag_id in db.select_in("SELECT member_id, tag_id FROM members_member_tags "
@@ -483,7 +561,11 @@ class MemberImporter(BaseImporter):
             f"SELECT member_id, {_utc('confirmed_at')} FROM members_consentrecord "  # noqa: S608 (constants)
             "WHERE purpose = %s AND source = %s AND granted AND member_id {in}",
             consenting, [ConsentRecord.Purpose.EMAIL, ConsentRecord.Source.IMPORT])}
+        return tags_of, booked, consented
 
+    def _compare(self, rows: list[_MemberRow], tags_of: dict[int, set[int]], booked: dict[str, int],
+                 consented: set[tuple[int, datetime]]) -> None:
+        """What an import would change on members that exist: fields, tags, tier, credit, consent."""
         for row in rows:
             member, data = row.member, row.data
             for name in PERSON_FIELDS:
@@ -524,38 +606,53 @@ class MemberImporter(BaseImporter):
     # Writing (write mode only, inside the caller's transaction): a constant number of set-based
     # statements per chunk (core.db), whatever the chunk's size.
     def _unique_numbers(self, count: int, make: Callable[[int], list[str]], column: str,
-                        avoid: Iterable[str] = ()) -> list[str]:
+                        avoid: tuple[Container[str], ...] = ()) -> list[str]:
         """Random numbers nobody has (`make(n)` draws n): checked against the database (which
-        already holds this import's earlier chunks) with one query per round, and against `avoid`."""
+        holds this import's chunks but the one still being written) with one query per round,
+        and against each of `avoid`."""
         numbers: set[str] = set()
         while len(numbers) < count:
             batch = set(make(count - len(numbers))) - numbers
-            batch = {number for number in batch if number not in avoid}
+            for taken in avoid:
+                batch = {number for number in batch if number not in taken}
             taken = {found for (found,) in db.select_in(
                 f"SELECT {column} FROM members_member WHERE {column} {{in}}", list(batch))}  # noqa: S608 (constants)
             numbers |= batch - taken
         return list(numbers)
 
-    def _create(self, rows: list[_MemberRow]) -> None:
-        if not rows:
-            return
+    def _new_keys(self, rows: list[_MemberRow]) -> tuple[list[int], list[str], list[str]]:
+        """Primary keys, generated customer numbers and card numbers for the chunk's new members
+        (the database part of preparing them)."""
         missing = sum(1 for row in rows if not row.data["customer_number"])
-        # Generated customer numbers also avoid every number the file used so far; they are
-        # remembered, so a later row carrying one of them is refused, not taken for this member.
+        # Generated customer numbers also avoid every number the file used so far (and those
+        # generated before: the last chunk's aren't in the database yet); they are remembered,
+        # so a later row carrying one of them is refused, not taken for this member.
         fresh_numbers = self._unique_numbers(missing, _random_customer_numbers, "customer_number",
-                                             avoid=self.first_line_of_number)
+                                             avoid=(self.first_line_of_number, self.generated_numbers))
         self.generated_numbers.update(fresh_numbers)
-        generated = iter(fresh_numbers)
-        cards = iter(self._unique_numbers(len(rows), _random_card_numbers, "card_number"))
+        cards = self._unique_numbers(len(rows), self._card_candidates, "card_number", avoid=(self.unwritten_cards,))
+        self.unwritten_cards = set(cards)  # until the next chunk's lookups: then they are written
+        return db.next_ids(Member, len(rows)), fresh_numbers, cards
+
+    def _card_candidates(self, count: int) -> list[str]:
+        """`count` random card numbers, drawn ahead (`card_pool`) as far as there are."""
+        drawn, self.card_pool = self.card_pool[:count], self.card_pool[count:]
+        return drawn + _random_card_numbers(count - len(drawn)) if len(drawn) < count else drawn
+
+    def _new_members(self, rows: list[_MemberRow], ids: list[int], numbers: list[str],
+                     cards: list[str]) -> tuple[list[tuple], list[tuple[int, int]]]:
+        """The new members' rows (NEW_MEMBER_FIELDS) and tier history (member, tier); each row
+        learns its member."""
+        generated, card = iter(numbers), iter(cards)
         entry_tier_id = self.entry_tier.pk if self.entry_tier is not None else None
         members, history = [], []
         public_ids = _random_uuids(len(rows))
-        for row, pk, public_id in zip(rows, db.next_ids(Member, len(rows)), public_ids, strict=True):
+        for row, pk, public_id in zip(rows, ids, public_ids, strict=True):
             data = row.data
             tier = data.get("tier")
             tier_id = tier.pk if tier is not None else entry_tier_id
             number = data["customer_number"] or next(generated)
-            members.append((pk, public_id, number, next(cards), data["email"], data.get("salutation") or "",
+            members.append((pk, public_id, number, next(card), data["email"], data.get("salutation") or "",
                             data.get("first_name", ""), data.get("last_name", ""), data.get("phone", ""),
                             data.get("birth_date"), data.get("street", ""), data.get("postal_code", ""),
                             data.get("city", ""), data.get("country") or "DE",
@@ -567,17 +664,17 @@ class MemberImporter(BaseImporter):
             row.new_tags = data.get("tags") or []
             row.opening = data.get("opening_balance") or 0
             row.consent = data.get("consent") if data["email"] else None
-        db.insert_rows(Member, NEW_MEMBER_FIELDS, members, now=self.now)
-        staff_id = self.staff_user.pk if self.staff_user is not None else None
-        db.insert_rows(TierHistory, ("member_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
-                         [(pk, tier_id, TierHistory.Cause.ENROLMENT, self.reason, staff_id, self.now)
-                          for pk, tier_id in history], now=self.now)
-        # Enrolled first, then their opening balances and consents (announced in that order).
-        publish(MemberEnrolled(member_id=member[0], via="import", customer_number=member[2], card_number=member[3])
-                for member in members)
-        self._write_extras(rows, new=True)
+        return members, history
 
-    def _update(self, rows: list[_MemberRow]) -> None:
+    def _create(self, writes: _Writes) -> None:
+        db.insert_copy_data(writes.members)
+        db.insert_copy_data(writes.history)
+        # Enrolled first, then their opening balances and consents (announced in that order).
+        publish(writes.enrolled)
+        self._write_extras(writes.new, writes.new_consents, writes.new_openings, new=True)
+
+    def _update(self, writes: _Writes) -> None:
+        rows = writes.updated
         if not rows:
             return
         changed = [row for row in rows if row.changes or row.tier_change]
@@ -592,9 +689,27 @@ class MemberImporter(BaseImporter):
             TierHistory, ("member_id", "from_tier_id", "to_tier_id", "cause", "reason", "created_by_id", "created_at"),
             [(row.member.pk, row.member.tier_id, row.tier_change.pk, TierHistory.Cause.STAFF, self.reason, staff_id,
               self.now) for row in changed if row.tier_change is not None], now=self.now)
-        self._write_extras(rows, new=False)
+        self._write_extras(rows, writes.updated_consents, writes.updated_openings, new=False)
 
-    def _write_extras(self, rows: list[_MemberRow], *, new: bool) -> None:
+    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[db.CopyData, list]:
+        """The consent records (formatted for COPY) and the opening-balance events of these rows."""
+        staff_id = self.staff_user.pk if self.staff_user is not None else None
+        # Dated when the member agreed: a withdrawal recorded after that date stays the latest
+        # record (and so the member's choice), an older one is superseded, as it should be.
+        consents = db.copy_data(ConsentRecord, CONSENT_FIELDS, [
+            (row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
+             row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
+        # The ledger (rewards) books the opening balances: members announces them. The reason is
+        # stored as a key and translated when shown (core.stored_texts); one object per chunk.
+        reason = stored_text("opening-balance")
+        openings = [OpeningBalanceImported(
+            member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
+            source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
+            for row in rows if row.opening]
+        return consents, openings
+
+    def _write_extras(self, rows: list[_MemberRow], consents: db.CopyData | None, openings: list, *,
+                      new: bool) -> None:
         names = {name for row in rows for name in row.new_tags}
         unknown = [name for name in names if name.lower() not in self.tag_ids]
         if unknown:
@@ -606,21 +721,8 @@ class MemberImporter(BaseImporter):
                          # A new member has no tags yet: COPY. One that exists may have been tagged
                          # meanwhile, so its rows skip conflicts.
                          now=self.now, ignore_conflicts=not new)
-        staff_id = self.staff_user.pk if self.staff_user is not None else None
-        db.insert_rows(
-            ConsentRecord, ("member_id", "purpose", "granted", "source", "text_version", "confirmed_at", "created_at",
-                            "created_by_id"),
-            # Dated when the member agreed: a withdrawal recorded after that date stays the latest
-            # record (and so the member's choice), an older one is superseded, as it should be.
-            [(row.member.pk, ConsentRecord.Purpose.EMAIL, True, ConsentRecord.Source.IMPORT, row.consent[1][:40],
-              row.consent[0], row.consent[0], staff_id) for row in rows if row.consent], now=self.now)
-        # The ledger (rewards) books the opening balances: members announces them. The reason is
-        # stored as a key and translated when shown (core.stored_texts); one object per chunk.
-        reason = stored_text("opening-balance")
-        publish([OpeningBalanceImported(
-            member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
-            source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
-            for row in rows if row.opening])
+        db.insert_copy_data(consents)
+        publish(openings)
 
 
 # --- Historical purchases ------------------------------------------------------------------

@@ -12,7 +12,7 @@ import gc
 import operator
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -20,6 +20,7 @@ from threading import Lock
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -147,6 +148,69 @@ def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     finally:
         stop.set()
         worker.join()
+
+
+class WriteBehind:
+    """Runs the writes of one chunk at a time in a thread, on the caller's database connection and
+    in its transaction, while the caller prepares the next chunk.
+
+    Why: PostgreSQL spends most of a member import writing (COPY, index entries, the ledger),
+    and while it did, the importer's main thread waited, and while the main thread matched and
+    prepared the next chunk, PostgreSQL waited; on two cores both can work at once.
+
+    One connection, one user at a time: `submit` and `wait` first wait for the running job, so
+    the caller may use the connection only after `wait` (or `submit`) returned and until it
+    submits again; in between it must not touch the database. The job sees the connection as
+    its own (Django's connections are per thread: the thread is handed the caller's, with its
+    open transaction), and works in the caller's language and time zone. A job's error is raised
+    by the next `wait` or `submit`, in the caller's thread, so it fails the import as it would
+    have without the thread; `close` waits for the job and raises nothing (the caller is already
+    failing, or has waited)."""
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS):
+        self.using = using
+        self.connection = connections[using]
+        self.language, self.zone = translation.get_language(), timezone.get_current_timezone()
+        self.thread: threading.Thread | None = None
+        self.job: Callable[[], None] | None = None
+        self.error: BaseException | None = None
+        self.connection.inc_thread_sharing()
+        self.closed = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        self.wait()
+        # The job done is freed here, while the next one runs: freeing a chunk's rows takes a
+        # while, and the writer's thread should be writing meanwhile, not freeing.
+        done, self.job = self.job, job
+        self.thread = threading.Thread(target=self._work, name="import-write-behind", daemon=True)
+        self.thread.start()
+        del done
+
+    def _work(self) -> None:
+        connections[self.using] = self.connection
+        try:
+            with translation.override(self.language), timezone.override(self.zone):
+                if self.job is not None:
+                    self.job()
+        except BaseException as error:  # raised in the caller's thread by `wait`
+            self.error = error
+
+    def wait(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        self.job = None
+        if not self.closed:
+            self.closed = True
+            self.connection.dec_thread_sharing()
 
 
 class BaseImporter:
@@ -284,13 +348,23 @@ class BaseImporter:
         # turns at the GIL cost it more CPU than they save (measured: +15 % for a dry run).
         if self.clean_ahead and self.write:
             chunks = read_ahead(chunks)
-        with closing(chunks):
-            for count, cleaned, fraction in chunks:
-                if count:
-                    self.process(cleaned)
-                self.report.rows += count
-                if self.progress is not None:
-                    self.progress(self.report.rows, fraction)
+        self.writer = WriteBehind() if self.write_behind and self.write else None
+        try:
+            with closing(chunks):
+                for count, cleaned, fraction in chunks:
+                    if count:
+                        self.process(cleaned)
+                    self.report.rows += count
+                    if self.progress is not None:
+                        self.progress(self.report.rows, fraction)
+            self.finish()
+            if self.writer is not None:
+                self.writer.wait()
+        finally:
+            # Whatever stops the import, the writer's thread is done with the connection before
+            # the caller's transaction rolls back (or commits).
+            if self.writer is not None:
+                self.writer.close()
         return self.report
 
     def _cleaned_chunks(self, table: Table) -> Iterator[tuple[int, Any, float]]:
@@ -324,6 +398,14 @@ class BaseImporter:
 
     def process(self, rows: Any) -> None:
         raise NotImplementedError
+
+    # Writing a chunk in a thread while the next one is matched and prepared (`WriteBehind`):
+    # `self.writer` in write mode; `process` hands it the writes and `finish` the last ones.
+    write_behind = False
+    writer: WriteBehind | None = None
+
+    def finish(self) -> None:
+        """Called once after the last chunk (writes still pending go to the writer here)."""
 
     # Outcomes
     def invalid(self, line: int, errors: list[tuple[str, str]]) -> None:
