@@ -44,7 +44,7 @@ def test_the_server_runs_web_concurrency_single_threaded_wsgi_workers_and_restar
     assert server.respawn_failed_workers and server.factory
     assert server.target == "loyalty_site.serve:frozen_application"
     monkeypatch.delenv("WEB_CONCURRENCY")
-    assert serve.web_server().workers == serve.DEFAULT_WORKERS
+    assert serve.web_server().workers == serve.DEFAULT_WORKERS == len(os.sched_getaffinity(0))  # one per core
     assert serve.web_server(workers=2).workers == 2
 
 
