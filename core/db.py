@@ -105,10 +105,7 @@ def insert_rows(model: type[models.Model], fields: Sequence[str], rows: Iterable
             _insert_unnest(cursor, columns.table, columns.names, columns.fields, [(*row, *tail) for row in rows])
             return
         with cursor.copy(columns.copy_statement) as copy:
-            if columns.types:
-                copy.set_types(columns.types)
-            for row in rows:
-                copy.write_row((*row, *tail))
+            _write_rows(copy, columns, rows)
 
 
 @dataclass(frozen=True)
@@ -127,16 +124,23 @@ def copy_data(model: type[models.Model], fields: Sequence[str], rows: Iterable[S
     for the connection (transfers.importers.WriteBehind). The connection is only asked for its
     type adapters, never used, so this may run while another thread uses it."""
     columns = _columns(model, fields, now)
-    tail, buffer, count = columns.tail, io.BytesIO(), 0
+    buffer = io.BytesIO()
     connection.ensure_connection()
     raw = connection.connection  # the driver's connection: Django's cursor would check the thread
     with raw.cursor() as cursor, Copy(cursor, binary=columns.types is not None, writer=FileWriter(buffer)) as copy:
-        if columns.types:
-            copy.set_types(columns.types)
-        for row in rows:
-            copy.write_row((*row, *tail))
-            count += 1
+        count = _write_rows(copy, columns, rows)
     return CopyData(columns.copy_statement, buffer.getvalue(), count)
+
+
+def _write_rows(copy: Copy, columns: _Columns, rows: Iterable[Sequence[Any]]) -> int:
+    """Each row with the columns' defaults appended, typed for a binary COPY; how many rows."""
+    if columns.types:
+        copy.set_types(columns.types)
+    tail, count = columns.tail, 0
+    for row in rows:
+        copy.write_row((*row, *tail))
+        count += 1
+    return count
 
 
 def insert_copy_data(copied: CopyData | None) -> None:
