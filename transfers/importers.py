@@ -13,7 +13,7 @@ import operator
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from itertools import islice
 from threading import Lock
@@ -45,14 +45,15 @@ class Column:
     aliases: tuple[str, ...]
 
 
-# Python's cyclic garbage collector runs a young-generation pass every 700 net allocations of
-# containers, and an import allocates several per row (cells, the row's dict, tuples for COPY):
-# at the default threshold collections were a quarter of an import's Python time, mostly the
-# occasional full pass over every object of the process (Django's included) that the steady
-# stream of survivors triggers. An import keeps at most a chunk's rows alive and builds no
-# reference cycles of its own, so collecting once every IMPORT_GC_THRESHOLD allocations frees
-# the same memory, a chunk or so later. Process-wide, so overlapping imports (threads) count in.
-IMPORT_GC_THRESHOLD = 50_000
+# Python's cyclic garbage collector runs a young-generation pass once the containers allocated
+# minus those freed pass a threshold (700 by default). An import keeps a chunk or two alive (cells,
+# rows, tuples for COPY: several hundred thousand containers), so any threshold below that made
+# the collector walk the same live chunks over and over: at 50,000, about 100 young and 10 middle
+# passes per 400,000 rows, a fifth of the import's Python time. An import makes no reference
+# cycles of its own, so what it frees goes by reference counting; the threshold only has to bound
+# cyclic garbage made by anything else, and 2,000,000 containers (a few hundred MB at most) does.
+# Process-wide, so overlapping imports (threads) count in.
+IMPORT_GC_THRESHOLD = 2_000_000
 _gc_lock = Lock()
 _gc_users = 0
 _gc_saved: tuple[int, ...] = ()
@@ -73,6 +74,30 @@ def _fewer_collections() -> Iterator[None]:
             _gc_users -= 1
             if _gc_users == 0:
                 gc.set_threshold(*_gc_saved)
+
+
+@contextmanager
+def _references_checked_as_written(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Foreign keys checked as each statement ends instead of all at the commit.
+
+    Django declares its foreign keys DEFERRABLE INITIALLY DEFERRED, so PostgreSQL queues one
+    check per row written and runs them all at the commit: for a million new members about
+    6.7 million checks, 25 seconds in which nothing else of the import can run. Checked per
+    statement, they run in the writer's thread while the next chunk is prepared. An import writes
+    what its rows refer to (members, tags) before the rows that refer to them, so it needs no
+    deferral. As Django's own `check_constraints` does, the checks are deferred again afterwards
+    (every deferrable constraint of the schema is one of Django's foreign keys, initially
+    deferred). After an error the transaction, or its savepoint, rolls back, and so does the
+    setting."""
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def batched(rows: Iterable, size: int) -> Iterator[list]:
@@ -350,16 +375,16 @@ class BaseImporter:
             chunks = read_ahead(chunks)
         self.writer = WriteBehind() if self.write_behind and self.write else None
         try:
-            with closing(chunks):
+            with closing(chunks), _references_checked_as_written() if self.writer else nullcontext():
                 for count, cleaned, fraction in chunks:
                     if count:
                         self.process(cleaned)
                     self.report.rows += count
                     if self.progress is not None:
                         self.progress(self.report.rows, fraction)
-            self.finish()
-            if self.writer is not None:
-                self.writer.wait()
+                self.finish()
+                if self.writer is not None:
+                    self.writer.wait()
         finally:
             # Whatever stops the import, the writer's thread is done with the connection before
             # the caller's transaction rolls back (or commits).

@@ -4,10 +4,11 @@ chunk after the other, in the caller's transaction, and no thread left behind.""
 
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import translation
 
 from members import importers as member_importers
@@ -18,6 +19,7 @@ from tests.import_helpers import confirm_and_run, csv_bytes, dry_run, errors_by_
 from transfers import importers as importing
 from transfers.importers import WriteBehind
 from transfers.models import ImportJob
+from transfers.reading import open_table
 
 WRITER = "import-write-behind"
 
@@ -160,6 +162,46 @@ def test_an_invalid_row_while_a_chunk_is_being_written_waits_for_the_writer_and_
     assert list(Member.objects.values_list("customer_number", flat=True)) == ["K77"]
     assert not PointEntry.objects.exists()
     assert _writer_threads() == []
+
+
+def _refer_to_nobody(tag: Tag) -> None:
+    """A tag row for a member that doesn't exist (a broken foreign key)."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO members_member_tags (member_id, tag_id) VALUES (%s, %s)", [-1, tag.pk])
+
+
+def test_foreign_keys_are_checked_as_each_chunk_is_written_not_all_at_the_commit(tiers, monkeypatch):
+    # Django's foreign keys are deferred to the commit, where nothing overlaps their checks; in
+    # an import they are checked per statement, in the writer's thread (#24).
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
+    tag, create, refused = Tag.objects.create(name="VIP"), member_importers.MemberImporter._create, []
+
+    def create_and_refer_to_nobody(self, writes):
+        create(self, writes)
+        try:
+            with transaction.atomic():
+                _refer_to_nobody(tag)
+        except IntegrityError:
+            refused.append(threading.current_thread().name)
+
+    monkeypatch.setattr(member_importers.MemberImporter, "_create", create_and_refer_to_nobody)
+    job = full_import(_rows(4))
+    assert refused == [WRITER, WRITER]  # at once, in each chunk's writes: not at the commit
+    assert job.status == ImportJob.Status.DONE, job.message
+    assert Member.objects.count() == 4
+
+
+def test_after_an_import_foreign_keys_are_deferred_to_the_commit_again(tiers):
+    tag = Tag.objects.create(name="VIP")
+    content = _rows(3)
+    with transaction.atomic():
+        table = open_table(io.BytesIO(content), name="kunden.csv", size=len(content))
+        report = importing.import_table(table, kind=ImportJob.Kind.MEMBERS, write=True, label="kunden.csv")
+        assert report.counts["new"] == 3
+        _refer_to_nobody(tag)  # accepted until the commit, as Django declares its foreign keys
+        with pytest.raises(IntegrityError):
+            connection.check_constraints()
+        transaction.set_rollback(True)
 
 
 def test_a_dry_run_starts_no_writer_and_writes_nothing(tiers, monkeypatch):
