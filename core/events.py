@@ -19,6 +19,7 @@ external goes to Celery with `transaction.on_commit` (or `core.tasks.enqueue`).
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -64,15 +65,34 @@ def publish(events: Event | Iterable[Event]) -> None:
     """Run the subscribers of `events`, in the caller's transaction. Call it inside the
     transaction of the change (an event published outside one would announce a change that
     may not have happened)."""
+    prepared(events)()
+
+
+def prepared(events: Event | Iterable[Event]) -> Callable[[], None]:
+    """`publish` in two steps: what subscribers can work out without the database is done now,
+    and calling the result publishes, inside the transaction, as `publish` does. For a caller
+    with time now and none later: an import prepares a chunk's events while the previous chunk
+    is written (transfers.importers.WriteBehind), so the writing thread only writes.
+
+    A handler takes part by having a `prepare` attribute: a function of the same events that
+    does the handler's database-free work and returns a function doing the rest (calling
+    `handler(events)` must do what `handler.prepare(events)()` does). Other handlers simply run
+    at the call. `prepare` may read neither the database nor anything another handler changes."""
     batch = [events] if isinstance(events, Event) else list(events)
-    if not batch:
-        return
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("publish() outside a transaction: publish inside the change's transaction.atomic()")
-    for captured in _captures:
-        captured.extend(batch)
-    for handler, handled in _dispatch_plan(batch):
-        handler(handled)
+    steps = [handler.prepare(handled) if hasattr(handler, "prepare") else functools.partial(handler, handled)
+             for handler, handled in _dispatch_plan(batch)]
+
+    def publish_prepared() -> None:
+        if not batch:
+            return
+        if not transaction.get_connection().in_atomic_block:
+            raise RuntimeError("publish() outside a transaction: publish inside the change's transaction.atomic()")
+        for captured in _captures:
+            captured.extend(batch)
+        for step in steps:
+            step()
+
+    return publish_prepared
 
 
 def _dispatch_plan(batch: list[Event]) -> list[tuple[Handler, list[Event]]]:

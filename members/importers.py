@@ -37,7 +37,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core import db
-from core.events import publish
+from core.events import prepared, publish
 from core.stored_texts import stored_text
 from transfers.cells import (
     memoized,
@@ -181,9 +181,9 @@ class _Writes:
     history: db.CopyData | None = None  # the new members' tier history
     enrolled: list[MemberEnrolled] = field(default_factory=list)
     new_consents: db.CopyData | None = None
-    new_openings: list[OpeningBalanceImported] = field(default_factory=list)
+    new_openings: Callable[[], None] | None = None  # the opening balances, prepared (core.events.prepared)
     updated_consents: db.CopyData | None = None
-    updated_openings: list[OpeningBalanceImported] = field(default_factory=list)
+    updated_openings: Callable[[], None] | None = None
 
 
 def _random_below(bound: int, count: int) -> list[int]:
@@ -691,8 +691,10 @@ class MemberImporter(BaseImporter):
               self.now) for row in changed if row.tier_change is not None], now=self.now)
         self._write_extras(rows, writes.updated_consents, writes.updated_openings, new=False)
 
-    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[db.CopyData, list]:
-        """The consent records (formatted for COPY) and the opening-balance events of these rows."""
+    def _consents_and_openings(self, rows: list[_MemberRow], *, new: bool) -> tuple[db.CopyData, Callable[[], None]]:
+        """The consent records (formatted for COPY) and the opening-balance events of these rows,
+        prepared: what the ledger can work out without the database is done here, in the main
+        thread, and the writer's thread only books."""
         staff_id = self.staff_user.pk if self.staff_user is not None else None
         # Dated when the member agreed: a withdrawal recorded after that date stays the latest
         # record (and so the member's choice), an older one is superseded, as it should be.
@@ -706,10 +708,10 @@ class MemberImporter(BaseImporter):
             member_id=row.member.pk, points=row.opening, reference=f"import-opening:{row.member.customer_number}",
             source=OPENING_SOURCE, new_member=new, reason=reason, staff_user_id=staff_id)
             for row in rows if row.opening]
-        return consents, openings
+        return consents, prepared(openings)
 
-    def _write_extras(self, rows: list[_MemberRow], consents: db.CopyData | None, openings: list, *,
-                      new: bool) -> None:
+    def _write_extras(self, rows: list[_MemberRow], consents: db.CopyData | None,
+                      openings: Callable[[], None] | None, *, new: bool) -> None:
         names = {name for row in rows for name in row.new_tags}
         unknown = [name for name in names if name.lower() not in self.tag_ids]
         if unknown:
@@ -722,7 +724,8 @@ class MemberImporter(BaseImporter):
                          # meanwhile, so its rows skip conflicts.
                          now=self.now, ignore_conflicts=not new)
         db.insert_copy_data(consents)
-        publish(openings)
+        if openings is not None:
+            openings()
 
 
 # --- Historical purchases ------------------------------------------------------------------

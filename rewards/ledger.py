@@ -56,7 +56,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from psycopg.types.json import Jsonb
 
-from core.db import insert_rows, pg_array, select_in
+from core.db import CopyData, copy_data, insert_copy_data, insert_rows, pg_array, select_in
 from core.errors import ReasonRequired, ReferenceConflict
 from core.events import publish
 from core.stored_texts import StoredText, stored_text, text_columns
@@ -603,7 +603,6 @@ def points_credit_bulk(
                             points=sum(credit.points for credit in todo))
 
 
-@transaction.atomic
 def points_open_bulk(
     *, credits: Sequence[BulkCredit], source: str, reason: str | StoredText, kind: str = PointEntry.Kind.ADJUST,
     created_by: AbstractBaseUser | None = None, at: datetime | None = None,
@@ -616,22 +615,59 @@ def points_open_bulk(
     the trigram ones too), half of a large import's database time. Nobody else can see (or lock)
     rows inserted by this transaction, so there is nothing to lock either. The invariant is
     checked, not trusted: a member whose balance isn't its credits raises, and the caller's
-    transaction rolls back. References must be new (a new member has nothing booked yet)."""
-    if not credits:
-        return BulkCreditResult(created=0, already_booked=0, points=0)
+    transaction rolls back. References must be new (a new member has nothing booked yet).
+
+    In two steps, `opening_balances_plan` (no database) and `opening_balances_book`, for a caller
+    that can do the first while the connection is busy with something else (an import)."""
+    return opening_balances_book(opening_balances_plan(
+        credits=credits, source=source, reason=reason, kind=kind,
+        created_by_id=created_by.pk if created_by is not None else None, at=at))
+
+
+@dataclass(frozen=True)
+class OpeningBalances:
+    """What `opening_balances_book` writes and announces, worked out by `opening_balances_plan`."""
+
+    source: str
+    kind: str
+    references: list[str]
+    entries: CopyData | None  # formatted for COPY
+    per_member: dict[int, int]  # member id -> points (and so its balance)
+    events: list[PointsChanged]
+    points: int
+
+
+def opening_balances_plan(
+    *, credits: Sequence[BulkCredit], source: str, reason: str | StoredText, kind: str = PointEntry.Kind.ADJUST,
+    created_by_id: int | None = None, at: datetime | None = None,
+) -> OpeningBalances:
+    """The first step of `points_open_bulk`: checks the credits and formats the entries and the
+    events, without the database (so it may run while another thread uses the connection)."""
     references = _checked_references(credits, source)
-    if booked := _booked(source, references):
-        raise ReferenceConflict(reference=f"{source}:{next(iter(booked))}")
     at = at or timezone.now()
-    _insert_entries(list(credits), kind=kind, source=source, reason=reason, created_by=created_by, at=at)
     per_member = _per_member(credits)
-    _check_balances(per_member)
-    # Checked above: each member's balance is the sum of its credits.
-    publish([points_event(member_id=member_id, kind=kind, points=points, balance=points)
-             for member_id, points in per_member.items()])
-    if kind in QUALIFYING_KINDS:
-        _evaluate_tiers(set(per_member))
-    return BulkCreditResult(created=len(credits), already_booked=0, points=sum(credit.points for credit in credits))
+    rows = _entry_rows(credits, kind=kind, source=source, reason=reason, staff_id=created_by_id, at=at)
+    entries = copy_data(PointEntry, ENTRY_FIELDS, rows, now=at) if rows else None
+    # Each member's balance is the sum of its credits: `opening_balances_book` checks it before announcing.
+    events = [points_event(member_id=member_id, kind=kind, points=points, balance=points)
+              for member_id, points in per_member.items()]
+    return OpeningBalances(source=source, kind=kind, references=references, entries=entries, per_member=per_member,
+                           events=events, points=sum(credit.points for credit in credits))
+
+
+@transaction.atomic
+def opening_balances_book(plan: OpeningBalances) -> BulkCreditResult:
+    """The second step of `points_open_bulk`: writes the entries, checks the balances, announces."""
+    if plan.entries is None:
+        return BulkCreditResult(created=0, already_booked=0, points=0)
+    if booked := _booked(plan.source, plan.references):
+        raise ReferenceConflict(reference=f"{plan.source}:{next(iter(booked))}")
+    insert_copy_data(plan.entries)
+    _check_balances(plan.per_member)
+    publish(plan.events)
+    if plan.kind in QUALIFYING_KINDS:
+        _evaluate_tiers(set(plan.per_member))
+    return BulkCreditResult(created=plan.entries.rows, already_booked=0, points=plan.points)
 
 
 def _check_balances(per_member: dict[int, int]) -> None:
@@ -653,19 +689,28 @@ def _check_balances(per_member: dict[int, int]) -> None:
         raise ValueError(f"opening balances differ from their credits for members {wrong}")
 
 
+ENTRY_FIELDS = ("member_id", "kind", "points", "created_at", "expires_at", "reason", "reason_code", "reason_params",
+                "source", "reference", "created_by_id")
+
+
 def _insert_entries(credits: list[BulkCredit], *, kind: str, source: str, reason: str | StoredText,
                     created_by: AbstractBaseUser | None, at: datetime) -> None:
     """One COPY (core.db.insert_rows) for the whole batch."""
+    insert_rows(PointEntry, ENTRY_FIELDS, _entry_rows(credits, kind=kind, source=source, reason=reason,
+                                                      staff_id=created_by.pk if created_by is not None else None,
+                                                      at=at), now=at)
+
+
+def _entry_rows(credits: Sequence[BulkCredit], *, kind: str, source: str, reason: str | StoredText,
+                staff_id: int | None, at: datetime) -> list[tuple]:
+    """The credits' entries as ENTRY_FIELDS."""
     expires_at = credit_expiry(at)
-    staff_id = created_by.pk if created_by is not None else None
     text, code, params = text_columns(reason)
     # The batch's parameters as JSON once, not once per entry (psycopg dumps each row's value).
     batch_reason = (text, code, Jsonb(params, dumps=functools.partial(_dumped, json.dumps(params))))
-    insert_rows(PointEntry, ("member_id", "kind", "points", "created_at", "expires_at", "reason", "reason_code",
-                             "reason_params", "source", "reference", "created_by_id"),
-                [(credit.member_id, kind, credit.points, at, expires_at,
-                  *(text_columns(credit.reason) if credit.reason else batch_reason), source, credit.reference,
-                  staff_id) for credit in credits], now=at)
+    return [(credit.member_id, kind, credit.points, at, expires_at,
+             *(text_columns(credit.reason) if credit.reason else batch_reason), source, credit.reference, staff_id)
+            for credit in credits]
 
 
 def _dumped(text: str, _value: Any) -> str:

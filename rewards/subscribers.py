@@ -5,8 +5,9 @@ Registered in RewardsConfig.ready(); run inside the publisher's transaction.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.contrib.auth import get_user_model
 
@@ -19,9 +20,10 @@ from .ledger import (
     BulkCredit,
     member_lock,
     members_lock,
+    opening_balances_book,
+    opening_balances_plan,
     points_adjust,
     points_credit_bulk,
-    points_open_bulk,
     points_transfer,
 )
 from .models import PointEntry, Purchase
@@ -70,12 +72,38 @@ def opening_balances_booked(events: Sequence[OpeningBalanceImported]) -> None:
     """ADJUST, not BONUS: migrated balances are not points earned in the tier window (the file's
     tier column says where the member stands). New members were inserted with their opening
     balance, so only the entries are left (`points_open_bulk` checks that the sums agree)."""
+    _opening_balances_prepared(events)()
+
+
+def _opening_balances_prepared(events: Sequence[OpeningBalanceImported]) -> Callable[[], None]:
+    """`opening_balances_booked` in two steps (core.events.prepared): new members' entries and
+    events are formatted now, and the call books them; credits to members that exist run at the
+    call."""
     batches: dict[tuple, list[OpeningBalanceImported]] = defaultdict(list)
     for event in events:
         batches[(event.source, event.reason, event.staff_user_id, event.new_member)].append(event)
+    steps: list[Callable[[], object]] = []
     for (source, reason, staff_user_id, new_member), batch in batches.items():
-        staff_user = get_user_model().objects.filter(pk=staff_user_id).first() if staff_user_id else None
-        book = points_open_bulk if new_member else points_credit_bulk
-        book(credits=[BulkCredit(member_id=event.member_id, points=event.points, reference=event.reference)
-                      for event in batch], source=source, kind=PointEntry.Kind.ADJUST, reason=reason,
-             created_by=staff_user)
+        credits = [BulkCredit(member_id=event.member_id, points=event.points, reference=event.reference)
+                   for event in batch]
+        if new_member:
+            steps.append(functools.partial(opening_balances_book, opening_balances_plan(
+                credits=credits, source=source, kind=PointEntry.Kind.ADJUST, reason=reason,
+                created_by_id=staff_user_id)))
+        else:
+            steps.append(functools.partial(_credit_existing, credits, source, reason, staff_user_id))
+    return functools.partial(_run_all, steps)
+
+
+opening_balances_booked.prepare = _opening_balances_prepared  # type: ignore[attr-defined]
+
+
+def _run_all(steps: list[Callable[[], object]]) -> None:
+    for step in steps:
+        step()
+
+
+def _credit_existing(credits: list[BulkCredit], source: str, reason, staff_user_id: int | None) -> None:
+    staff_user = get_user_model().objects.filter(pk=staff_user_id).first() if staff_user_id else None
+    points_credit_bulk(credits=credits, source=source, kind=PointEntry.Kind.ADJUST, reason=reason,
+                       created_by=staff_user)

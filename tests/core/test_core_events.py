@@ -71,6 +71,42 @@ def test_capture_records_what_was_published(db, handlers):
     assert [event.value for event in published] == [7]
 
 
+def _two_step_handler(steps: list[str]):
+    """A handler with a `prepare`: its database-free part first, the rest when called."""
+    def prepare(batch):
+        steps.append(f"prepared {[event.value for event in batch]}")
+        return lambda: steps.append(f"done {[event.value for event in batch]}")
+
+    def handler(batch):
+        prepare(batch)()
+
+    handler.prepare = prepare
+    return handler
+
+
+def test_prepared_does_the_database_free_part_now_and_the_rest_when_called(transactional_db, handlers):
+    steps: list[str] = []
+    events.subscribe(Happened)(_two_step_handler(steps))
+    events.subscribe(Happened)(lambda batch: steps.append("plain handler"))
+    publish = events.prepared([Happened(member_id=1, value=1), Happened(member_id=2, value=2)])
+    assert steps == ["prepared [1, 2]"]  # outside any transaction: nothing is written yet
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        publish()
+    assert steps == ["prepared [1, 2]"]
+    with events.capture() as captured, transaction.atomic():
+        publish()
+    assert steps == ["prepared [1, 2]", "done [1, 2]", "plain handler"]
+    assert [event.value for event in captured] == [1, 2]
+
+
+def test_publish_runs_a_two_step_handler_in_one_go(db, handlers):
+    steps: list[str] = []
+    events.subscribe(Happened)(_two_step_handler(steps))
+    with transaction.atomic():
+        events.publish(Happened(member_id=1, value=3))
+    assert steps == ["prepared [3]", "done [3]"]
+
+
 def test_equal_stored_texts_hash_alike_and_keep_their_hash():
     from core.stored_texts import stored_text
 

@@ -13,6 +13,8 @@ from django.utils import translation
 
 from members import importers as member_importers
 from members.models import Member, Tag
+from rewards import ledger
+from rewards import subscribers as rewards_subscribers
 from rewards.models import PointEntry
 from tests import factories
 from tests.import_helpers import confirm_and_run, csv_bytes, dry_run, errors_by_line, full_import
@@ -162,6 +164,31 @@ def test_an_invalid_row_while_a_chunk_is_being_written_waits_for_the_writer_and_
     assert list(Member.objects.values_list("customer_number", flat=True)) == ["K77"]
     assert not PointEntry.objects.exists()
     assert _writer_threads() == []
+
+
+def test_opening_balances_are_formatted_in_the_main_thread_and_booked_in_the_writers(tiers, monkeypatch):
+    # The writer's thread is the import's critical path: it should only wait for PostgreSQL (#24).
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 2)
+    plan, book, seen = ledger.opening_balances_plan, ledger.opening_balances_book, []
+
+    def recording_plan(**kwargs):
+        seen.append(("plan", len(kwargs["credits"]), threading.current_thread().name))
+        return plan(**kwargs)
+
+    def recording_book(planned):
+        seen.append(("book", planned.entries.rows, threading.current_thread().name))
+        return book(planned)
+
+    monkeypatch.setattr(rewards_subscribers, "opening_balances_plan", recording_plan)
+    monkeypatch.setattr(rewards_subscribers, "opening_balances_book", recording_book)
+    job = full_import(_rows(4))
+    assert job.status == ImportJob.Status.DONE, job.message
+    # The second chunk's plan and the first chunk's booking run at the same time: in either order.
+    assert sorted(seen) == [("book", 2, WRITER), ("book", 2, WRITER), ("plan", 2, "MainThread"),
+                            ("plan", 2, "MainThread")]
+    assert dict(PointEntry.objects.values_list("member__customer_number", "points")) == {
+        "K1": 1, "K2": 2, "K3": 3, "K4": 4}
+    assert all(member.points_balance == int(member.customer_number[1:]) for member in Member.objects.all())
 
 
 def _refer_to_nobody(tag: Tag) -> None:
