@@ -191,6 +191,14 @@ def test_opening_balances_are_formatted_in_the_main_thread_and_booked_in_the_wri
     assert all(member.points_balance == int(member.customer_number[1:]) for member in Member.objects.all())
 
 
+def test_the_first_chunks_are_smaller_so_the_writer_starts_early(monkeypatch):
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 8)
+    monkeypatch.setattr(importing, "FIRST_CHUNK_ROWS", 2)
+    content = _rows(27)
+    table = open_table(io.BytesIO(content), name="kunden.csv", size=len(content))
+    assert [len(chunk) for chunk in importing._chunks(table)] == [2, 4, 8, 8, 5]
+
+
 def _refer_to_nobody(tag: Tag) -> None:
     """A tag row for a member that doesn't exist (a broken foreign key)."""
     with connection.cursor() as cursor:
