@@ -634,7 +634,6 @@ class OpeningBalances:
     entries: CopyData | None  # formatted for COPY
     per_member: dict[int, int]  # member id -> points (and so its balance)
     events: list[PointsChanged]
-    points: int
 
 
 def opening_balances_plan(
@@ -652,7 +651,7 @@ def opening_balances_plan(
     events = [points_event(member_id=member_id, kind=kind, points=points, balance=points)
               for member_id, points in per_member.items()]
     return OpeningBalances(source=source, kind=kind, references=references, entries=entries, per_member=per_member,
-                           events=events, points=sum(credit.points for credit in credits))
+                           events=events)
 
 
 @transaction.atomic
@@ -667,7 +666,7 @@ def opening_balances_book(plan: OpeningBalances) -> BulkCreditResult:
     publish(plan.events)
     if plan.kind in QUALIFYING_KINDS:
         _evaluate_tiers(set(plan.per_member))
-    return BulkCreditResult(created=plan.entries.rows, already_booked=0, points=plan.points)
+    return BulkCreditResult(created=plan.entries.rows, already_booked=0, points=sum(plan.per_member.values()))
 
 
 def _check_balances(per_member: dict[int, int]) -> None:
