@@ -134,6 +134,12 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
 DATABASES["default"].setdefault("OPTIONS", {}).update(
     server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
+# No JIT compilation (PostgreSQL's `jit`, on by default): our queries are short, and compiling
+# one costs more than it saves. At 1,000,000 members it took 150-300 ms of a segment count
+# (win-back 577 -> 268 ms, e-mail consent 399 -> 235 ms) and gained nothing measurable on the
+# dashboard job or verify_ledger. Set per connection, so it holds on any server.
+DATABASES["default"]["OPTIONS"]["options"] = " ".join(
+    filter(None, [DATABASES["default"]["OPTIONS"].get("options", ""), "-c jit=off"]))
 # A PostgreSQL streaming replica (hot standby) of that database, if there is one: console lists,
 # segment counts, the dashboard job and exports read from it, everything else from the primary
 # (core/db_router.py has the rules; README "Past one machine"). Unset: one database, as before.

@@ -38,6 +38,7 @@ def test_production_database_keeps_the_prepared_statement_options():
     assert database["HOST"] == "db.example.com"
     assert database["OPTIONS"]["server_side_binding"] is True
     assert database["OPTIONS"]["prepare_threshold"] == 5
+    assert database["OPTIONS"]["options"] == "-c jit=off"
     assert database["CONN_MAX_AGE"] == 60
     assert database["CONN_HEALTH_CHECKS"] is True
 
