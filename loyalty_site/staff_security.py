@@ -5,6 +5,11 @@ its MFA stage. This middleware adds what allauth leaves to the project: staff wi
 authenticator are sent to set one up before they see any console page (when
 LOYALTY_STAFF_MFA_REQUIRED is on), and a staff session idle for longer than
 LOYALTY_STAFF_IDLE_SECONDS is ended.
+
+The time of the last request is kept in the session, but written only when it is a minute old
+(a tenth of the timeout if that is shorter): every stored change of the session is a database
+write, which every console page used to make. A session may so end up to that minute before the
+timeout, never after it.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from django.utils.translation import gettext as _
 
 ADMIN_PATH = re.compile(r"^/(?:[a-z]{2}/)?admin/")
 LAST_SEEN_KEY = "loyalty_staff_last_seen"
+LAST_SEEN_REFRESH_SECONDS = 60
 
 
 class StaffSecurityMiddleware:
@@ -42,11 +48,16 @@ class StaffSecurityMiddleware:
             logout(request)
             messages.info(request, _("You were signed out after a period of inactivity."))
             return redirect_to_login(request.get_full_path())
-        request.session[LAST_SEEN_KEY] = now
+        if last_seen is None or now - last_seen >= _refresh_seconds():
+            request.session[LAST_SEEN_KEY] = now
         if settings.LOYALTY_STAFF_MFA_REQUIRED and not _has_second_factor(user):
             messages.warning(request, _("Staff accounts need a second factor. Please set up an authenticator app."))
             return redirect("mfa_activate_totp")
         return None
+
+
+def _refresh_seconds() -> float:
+    return min(LAST_SEEN_REFRESH_SECONDS, settings.LOYALTY_STAFF_IDLE_SECONDS / 10)
 
 
 def _has_second_factor(user) -> bool:

@@ -7,6 +7,8 @@ import time
 import pytest
 from allauth.account.models import EmailAddress
 from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, generate_totp_secret, hotp_value
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from loyalty_site.staff_security import LAST_SEEN_KEY
@@ -75,6 +77,37 @@ def test_idle_staff_sessions_end(client, staff, settings):
     assert response.status_code == 302
     assert "login" in response["Location"]
     assert client.get(reverse("admin:index")).status_code == 302  # signed out for good
+
+
+def _session_writes(client, path: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return sum("django_session" in query["sql"] and not query["sql"].startswith("SELECT")
+               for query in queries.captured_queries)
+
+
+def test_the_last_request_time_is_written_once_a_minute_not_on_every_page(client, staff, settings):
+    settings.LOYALTY_STAFF_IDLE_SECONDS = 30 * 60
+    client.force_login(staff)
+    assert _session_writes(client, reverse("admin:index")) == 1  # the first console page stamps
+    stamped = client.session[LAST_SEEN_KEY]
+    assert _session_writes(client, reverse("admin:index")) == 0
+    assert client.session[LAST_SEEN_KEY] == stamped
+    session = client.session
+    session[LAST_SEEN_KEY] = time.time() - 61
+    session.save()
+    assert _session_writes(client, reverse("admin:index")) == 1  # a minute on: stamped again
+    assert client.session[LAST_SEEN_KEY] > time.time() - 5
+
+
+def test_a_short_idle_timeout_is_stamped_at_a_tenth_of_it(client, staff, settings):
+    settings.LOYALTY_STAFF_IDLE_SECONDS = 100
+    client.force_login(staff)
+    client.get(reverse("admin:index"))
+    session = client.session
+    session[LAST_SEEN_KEY] = time.time() - 11
+    session.save()
+    assert _session_writes(client, reverse("admin:index")) == 1
 
 
 def _failed_logins_from_forged_addresses(client, count: int) -> list[int]:
