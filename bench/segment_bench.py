@@ -50,6 +50,8 @@ SEGMENTS = {
 
 def seed_extras(cursor, members: int) -> None:
     """Lines (one per purchase, a category), e-mail consents for 60 %, a VIP tag on 1 %."""
+    from rewards.management.commands.seed_bench import vacuum_until_visible
+
     cursor.execute("SELECT setseed(0.7)")
     cursor.execute("""
         INSERT INTO rewards_purchaseline (purchase_id, sku, category, quantity, amount, points, returned_amount,
@@ -71,8 +73,10 @@ def seed_extras(cursor, members: int) -> None:
         SELECT m.id, t.id FROM members_member m, members_tag t WHERE t.name = 'VIP' AND m.id % 100 = 0
         ON CONFLICT DO NOTHING
     """)
-    for table in ("rewards_purchaseline", "members_consentrecord", "members_member_tags"):
-        cursor.execute(f"VACUUM ANALYZE {table}")
+    # The consent state is kept by a trigger from the records: it is new too.
+    for table in ("rewards_purchaseline", "members_consentrecord", "members_consentstate", "members_member_tags"):
+        cursor.execute(f"ANALYZE {table}")
+        vacuum_until_visible(cursor, table)
 
 
 def main() -> None:

@@ -135,9 +135,10 @@ _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
 DATABASES["default"].setdefault("OPTIONS", {}).update(
     server_side_binding=True, prepare_threshold=None if _threshold == "off" else int(_threshold))
 # No JIT compilation (PostgreSQL's `jit`, on by default): our queries are short, and compiling
-# one costs more than it saves. At 1,000,000 members it took 150-300 ms of a segment count
-# (win-back 577 -> 268 ms, e-mail consent 399 -> 235 ms) and gained nothing measurable on the
-# dashboard job or verify_ledger. Set per connection, so it holds on any server.
+# one costs more than it saves. At 1,000,000 members, measured on and off in turns: the segment
+# with an OR group took 310-377 ms with it and 151-154 ms without; the other segments, the
+# dashboard job, verify_ledger and the import did not change. Set per connection, so it holds on
+# any server.
 DATABASES["default"]["OPTIONS"]["options"] = " ".join(
     filter(None, [DATABASES["default"]["OPTIONS"].get("options", ""), "-c jit=off"]))
 # A PostgreSQL streaming replica (hot standby) of that database, if there is one: console lists,

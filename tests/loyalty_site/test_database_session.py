@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_connections_run_without_jit_compilation():
-    # Compiling a segment count's plan cost 150-300 ms at a million members and saved nothing.
+    # Compiling a segment count's plan cost ~160 ms at a million members and saved nothing.
     with connection.cursor() as cursor:
         cursor.execute("SHOW jit")
         assert cursor.fetchone()[0] == "off"

@@ -37,10 +37,26 @@ CITIES = [("Berlin", "DE"), ("Hamburg", "DE"), ("München", "DE"), ("Köln", "DE
 
 
 # The tables whose index-only scans the bench measures, and how much of each the visibility map
-# must cover before it starts (seed_bench._vacuum_until_visible).
+# must cover before it starts (vacuum_until_visible).
 VISIBLE_TABLES = ("members_member", "rewards_pointentry", "rewards_purchase", "rewards_membermonth")
 VISIBLE_SHARE = 0.99
 VISIBLE_ATTEMPTS = 8
+
+
+def vacuum_until_visible(cursor, table: str) -> bool:
+    """VACUUM `table` until the visibility map covers it, as autovacuum leaves a table in
+    production; False if it still does not after VISIBLE_ATTEMPTS. Without it an index-only scan
+    reads every row from the heap (console page 5,000: 230 ms instead of 68 ms). A VACUUM right
+    after a load sometimes marked no page at all (the ledger: 0 of 24,692 pages; members: 2,866 of
+    41,639), and the same VACUUM a moment later all of them, so it is repeated until it does."""
+    for attempt in range(VISIBLE_ATTEMPTS):
+        cursor.execute(f"VACUUM {table}")
+        cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [table])
+        pages, visible = cursor.fetchone()
+        if visible >= VISIBLE_SHARE * pages:
+            return True
+        time.sleep(1 + attempt)
+    return False
 
 
 def _array(values: list[str]) -> str:
@@ -117,26 +133,12 @@ class Command(BaseCommand):
             for table in ("rewards_pointentry", "rewards_purchase", "rewards_membermonth"):
                 cursor.execute(f"ANALYZE {table}")
             for table in VISIBLE_TABLES:
-                self._vacuum_until_visible(cursor, table)
+                if not vacuum_until_visible(cursor, table):
+                    self.stdout.write(self.style.WARNING(f"  {table}: not all-visible after "
+                                                         f"{VISIBLE_ATTEMPTS} VACUUMs"))
         self.stdout.write(self.style.SUCCESS(
             f"seed_bench: {members:,} members, {members * per_member:,} entries, {members * purchases:,} purchases "
             f"in {time.monotonic() - started:.0f} s"))
-
-    def _vacuum_until_visible(self, cursor, table: str) -> None:
-        """VACUUM until the visibility map covers the table, as autovacuum leaves it in production.
-        Without it an index-only scan reads every row from the heap (console page 5,000: 230 ms
-        instead of 68 ms). A VACUUM right after the load sometimes marked no page at all (the
-        ledger: 0 of 24,692 pages; members: 2,866 of 41,639), and the same VACUUM a moment later
-        all of them, so it is repeated until it does."""
-        for attempt in range(VISIBLE_ATTEMPTS):
-            cursor.execute(f"VACUUM {table}")
-            cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [table])
-            pages, visible = cursor.fetchone()
-            if visible >= VISIBLE_SHARE * pages:
-                return
-            time.sleep(1 + attempt)
-        self.stdout.write(self.style.WARNING(f"  {table}: {visible:,} of {pages:,} pages all-visible after "
-                                             f"{VISIBLE_ATTEMPTS} VACUUMs"))
 
     @staticmethod
     def _drop_secondary_indexes(cursor) -> list[str]:
