@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -15,6 +16,7 @@ class LoyaltySiteConfig(AppConfig):
     def ready(self) -> None:
         from .audit import connect_request_context_receiver, register_audited_models
         from .schedules import ensure_periodic_tasks
+        from .staff_security import stamp_staff_sign_in
 
         # After the members app's migrate, as always: the beat tables exist by then, and this app
         # may have no models of its own (post_migrate is sent only for apps with models).
@@ -23,6 +25,7 @@ class LoyaltySiteConfig(AppConfig):
 
         register_audited_models()
         connect_request_context_receiver()
+        user_logged_in.connect(stamp_staff_sign_in, dispatch_uid="loyalty_staff_sign_in_stamp")
 
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):

@@ -6,10 +6,11 @@ authenticator are sent to set one up before they see any console page (when
 LOYALTY_STAFF_MFA_REQUIRED is on), and a staff session idle for longer than
 LOYALTY_STAFF_IDLE_SECONDS is ended.
 
-The time of the last request is kept in the session, but written only when it is a minute old
-(a tenth of the timeout if that is shorter): every stored change of the session is a database
-write, which every console page used to make. A session may so end up to that minute before the
-timeout, never after it.
+The time of the last request is kept in the session, set when a staff member signs in (the
+session is written then anyway) and written again only when it is a minute old (a tenth of the
+timeout if that is shorter): every stored change of the session is a database write, which every
+console page used to make. A session may so end up to that minute before the timeout, never
+after it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class StaffSecurityMiddleware:
             messages.warning(request, _("Staff accounts need a second factor. Please set up an authenticator app."))
             return redirect("mfa_activate_totp")
         return None
+
+
+def stamp_staff_sign_in(sender, request, user, **kwargs) -> None:
+    """user_logged_in receiver (LoyaltySiteConfig.ready): the idle time runs from the sign-in."""
+    if user.is_staff and request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN_KEY] = time.time()
 
 
 def _refresh_seconds() -> float:
