@@ -85,8 +85,6 @@ class Command(BaseCommand):
             cursor.execute("SELECT coalesce(max(id), 0) FROM members_member")
             offset = cursor.fetchone()[0]
             cursor.execute("SET LOCAL session_replication_role = replica")  # no FK triggers while loading
-            # Room on each page for HOT updates: balance changes then touch no index.
-            cursor.execute("ALTER TABLE members_member SET (fillfactor = 85)")
             # Bulk loading is much faster without the secondary indexes; they are rebuilt after.
             indexes = self._drop_secondary_indexes(cursor)
             cursor.execute("SELECT setseed(%s)", [options["seed"]])
@@ -128,7 +126,8 @@ class Command(BaseCommand):
                 cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                f"(SELECT max(id) FROM {table}))")
         with connection.cursor() as cursor:
-            # Rewrite the members table at its fillfactor, so later balance updates are HOT.
+            # Rewrite the members table at its fillfactor (members migration 0025), so later
+            # balance updates are HOT.
             cursor.execute("VACUUM FULL ANALYZE members_member")
             for table in ("rewards_pointentry", "rewards_purchase", "rewards_membermonth"):
                 cursor.execute(f"ANALYZE {table}")
