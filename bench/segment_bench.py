@@ -75,7 +75,6 @@ def seed_extras(cursor, members: int) -> None:
     """)
     # The consent state is kept by a trigger from the records: it is new too.
     for table in ("rewards_purchaseline", "members_consentrecord", "members_consentstate", "members_member_tags"):
-        cursor.execute(f"ANALYZE {table}")
         vacuum_until_visible(cursor, table)
 
 

@@ -44,13 +44,14 @@ VISIBLE_ATTEMPTS = 8
 
 
 def vacuum_until_visible(cursor, table: str) -> bool:
-    """VACUUM `table` until the visibility map covers it, as autovacuum leaves a table in
-    production; False if it still does not after VISIBLE_ATTEMPTS. Without it an index-only scan
-    reads every row from the heap (console page 5,000: 230 ms instead of 68 ms). A VACUUM right
-    after a load sometimes marked no page at all (the ledger: 0 of 24,692 pages; members: 2,866 of
-    41,639), and the same VACUUM a moment later all of them, so it is repeated until it does."""
+    """VACUUM ANALYZE `table` (then plain VACUUM) until the visibility map covers it, as
+    autovacuum leaves a table in production; False if it still does not after VISIBLE_ATTEMPTS.
+    Without it an index-only scan reads every row from the heap (console page 5,000: 230 ms
+    instead of 68 ms). A VACUUM right after a load sometimes marked no page at all (the ledger:
+    0 of 24,692 pages; members: 2,866 of 41,639), and the same VACUUM a moment later all of
+    them, so it is repeated until it does."""
     for attempt in range(VISIBLE_ATTEMPTS):
-        cursor.execute(f"VACUUM {table}")
+        cursor.execute(f"VACUUM {'ANALYZE ' if attempt == 0 else ''}{table}")
         cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE oid = %s::regclass", [table])
         pages, visible = cursor.fetchone()
         if visible >= VISIBLE_SHARE * pages:
@@ -128,9 +129,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             # Rewrite the members table at its fillfactor (members migration 0025), so later
             # balance updates are HOT.
-            cursor.execute("VACUUM FULL ANALYZE members_member")
-            for table in ("rewards_pointentry", "rewards_purchase", "rewards_membermonth"):
-                cursor.execute(f"ANALYZE {table}")
+            cursor.execute("VACUUM FULL members_member")
             for table in VISIBLE_TABLES:
                 if not vacuum_until_visible(cursor, table):
                     self.stdout.write(self.style.WARNING(f"  {table}: not all-visible after "
